@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/plugins"
+)
+
+// loadConfig runs the shared load path for the config at path.
+func loadConfig(path string) (*config.Config, *plugins.Script, config.Problems) {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return plugins.Load(path, plugins.Options{Self: self, Version: version}, os.Environ(), nil)
+}
+
+// printProblems writes each problem on its own line.
+func printProblems(w io.Writer, ps config.Problems) {
+	for _, p := range ps {
+		prefix := "error: "
+		if p.Warning {
+			prefix = "warning: "
+		}
+		fmt.Fprintln(w, prefix+p.String())
+	}
+}
+
+// clientFor returns a control client for the thorp running cfgPath. When the
+// file cannot be loaded it falls back to the default socket location next
+// to it, so a broken file does not cut the operator off from a running thorp.
+func clientFor(cfgPath string) *api.Client {
+	cfg, script, _ := loadConfig(cfgPath)
+	if script != nil {
+		script.Close()
+	}
+	if cfg != nil {
+		return api.NewClient(cfg.Settings.Control)
+	}
+	dir := filepath.Dir(cfgPath)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return api.NewClient(filepath.Join(dir, ".thorp", "thorp.sock"))
+}
+
+// clientExit maps a client error to an exit code, printing it.
+func clientExit(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "thorp: %v\n", err)
+	if errors.Is(err, api.ErrNotRunning) {
+		return exitNoThorp
+	}
+	return exitFailed
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+func init() {
+	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT: ordered stop, twice: kill)", run: cmdRun}
+}
+
+const runUsage = `run [-c FILE]
+
+Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
+then stops them in reverse dependency order and exits 0. A second signal
+during the shutdown SIGKILLs every component's process group and exits 2.
+thorp's own log goes to logs/thorp.log (and to stderr on a terminal).`
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", runUsage, stderr)
+	cfgPath := configFlag(fs)
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return usageExit(err)
+	}
+	cfg, script, problems := loadConfig(*cfgPath)
+	printProblems(stderr, problems)
+	if cfg == nil {
+		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
+		return exitFailed
+	}
+	defer script.Close()
+
+	// thorp's own log: logs/thorp.log through the same writer as the components.
+	logPath := filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")
+	ownOpts := rotate.OptionsFrom(cfg.Settings.Logs)
+	ownOpts.Timestamps = false // slog writes its own time
+	ownLog, err := rotate.Open(logPath, ownOpts)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp: cannot open %s: %v; make the log directory writable\n", logPath, err)
+		return exitFailed
+	}
+	defer ownLog.Close()
+	var logOut io.Writer = ownLog
+	if isTerminal(stderr) {
+		logOut = io.MultiWriter(ownLog, stderr)
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	sup, err := engine.New(cfg, engine.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp: %v\n", err)
+		return exitFailed
+	}
+	ln, err := api.ListenControl(cfg.Settings.Control)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp: %v\n", err)
+		return exitFailed
+	}
+	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: time.Now()}
+	srv := api.NewServer(api.NewHandler(sup, info, true))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control socket stopped", "err", err)
+		}
+	}()
+	defer os.Remove(cfg.Settings.Control)
+	defer srv.Close()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(runCtx) }()
+	log.Info("thorp started", "pid", os.Getpid(), "config", cfg.File, "components", len(cfg.Components),
+		"control", cfg.Settings.Control)
+
+	stopping := false
+	for {
+		select {
+		case <-done:
+			log.Info("thorp stopped")
+			return exitOK
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP:
+				log.Warn("SIGHUP received; config reload is not available in this version, restart thorp to apply changes")
+			case !stopping:
+				stopping = true
+				log.Info("shutting down: stopping components in reverse dependency order; send the signal again to kill them", "signal", sig.String())
+				stop()
+			default:
+				log.Warn("second signal: killing every component's process group", "signal", sig.String())
+				sup.Kill()
+				return exitUsage
+			}
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

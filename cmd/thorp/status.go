@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine"
+)
+
+func init() {
+	commands["status"] = command{summary: "table of components: state, pid, uptime, restarts, memory, cpu (alias ls)", run: cmdStatus}
+	commands["describe"] = command{summary: "everything about one component, with recent events", run: cmdDescribe}
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", "status [-c FILE] [--json] [NAME...]", stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, `print {"components": [...]} as JSON`)
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	comps, err := clientFor(*cfgPath).Components(ctx)
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	if len(names) > 0 {
+		comps = filterStatus(comps, names)
+	}
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"components": comps})
+	}
+	printStatusTable(stdout, comps)
+	return exitOK
+}
+
+func filterStatus(all []engine.Status, names []string) []engine.Status {
+	var out []engine.Status
+	for _, st := range all {
+		for _, n := range names {
+			if st.Name == n {
+				out = append(out, st)
+			}
+		}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// printStatusTable prints the status table people read.
+func printStatusTable(w io.Writer, comps []engine.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tMEMORY\tCPU")
+	for _, st := range comps {
+		pid := "-"
+		if st.PID > 0 {
+			pid = fmt.Sprint(st.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", st.Name, st.State, pid, humanDuration(st.UptimeSeconds),
+			restartsCell(st), memoryCell(st), st.CPUSeconds)
+	}
+	tw.Flush()
+	if len(comps) == 0 {
+		fmt.Fprintln(w, "(no components)")
+	}
+}
+
+func restartsCell(st engine.Status) string {
+	if st.Restarts == 0 {
+		return "0"
+	}
+	var parts []string
+	for r, n := range st.RestartsByReason {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("%d (%s)", st.Restarts, strings.Join(parts, ", "))
+}
+
+func memoryCell(st engine.Status) string {
+	mem := "-"
+	if st.MemoryBytes > 0 {
+		mem = config.Size(st.MemoryBytes).String()
+	}
+	if st.MemoryLimitBytes > 0 {
+		mem += " / " + config.Size(st.MemoryLimitBytes).String()
+	}
+	if st.MemoryGrowthPercentPerHour != 0 {
+		mem += fmt.Sprintf(" (%+.0f%%/h)", st.MemoryGrowthPercentPerHour)
+	}
+	return mem
+}
+
+// humanDuration renders seconds as 45s, 12m, 3h4m, 2d5h.
+func humanDuration(sec float64) string {
+	if sec <= 0 {
+		return "-"
+	}
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+func cmdDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("describe", "describe [-c FILE] [--json] NAME", stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON: the status object plus config and events")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	if len(names) != 1 {
+		fmt.Fprintln(stderr, "thorp describe: give exactly one component name")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := clientFor(*cfgPath).Describe(ctx, names[0])
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, d)
+	}
+	printDetail(stdout, d)
+	return exitOK
+}
+
+func printDetail(w io.Writer, d engine.Detail) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, a...)...) }
+	row("name", "%s", d.Name)
+	row("state", "%s", d.State)
+	if d.Message != "" {
+		row("why", "%s", d.Message)
+	}
+	row("pid", "%d", d.PID)
+	row("uptime", "%s", humanDuration(d.UptimeSeconds))
+	row("restarts", "%s", restartsCell(d.Status))
+	if d.LastRestartReason != "" {
+		row("last restart", "%s", d.LastRestartReason)
+	}
+	if d.LastExit != nil {
+		how := fmt.Sprintf("code %d", d.LastExit.Code)
+		if d.LastExit.Signal != "" {
+			how = "signal " + d.LastExit.Signal
+		}
+		row("last exit", "%s at %s", how, d.LastExit.Time.Format(time.RFC3339))
+	}
+	row("memory", "%s", memoryCell(d.Status))
+	if d.MemoryGrowthBytesPerHour != 0 {
+		row("growth", "%s/h (%+.1f%%/h)", config.Size(int64(d.MemoryGrowthBytesPerHour)), d.MemoryGrowthPercentPerHour)
+	}
+	if d.MemoryTimeToLimitSeconds > 0 {
+		row("limit in", "%s", humanDuration(d.MemoryTimeToLimitSeconds))
+	}
+	row("cpu", "%.2fs", d.CPUSeconds)
+	if d.Config != nil {
+		row("command", "%q", d.Config.Command.Argv)
+		row("cwd", "%s", d.Config.Cwd)
+		if len(d.Config.DependsOn) > 0 {
+			row("depends on", "%s", strings.Join(d.Config.DependsOn, ", "))
+		}
+	}
+	for _, l := range d.Logs {
+		row("log "+l.Stream, "%s (%s written, %d rotations, %s dropped)", l.Path, config.Size(l.Bytes), l.Rotations, config.Size(l.DroppedBytes))
+	}
+	if len(d.Instances) > 1 {
+		for _, in := range d.Instances {
+			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s", in.State, in.PID, humanDuration(in.UptimeSeconds))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nrecent events:")
+	evs := d.Events
+	if len(evs) > 20 {
+		evs = evs[len(evs)-20:]
+	}
+	for _, ev := range evs {
+		fmt.Fprintf(w, "  %s  %s\n", ev.Time.Format("2006-01-02 15:04:05.000"), formatEvent(ev))
+	}
+}
+
+func formatEvent(ev engine.Event) string {
+	var b strings.Builder
+	b.WriteString(ev.Type)
+	if ev.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", ev.Reason)
+	}
+	if ev.PID > 0 {
+		fmt.Fprintf(&b, " pid %d", ev.PID)
+	}
+	if ev.Message != "" {
+		b.WriteString(": " + ev.Message)
+	}
+	return b.String()
+}

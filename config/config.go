@@ -1,0 +1,195 @@
+// Package config holds thorp's typed configuration: the settings and components
+// a thorp.lua declares, their defaults, the size and duration types, and the
+// validation that turns raw values into a Config or a list of Problems.
+//
+// Values of these types are immutable once built; share them freely between
+// goroutines. A reload builds a new Config instead of changing one in place.
+package config
+
+import (
+	"syscall"
+	"time"
+)
+
+// Config is one evaluated, validated thorp.lua.
+type Config struct {
+	// File is the absolute path of the thorp.lua this came from.
+	File string
+	// Dir is File's directory; relative paths in the config resolve against it.
+	Dir string
+	// Settings are the global settings after every layer was applied.
+	Settings Settings
+	// Components in the order the file declares them.
+	Components []Component
+	// Hooks are the on(event, fn) registrations, in file order.
+	Hooks []Hook
+}
+
+// Component returns the component called name, or nil.
+func (c *Config) Component(name string) *Component {
+	for i := range c.Components {
+		if c.Components[i].Name == name {
+			return &c.Components[i]
+		}
+	}
+	return nil
+}
+
+// Settings are the keys of settings{} (and THORP_* / flags layered over them).
+type Settings struct {
+	// HTTP is the listen address of the health/metrics/dashboard server; "" disables it.
+	HTTP string `koanf:"http"`
+	// Control is the unix socket path for the CLI, made absolute against Config.Dir.
+	Control string `koanf:"control"`
+	// State is the state file path, made absolute against Config.Dir.
+	State string `koanf:"state"`
+	// Token authorises mutating API calls over TCP; "" makes TCP read-only.
+	Token string `koanf:"token"`
+	// Logs are the log defaults every component inherits.
+	Logs LogSettings `koanf:"logs"`
+	// Plugins are the Lua grants and limits.
+	Plugins PluginSettings `koanf:"plugins"`
+	// MetricsPush pushes /metrics to a remote endpoint when URL is set.
+	MetricsPush MetricsPush `koanf:"metrics_push"`
+	// Line is the thorp.lua line of the settings{} call, 0 when absent.
+	Line int `koanf:"-"`
+}
+
+// LogSettings are the keys of settings.logs and of a component's logs override.
+type LogSettings struct {
+	// Dir is the log directory, made absolute against Config.Dir.
+	Dir string `koanf:"dir"`
+	// MaxSize rotates a file when it would grow past this; 0 = no size rotation.
+	MaxSize Size `koanf:"max_size"`
+	// Rotate is "daily", "hourly", "none" or a Go duration string.
+	Rotate string `koanf:"rotate"`
+	// RetainDays removes rotated files older than this many days; 0 keeps them by age.
+	RetainDays int `koanf:"retain_days"`
+	// RetainFiles keeps at most this many rotated files per log; 0 = no count limit.
+	RetainFiles int `koanf:"retain_files"`
+	// Compress gzips rotated files.
+	Compress bool `koanf:"compress"`
+	// Timestamps prefixes each line with an RFC 3339 time with milliseconds.
+	Timestamps bool `koanf:"timestamps"`
+	// Format is "text" (default) or "json" (one object per line).
+	Format string `koanf:"format"`
+	// MaxLine cuts longer lines into marked pieces.
+	MaxLine Size `koanf:"max_line"`
+	// Overflow is "block" (default: back-pressure, nothing dropped) or "drop".
+	Overflow string `koanf:"overflow"`
+}
+
+// PluginSettings are the keys of settings.plugins.
+type PluginSettings struct {
+	// Timeout bounds each hook call.
+	Timeout time.Duration `koanf:"timeout"`
+	// AllowExec grants os.execute / io.popen to hooks.
+	AllowExec bool `koanf:"allow_exec"`
+	// AllowHosts lists hosts hooks may reach over HTTP.
+	AllowHosts []string `koanf:"allow_hosts"`
+	// MaxFailures disables a hook after this many failures in a row.
+	MaxFailures int `koanf:"max_failures"`
+}
+
+// MetricsPush are the keys of settings.metrics_push.
+type MetricsPush struct {
+	URL      string            `koanf:"url"`
+	Interval time.Duration     `koanf:"interval"`
+	Labels   map[string]string `koanf:"labels"`
+}
+
+// Autorestart values.
+const (
+	AutorestartAlways    = "always"
+	AutorestartOnFailure = "on-failure"
+	AutorestartNever     = "never"
+)
+
+// Component is one component{} declaration with defaults applied.
+type Component struct {
+	// Name is the component's name: letters, digits, '_' and '-' only.
+	Name string `koanf:"-"`
+	// Line is the thorp.lua line of the component{} call.
+	Line int `koanf:"-"`
+
+	// Command is the argv; when Shell is set it is {"/bin/sh", "-c", script}.
+	Command Command `koanf:"command"`
+	// Cwd is the working directory, absolute.
+	Cwd string `koanf:"cwd"`
+	// Env is added over thorp's own environment.
+	Env   map[string]string `koanf:"env"`
+	User  string            `koanf:"user"`
+	Group string            `koanf:"group"`
+
+	Autorestart       string        `koanf:"autorestart"`
+	RestartDelay      time.Duration `koanf:"restart_delay"`
+	ExpBackoffMax     time.Duration `koanf:"exp_backoff_max"`
+	MinUptime         time.Duration `koanf:"min_uptime"`
+	MaxRestarts       int           `koanf:"max_restarts"`
+	RetryErroredAfter time.Duration `koanf:"retry_errored_after"`
+	StopExitCodes     []int         `koanf:"stop_exit_codes"`
+	StopSignal        Signal        `koanf:"stop_signal"`
+	KillTimeout       time.Duration `koanf:"kill_timeout"`
+
+	MaxMemoryRestart Size          `koanf:"max_memory_restart"`
+	MemoryInterval   time.Duration `koanf:"memory_interval"`
+	MemorySamples    int           `koanf:"memory_samples"`
+	MemoryMeasure    string        `koanf:"memory_measure"`
+	MemoryPolicy     *LuaFunc      `koanf:"memory_policy"`
+
+	DependsOn []string          `koanf:"depends_on"`
+	Sockets   map[string]string `koanf:"sockets"`
+	// Ready is "started", "notify", "http://…", "tcp://…" or "log:REGEX"; ReadyFunc is set instead for a Lua function.
+	Ready         string        `koanf:"-"`
+	ReadyFunc     *LuaFunc      `koanf:"-"`
+	ListenTimeout time.Duration `koanf:"listen_timeout"`
+	Watchdog      time.Duration `koanf:"watchdog"`
+	Health        *Health       `koanf:"-"`
+	RestartMode   string        `koanf:"restart_mode"`
+	Instances     int           `koanf:"instances"`
+	CronRestart   string        `koanf:"cron_restart"`
+
+	LogFile   string `koanf:"log_file"`
+	ErrorFile string `koanf:"error_file"`
+	MergeLogs bool   `koanf:"merge_logs"`
+	// Logs is settings.logs with this component's overrides applied.
+	Logs LogSettings `koanf:"logs"`
+}
+
+// Health is a component's health check.
+type Health struct {
+	HTTP     string        `koanf:"http"`
+	Interval time.Duration `koanf:"interval"`
+	Timeout  time.Duration `koanf:"timeout"`
+	Failures int           `koanf:"failures"`
+	// Func is set instead of HTTP for a Lua function check.
+	Func *LuaFunc `koanf:"-"`
+}
+
+// Hook is one on(event, fn) registration.
+type Hook struct {
+	Event string
+	Func  *LuaFunc
+	Line  int
+}
+
+// LuaFunc refers to a function defined in thorp.lua. The plugins package
+// creates these and is the only one that can call them.
+type LuaFunc struct {
+	// ID identifies the function inside the Lua runtime that evaluated the file.
+	ID int
+	// Where is "thorp.lua:LINE" of the function's definition.
+	Where string
+}
+
+// Command is an argv. A string in thorp.lua becomes {"/bin/sh", "-c", s} with Shell set.
+type Command struct {
+	Argv  []string
+	Shell bool
+}
+
+// Signal is a signal number parsed from a name like "SIGTERM" or "TERM".
+type Signal syscall.Signal
+
+// Size is a byte count parsed from "150MB", "10M", "1.5GiB" or a plain number.
+type Size int64

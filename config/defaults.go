@@ -1,0 +1,67 @@
+package config
+
+import (
+	"syscall"
+	"time"
+)
+
+// Defaults returns the settings a thorp.lua gets for every key it leaves out
+// (DESIGN.md). Relative paths are made absolute by Decode. Each call returns
+// a fresh value; it is safe for concurrent use.
+func Defaults() Settings {
+	return Settings{
+		HTTP:    "127.0.0.1:3001",
+		Control: ".thorp/thorp.sock",
+		State:   ".thorp/state.json",
+		Logs: LogSettings{
+			Dir:         "logs",
+			MaxSize:     10 * 1000 * 1000,
+			Rotate:      "daily",
+			RetainDays:  30,
+			RetainFiles: 0,
+			Compress:    true,
+			Timestamps:  true,
+			Format:      "text",
+			MaxLine:     64 * KiB,
+			Overflow:    "block",
+		},
+		Plugins: PluginSettings{
+			Timeout:     200 * time.Millisecond,
+			AllowExec:   false,
+			AllowHosts:  []string{},
+			MaxFailures: 5,
+		},
+		MetricsPush: MetricsPush{
+			Interval: 15 * time.Second,
+		},
+	}
+}
+
+// DefaultComponent returns a component with every DESIGN.md default applied
+// and no name, command or logs (Decode fills Logs from the settings). Each
+// call returns a fresh value; it is safe for concurrent use.
+func DefaultComponent() Component {
+	return Component{
+		Autorestart:       AutorestartAlways,
+		RestartDelay:      time.Second,
+		ExpBackoffMax:     30 * time.Second,
+		MinUptime:         10 * time.Second,
+		MaxRestarts:       10,
+		RetryErroredAfter: 5 * time.Minute,
+		StopSignal:        Signal(syscall.SIGTERM),
+		KillTimeout:       5 * time.Second,
+		MemoryInterval:    time.Second,
+		MemorySamples:     2,
+		MemoryMeasure:     "rss",
+		Ready:             "started",
+		ListenTimeout:     10 * time.Second,
+		RestartMode:       "stop-start",
+		Instances:         1,
+	}
+}
+
+// DefaultHealth returns the defaults of a health check: every 5s, 1s timeout,
+// restart after 3 misses in a row.
+func DefaultHealth() Health {
+	return Health{Interval: 5 * time.Second, Timeout: time.Second, Failures: 3}
+}

@@ -1,0 +1,150 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+
+	"github.com/thorp-dev/thorp/engine"
+)
+
+// ErrNotRunning means no thorp answers on the control socket.
+var ErrNotRunning = errors.New("no running thorp")
+
+// Client talks to a running thorp over its control socket. It is safe for
+// concurrent use.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the control socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableCompression: true,
+	}
+	return &Client{socket: path, http: &http.Client{Transport: tr}}
+}
+
+// APIError is an error the server answered with.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := "http://thorp" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w for this config (nothing listens on %s); start one with 'thorp run' or 'thorp up'", ErrNotRunning, c.socket)
+		}
+		return fmt.Errorf("control socket %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(body))
+		}
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+// Info returns what the running thorp says about itself.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var info Info
+	err := c.do(ctx, http.MethodGet, "/api/v1/info", nil, &info)
+	return info, err
+}
+
+// Components returns every component's status.
+func (c *Client) Components(ctx context.Context) ([]engine.Status, error) {
+	var out struct {
+		Components []engine.Status `json:"components"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/components", nil, &out)
+	return out.Components, err
+}
+
+// Describe returns one component's detail.
+func (c *Client) Describe(ctx context.Context, name string) (engine.Detail, error) {
+	var d engine.Detail
+	err := c.do(ctx, http.MethodGet, "/api/v1/components/"+url.PathEscape(name), nil, &d)
+	return d, err
+}
+
+// Events returns events after seq; wait > "" blocks server-side up to that duration.
+func (c *Client) Events(ctx context.Context, since uint64, component, wait string) ([]engine.Event, error) {
+	q := url.Values{"since": {fmt.Sprint(since)}}
+	if component != "" {
+		q.Set("component", component)
+	}
+	if wait != "" {
+		q.Set("wait", wait)
+	}
+	var out struct {
+		Events []engine.Event `json:"events"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/events", q, &out)
+	return out.Events, err
+}
+
+// Act runs action (start, stop, restart, reload) on names ("all" for every
+// component); with wait it returns when the outcome is known.
+func (c *Client) Act(ctx context.Context, action string, names []string, wait bool) ([]engine.Status, error) {
+	q := url.Values{}
+	if !wait {
+		q.Set("no_wait", "1")
+	}
+	var out struct {
+		Components []engine.Status `json:"components"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/"+action, q, &out)
+	return out.Components, err
+}
+
+// Signal sends sig (a name like "SIGHUP" or "HUP") to names' process groups.
+func (c *Client) Signal(ctx context.Context, sig string, names []string) error {
+	q := url.Values{"signal": {sig}}
+	return c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/signal", q, nil)
+}
+
+// Rotate rotates the logs of names (all when empty).
+func (c *Client) Rotate(ctx context.Context, names []string) error {
+	q := url.Values{}
+	if len(names) > 0 {
+		q.Set("component", strings.Join(names, ","))
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/rotate", q, nil)
+}

@@ -1,0 +1,253 @@
+// Package api is thorp's control API: JSON over HTTP, served on the control
+// unix socket (full control) and, later, on the TCP server (read-only
+// without a token). The CLI talks to it through Client.
+//
+// Handler is safe for concurrent use; each request runs on its own
+// goroutine and calls the Supervisor, which serialises per component.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine"
+)
+
+// Info describes the running thorp, for `thorp version` and `up`.
+type Info struct {
+	PID     int       `json:"pid"`
+	Version string    `json:"version"`
+	Config  string    `json:"config"`
+	Started time.Time `json:"started"`
+	// Listening lists the TCP addresses this thorp holds (http, sockets), as
+	// configured, so `thorp check` does not call them busy.
+	Listening []string `json:"listening"`
+}
+
+// Handler serves /api/v1 for one Supervisor.
+type Handler struct {
+	sup     *engine.Supervisor
+	info    Info
+	mutable bool
+	mux     *http.ServeMux
+}
+
+// NewHandler returns the API for sup. mutable allows the POST endpoints.
+func NewHandler(sup *engine.Supervisor, info Info, mutable bool) *Handler {
+	h := &Handler{sup: sup, info: info, mutable: mutable, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /api/v1/info", h.getInfo)
+	h.mux.HandleFunc("GET /api/v1/components", h.listComponents)
+	h.mux.HandleFunc("GET /api/v1/components/{name}", h.getComponent)
+	h.mux.HandleFunc("GET /api/v1/events", h.listEvents)
+	h.mux.HandleFunc("POST /api/v1/components/{name}/{action}", h.mutating(h.act))
+	h.mux.HandleFunc("POST /api/v1/rotate", h.mutating(h.rotate))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) mutating(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.mutable {
+			writeError(w, http.StatusForbidden, "this endpoint is read-only; use the control socket or configure settings.token")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (h *Handler) getInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.info)
+}
+
+func (h *Handler) listComponents(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"components": h.sup.Status()})
+}
+
+func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
+	d, err := h.sup.Describe(r.PathValue("name"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// listEvents returns events after ?since=SEQ; with ?wait=DURATION it blocks
+// until at least one arrives or the duration passes (for `-f` style tails).
+func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
+	name := q.Get("component")
+	wait, _ := time.ParseDuration(q.Get("wait"))
+	wait = min(wait, time.Minute)
+	deadline := time.After(wait)
+	for {
+		ch := h.sup.WaitEvent()
+		evs := h.sup.Events(since, name, time.Time{})
+		if len(evs) > 0 || wait <= 0 {
+			if evs == nil {
+				evs = []engine.Event{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			wait = 0
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
+	names := strings.Split(r.PathValue("name"), ",")
+	wait := r.URL.Query().Get("no_wait") == ""
+	ctx := r.Context()
+	var err error
+	switch action := r.PathValue("action"); action {
+	case "start":
+		err = h.sup.Start(ctx, names, wait)
+	case "stop":
+		err = h.sup.Stop(ctx, names, wait)
+	case "restart":
+		err = h.sup.Restart(ctx, names, "manual", wait)
+	case "reload":
+		// Zero-downtime reload arrives with overlap restarts; until then
+		// reload restarts with reason "reload".
+		err = h.sup.Restart(ctx, names, "reload", wait)
+	case "signal":
+		var sig config.Signal
+		sig, err = config.ParseSignal(r.URL.Query().Get("signal"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		err = h.sup.Signal(ctx, names, syscall.Signal(sig))
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q; use start, stop, restart, reload or signal", action))
+		return
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"components": h.selected(names)})
+}
+
+func (h *Handler) selected(names []string) []engine.Status {
+	all := h.sup.Status()
+	if len(names) == 1 && names[0] == "all" {
+		return all
+	}
+	var out []engine.Status
+	for _, st := range all {
+		for _, n := range names {
+			if st.Name == n {
+				out = append(out, st)
+			}
+		}
+	}
+	return out
+}
+
+func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
+	var names []string
+	if n := r.URL.Query().Get("component"); n != "" {
+		names = strings.Split(n, ",")
+	}
+	if err := h.sup.Rotate(names); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rotated": true})
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, engine.ErrUnknownComponent):
+		code = http.StatusNotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	default:
+		code = http.StatusConflict
+	}
+	writeError(w, code, err.Error())
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ListenControl creates the control socket at path with mode 0600. A stale
+// socket left by a dead thorp is removed; a live one is an error naming the
+// running thorp.
+func ListenControl(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		c := NewClient(path)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := c.Info(ctx)
+		cancel()
+		if err == nil {
+			return nil, fmt.Errorf("a thorp (pid %d) is already running with this config's control socket %s; stop it with 'thorp down' or use another config", info.PID, path)
+		}
+		_ = os.Remove(path)
+	}
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// NewServer returns an http.Server with thorp's timeouts around h.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Mutations wait for processes (a stop can take kill_timeout), so
+		// the write timeout is generous; reads answer at once.
+		WriteTimeout:   10 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+}

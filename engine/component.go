@@ -1,0 +1,664 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/policies"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+// remnantPoll is how often a process group whose main process has exited is
+// checked for survivors, besides the wake-up each reaped orphan gives.
+const remnantPoll = 20 * time.Millisecond
+
+// component supervises the instances of one component{}. Its loop goroutine
+// owns every field below the "owned by the loop" line; other goroutines talk
+// to it through reqs and read its snapshot.
+type component struct {
+	sup  *Supervisor
+	name string
+	log  *slog.Logger
+
+	reqs chan request
+	wake chan struct{} // poked by the reaper (exits, orphans) and samplers
+	done chan struct{} // closed when the loop has returned
+
+	exitMu sync.Mutex
+	exitQ  []procExit
+
+	snapMu sync.RWMutex
+	snap   Status
+
+	// owned by the loop
+	cfg      *config.Component
+	insts    []*instance
+	outLog   *rotate.File
+	errLog   *rotate.File
+	restarts map[string]int
+	lastWhy  string
+}
+
+// instance is one copy of a component (instances = N gives N of them).
+type instance struct {
+	index   int
+	state   State
+	proc    *process // the current process, nil when none
+	wantUp  bool
+	waiting bool // starting, but waiting for dependencies
+
+	hist      policies.RunHistory
+	nextStart time.Time // end of a backoff or an errored retry; zero = none
+	restartBy string    // reason of the restart waiting for proc to end, "" = none
+	lastExit  *ExitInfo
+	message   string
+	waiters   []waiter
+}
+
+// process is one running (or ending) main process and its group.
+type process struct {
+	pid       int
+	started   time.Time
+	requested bool      // thorp asked it to stop
+	stopping  bool      // the stop signal has been sent to the group
+	killAt    time.Time // when to escalate to SIGKILL; zero after that
+	exited    *exitStatus
+	logs      sync.WaitGroup
+}
+
+type procExit struct {
+	inst *instance
+	proc *process
+	st   exitStatus
+}
+
+// waiter is a caller of Start/Stop/Restart waiting for an outcome.
+type waiter struct {
+	want  State // StateRunning or StateStopped
+	reply chan error
+}
+
+type request struct {
+	op     string // "start", "stop", "restart", "signal", "config"
+	reason string
+	sig    syscall.Signal
+	cfg    *config.Component
+	reply  chan error // receives nil at once, or the outcome when wait is set
+	wait   bool
+}
+
+func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File) *component {
+	c := &component{
+		sup:      s,
+		name:     cfg.Name,
+		log:      s.log.With("component", cfg.Name),
+		reqs:     make(chan request),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		cfg:      cfg,
+		outLog:   out,
+		errLog:   errLog,
+		restarts: map[string]int{},
+	}
+	for _, r := range policies.Reasons {
+		c.restarts[string(r)] = 0
+	}
+	for i := 0; i < max(cfg.Instances, 1); i++ {
+		c.insts = append(c.insts, &instance{index: i, state: StateStopped})
+	}
+	c.updateSnapshot()
+	return c
+}
+
+func (c *component) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send delivers a request to the loop. With wait it returns the outcome;
+// otherwise it returns once the loop accepted the request.
+func (c *component) send(ctx context.Context, r request) error {
+	r.reply = make(chan error, 1)
+	select {
+	case c.reqs <- r:
+	case <-c.done:
+		return fmt.Errorf("component %q is shut down", c.name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run is the loop. It returns when ctx is cancelled; the caller stops the
+// instances first (see Supervisor.shutdown).
+func (c *component) run(ctx context.Context) {
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.drainExits()
+		var depsChanged <-chan struct{}
+		if c.anyWaitingDeps() {
+			depsChanged = c.sup.events.wait()
+			c.checkDeps()
+		}
+		next := c.nextDeadline()
+		if !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Stop()
+		}
+		c.updateSnapshot()
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-c.reqs:
+			c.handle(r)
+		case <-c.wake:
+		case <-depsChanged:
+		case <-timer.C:
+			c.onDeadlines()
+		}
+	}
+}
+
+func (c *component) drainExits() {
+	c.exitMu.Lock()
+	q := c.exitQ
+	c.exitQ = nil
+	c.exitMu.Unlock()
+	for _, e := range q {
+		c.onExit(e.inst, e.proc, e.st)
+	}
+	// Processes whose main process exited may still have a group to clear.
+	for _, in := range c.insts {
+		if p := in.proc; p != nil && p.exited != nil {
+			c.checkRemnants(in, p)
+		}
+	}
+}
+
+func (c *component) handle(r request) {
+	switch r.op {
+	case "start":
+		for _, in := range c.insts {
+			in.wantUp = true
+			in.restartBy = ""
+			if in.proc == nil && in.state != StateStarting {
+				in.nextStart = time.Time{}
+				in.hist = policies.RunHistory{}
+				c.begin(in)
+			}
+		}
+		c.reply(r, StateRunning)
+	case "stop":
+		for _, in := range c.insts {
+			in.wantUp = false
+			in.restartBy = ""
+			in.nextStart = time.Time{}
+			in.waiting = false
+			if in.proc != nil {
+				c.stopProc(in, in.proc, "manual")
+			} else if in.state != StateStopped {
+				c.setState(in, StateStopped, Event{Type: EventStopped, Message: "stopped by request"})
+			}
+		}
+		c.reply(r, StateStopped)
+	case "restart":
+		for _, in := range c.insts {
+			in.wantUp = true
+			in.nextStart = time.Time{}
+			c.countRestart(in, r.reason, "restart requested ("+r.reason+")")
+			if in.proc != nil {
+				in.restartBy = r.reason
+				c.stopProc(in, in.proc, r.reason)
+			} else {
+				in.hist = policies.RunHistory{}
+				c.begin(in)
+			}
+		}
+		c.reply(r, StateRunning)
+	case "signal":
+		var err error
+		sent := 0
+		for _, in := range c.insts {
+			if in.proc == nil || in.proc.exited != nil {
+				continue
+			}
+			if e := syscall.Kill(-in.proc.pid, r.sig); e != nil && !errors.Is(e, syscall.ESRCH) {
+				err = fmt.Errorf("signal %s to component %q: %w", config.Signal(r.sig), c.name, e)
+				continue
+			}
+			sent++
+			c.event(in, Event{Type: EventSignal, PID: in.proc.pid, Signal: config.Signal(r.sig).String(),
+				Message: "signal sent to the process group by request"})
+		}
+		if err == nil && sent == 0 {
+			err = fmt.Errorf("component %q has no running process to signal; start it first", c.name)
+		}
+		r.reply <- err
+	case "config":
+		c.cfg = r.cfg
+		r.reply <- nil
+	default:
+		r.reply <- fmt.Errorf("unknown request %q", r.op)
+	}
+}
+
+// reply answers r now, or registers it to be answered when every instance
+// reaches want (or fails to).
+func (c *component) reply(r request, want State) {
+	if !r.wait {
+		r.reply <- nil
+		return
+	}
+	agg := make(chan error, len(c.insts))
+	for _, in := range c.insts {
+		in.waiters = append(in.waiters, waiter{want: want, reply: agg})
+		c.settleWaiters(in)
+	}
+	n := len(c.insts)
+	go func() {
+		var first error
+		for i := 0; i < n; i++ {
+			if err := <-agg; err != nil && first == nil {
+				first = err
+			}
+		}
+		r.reply <- first
+	}()
+}
+
+// settleWaiters answers the waiters of in that its current state satisfies.
+func (c *component) settleWaiters(in *instance) {
+	kept := in.waiters[:0]
+	for _, w := range in.waiters {
+		switch {
+		case w.want == StateRunning && in.state == StateRunning:
+			w.reply <- nil
+		case w.want == StateStopped && in.state == StateStopped && in.proc == nil:
+			w.reply <- nil
+		case w.want == StateStopped && in.state == StateErrored && in.proc == nil:
+			w.reply <- nil
+		case w.want == StateRunning && (in.state == StateErrored || (in.state == StateStopped && in.proc == nil)):
+			w.reply <- fmt.Errorf("component %q instance %d did not start: %s", c.name, in.index, in.message)
+		default:
+			kept = append(kept, w)
+		}
+	}
+	in.waiters = kept
+}
+
+// failRunningWaiters tells callers waiting for a start that the process died.
+func (c *component) failRunningWaiters(in *instance, why string) {
+	kept := in.waiters[:0]
+	for _, w := range in.waiters {
+		if w.want == StateRunning {
+			w.reply <- fmt.Errorf("component %q instance %d did not start: %s", c.name, in.index, why)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	in.waiters = kept
+}
+
+// begin starts in now, or marks it waiting when its dependencies are not running.
+func (c *component) begin(in *instance) {
+	in.nextStart = time.Time{}
+	if missing := c.sup.notRunning(c.cfg.DependsOn); len(missing) > 0 {
+		in.waiting = true
+		c.setState(in, StateStarting, Event{Type: EventBackoff, Message: fmt.Sprintf("waiting for %v to be running", missing)})
+		return
+	}
+	in.waiting = false
+	c.spawn(in)
+}
+
+func (c *component) anyWaitingDeps() bool {
+	for _, in := range c.insts {
+		if in.waiting {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *component) checkDeps() {
+	if len(c.sup.notRunning(c.cfg.DependsOn)) > 0 {
+		return
+	}
+	for _, in := range c.insts {
+		if in.waiting && in.wantUp {
+			in.waiting = false
+			c.spawn(in)
+		}
+	}
+}
+
+// spawn starts a new main process for in.
+func (c *component) spawn(in *instance) {
+	now := time.Now()
+	p := &process{started: now}
+	pid, err := c.sup.startProcess(c, in, p)
+	if err != nil {
+		c.log.Error("start failed", "instance", in.index, "err", err)
+		in.message = err.Error()
+		c.event(in, Event{Type: EventFailed, Message: err.Error()})
+		c.failRunningWaiters(in, err.Error())
+		// A start that fails counts as a short run, so a broken command
+		// ends errored instead of looping forever.
+		c.decideAfterExit(in, policies.Exit{Code: 127, Started: now, Ended: now}, err.Error())
+		return
+	}
+	p.pid = pid
+	in.proc = p
+	in.message = ""
+	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
+	// ready = "started": the process is ready once it runs. Other readiness
+	// probes plug in here.
+	c.setState(in, StateRunning, Event{Type: EventRunning, PID: pid})
+}
+
+// stopProc sends the stop sequence to p's group.
+func (c *component) stopProc(in *instance, p *process, reason string) {
+	p.requested = true
+	if p.stopping {
+		return
+	}
+	p.stopping = true
+	p.killAt = time.Now().Add(c.cfg.KillTimeout)
+	sig := syscall.Signal(c.cfg.StopSignal)
+	_ = syscall.Kill(-p.pid, sig)
+	c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: reason, Signal: config.Signal(sig).String(),
+		Message: fmt.Sprintf("%s sent to the process group; SIGKILL in %s", config.Signal(sig), c.cfg.KillTimeout)})
+}
+
+// onExit handles the end of a main process.
+func (c *component) onExit(in *instance, p *process, st exitStatus) {
+	p.exited = &st
+	info := &ExitInfo{Code: st.code, Time: st.time}
+	if st.signal != 0 {
+		info.Signal = config.Signal(st.signal).String()
+	}
+	in.lastExit = info
+	code := st.code
+	ev := Event{Type: EventExit, PID: p.pid, Code: &code, Signal: info.Signal, Message: describeExit(st, st.time.Sub(p.started))}
+	c.event(in, ev)
+	if !p.requested {
+		c.failRunningWaiters(in, ev.Message)
+		in.message = ev.Message
+	}
+	c.checkRemnants(in, p)
+}
+
+// checkRemnants finishes p once its whole process group is gone, sending
+// the stop sequence to survivors first: nothing restarts while a stale
+// grandchild could still hold a port.
+func (c *component) checkRemnants(in *instance, p *process) {
+	if groupAlive(p.pid) {
+		if !p.stopping {
+			p.stopping = true
+			p.killAt = time.Now().Add(c.cfg.KillTimeout)
+			_ = syscall.Kill(-p.pid, syscall.Signal(c.cfg.StopSignal))
+			c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: "crash",
+				Message: "main process exited; stopping the rest of its process group"})
+		}
+		return
+	}
+	c.finish(in, p)
+}
+
+// finish runs after p and its group are gone: decide what comes next.
+func (c *component) finish(in *instance, p *process) {
+	in.proc = nil
+	st := p.exited
+	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
+	switch {
+	case in.restartBy != "":
+		reason := in.restartBy
+		in.restartBy = ""
+		delay := time.Duration(0)
+		switch reason {
+		case "memory", "health", "watchdog", "cron":
+			delay = c.cfg.RestartDelay
+		}
+		c.scheduleStart(in, delay, reason)
+	case p.requested || !in.wantUp:
+		in.message = "stopped by request"
+		c.setState(in, StateStopped, Event{Type: EventStopped, PID: p.pid, Message: in.message})
+	default:
+		c.decideAfterExit(in, exit, describeExit(*st, st.time.Sub(p.started)))
+	}
+}
+
+// decideAfterExit applies the restart policy to an unrequested exit.
+func (c *component) decideAfterExit(in *instance, exit policies.Exit, what string) {
+	d, hist := policies.DecideExit(c.policy(), in.hist, exit)
+	in.hist = hist
+	switch d.Action {
+	case policies.Restart:
+		c.countRestart(in, string(policies.ReasonCrash), what)
+		c.scheduleStart(in, d.Delay, string(policies.ReasonCrash))
+	case policies.Errored:
+		in.message = fmt.Sprintf("%s; %s", what, d.Why)
+		if at, ok := policies.ErroredRetryAt(c.policy(), time.Now()); ok {
+			in.nextStart = at
+			in.message += fmt.Sprintf("; retrying at %s", at.Format(time.TimeOnly))
+		}
+		c.setState(in, StateErrored, Event{Type: EventErrored, Message: in.message})
+	default:
+		in.message = fmt.Sprintf("%s; %s", what, d.Why)
+		c.setState(in, StateStopped, Event{Type: EventStopped, Message: in.message})
+	}
+}
+
+func (c *component) countRestart(in *instance, reason, why string) {
+	c.restarts[reason]++
+	c.lastWhy = reason
+	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why})
+}
+
+// scheduleStart starts in after delay (now when delay is 0).
+func (c *component) scheduleStart(in *instance, delay time.Duration, reason string) {
+	if delay <= 0 {
+		c.begin(in)
+		return
+	}
+	in.nextStart = time.Now().Add(delay)
+	in.message = fmt.Sprintf("restarting in %s (%s)", delay, reason)
+	c.setState(in, StateBackoff, Event{Type: EventBackoff, Reason: reason, Message: in.message})
+}
+
+func (c *component) policy() policies.RestartPolicy {
+	return policies.RestartPolicy{
+		Autorestart:       c.cfg.Autorestart,
+		RestartDelay:      c.cfg.RestartDelay,
+		ExpBackoffMax:     c.cfg.ExpBackoffMax,
+		MinUptime:         c.cfg.MinUptime,
+		RetryErroredAfter: c.cfg.RetryErroredAfter,
+		MaxRestarts:       c.cfg.MaxRestarts,
+		StopExitCodes:     c.cfg.StopExitCodes,
+	}
+}
+
+// nextDeadline is the earliest time the loop must wake up without a message.
+func (c *component) nextDeadline() time.Time {
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, in := range c.insts {
+		if in.proc == nil {
+			earliest(in.nextStart)
+			continue
+		}
+		earliest(in.proc.killAt)
+		if in.proc.exited != nil {
+			earliest(time.Now().Add(remnantPoll))
+		}
+	}
+	return next
+}
+
+func (c *component) onDeadlines() {
+	now := time.Now()
+	for _, in := range c.insts {
+		p := in.proc
+		if p == nil {
+			if !in.nextStart.IsZero() && !now.Before(in.nextStart) {
+				in.nextStart = time.Time{}
+				if in.state == StateErrored {
+					in.hist = policies.RunHistory{}
+					c.event(in, Event{Type: EventRestart, Reason: string(policies.ReasonCrash), Message: "retrying after retry_errored_after"})
+				}
+				if in.wantUp {
+					c.begin(in)
+				}
+			}
+			continue
+		}
+		if !p.killAt.IsZero() && !now.Before(p.killAt) {
+			p.killAt = time.Time{}
+			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+			c.event(in, Event{Type: EventKill, PID: p.pid, Signal: "SIGKILL",
+				Message: fmt.Sprintf("still running %s after the stop signal; SIGKILL sent to the process group", c.cfg.KillTimeout)})
+		}
+	}
+}
+
+// setState moves in to state and publishes ev (with State filled in).
+func (c *component) setState(in *instance, state State, ev Event) {
+	in.state = state
+	ev.State = state
+	// The snapshot changes before the event is published: dependents
+	// woken by the event read it to decide whether they may start.
+	c.updateSnapshot()
+	c.event(in, ev)
+	c.settleWaiters(in)
+}
+
+func (c *component) event(in *instance, ev Event) {
+	ev.Time = time.Now()
+	ev.Component = c.name
+	ev.Instance = in.index
+	if ev.State == "" {
+		ev.State = in.state
+	}
+	lvl := slog.LevelInfo
+	switch ev.Type {
+	case EventFailed, EventErrored, EventKill:
+		lvl = slog.LevelWarn
+	}
+	c.log.Log(context.Background(), lvl, ev.Type, "instance", ev.Instance, "state", ev.State, "pid", ev.PID,
+		"reason", ev.Reason, "msg", ev.Message)
+	c.sup.events.add(ev)
+}
+
+// aggregate is the component's state from its instances' states.
+func aggregate(insts []*instance) State {
+	rank := map[State]int{StateErrored: 6, StateBackoff: 5, StateStarting: 4, StateStopping: 3, StateRunning: 2, StateStopped: 1}
+	best := StateStopped
+	for _, in := range insts {
+		if rank[in.state] > rank[best] {
+			best = in.state
+		}
+	}
+	return best
+}
+
+func (c *component) updateSnapshot() {
+	now := time.Now()
+	st := Status{
+		Name:              c.name,
+		State:             aggregate(c.insts),
+		RestartsByReason:  make(map[string]int, len(c.restarts)),
+		MemoryLimitBytes:  int64(c.cfg.MaxMemoryRestart),
+		LastRestartReason: c.lastWhy,
+	}
+	for r, n := range c.restarts {
+		st.RestartsByReason[r] = n
+		st.Restarts += n
+	}
+	for _, in := range c.insts {
+		is := InstanceStatus{Index: in.index, State: in.state}
+		if in.proc != nil {
+			is.PID = in.proc.pid
+			if in.state == StateRunning {
+				is.UptimeSeconds = now.Sub(in.proc.started).Seconds()
+			}
+		}
+		st.Instances = append(st.Instances, is)
+		if in.lastExit != nil && (st.LastExit == nil || in.lastExit.Time.After(st.LastExit.Time)) {
+			st.LastExit = in.lastExit
+		}
+		if in.message != "" && st.Message == "" {
+			st.Message = in.message
+		}
+	}
+	if len(st.Instances) > 0 {
+		st.PID = st.Instances[0].PID
+		st.UptimeSeconds = st.Instances[0].UptimeSeconds
+	}
+	st.Healthy = st.State != StateErrored
+	for _, l := range c.logFiles() {
+		s := l.file.Stats()
+		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,
+			Rotations: s.Rotations, DroppedBytes: s.DroppedBytes})
+	}
+	c.snapMu.Lock()
+	c.snap = st
+	c.snapMu.Unlock()
+}
+
+type logRef struct {
+	stream, path string
+	file         *rotate.File
+}
+
+func (c *component) logFiles() []logRef {
+	out := []logRef{{"out", c.sup.outPath(c.cfg), c.outLog}}
+	if c.errLog != c.outLog {
+		out = append(out, logRef{"err", c.sup.errPath(c.cfg), c.errLog})
+	}
+	return out
+}
+
+// status returns a copy of the latest snapshot, with uptime brought up to now.
+func (c *component) status() Status {
+	c.snapMu.RLock()
+	st := c.snap
+	c.snapMu.RUnlock()
+	st.Instances = append([]InstanceStatus(nil), st.Instances...)
+	return st
+}
+
+func describeExit(st exitStatus, ran time.Duration) string {
+	ran = ran.Round(time.Millisecond)
+	if st.signal != 0 {
+		return fmt.Sprintf("killed by %s after %s", config.Signal(st.signal), ran)
+	}
+	return fmt.Sprintf("exited with code %d after %s", st.code, ran)
+}
+
+// groupAlive reports whether any process of group pgid still exists
+// (zombies included: they are reaped by the reaper as orphans).
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+

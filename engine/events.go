@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"sync"
+	"time"
+)
+
+// State is a component's (or one instance's) lifecycle state.
+type State string
+
+// The states of DESIGN.md.
+const (
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StateStopping State = "stopping"
+	StateStopped  State = "stopped"
+	StateBackoff  State = "backoff"
+	StateErrored  State = "errored"
+)
+
+// Event types published by the engine.
+const (
+	EventSpawn    = "spawn"    // a process was started
+	EventRunning  = "running"  // it became ready
+	EventExit     = "exit"     // a main process exited
+	EventStopping = "stopping" // the stop signal was sent
+	EventKill     = "kill"     // kill_timeout passed; SIGKILL sent to the group
+	EventStopped  = "stopped"  // the instance's whole process group is gone and it stays down
+	EventRestart  = "restart"  // a restart was decided (Reason says why)
+	EventBackoff  = "backoff"  // waiting out a restart delay
+	EventErrored  = "errored"  // too many short runs in a row
+	EventSignal   = "signal"   // an operator sent a signal
+	EventFailed   = "failed"   // a spawn failed (command not found, exec error)
+	EventAlert    = "alert"    // a policy asked to alert an operator
+	EventWarning  = "warning"  // something an operator should know that did not change state
+)
+
+// Event is one thing that happened to a component. Events are values; they
+// are safe to share.
+type Event struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Component string    `json:"component"`
+	Instance  int       `json:"instance"`
+	Type      string    `json:"type"`
+	State     State     `json:"state,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Code      *int      `json:"code,omitempty"`
+	Signal    string    `json:"signal,omitempty"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// eventLog is a bounded ring of recent events plus a broadcast of changes.
+// It is safe for concurrent use.
+type eventLog struct {
+	mu      sync.Mutex
+	ring    []Event
+	next    int
+	full    bool
+	seq     uint64
+	changed chan struct{} // closed and replaced on every append
+	sink    func(Event)   // called outside mu for every event; may be nil
+}
+
+func newEventLog(size int, sink func(Event)) *eventLog {
+	return &eventLog{ring: make([]Event, size), changed: make(chan struct{}), sink: sink}
+}
+
+// add stamps ev with a sequence number and stores it.
+func (l *eventLog) add(ev Event) {
+	l.mu.Lock()
+	l.seq++
+	ev.Seq = l.seq
+	l.ring[l.next] = ev
+	l.next = (l.next + 1) % len(l.ring)
+	if l.next == 0 {
+		l.full = true
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	if l.sink != nil {
+		l.sink(ev)
+	}
+}
+
+// since returns the stored events with Seq > seq (and, when component is not
+// "", for that component only), oldest first.
+func (l *eventLog) since(seq uint64, component string, after time.Time) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	n := l.next
+	if l.full {
+		n = len(l.ring)
+	}
+	start := 0
+	if l.full {
+		start = l.next
+	}
+	for i := 0; i < n; i++ {
+		ev := l.ring[(start+i)%len(l.ring)]
+		if ev.Seq <= seq || (component != "" && ev.Component != component) || ev.Time.Before(after) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// wait returns a channel closed at the next append.
+func (l *eventLog) wait() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}

@@ -1,0 +1,172 @@
+package proc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// ErrGone reports that a process no longer exists (its /proc entry is gone,
+// or the kernel answered ESRCH while it was being reaped).
+var ErrGone = errors.New("process gone")
+
+// bufPool holds read buffers for Scan: a directory-entry buffer and a file
+// buffer, so a steady sampler allocates only the table itself.
+var bufPool = sync.Pool{New: func() any { return new(scanBufs) }}
+
+type scanBufs struct {
+	dirents [32 << 10]byte
+	file    [maxStatSize + 1]byte
+}
+
+// lastScanLen sizes the next table, so appending rarely regrows it.
+var lastScanLen atomic.Int64
+
+// Scan reads every process under root ("/proc" normally; a directory of
+// fixtures in tests) into a Table: one directory listing, then one
+// open+read+close of root/PID/stat per process. Processes that vanish during
+// the scan (ENOENT, ESRCH) or whose stat cannot be read or parsed are left out.
+// Only failing to list root is an error. Scan is safe for concurrent use.
+func Scan(root string) (*Table, error) {
+	dirfd, err := openRetry(func() (int, error) {
+		return syscall.Open(root, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	defer syscall.Close(dirfd)
+
+	bufs := bufPool.Get().(*scanBufs)
+	defer bufPool.Put(bufs)
+
+	procs := make([]Stat, 0, lastScanLen.Load()+64)
+	for {
+		n, err := syscall.Getdents(dirfd, bufs.dirents[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: list: %w", root, err)
+		}
+		if n <= 0 {
+			break
+		}
+		for b := bufs.dirents[:n]; len(b) >= 19; {
+			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			b = b[reclen:]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			pid, ok := parseUint(name)
+			if !ok || pid == 0 {
+				continue // ".", "self", "sys", ...
+			}
+			s, err := readStatAt(dirfd, string(name)+"/stat", bufs.file[:])
+			if err != nil || s.PID != int(pid) {
+				continue // vanished, unreadable or garbled: not this sample's business
+			}
+			procs = append(procs, s)
+		}
+	}
+	lastScanLen.Store(int64(len(procs)))
+	return newTable(procs), nil
+}
+
+// ReadStat reads root/PID/stat of one process, e.g. to learn the start time
+// of a freshly spawned child. A process that does not exist gives an error
+// matching ErrGone. It is safe for concurrent use.
+func ReadStat(root string, pid int) (Stat, error) {
+	path := root + "/" + strconv.Itoa(pid) + "/stat"
+	var buf [maxStatSize + 1]byte
+	s, err := readStatAt(atCWD, path, buf[:])
+	if err != nil {
+		return Stat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
+	}
+	return s, nil
+}
+
+// atCWD makes openat resolve relative paths like open does.
+const atCWD = -0x64 // AT_FDCWD
+
+// readStatAt reads and parses the stat file at path relative to dirfd.
+func readStatAt(dirfd int, path string, buf []byte) (Stat, error) {
+	n, err := readFileAt(dirfd, path, buf)
+	if err != nil {
+		return Stat{}, err
+	}
+	if n == len(buf) {
+		return Stat{}, errStatTooLarge
+	}
+	return parseStat(buf[:n])
+}
+
+// readPSS reads root/PID/smaps_rollup and returns the process's PSS in bytes.
+func readPSS(root string, pid int) (int64, error) {
+	bufs := bufPool.Get().(*scanBufs)
+	defer bufPool.Put(bufs)
+	path := root + "/" + strconv.Itoa(pid) + "/smaps_rollup"
+	n, err := readFileAt(atCWD, path, bufs.dirents[:])
+	if err != nil {
+		return 0, err
+	}
+	if n == len(bufs.dirents) {
+		return 0, fmt.Errorf("%s: too large", path)
+	}
+	pss, _, err := parseSmapsRollup(bufs.dirents[:n])
+	return pss, err
+}
+
+// readFileAt reads the file at path relative to dirfd into buf with raw
+// open/read/close system calls (no *os.File, no poller registration, no
+// fstat) and returns how many bytes it read; n == len(buf) means the file may
+// be longer. ENOENT and ESRCH come back wrapped with ErrGone.
+func readFileAt(dirfd int, path string, buf []byte) (int, error) {
+	fd, err := openRetry(func() (int, error) {
+		return syscall.Openat(dirfd, path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return 0, wrapGone(path, err)
+	}
+	defer syscall.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, wrapGone(path, err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func openRetry(open func() (int, error)) (int, error) {
+	for {
+		fd, err := open()
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func wrapGone(path string, err error) error {
+	if err == syscall.ENOENT || err == syscall.ESRCH {
+		return fmt.Errorf("%s: %w (%w)", path, ErrGone, err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}

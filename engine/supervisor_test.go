@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// testComponent is a component running sh -c script with quick defaults.
+func testComponent(t *testing.T, name, script string, mod func(*config.Component)) config.Component {
+	t.Helper()
+	c := config.DefaultComponent()
+	c.Name = name
+	c.Command = config.Command{Argv: []string{"/bin/sh", "-c", script}, Shell: true}
+	c.Cwd = t.TempDir()
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(c.Cwd, "logs")
+	c.RestartDelay = 0
+	c.KillTimeout = 2 * time.Second
+	if mod != nil {
+		mod(&c)
+	}
+	return c
+}
+
+// startSupervisor runs a Supervisor for comps until the test ends.
+func startSupervisor(t *testing.T, comps ...config.Component) *Supervisor {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: comps}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("supervisor did not shut down within 15s")
+		}
+	})
+	<-s.Started()
+	return s
+}
+
+// waitEvents waits until cond holds for the events recorded so far.
+func waitEvents(t *testing.T, s *Supervisor, timeout time.Duration, what string, cond func([]Event) bool) []Event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		ch := s.WaitEvent()
+		evs := s.Events(0, "", time.Time{})
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s; events:\n%s", timeout, what, dumpEvents(evs))
+		}
+	}
+}
+
+func dumpEvents(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		code := ""
+		if e.Code != nil {
+			code = fmt.Sprintf(" code=%d", *e.Code)
+		}
+		fmt.Fprintf(&b, "  %s %s/%d %s state=%s pid=%d reason=%s%s %s\n", e.Time.Format("15:04:05.000"), e.Component, e.Instance, e.Type, e.State, e.PID, e.Reason, code, e.Message)
+	}
+	return b.String()
+}
+
+func count(evs []Event, component, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Component == component && e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func pidsOf(evs []Event, component, typ string) []int {
+	var out []int
+	for _, e := range evs {
+		if e.Component == component && e.Type == typ {
+			out = append(out, e.PID)
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil {
+		return false
+	}
+	// A zombie is not alive for our purposes.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func statusOf(t *testing.T, s *Supervisor, name string) Status {
+	t.Helper()
+	for _, st := range s.Status() {
+		if st.Name == name {
+			return st
+		}
+	}
+	t.Fatalf("no component %q", name)
+	return Status{}
+}
+
+func TestSupervisor_CrashRestartsWithNewPID(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "crashy", "sleep 0.05; exit 3", func(c *config.Component) {
+		c.MinUptime = 0
+	}))
+	evs := waitEvents(t, s, 10*time.Second, "three spawns", func(evs []Event) bool { return count(evs, "crashy", EventSpawn) >= 3 })
+	pids := pidsOf(evs, "crashy", EventSpawn)
+	if pids[0] == pids[1] || pids[1] == pids[2] {
+		t.Fatalf("restart reused a pid: %v", pids)
+	}
+	for _, e := range evs {
+		if e.Type == EventExit && (e.Code == nil || *e.Code != 3) {
+			t.Fatalf("exit event without code 3: %+v", e)
+		}
+	}
+	st := statusOf(t, s, "crashy")
+	if st.RestartsByReason["crash"] < 2 {
+		t.Fatalf("restarts_by_reason = %v, want crash >= 2", st.RestartsByReason)
+	}
+	if st.LastExit == nil || st.LastExit.Code != 3 {
+		t.Fatalf("last_exit = %+v, want code 3", st.LastExit)
+	}
+}
+
+func TestSupervisor_NeverKeepsExitCode(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "once", "exit 7", func(c *config.Component) {
+		c.Autorestart = config.AutorestartNever
+	}))
+	waitEvents(t, s, 10*time.Second, "stopped", func(evs []Event) bool { return count(evs, "once", EventStopped) >= 1 })
+	st := statusOf(t, s, "once")
+	if st.State != StateStopped || st.LastExit == nil || st.LastExit.Code != 7 {
+		t.Fatalf("state %s last_exit %+v; want stopped with code 7", st.State, st.LastExit)
+	}
+	if n := count(s.Events(0, "", time.Time{}), "once", EventSpawn); n != 1 {
+		t.Fatalf("spawned %d times, want 1", n)
+	}
+}
+
+func TestSupervisor_ShortRunsEndErrored(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "flappy", "exit 1", func(c *config.Component) {
+		c.MinUptime = 10 * time.Second
+		c.MaxRestarts = 3
+		c.RestartDelay = 10 * time.Millisecond
+		c.ExpBackoffMax = 40 * time.Millisecond
+		c.RetryErroredAfter = 0
+	}))
+	waitEvents(t, s, 10*time.Second, "errored", func(evs []Event) bool { return count(evs, "flappy", EventErrored) >= 1 })
+	evs := s.Events(0, "", time.Time{})
+	if n := count(evs, "flappy", EventSpawn); n != 3 {
+		t.Fatalf("spawned %d times before errored, want 3 (max_restarts)\n%s", n, dumpEvents(evs))
+	}
+	if st := statusOf(t, s, "flappy"); st.State != StateErrored || st.Healthy {
+		t.Fatalf("state %s healthy %v, want errored and unhealthy", st.State, st.Healthy)
+	}
+}
+
+func TestSupervisor_StopKillsWhatIgnoresSIGTERM(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done", func(c *config.Component) {
+		c.KillTimeout = 300 * time.Millisecond
+	}))
+	evs := waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "stubborn", EventRunning) >= 1 })
+	pid := pidsOf(evs, "stubborn", EventRunning)[0]
+	// Let the shell install its trap before the stop signal.
+	waitLog(t, filepath.Join(s.cfg.Components[0].Logs.Dir, "stubborn-out.log"), "ready")
+	start := time.Now()
+	if err := s.Stop(context.Background(), []string{"stubborn"}, true); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took > 300*time.Millisecond+time.Second {
+		t.Fatalf("stop took %s, want <= kill_timeout + 1s", took)
+	}
+	if took < 250*time.Millisecond {
+		t.Fatalf("stop took %s: SIGKILL came before kill_timeout", took)
+	}
+	if alive(pid) || groupAlive(pid) {
+		t.Fatalf("process group %d still alive after stop", pid)
+	}
+	if n := count(s.Events(0, "", time.Time{}), "stubborn", EventKill); n != 1 {
+		t.Fatalf("%d kill events, want 1", n)
+	}
+}
+
+func waitLog(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(path)
+	t.Fatalf("%s never contained %q; it has:\n%s", path, want, b)
+}
+
+func TestSupervisor_StopKillsGrandchildren(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "family", "sleep 100 & echo $!; sleep 100 & echo $!; wait", nil))
+	path := filepath.Join(s.cfg.Components[0].Logs.Dir, "family-out.log")
+	var kids []int
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kids) < 2 && time.Now().Before(deadline) {
+		kids = kids[:0]
+		b, _ := os.ReadFile(path)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(kids) < 2 {
+		t.Fatalf("grandchildren never reported their pids")
+	}
+	if err := s.Stop(context.Background(), []string{"family"}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		if alive(k) {
+			t.Fatalf("grandchild %d survived the stop", k)
+		}
+	}
+}
+
+func TestSupervisor_MainExitStopsGroupBeforeRestart(t *testing.T) {
+	// The main process leaves a grandchild behind and exits: the grandchild
+	// must be gone before the next run starts.
+	s := startSupervisor(t, testComponent(t, "leaky", "sleep 100 & echo $! >> kids; sleep 0.1; exit 1", func(c *config.Component) {
+		c.MinUptime = 0
+		c.KillTimeout = time.Second
+	}))
+	evs := waitEvents(t, s, 10*time.Second, "second spawn", func(evs []Event) bool { return count(evs, "leaky", EventSpawn) >= 2 })
+	_ = evs
+	b, _ := os.ReadFile(filepath.Join(s.cfg.Components[0].Cwd, "kids"))
+	first, err := strconv.Atoi(strings.Fields(string(b))[0])
+	if err != nil {
+		t.Fatalf("kids file: %q", b)
+	}
+	if alive(first) {
+		t.Fatalf("grandchild %d of the first run still alive when the second run started", first)
+	}
+}
+
+func TestSupervisor_DependencyOrder(t *testing.T) {
+	s := startSupervisor(t,
+		testComponent(t, "api", "exec sleep 100", func(c *config.Component) { c.DependsOn = []string{"db"} }),
+		testComponent(t, "db", "exec sleep 100", nil),
+	)
+	evs := waitEvents(t, s, 10*time.Second, "both running", func(evs []Event) bool {
+		return count(evs, "api", EventRunning) >= 1 && count(evs, "db", EventRunning) >= 1
+	})
+	idx := func(comp, typ string) int {
+		for i, e := range evs {
+			if e.Component == comp && e.Type == typ {
+				return i
+			}
+		}
+		return -1
+	}
+	if idx("db", EventRunning) > idx("api", EventSpawn) {
+		t.Fatalf("api spawned before db was running:\n%s", dumpEvents(evs))
+	}
+	// Shutdown order: api has fully stopped before db gets its signal.
+	seq := s.Events(0, "", time.Time{})[len(evs)-1].Seq
+	done := make(chan error)
+	go func() { s.shutdown(); done <- nil }()
+	<-done
+	after := s.Events(seq, "", time.Time{})
+	apiStopped, dbStopping := -1, -1
+	for i, e := range after {
+		if e.Component == "api" && e.Type == EventStopped && apiStopped < 0 {
+			apiStopped = i
+		}
+		if e.Component == "db" && e.Type == EventStopping && dbStopping < 0 {
+			dbStopping = i
+		}
+	}
+	if apiStopped < 0 || dbStopping < 0 || apiStopped > dbStopping {
+		t.Fatalf("api must be stopped before db is signalled:\n%s", dumpEvents(after))
+	}
+}
+
+func TestSupervisor_StartStopRestartWait(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "svc", "exec sleep 100", nil))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "svc", EventRunning) >= 1 })
+	old := statusOf(t, s, "svc").PID
+	if err := s.Restart(context.Background(), []string{"svc"}, "manual", true); err != nil {
+		t.Fatal(err)
+	}
+	st := statusOf(t, s, "svc")
+	if st.State != StateRunning || st.PID == old || st.PID == 0 {
+		t.Fatalf("after restart: state %s pid %d (old %d)", st.State, st.PID, old)
+	}
+	if alive(old) {
+		t.Fatalf("old pid %d alive after restart", old)
+	}
+	if st.RestartsByReason["manual"] != 1 {
+		t.Fatalf("restarts_by_reason %v, want manual 1", st.RestartsByReason)
+	}
+	if err := s.Stop(context.Background(), []string{"all"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, s, "svc"); st.State != StateStopped || st.PID != 0 {
+		t.Fatalf("after stop: %s pid %d", st.State, st.PID)
+	}
+	if err := s.Start(context.Background(), []string{"svc"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, s, "svc"); st.State != StateRunning {
+		t.Fatalf("after start: %s", st.State)
+	}
+	if err := s.Start(context.Background(), []string{"nope"}, true); err == nil {
+		t.Fatal("start of an unknown component succeeded")
+	}
+}
+
+func TestSupervisor_StartFailureIsReported(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "missing", "", func(c *config.Component) {
+		c.Command = config.Command{Argv: []string{"/nonexistent/thorp-test-binary"}}
+		c.MaxRestarts = 2
+		c.RestartDelay = 10 * time.Millisecond
+	}))
+	waitEvents(t, s, 10*time.Second, "errored", func(evs []Event) bool { return count(evs, "missing", EventErrored) >= 1 })
+	st := statusOf(t, s, "missing")
+	if !strings.Contains(st.Message, "nonexistent") {
+		t.Fatalf("message %q does not name the missing command", st.Message)
+	}
+}
+
+func TestSupervisor_LogsBothStreams(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "talker", "echo to-out; echo to-err >&2; exec sleep 100", nil))
+	dir := s.cfg.Components[0].Logs.Dir
+	waitLog(t, filepath.Join(dir, "talker-out.log"), "to-out")
+	waitLog(t, filepath.Join(dir, "talker-error.log"), "to-err")
+}

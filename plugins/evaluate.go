@@ -1,0 +1,495 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// DefaultEvalTimeout bounds the evaluation of a thorp.lua when Options.Timeout is zero.
+const DefaultEvalTimeout = 5 * time.Second
+
+// HookEvents are the events on(event, fn) accepts, in the order messages list them.
+// Treat it as read-only.
+var HookEvents = []string{
+	"start", "ready", "exit", "crash", "restart", "stop",
+	"errored", "memory", "health", "alert", "reload",
+}
+
+// Options configure Evaluate.
+type Options struct {
+	// Self is thorp's executable path, exposed to Lua as thorp.self.
+	Self string
+	// Version is thorp's version, exposed to Lua as thorp.version.
+	Version string
+	// Log receives print(), thorp.log(level, msg) and thorp.alert(msg) (level
+	// "alert") output, with where = "thorp.lua:LINE" of the calling line. It is
+	// called from the goroutine running Evaluate and later from the Script's
+	// owner goroutine, never from two at once. Nil discards.
+	Log func(level, msg, where string)
+	// Timeout bounds the evaluation; zero means DefaultEvalTimeout.
+	Timeout time.Duration
+}
+
+// componentName is the rule for component names: they become file names and metric labels.
+var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// componentNameRule says componentName in words, for problems.
+const componentNameRule = "a name must be 1 to 63 letters, digits, '_' or '-', starting with a letter or digit (it becomes a file name and a metric label)"
+
+// Evaluate runs the thorp.lua at path in a fresh sandboxed Lua state and returns
+// what it declared.
+//
+// Syntax errors, Lua runtime errors and bad calls (a duplicate or badly named
+// component, an unknown hook event, a table mixing list items and names, …)
+// are returned as problems pointing at path:LINE[:COL], every one that could be
+// found: bad calls are recorded and evaluation goes on; a runtime error or the
+// time limit ends it.
+//
+// Raw is nil only when the file could not be read or compiled; otherwise it
+// holds everything declared up to any failure, so callers can validate as much
+// as possible. Script is non-nil only when there are no problems; the caller
+// owns it and must Close it. Evaluate is safe for concurrent use: every call
+// has its own Lua state.
+func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, config.Problems{{
+			File:    path,
+			Message: fmt.Sprintf("cannot read thorp.lua: %v (check the path given with -c or $THORP_CONFIG)", err),
+		}}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	e := &evaluator{
+		path:       path,
+		chunk:      filepath.Base(path),
+		opts:       opts,
+		raw:        &config.Raw{File: abs},
+		components: map[string]int{},
+		funcIDs:    map[*lua.LFunction]int{},
+		loading:    true,
+	}
+	L := newSandboxState()
+	e.install(L)
+
+	fn, err := L.Load(bytes.NewReader(skipShebang(src)), e.chunk)
+	if err != nil {
+		L.Close()
+		return nil, nil, config.Problems{e.syntaxProblem(err, src)}
+	}
+
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultEvalTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	L.SetContext(ctx)
+	L.Push(fn)
+	err = L.PCall(0, 0, nil)
+	L.RemoveContext()
+	timedOut := ctx.Err()
+	cancel()
+	e.loading = false
+	if err != nil {
+		e.problems = append(e.problems, e.runtimeProblem(err, timedOut, timeout))
+	} else {
+		for _, p := range e.pending {
+			if !p.given {
+				e.problem(p.line, p.name, "", `has a name but no body; write component "`+p.name+`" { command = … }`)
+			}
+		}
+	}
+
+	sort.SliceStable(e.problems, func(i, j int) bool { return e.problems[i].Line < e.problems[j].Line })
+	if len(e.problems.Errors()) > 0 {
+		L.Close()
+		return e.raw, nil, e.problems
+	}
+	return e.raw, newScript(L, e.chunk, e.funcs), e.problems
+}
+
+// skipShebang blanks a leading "#!" line (keeping its newline so line numbers
+// stay right), as the lua command does.
+func skipShebang(src []byte) []byte {
+	if len(src) == 0 || src[0] != '#' {
+		return src
+	}
+	i := bytes.IndexByte(src, '\n')
+	if i < 0 {
+		return nil
+	}
+	return src[i:]
+}
+
+// evaluator is the state of one Evaluate call. Its fields are touched only by
+// the goroutine running the script (the Evaluate caller, later a Script owner).
+type evaluator struct {
+	path  string // as the operator gave it, for Problem.File
+	chunk string // the file's base name, Lua's chunk name and the prefix of every "where"
+	opts  Options
+
+	raw      *config.Raw
+	problems config.Problems
+	// components maps a declared name to its line.
+	components map[string]int
+	// pending are the component "name" calls, to find ones never given a body.
+	pending []*pendingComponent
+	// funcs are the registered Lua functions, ID = index+1.
+	funcs   []scriptFunc
+	funcIDs map[*lua.LFunction]int
+	// loading is true while the file's top level runs; the declaration
+	// functions refuse to run from hooks afterwards.
+	loading bool
+}
+
+type pendingComponent struct {
+	name  string
+	line  int
+	given bool
+}
+
+func (e *evaluator) problem(line int, component, key, msg string) {
+	e.problems = append(e.problems, config.Problem{
+		File: e.path, Line: line, Component: component, Key: key, Message: msg,
+	})
+}
+
+func (e *evaluator) where(line int) string {
+	return e.chunk + ":" + strconv.Itoa(line)
+}
+
+func (e *evaluator) log(level, msg string, line int) {
+	if e.opts.Log != nil {
+		e.opts.Log(level, msg, e.where(line))
+	}
+}
+
+// register makes fn callable through the Script and returns its reference.
+// declLine is used as its line when fn is not a Lua function (e.g. print).
+func (e *evaluator) register(fn *lua.LFunction, declLine int) *config.LuaFunc {
+	line := declLine
+	if fn.Proto != nil && fn.Proto.LineDefined > 0 {
+		line = fn.Proto.LineDefined
+	}
+	id, ok := e.funcIDs[fn]
+	if !ok {
+		e.funcs = append(e.funcs, scriptFunc{fn: fn, where: e.where(line)})
+		id = len(e.funcs)
+		e.funcIDs[fn] = id
+	}
+	return &config.LuaFunc{ID: id, Where: e.funcs[id-1].where}
+}
+
+// converter returns a Lua-to-Go converter that registers functions found in a
+// declaration made at line.
+func (e *evaluator) converter(line int) *luaToConfig {
+	return &luaToConfig{fn: func(f *lua.LFunction, _ string) (any, bool) {
+		return e.register(f, line), true
+	}}
+}
+
+// callerLine is the current line of the nearest Lua function on the call
+// stack above the running Go function, 0 when there is none.
+func callerLine(L *lua.LState) int {
+	for level := 1; ; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			return 0
+		}
+		if _, err := L.GetInfo("l", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+			return dbg.CurrentLine
+		}
+	}
+}
+
+// install sets the thorp globals: settings, component, on, thorp and print.
+func (e *evaluator) install(L *lua.LState) {
+	L.SetGlobal("settings", L.NewFunction(e.luaSettings))
+	L.SetGlobal("component", L.NewFunction(e.luaComponent))
+	L.SetGlobal("on", L.NewFunction(e.luaOn))
+	L.SetGlobal("print", L.NewFunction(e.luaPrint))
+
+	t := L.NewTable()
+	t.RawSetString("self", lua.LString(e.opts.Self))
+	t.RawSetString("version", lua.LString(e.opts.Version))
+	t.RawSetString("log", L.NewFunction(e.luaLog))
+	t.RawSetString("alert", L.NewFunction(e.luaAlert))
+	t.RawSetString("env", L.NewFunction(luaEnv))
+	L.SetGlobal("thorp", t)
+}
+
+// declaring raises a Lua error when a declaration function runs after loading.
+func (e *evaluator) declaring(L *lua.LState, name string) {
+	if !e.loading {
+		L.RaiseError("%s can only be used while thorp.lua loads, not from a hook", name)
+	}
+}
+
+// luaSettings is settings { ... }.
+func (e *evaluator) luaSettings(L *lua.LState) int {
+	e.declaring(L, "settings")
+	line := callerLine(L)
+	t, ok := L.Get(1).(*lua.LTable)
+	if !ok || L.GetTop() != 1 {
+		e.problem(line, "", "", `settings takes one table: settings { http = "127.0.0.1:3001" }`)
+		return 0
+	}
+	c := e.converter(line)
+	v, _ := c.table(t, "")
+	for _, ve := range c.errs {
+		msg := ve.Msg
+		if ve.Key == "" {
+			msg = "settings: " + msg
+		}
+		e.problem(line, "", ve.Key, msg)
+	}
+	if len(c.errs) > 0 {
+		return 0
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		e.problem(line, "", "", `settings takes named keys, not a list: settings { http = "127.0.0.1:3001" }`)
+		return 0
+	}
+	if e.raw.Settings == nil {
+		e.raw.Settings = map[string]any{}
+		e.raw.SettingsLine = line
+	}
+	mergeMaps(e.raw.Settings, m)
+	return 0
+}
+
+// mergeMaps merges src into dst: nested maps merge, anything else from src wins.
+func mergeMaps(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeMaps(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// luaComponent is component "name" (returning the function that takes the
+// body), and also accepts component("name", { ... }).
+func (e *evaluator) luaComponent(L *lua.LState) int {
+	e.declaring(L, "component")
+	line := callerLine(L)
+	ignore := L.NewFunction(func(*lua.LState) int { return 0 })
+
+	name, ok := L.Get(1).(lua.LString)
+	if !ok {
+		e.problem(line, "", "", `component needs a name before its body: component "api" { command = … }`)
+		L.Push(ignore)
+		return 1
+	}
+	n := string(name)
+	if !componentName.MatchString(n) {
+		e.problem(line, n, "", "invalid name: "+componentNameRule)
+		L.Push(ignore)
+		return 1
+	}
+	if first, dup := e.components[n]; dup {
+		e.problem(line, "", "", fmt.Sprintf("duplicate component %q, first declared at %s", n, e.where(first)))
+		L.Push(ignore)
+		return 1
+	}
+	e.components[n] = line
+	p := &pendingComponent{name: n, line: line}
+	e.pending = append(e.pending, p)
+
+	body := func(L *lua.LState) int {
+		e.declaring(L, "component")
+		if p.given {
+			e.problem(callerLine(L), n, "", "body given twice")
+			return 0
+		}
+		p.given = true
+		e.componentBody(p, L.Get(1))
+		return 0
+	}
+	if L.GetTop() >= 2 {
+		e.componentBody(p, L.Get(2))
+		p.given = true
+		return 0
+	}
+	L.Push(L.NewFunction(body))
+	return 1
+}
+
+// componentBody records component p with body v.
+func (e *evaluator) componentBody(p *pendingComponent, v lua.LValue) {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		e.problem(p.line, p.name, "", fmt.Sprintf(`body must be a table, got a %s: component %q { command = … }`, v.Type(), p.name))
+		return
+	}
+	c := e.converter(p.line)
+	conv, _ := c.table(t, "")
+	for _, ve := range c.errs {
+		e.problem(p.line, p.name, ve.Key, ve.Msg)
+	}
+	if len(c.errs) > 0 {
+		return
+	}
+	values, ok := conv.(map[string]any)
+	if !ok {
+		e.problem(p.line, p.name, "", `body must have named keys, not list items: { command = "…", max_memory_restart = "150MB" }`)
+		return
+	}
+	e.raw.Components = append(e.raw.Components, config.RawComponent{Name: p.name, Line: p.line, Values: values})
+}
+
+// luaOn is on(event, fn).
+func (e *evaluator) luaOn(L *lua.LState) int {
+	e.declaring(L, "on")
+	line := callerLine(L)
+	ev, ok := L.Get(1).(lua.LString)
+	if !ok {
+		e.problem(line, "", "", `on needs an event name and a function: on("restart", function(ev) … end)`)
+		return 0
+	}
+	if !slices.Contains(HookEvents, string(ev)) {
+		e.problem(line, "", "", fmt.Sprintf("unknown event %q; use one of: %s", string(ev), strings.Join(HookEvents, ", ")))
+		return 0
+	}
+	fn, ok := L.Get(2).(*lua.LFunction)
+	if !ok {
+		e.problem(line, "", "", fmt.Sprintf(`on(%q, …) needs a function, got a %s: on(%q, function(ev) … end)`, string(ev), L.Get(2).Type(), string(ev)))
+		return 0
+	}
+	e.raw.Hooks = append(e.raw.Hooks, config.Hook{Event: string(ev), Func: e.register(fn, line), Line: line})
+	return 0
+}
+
+// luaPrint is print(...): tab-joined, to Options.Log at level "info".
+func (e *evaluator) luaPrint(L *lua.LState) int {
+	parts := make([]string, L.GetTop())
+	for i := range parts {
+		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+	}
+	e.log("info", strings.Join(parts, "\t"), callerLine(L))
+	return 0
+}
+
+// luaLog is thorp.log(level, msg).
+func (e *evaluator) luaLog(L *lua.LState) int {
+	level := strings.ToLower(L.CheckString(1))
+	e.log(level, L.ToStringMeta(L.Get(2)).String(), callerLine(L))
+	return 0
+}
+
+// luaAlert is thorp.alert(msg).
+func (e *evaluator) luaAlert(L *lua.LState) int {
+	e.log("alert", L.ToStringMeta(L.Get(1)).String(), callerLine(L))
+	return 0
+}
+
+// luaEnv is thorp.env(name): the variable's value, or nil when unset.
+func luaEnv(L *lua.LState) int {
+	v, ok := os.LookupEnv(L.CheckString(1))
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LString(v))
+	return 1
+}
+
+// syntaxProblem turns a load error into a problem at LINE:COL.
+func (e *evaluator) syntaxProblem(err error, src []byte) config.Problem {
+	p := config.Problem{File: e.path, Message: err.Error()}
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) && apiErr.Cause != nil {
+		err = apiErr.Cause
+	}
+	var perr *parse.Error
+	var cerr *lua.CompileError
+	switch {
+	case errors.As(err, &perr):
+		if perr.Pos.Line == parse.EOF {
+			p.Line = 1 + bytes.Count(src, []byte("\n"))
+			p.Message = "unexpected end of file (a missing 'end', '}' or ')'?)"
+			if m := strings.TrimSpace(perr.Message); m != "syntax error" {
+				p.Message = m + " at end of file"
+			}
+		} else {
+			p.Line, p.Col = perr.Pos.Line, perr.Pos.Column
+			p.Message = strings.TrimSpace(perr.Message)
+			if perr.Token != "" {
+				p.Message += fmt.Sprintf(" near '%s'", perr.Token)
+			}
+		}
+	case errors.As(err, &cerr):
+		p.Line = cerr.Line
+		p.Message = strings.TrimSpace(cerr.Message)
+	}
+	return p
+}
+
+// errorAt splits "chunk:LINE: message" into its line and message.
+func (e *evaluator) errorAt(msg string) (int, string) {
+	return splitWhere(e.chunk, msg)
+}
+
+// splitWhere splits "chunk:LINE: message" into its line and message; line is 0
+// when msg does not start with chunk.
+func splitWhere(chunk, msg string) (int, string) {
+	rest, ok := strings.CutPrefix(msg, chunk+":")
+	if !ok {
+		return 0, msg
+	}
+	num, text, ok := strings.Cut(rest, ":")
+	line, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		return 0, msg
+	}
+	return line, strings.TrimSpace(text)
+}
+
+// runtimeProblem turns the error that ended the script into a problem.
+func (e *evaluator) runtimeProblem(err, ctxErr error, timeout time.Duration) config.Problem {
+	msg := err.Error()
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) && apiErr.Object != nil {
+		msg = apiErr.Object.String()
+	}
+	line, text := e.errorAt(msg)
+	if ctxErr != nil {
+		text = fmt.Sprintf("still running after %s: thorp.lua must finish quickly; look for an endless loop", timeout)
+	} else {
+		text = hint(text)
+	}
+	return config.Problem{File: e.path, Line: line, Message: text}
+}
+
+// hint adds what to do to the Lua errors operators meet most.
+func hint(msg string) string {
+	switch {
+	case strings.Contains(msg, "attempt to call a non-function object"),
+		strings.Contains(msg, "attempt to call a nil value"):
+		return msg + " (a misspelt function name? thorp.lua has settings, component, on and thorp.*)"
+	case strings.Contains(msg, "attempt to index a non-table object"):
+		return msg + " (a misspelt table or field name?)"
+	}
+	return msg
+}

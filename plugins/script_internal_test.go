@@ -1,0 +1,121 @@
+package plugins
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// TestScript_run_StackBalanced calls run directly on the test goroutine (no
+// owner) and checks that every outcome leaves the Lua stack as it found it.
+func TestScript_run_StackBalanced(t *testing.T) {
+	L := newSandboxState()
+	defer L.Close()
+	src := `return function(ev) return ev.x end,
+	function() error("boom") end,
+	function() while true do end end,
+	function() return function() end end,
+	function() return 1, 2, 3 end`
+	if err := L.DoString(src); err != nil {
+		t.Fatal(err)
+	}
+	var funcs []scriptFunc
+	for i := 1; i <= L.GetTop(); i++ {
+		funcs = append(funcs, scriptFunc{fn: L.Get(i).(*lua.LFunction), where: "thorp.lua:1"})
+	}
+	L.SetTop(0)
+	L.Push(lua.LString("sentinel"))
+
+	s := &Script{chunk: "thorp.lua", funcs: funcs, closing: context.Background()}
+	tests := []struct {
+		id      int
+		arg     map[string]any
+		want    any
+		wantErr string
+	}{
+		{1, map[string]any{"x": "y"}, "y", ""},
+		{1, nil, nil, ""},
+		{1, map[string]any{"x": make(chan int)}, nil, "cannot pass"},
+		{2, nil, nil, "boom"},
+		{3, nil, nil, "did not return within"},
+		{4, nil, nil, "a function cannot be returned"},
+		{5, nil, float64(1), ""},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		r := s.run(L, callRequest{ctx: ctx, id: tt.id, arg: tt.arg, timeout: 50 * time.Millisecond})
+		cancel()
+		if tt.wantErr != "" {
+			if r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr) {
+				t.Errorf("func %d: err = %v, want %q", tt.id, r.err, tt.wantErr)
+			}
+		} else if r.err != nil || !reflect.DeepEqual(r.v, tt.want) {
+			t.Errorf("func %d: got %#v, %v; want %#v", tt.id, r.v, r.err, tt.want)
+		}
+		if top := L.GetTop(); top != 1 || L.Get(1).String() != "sentinel" {
+			t.Fatalf("func %d: stack top = %d, want 1 (the sentinel)", tt.id, top)
+		}
+	}
+}
+
+func TestTableShape(t *testing.T) {
+	tests := []struct {
+		src     string
+		want    any
+		wantErr string
+	}{
+		{"{}", map[string]any{}, ""},
+		{"{1, 2}", []any{float64(1), float64(2)}, ""},
+		{"{[2] = 'b', [1] = 'a'}", []any{"a", "b"}, ""},
+		{"{a = 1, b = {}}", map[string]any{"a": float64(1), "b": map[string]any{}}, ""},
+		{"{a = nil, b = 1}", map[string]any{"b": float64(1)}, ""},
+		{"{[0] = 1}", nil, "key [0] breaks the list"},
+		{"{[-1] = 1, 2}", nil, "key [-1] breaks the list"},
+		{"{1, x = 2}", nil, "mixes list items and named keys"},
+		{"{[{}] = 1}", nil, "a table cannot be a table key"},
+	}
+	L := newSandboxState()
+	defer L.Close()
+	for _, tt := range tests {
+		if err := L.DoString("return " + tt.src); err != nil {
+			t.Fatal(err)
+		}
+		v := L.Get(-1)
+		L.Pop(1)
+		c := &luaToConfig{}
+		got, ok := c.convert(v, "")
+		if tt.wantErr != "" {
+			if ok || len(c.errs) != 1 || !strings.Contains(c.errs[0].Msg, tt.wantErr) {
+				t.Errorf("%s: errs = %v, want %q", tt.src, c.errs, tt.wantErr)
+			}
+			continue
+		}
+		if !ok || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %#v (%v), want %#v", tt.src, got, c.errs, tt.want)
+		}
+	}
+}
+
+func TestSplitWhere(t *testing.T) {
+	tests := []struct {
+		msg      string
+		wantLine int
+		wantMsg  string
+	}{
+		{"thorp.lua:12: boom", 12, "boom"},
+		{"thorp.lua:12: a: b", 12, "a: b"},
+		{"other.lua:12: boom", 0, "other.lua:12: boom"},
+		{"thorp.lua:x: boom", 0, "thorp.lua:x: boom"},
+		{"boom", 0, "boom"},
+	}
+	for _, tt := range tests {
+		line, msg := splitWhere("thorp.lua", tt.msg)
+		if line != tt.wantLine || msg != tt.wantMsg {
+			t.Errorf("splitWhere(%q) = %d, %q; want %d, %q", tt.msg, line, msg, tt.wantLine, tt.wantMsg)
+		}
+	}
+}

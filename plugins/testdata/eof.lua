@@ -1,0 +1,2 @@
+component "api" {
+  command = "x",

@@ -1,0 +1,2 @@
+component "a" { command = "x" }
+while true do end

@@ -1,0 +1,4 @@
+settings { http = "x" }
+
+setting { http = "y" }
+component "never" { command = "x" }

@@ -1,0 +1,4 @@
+settings {
+  http = "x",
+  logs = = 1,
+}

@@ -1,0 +1,43 @@
+package policies
+
+// Reason is why a component was restarted. The values are the restart
+// reasons DESIGN.md lists; they appear as the `reason` metric label and in
+// events.
+type Reason string
+
+// Restart reasons, in DESIGN.md order.
+const (
+	// ReasonCrash: the process exited on its own.
+	ReasonCrash Reason = "crash"
+	// ReasonMemory: the memory threshold was exceeded.
+	ReasonMemory Reason = "memory"
+	// ReasonHealth: the health check failed too many times in a row.
+	ReasonHealth Reason = "health"
+	// ReasonWatchdog: no WATCHDOG=1 arrived in time.
+	ReasonWatchdog Reason = "watchdog"
+	// ReasonManual: an operator asked for it (thorp restart).
+	ReasonManual Reason = "manual"
+	// ReasonReload: a zero-downtime reload (thorp reload).
+	ReasonReload Reason = "reload"
+	// ReasonCron: the component's cron_restart schedule fired.
+	ReasonCron Reason = "cron"
+	// ReasonConfig: reload-config changed the component.
+	ReasonConfig Reason = "config"
+)
+
+// Reasons lists every Reason in DESIGN.md order, for pre-creating metrics at
+// 0. Callers must not modify it.
+var Reasons = []Reason{
+	ReasonCrash, ReasonMemory, ReasonHealth, ReasonWatchdog,
+	ReasonManual, ReasonReload, ReasonCron, ReasonConfig,
+}
+
+// CountsTowardMaxRestarts reports whether a restart for r counts toward
+// max_restarts. Only crashes do; a restart thorp or the operator asked for
+// never does. Safe for concurrent use.
+func (r Reason) CountsTowardMaxRestarts() bool {
+	return r == ReasonCrash
+}
+
+// String returns r as written in DESIGN.md.
+func (r Reason) String() string { return string(r) }

@@ -1,0 +1,291 @@
+package rotate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// readSize is Copy's read buffer: one pipe's default capacity.
+	readSize = 64 << 10
+	// flushAt is how much framed output Copy collects before writing.
+	flushAt = 128 << 10
+	// IdleFlush is how long a partial line (no newline yet) waits before
+	// it is written as a line of its own.
+	IdleFlush = 200 * time.Millisecond
+	// dropBuffers is the number of buffers in flight in "drop" mode.
+	dropBuffers = 8
+)
+
+// Stream names used in Source.Stream.
+const (
+	StreamOut   = "out"
+	StreamErr   = "err"
+	StreamThorp = "thorp"
+)
+
+// Source describes a stream feeding a File; it fills the json fields.
+type Source struct {
+	Component string
+	// Stream is "out", "err" or "thorp".
+	Stream string
+	PID    int
+}
+
+// Copy reads r until EOF, frames lines and writes them to f, then returns
+// nil (or the read error, wrapped) after writing the last partial line.
+//
+// In "block" mode (the default) every chunk read is written before the next
+// read, so a slow disk slows the writer of r and nothing is dropped. In
+// "drop" mode Copy keeps reading and drops whole lines (counted in
+// Stats.DroppedBytes) when more than Options.DropBound bytes wait to be
+// written. A partial line is written after IdleFlush without more input.
+// Memory used is bounded by fixed buffers whatever r delivers.
+//
+// Several Copy calls (e.g. stdout and stderr merged) may run on one File
+// concurrently; their lines never interleave.
+func (f *File) Copy(r io.Reader, src Source) error {
+	c := &copier{f: f}
+	c.fr = newFramer(src, flushAt, c.emit)
+	if f.opts.Load().Overflow == OverflowDrop {
+		c.pipe = newDropPipe(f)
+		defer c.pipe.close()
+	}
+	buf := make([]byte, readSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.chunk(buf[:n])
+		}
+		if err != nil {
+			c.finish()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("copy %s %s to %s: %w", src.Component, src.Stream, f.path, err)
+		}
+	}
+}
+
+// Write writes p as thorp's own log lines (for an slog handler): each line
+// is framed as for Copy with Source{"thorp", "thorp", own pid}; a last line
+// without a newline is completed. It returns len(p), nil: bytes that
+// cannot be written are counted as dropped. Safe for concurrent use.
+func (f *File) Write(p []byte) (int, error) {
+	opts := f.opts.Load()
+	if !opts.Timestamps && opts.Format != FormatJSON && len(p) > 0 && p[len(p)-1] == '\n' && linesFit(p, opts.maxLine()) {
+		f.writeLines(p)
+		return len(p), nil
+	}
+	fr := newFramer(Source{Component: "thorp", Stream: StreamThorp, PID: os.Getpid()}, flushAt, nil)
+	fr.flush = func() {
+		f.writeLines(fr.out)
+		fr.out = fr.out[:0]
+	}
+	fr.begin(opts)
+	for b := p; len(b) > 0; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			fr.line(b)
+			break
+		}
+		fr.line(b[:i])
+		b = b[i+1:]
+	}
+	fr.flush()
+	return len(p), nil
+}
+
+// copier is the state of one Copy; mu guards it against the idle timer.
+type copier struct {
+	f    *File
+	pipe *dropPipe // nil in block mode
+
+	mu       sync.Mutex
+	fr       *framer
+	part     []byte // pending partial line, at most maxLine+1 bytes
+	lastData time.Time
+	timer    *time.Timer
+	armed    bool
+	done     bool
+}
+
+// chunk frames one read.
+func (c *copier) chunk(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fr.begin(c.f.opts.Load())
+	if c.pipe == nil && len(c.part) == 0 && c.fr.plain() {
+		// Fast path: whole lines that need no framing go out as read.
+		if last := bytes.LastIndexByte(b, '\n'); last >= 0 && linesFit(b[:last+1], c.fr.maxLine) {
+			c.f.writeLines(b[:last+1])
+			b = b[last+1:]
+		}
+	}
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.addPartial(b)
+			break
+		}
+		if len(c.part) > 0 {
+			c.addPartial(b[:i])
+			c.fr.line(c.part)
+			c.part = c.part[:0]
+		} else {
+			c.fr.line(b[:i])
+		}
+		b = b[i+1:]
+	}
+	c.emit()
+	if len(c.part) > 0 {
+		c.lastData = time.Now()
+		if !c.armed {
+			c.armed = true
+			if c.timer == nil {
+				c.timer = time.AfterFunc(IdleFlush, c.onIdle)
+			} else {
+				c.timer.Reset(IdleFlush)
+			}
+		}
+	}
+}
+
+// addPartial appends b to the pending partial line, cutting off marked
+// pieces so that it never holds more than maxLine+1 bytes.
+func (c *copier) addPartial(b []byte) {
+	max := c.fr.maxLine
+	for len(b) > 0 {
+		n := min(len(b), max+1-len(c.part))
+		c.part = append(c.part, b[:n]...)
+		b = b[n:]
+		if len(c.part) > max {
+			k := cutPoint(c.part, max)
+			c.fr.piece(c.part[:k], true)
+			c.part = c.part[:copy(c.part, c.part[k:])]
+		}
+	}
+}
+
+// onIdle writes a partial line that has waited IdleFlush.
+func (c *copier) onIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = false
+	if c.done || len(c.part) == 0 {
+		return
+	}
+	if wait := IdleFlush - time.Since(c.lastData); wait > 0 {
+		c.armed = true
+		c.timer.Reset(wait)
+		return
+	}
+	c.fr.begin(c.f.opts.Load())
+	c.fr.line(c.part)
+	c.part = c.part[:0]
+	c.emit()
+}
+
+// finish writes the last partial line and stops the timer.
+func (c *copier) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if len(c.part) > 0 {
+		c.fr.begin(c.f.opts.Load())
+		c.fr.line(c.part)
+		c.part = c.part[:0]
+	}
+	c.emit()
+}
+
+// emit hands the framed output to the File (block) or the writer (drop).
+func (c *copier) emit() {
+	if len(c.fr.out) == 0 {
+		return
+	}
+	if c.pipe == nil {
+		c.f.writeLines(c.fr.out)
+		c.fr.out = c.fr.out[:0]
+		return
+	}
+	c.fr.out = c.pipe.send(c.fr.out)
+}
+
+// dropPipe is "drop" mode: a writer goroutine and a fixed set of buffers.
+// When the writer is more than bound bytes behind, new lines are dropped.
+type dropPipe struct {
+	f      *File
+	bound  int64
+	queued atomic.Int64
+	free   chan []byte
+	full   chan []byte
+	done   chan struct{}
+}
+
+func newDropPipe(f *File) *dropPipe {
+	p := &dropPipe{
+		f:     f,
+		bound: int64(f.opts.Load().dropBound()),
+		free:  make(chan []byte, dropBuffers),
+		full:  make(chan []byte, dropBuffers),
+		done:  make(chan struct{}),
+	}
+	for range dropBuffers - 1 { // Copy holds one more
+		p.free <- nil
+	}
+	go p.run()
+	return p
+}
+
+func (p *dropPipe) run() {
+	defer close(p.done)
+	for b := range p.full {
+		p.f.writeLines(b)
+		p.queued.Add(-int64(len(b)))
+		p.free <- b[:0]
+	}
+}
+
+// send queues b and returns an empty buffer to frame into next.
+func (p *dropPipe) send(b []byte) []byte {
+	if p.queued.Load()+int64(len(b)) <= p.bound {
+		select {
+		case nb := <-p.free:
+			p.queued.Add(int64(len(b)))
+			p.full <- b
+			return nb
+		default:
+		}
+	}
+	p.f.drop(len(b))
+	return b[:0]
+}
+
+// close waits until every queued buffer is written.
+func (p *dropPipe) close() {
+	close(p.full)
+	<-p.done
+}
+
+// drop counts n bytes dropped for overflow and warns (rate-limited).
+func (f *File) drop(n int) {
+	f.mu.Lock()
+	f.dropped.Add(int64(n))
+	opts := f.opts.Load()
+	msg := f.warnLocked(opts.now(), fmt.Sprintf("log %s: writer behind, dropping lines (overflow = drop; %d bytes dropped in all)",
+		f.path, f.dropped.Load()))
+	f.mu.Unlock()
+	if msg != "" && opts.Warn != nil {
+		opts.Warn(msg)
+	}
+}

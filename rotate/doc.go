@@ -1,0 +1,29 @@
+// Package rotate is thorp's log writer: one File per log path, fed by the
+// pipes of components (Copy) and by thorp's own slog handler (Write).
+//
+// Underneath each File is one lumberjack.Logger, kept for the life of the
+// process (lumberjack's Close does not stop its mill goroutine, so loggers
+// are never thrown away; see loggerFor). lumberjack renames, compresses and
+// prunes rotated files; this package decides when to rotate: exactly at
+// max_size on a line boundary, at local midnight, at the top of the hour or
+// after a duration.
+//
+// Concurrency model:
+//
+//   - A File is safe for concurrent use. Every write to it is a run of whole
+//     lines done under the File's mutex, so two streams merged into one file
+//     never interleave inside a line and a rotation never splits a line.
+//   - Copy runs in the caller's goroutine and owns its read buffer, its
+//     pending partial line and (when Overflow is "drop") one writer goroutine
+//     and a fixed pool of buffers; both end before Copy returns. A timer
+//     flushes a partial line after an idle time. Memory per Copy is bounded
+//     by fixed buffers whatever the child writes.
+//   - In "block" mode (the default) Copy writes synchronously, so a slow
+//     disk slows the child through its pipe and nothing is dropped.
+//   - Each File has one timer for time-based rotation; Tick does the check
+//     and can be called directly with an injected Clock.
+//   - Write failures (ENOSPC, EROFS, EACCES, a removed directory) never block
+//     or fail the caller for long: the bytes are counted as dropped, Warn is
+//     called at most once a minute, and the file is reopened (directory
+//     recreated) on a later write, at most once a second.
+package rotate

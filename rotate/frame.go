@@ -1,0 +1,168 @@
+package rotate
+
+import (
+	"bytes"
+	"strconv"
+
+	"unicode/utf8"
+)
+
+// framer turns raw lines into framed ones (timestamp prefix or a JSON
+// object, cut markers) appended to out. It is not safe for concurrent use.
+type framer struct {
+	opts    *Options
+	maxLine int
+	json    bool
+	stamp   []byte // the time of the current chunk, formatted; nil = not yet
+	jsonMid []byte // `","component":…,"msg":"` for the source
+	out     []byte
+	// flush is called when out grows past flushAt; it must leave out empty
+	// (or replace it with an empty buffer).
+	flush   func()
+	flushAt int
+}
+
+func newFramer(src Source, flushAt int, flush func()) *framer {
+	mid := []byte(`","component":`)
+	mid = appendJSONString(mid, []byte(src.Component))
+	mid = append(mid, `,"stream":`...)
+	mid = appendJSONString(mid, []byte(src.Stream))
+	mid = append(mid, `,"pid":`...)
+	mid = strconv.AppendInt(mid, int64(src.PID), 10)
+	mid = append(mid, `,"msg":"`...)
+	return &framer{jsonMid: mid, flush: flush, flushAt: flushAt}
+}
+
+// begin starts a chunk read at one moment, with the File's current options.
+func (fr *framer) begin(opts *Options) {
+	fr.opts = opts
+	fr.maxLine = opts.maxLine()
+	fr.json = opts.Format == FormatJSON
+	fr.stamp = fr.stamp[:0:0]
+}
+
+// plain reports whether framing leaves lines as they are (text, no time).
+func (fr *framer) plain() bool { return !fr.json && !fr.opts.Timestamps }
+
+func (fr *framer) now() []byte {
+	if fr.stamp == nil {
+		fr.stamp = fr.opts.now().AppendFormat(make([]byte, 0, len(TimeLayout)), TimeLayout)
+	}
+	return fr.stamp
+}
+
+// line appends b (without its newline) as one or more framed lines, cut
+// into pieces of at most maxLine bytes on rune boundaries.
+func (fr *framer) line(b []byte) {
+	for len(b) > fr.maxLine {
+		k := cutPoint(b, fr.maxLine)
+		fr.piece(b[:k], true)
+		b = b[k:]
+	}
+	fr.piece(b, false)
+}
+
+func (fr *framer) piece(b []byte, cut bool) {
+	if fr.json {
+		fr.out = append(fr.out, `{"time":"`...)
+		fr.out = append(fr.out, fr.now()...)
+		fr.out = append(fr.out, fr.jsonMid...)
+		fr.out = appendJSONBody(fr.out, b)
+		if cut {
+			fr.out = appendJSONBody(fr.out, []byte(CutMarker))
+		}
+		fr.out = append(fr.out, "\"}\n"...)
+	} else {
+		if fr.opts.Timestamps {
+			fr.out = append(fr.out, fr.now()...)
+			fr.out = append(fr.out, ' ')
+		}
+		fr.out = append(fr.out, b...)
+		if cut {
+			fr.out = append(fr.out, CutMarker...)
+		}
+		fr.out = append(fr.out, '\n')
+	}
+	if len(fr.out) >= fr.flushAt {
+		fr.flush()
+	}
+}
+
+// cutPoint returns where to cut b (longer than n) so that the piece is at
+// most n bytes and does not end inside a UTF-8 sequence.
+func cutPoint(b []byte, n int) int {
+	for k := n; k > n-utf8.UTFMax && k > 0; k-- {
+		if utf8.RuneStart(b[k]) {
+			return k
+		}
+	}
+	return n
+}
+
+// linesFit reports whether every line in b (whole lines) is at most n bytes.
+func linesFit(b []byte, n int) bool {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i > n {
+			return false
+		}
+		b = b[i+1:]
+	}
+	return true
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	dst = appendJSONBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONBody appends s escaped for a JSON string; invalid UTF-8 becomes
+// U+FFFD as encoding/json does.
+func appendJSONBody(dst, s []byte) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}

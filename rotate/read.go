@@ -1,0 +1,309 @@
+package rotate
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// followPoll is how often Follow looks for new lines and rotations.
+const followPoll = 200 * time.Millisecond
+
+// Backups returns the rotated files of the log at path (lumberjack names,
+// plain or .gz), newest first. Safe for concurrent use.
+func Backups(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ext := filepath.Ext(base)
+	prefix := base[:len(base)-len(ext)] + "-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list backups of %s: %w", path, err)
+	}
+	type backup struct {
+		name string
+		t    time.Time
+	}
+	var found []backup
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		rest := strings.TrimSuffix(name[len(prefix):], ".gz")
+		if !strings.HasSuffix(rest, ext) {
+			continue
+		}
+		t, err := time.Parse(backupLayout, rest[:len(rest)-len(ext)])
+		if err != nil {
+			continue
+		}
+		found = append(found, backup{filepath.Join(dir, name), t})
+	}
+	slices.SortFunc(found, func(a, b backup) int { return b.t.Compare(a.t) })
+	names := make([]string, len(found))
+	for i, b := range found {
+		names[i] = b.name
+	}
+	return names, nil
+}
+
+// Tail returns the last n lines of the log at path, oldest first. When the
+// current file has fewer, it continues into the rotated files, newest first
+// (plain or gzipped). A missing current file counts as empty. Safe for
+// concurrent use.
+func Tail(path string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	lines, err := tailFile(path, n, false)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if len(lines) >= n {
+		return lines, nil
+	}
+	backups, err := Backups(path)
+	if err != nil {
+		if len(lines) > 0 || errors.Is(err, os.ErrNotExist) {
+			return lines, nil
+		}
+		return nil, err
+	}
+	for _, b := range backups {
+		more, err := tailFile(b, n-len(lines), strings.HasSuffix(b, ".gz"))
+		if err != nil {
+			continue // pruned or being compressed meanwhile
+		}
+		lines = append(more, lines...)
+		if len(lines) >= n {
+			break
+		}
+	}
+	return lines, nil
+}
+
+// tailFile returns the last n lines of one file.
+func tailFile(name string, n int, gz bool) ([]string, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("tail %s: %w", name, err)
+	}
+	defer fh.Close()
+	if gz {
+		zr, err := gzip.NewReader(fh)
+		if err != nil {
+			return nil, fmt.Errorf("tail %s: %w", name, err)
+		}
+		return lastLines(zr, n, name)
+	}
+	// Read backwards in blocks until n newlines are seen.
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("tail %s: %w", name, err)
+	}
+	const block = 64 << 10
+	end := st.Size()
+	start := end
+	for start > 0 {
+		start = max(0, start-block)
+		buf := make([]byte, end-start)
+		if _, err := fh.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("tail %s: %w", name, err)
+		}
+		if bytes.Count(buf, []byte{'\n'}) > n {
+			break
+		}
+		if start == 0 {
+			break
+		}
+	}
+	if _, err := fh.Seek(start, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("tail %s: %w", name, err)
+	}
+	lines, err := lastLines(fh, n+1, name)
+	if err != nil {
+		return nil, err
+	}
+	if start > 0 && len(lines) > 0 {
+		lines = lines[1:] // may begin mid-line
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// lastLines keeps the last n lines of r in a ring.
+func lastLines(r io.Reader, n int, name string) ([]string, error) {
+	ring := make([]string, 0, min(n, 4096))
+	next := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		if len(ring) < n {
+			ring = append(ring, sc.Text())
+			continue
+		}
+		ring[next] = sc.Text()
+		next = (next + 1) % n
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("tail %s: %w", name, err)
+	}
+	return append(ring[next:], ring[:next]...), nil
+}
+
+// Follow calls fn with each whole line appended to the log at path from
+// byte offset from (negative: from the current end) until ctx is done, and
+// then returns nil. It follows rotation (the path renamed away and
+// recreated: the rest of the old file is read first), truncation (reading
+// restarts at 0) and a file that does not exist yet. It polls every 200ms.
+// fn runs in Follow's goroutine.
+func Follow(ctx context.Context, path string, from int64, fn func(line string)) error {
+	fo := &follower{path: path, fn: fn}
+	defer fo.close()
+	if err := fo.open(from); err != nil {
+		return err
+	}
+	t := time.NewTicker(followPoll)
+	defer t.Stop()
+	for {
+		if err := fo.poll(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+type follower struct {
+	path    string
+	fn      func(string)
+	fh      *os.File
+	ino     uint64
+	off     int64
+	partial []byte
+	buf     []byte
+}
+
+func (fo *follower) close() {
+	if fo.fh != nil {
+		_ = fo.fh.Close()
+		fo.fh = nil
+	}
+}
+
+// open opens the path at offset from; a missing file is not an error.
+func (fo *follower) open(from int64) error {
+	fh, err := os.Open(fo.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", fo.path, err)
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return fmt.Errorf("follow %s: %w", fo.path, err)
+	}
+	if from < 0 || from > st.Size() {
+		from = st.Size()
+	}
+	fo.fh, fo.ino, fo.off, fo.partial = fh, inode(st), from, fo.partial[:0]
+	return nil
+}
+
+func (fo *follower) poll() error {
+	if fo.fh == nil {
+		return fo.open(0)
+	}
+	if st, err := fo.fh.Stat(); err == nil && st.Size() < fo.off {
+		fo.off, fo.partial = 0, fo.partial[:0] // truncated
+	}
+	if err := fo.drain(); err != nil {
+		return err
+	}
+	st, err := os.Stat(fo.path)
+	if err != nil || inode(st) == fo.ino {
+		return nil // same file, or not recreated yet
+	}
+	// Rotated: the old file is complete (drained above); go on in the new one.
+	if len(fo.partial) > 0 {
+		fo.fn(string(fo.partial))
+	}
+	fo.close()
+	if err := fo.open(0); err != nil {
+		return err
+	}
+	return fo.drain()
+}
+
+// drain reads from off to the end and calls fn for each whole line.
+func (fo *follower) drain() error {
+	if fo.buf == nil {
+		fo.buf = make([]byte, 64<<10)
+	}
+	for {
+		n, err := fo.fh.ReadAt(fo.buf, fo.off)
+		fo.off += int64(n)
+		b := fo.buf[:n]
+		for len(b) > 0 {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				fo.partial = append(fo.partial, b...)
+				break
+			}
+			if len(fo.partial) > 0 {
+				fo.fn(string(append(fo.partial, b[:i]...)))
+				fo.partial = fo.partial[:0]
+			} else {
+				fo.fn(string(b[:i]))
+			}
+			b = b[i+1:]
+		}
+		if errors.Is(err, io.EOF) || n == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", fo.path, err)
+		}
+	}
+}
+
+// ParseTime returns the time of a log line: its timestamp prefix (text) or
+// its "time" field (json). ok is false when the line has neither.
+func ParseTime(line string) (t time.Time, ok bool) {
+	if strings.HasPrefix(line, "{") {
+		var v struct {
+			Time string `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &v) != nil || v.Time == "" {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, v.Time)
+		return t, err == nil
+	}
+	stamp, _, found := strings.Cut(line, " ")
+	if !found || len(stamp) < len("2006-01-02T15:04:05Z") || stamp[4] != '-' {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	return t, err == nil
+}
