@@ -116,7 +116,8 @@ func absIn(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// settingsLayers loads each layer into k, checking its keys first.
+// decodeSettings layers defaults, thorp.lua, THORP_* and flags (checking
+// each layer's keys first) and decodes the result.
 func (d *decoder) decodeSettings(env []string, overrides map[string]any) Settings {
 	line := d.raw.SettingsLine
 	settingsType := reflect.TypeFor[Settings]()

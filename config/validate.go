@@ -201,10 +201,10 @@ func (d *decoder) validateComponents(cs []Component) {
 	var names []string
 	for _, c := range cs {
 		if !nameRE.MatchString(c.Name) {
-			d.errorf(c.Line, c.Name, "", "%q is not a valid component name (letters, digits, '_' and '-'; 1 to 63 characters, starting with a letter or digit)", c.Name)
+			d.errorf(c.Line, c.Name, "", "not a valid component name (letters, digits, '_' and '-'; 1 to 63 characters, starting with a letter or digit)")
 		}
 		if line, dup := first[c.Name]; dup {
-			d.errorf(c.Line, c.Name, "", "component %q is declared twice (first at line %d)", c.Name, line)
+			d.errorf(c.Line, c.Name, "", "declared twice (first at line %d)", line)
 			continue
 		}
 		first[c.Name] = c.Line

@@ -365,6 +365,7 @@ func (c *component) spawn(in *instance) {
 	}
 	p.pid = pid
 	in.proc = p
+	c.sup.fence.AddGroup(pid)
 	in.message = ""
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
 	// ready = "started": the process is ready once it runs. Other readiness
@@ -424,6 +425,7 @@ func (c *component) checkRemnants(in *instance, p *process) {
 // finish runs after p and its group are gone: decide what comes next.
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
+	c.sup.fence.RemoveGroup(p.pid)
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
 	switch {
@@ -564,8 +566,17 @@ func (c *component) event(in *instance, ev Event) {
 	case EventFailed, EventErrored, EventKill:
 		lvl = slog.LevelWarn
 	}
-	c.log.Log(context.Background(), lvl, ev.Type, "instance", ev.Instance, "state", ev.State, "pid", ev.PID,
-		"reason", ev.Reason, "msg", ev.Message)
+	attrs := []any{"instance", ev.Instance, "state", ev.State}
+	if ev.PID != 0 {
+		attrs = append(attrs, "pid", ev.PID)
+	}
+	if ev.Reason != "" {
+		attrs = append(attrs, "reason", ev.Reason)
+	}
+	if ev.Message != "" {
+		attrs = append(attrs, "detail", ev.Message)
+	}
+	c.log.Log(context.Background(), lvl, ev.Type, attrs...)
 	c.sup.events.add(ev)
 }
 
@@ -661,4 +672,3 @@ func groupAlive(pgid int) bool {
 	err := syscall.Kill(-pgid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
-

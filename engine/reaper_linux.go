@@ -131,6 +131,9 @@ type spawnSpec struct {
 	env   []string
 	files []uintptr // fd 0, 1, 2, then LISTEN_FDS
 	cred  *syscall.Credential
+	// detached starts the child in a session of its own without a
+	// parent-death signal (the fence, which must outlive thorp).
+	detached bool
 }
 
 // spawn forks and execs spec on the spawner thread and registers onExit for
@@ -152,6 +155,9 @@ func (r *reaper) spawn(spec spawnSpec, onExit func(exitStatus)) (int, error) {
 				Pdeathsig:  syscall.SIGKILL,
 				Credential: spec.cred,
 			},
+		}
+		if spec.detached {
+			attr.Sys = &syscall.SysProcAttr{Setsid: true}
 		}
 		r.mu.Lock()
 		pid, err := syscall.ForkExec(spec.path, spec.argv, attr)

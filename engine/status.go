@@ -2,32 +2,30 @@ package engine
 
 import (
 	"time"
-
-	"github.com/thorp-dev/thorp/config"
 )
 
 // Status is the public view of one component: the element of
 // `thorp status --json`, GET /api/v1/components and /health. Values are
 // copies; they are safe to keep and share.
 type Status struct {
-	Name                      string           `json:"name"`
-	State                     State            `json:"state"`
-	PID                       int              `json:"pid"`
-	UptimeSeconds             float64          `json:"uptime_seconds"`
-	Restarts                  int              `json:"restarts"`
-	RestartsByReason          map[string]int   `json:"restarts_by_reason"`
-	MemoryBytes               int64            `json:"memory_bytes"`
-	MemoryLimitBytes          int64            `json:"memory_limit_bytes"`
-	MemoryGrowthBytesPerHour  float64          `json:"memory_growth_bytes_per_hour"`
-	MemoryGrowthPercentPerHour float64         `json:"memory_growth_percent_per_hour"`
-	MemoryTimeToLimitSeconds  float64          `json:"memory_time_to_limit_seconds,omitempty"`
-	CPUSeconds                float64          `json:"cpu_seconds"`
-	LastExit                  *ExitInfo        `json:"last_exit"`
-	LastRestartReason         string           `json:"last_restart_reason"`
-	Healthy                   bool             `json:"healthy"`
-	Message                   string           `json:"message,omitempty"`
-	Instances                 []InstanceStatus `json:"instances"`
-	Logs                      []LogStatus      `json:"logs,omitempty"`
+	Name                       string           `json:"name"`
+	State                      State            `json:"state"`
+	PID                        int              `json:"pid"`
+	UptimeSeconds              float64          `json:"uptime_seconds"`
+	Restarts                   int              `json:"restarts"`
+	RestartsByReason           map[string]int   `json:"restarts_by_reason"`
+	MemoryBytes                int64            `json:"memory_bytes"`
+	MemoryLimitBytes           int64            `json:"memory_limit_bytes"`
+	MemoryGrowthBytesPerHour   float64          `json:"memory_growth_bytes_per_hour"`
+	MemoryGrowthPercentPerHour float64          `json:"memory_growth_percent_per_hour"`
+	MemoryTimeToLimitSeconds   float64          `json:"memory_time_to_limit_seconds,omitempty"`
+	CPUSeconds                 float64          `json:"cpu_seconds"`
+	LastExit                   *ExitInfo        `json:"last_exit"`
+	LastRestartReason          string           `json:"last_restart_reason"`
+	Healthy                    bool             `json:"healthy"`
+	Message                    string           `json:"message,omitempty"`
+	Instances                  []InstanceStatus `json:"instances"`
+	Logs                       []LogStatus      `json:"logs,omitempty"`
 }
 
 // InstanceStatus is one instance of a component.
@@ -59,6 +57,6 @@ type LogStatus struct {
 // Detail is `thorp describe --json`: a Status plus the config and recent events.
 type Detail struct {
 	Status
-	Config *config.Component `json:"config"`
+	Config map[string]any `json:"config"`
 	Events []Event           `json:"events"`
 }

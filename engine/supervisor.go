@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -45,17 +46,23 @@ type Options struct {
 	OnEvent func(Event)
 	// EventBuffer is how many recent events are kept (default 1000).
 	EventBuffer int
+	// FenceCommand, when set, is the argv of a fence process (see package
+	// fence; thorp passes its own binary with "__fence") that kills every
+	// component's process group if thorp dies without stopping them.
+	FenceCommand []string
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
 // with Run, and stop it by cancelling Run's context (ordered shutdown) or
 // with Kill. Its methods are safe for concurrent use.
 type Supervisor struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	environ []string
-	events  *eventLog
-	reaper  *reaper
+	cfg      *config.Config
+	log      *slog.Logger
+	environ  []string
+	events   *eventLog
+	reaper   *reaper
+	fenceCmd []string
+	fence    *fence.Writer // nil without a fence; its methods accept nil
 
 	mu    sync.RWMutex
 	comps map[string]*component
@@ -85,14 +92,15 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		n = 1000
 	}
 	s := &Supervisor{
-		cfg:     cfg,
-		log:     log,
-		environ: cleanEnviron(env),
-		events:  newEventLog(n, opts.OnEvent),
-		reaper:  sharedReaper(),
-		comps:   map[string]*component{},
-		logs:    map[string]*rotate.File{},
-		running: make(chan struct{}),
+		cfg:      cfg,
+		log:      log,
+		environ:  cleanEnviron(env),
+		events:   newEventLog(n, opts.OnEvent),
+		reaper:   sharedReaper(),
+		comps:    map[string]*component{},
+		logs:     map[string]*rotate.File{},
+		running:  make(chan struct{}),
+		fenceCmd: opts.FenceCommand,
 	}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
@@ -121,6 +129,14 @@ func (s *Supervisor) Config() *config.Config { return s.cfg }
 // until ctx is cancelled; then it stops every component in reverse
 // dependency order and returns. Run may be called once.
 func (s *Supervisor) Run(ctx context.Context) error {
+	if len(s.fenceCmd) > 0 {
+		f, err := s.startFence(s.fenceCmd)
+		if err != nil {
+			return err
+		}
+		s.fence = f
+		defer f.Close()
+	}
 	loopCtx, cancelLoops := context.WithCancel(context.Background())
 	defer cancelLoops()
 	s.mu.RLock()
@@ -203,7 +219,7 @@ func (s *Supervisor) Describe(name string) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Status: c.status(), Config: s.cfg.Component(name), Events: s.events.since(0, name, time.Time{})}, nil
+	return Detail{Status: c.status(), Config: s.cfg.Component(name).Map(), Events: s.events.since(0, name, time.Time{})}, nil
 }
 
 // Events returns recent events after sequence number seq (0 for all kept),

@@ -39,7 +39,9 @@ type Options struct {
 	// Log receives print(), thorp.log(level, msg) and thorp.alert(msg) (level
 	// "alert") output, with where = "thorp.lua:LINE" of the calling line. It is
 	// called from the goroutine running Evaluate and later from the Script's
-	// owner goroutine, never from two at once. Nil discards.
+	// owner goroutine, one call at a time per Script; a Log shared between
+	// Evaluate calls (old and new config during a reload) must be safe for
+	// concurrent use. Nil discards.
 	Log func(level, msg, where string)
 	// Timeout bounds the evaluation; zero means DefaultEvalTimeout.
 	Timeout time.Duration

@@ -209,3 +209,19 @@ func BenchmarkGrowthEstimator_Estimate(b *testing.B) {
 		g.Estimate(150e6, last)
 	}
 }
+
+func TestGrowthEstimator_Estimate_OutOfOrder(t *testing.T) {
+	ordered := NewGrowthEstimator(time.Minute, 100)
+	shuffled := NewGrowthEstimator(time.Minute, 100)
+	for _, i := range []int{3, 0, 4, 1, 2, 6, 5} {
+		shuffled.Add(t0.Add(time.Duration(i)*time.Second), int64(100e6+1e6*float64(i*i)))
+	}
+	for i := range 7 {
+		ordered.Add(t0.Add(time.Duration(i)*time.Second), int64(100e6+1e6*float64(i*i)))
+	}
+	now := t0.Add(6 * time.Second)
+	a, b := ordered.Estimate(200e6, now), shuffled.Estimate(200e6, now)
+	if !a.OK || !within(b.BytesPerHour, a.BytesPerHour, 1e-9) || !within(b.PercentPerHour, a.PercentPerHour, 1e-9) {
+		t.Fatalf("ordered %+v, shuffled %+v", a, b)
+	}
+}

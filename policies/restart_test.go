@@ -515,3 +515,15 @@ func TestDecideExit_Property(t *testing.T) {
 		}
 	}
 }
+
+func TestReason_CountsTowardMaxRestarts(t *testing.T) {
+	want := []Reason{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config"}
+	if !slices.Equal(Reasons, want) {
+		t.Fatalf("Reasons = %v, want DESIGN order %v", Reasons, want)
+	}
+	for _, r := range Reasons {
+		if got := r.CountsTowardMaxRestarts(); got != (r == ReasonCrash) {
+			t.Errorf("%s counts = %v", r, got)
+		}
+	}
+}

@@ -258,7 +258,7 @@ func (p *dropPipe) run() {
 
 // send queues b and returns an empty buffer to frame into next.
 func (p *dropPipe) send(b []byte) []byte {
-	if p.queued.Load()+int64(len(b)) <= p.bound {
+	if q := p.queued.Load(); q == 0 || q+int64(len(b)) <= p.bound {
 		select {
 		case nb := <-p.free:
 			p.queued.Add(int64(len(b)))

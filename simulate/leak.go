@@ -11,10 +11,6 @@ import (
 	"time"
 )
 
-// DefaultLeakMax is the growth limit `thorp simulate leak` uses when --max
-// is not given, so a forgotten leak cannot take the machine down.
-const DefaultLeakMax = 1 << 30
-
 // leakTick is how often Leak allocates its next chunk.
 const leakTick = 50 * time.Millisecond
 
@@ -26,6 +22,8 @@ type LeakOptions struct {
 	// Rate is the growth in bytes per second; it must be positive.
 	Rate int64
 	// Max stops the growth once this many bytes are allocated; 0 = no limit.
+	// (`thorp simulate leak` defaults it to 1GB so a forgotten leak cannot
+	// take the machine down.)
 	Max int64
 	// Addr makes leak an HTTP server as well (see HTTP); "" runs a plain
 	// process unless a socket is inherited (LISTEN_FDS).

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -168,5 +167,3 @@ func (c *child) drain() {
 		}
 	}()
 }
-
-var _ = io.Discard

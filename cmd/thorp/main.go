@@ -99,7 +99,10 @@ Exit codes: 0 ok, 1 failed or problems found, 2 usage error, 3 no running thorp.
 Commands:
 `)
 	names := make([]string, 0, len(commands))
-	for n := range commands {
+	for n, c := range commands {
+		if c.summary == "" {
+			continue // hidden
+		}
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -61,7 +61,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	sup, err := engine.New(cfg, engine.Options{Logger: log})
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
+		return exitFailed
+	}
+	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}})
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed

@@ -182,11 +182,9 @@ func printDetail(w io.Writer, d engine.Detail) {
 		row("limit in", "%s", humanDuration(d.MemoryTimeToLimitSeconds))
 	}
 	row("cpu", "%.2fs", d.CPUSeconds)
-	if d.Config != nil {
-		row("command", "%q", d.Config.Command.Argv)
-		row("cwd", "%s", d.Config.Cwd)
-		if len(d.Config.DependsOn) > 0 {
-			row("depends on", "%s", strings.Join(d.Config.DependsOn, ", "))
+	for _, k := range []string{"command", "cwd", "depends_on", "max_memory_restart", "restart_delay", "min_uptime", "max_restarts", "kill_timeout"} {
+		if v, ok := d.Config[k]; ok {
+			row(strings.ReplaceAll(k, "_", " "), "%v", v)
 		}
 	}
 	for _, l := range d.Logs {

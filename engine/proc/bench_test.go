@@ -58,7 +58,7 @@ func spawnComponents(b *testing.B, n int) []*exec.Cmd {
 	return cmds
 }
 
-// sample500 is the sampler's work for one tick: one Scan, then Tree, Usage
+// benchmarkSample does the sampler's work for one tick: one Scan, then Tree, Usage
 // and the CPU counter for every component.
 func benchmarkSample(b *testing.B, n int, pss bool) {
 	cmds := spawnComponents(b, n)

@@ -126,10 +126,14 @@ func readPSS(root string, pid int) (int64, error) {
 	return pss, err
 }
 
-// readFileAt reads the file at path relative to dirfd into buf with raw
-// open/read/close system calls (no *os.File, no poller registration, no
-// fstat) and returns how many bytes it read; n == len(buf) means the file may
-// be longer. ENOENT and ESRCH come back wrapped with ErrGone.
+// readFileAt reads the file at path relative to dirfd into buf with one
+// open, one read and one close system call (no *os.File, no poller
+// registration, no fstat, no second read to see EOF) and returns how many
+// bytes it read. That is enough for /proc files built by a single seq_file
+// show (stat, smaps_rollup): the kernel hands the whole record to the first
+// read that has room for it. It suits regular files (fixtures) too, which
+// return short reads only at their end. n == len(buf) means the file may be
+// longer. ENOENT and ESRCH come back wrapped with ErrGone.
 func readFileAt(dirfd int, path string, buf []byte) (int, error) {
 	fd, err := openRetry(func() (int, error) {
 		return syscall.Openat(dirfd, path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -138,21 +142,16 @@ func readFileAt(dirfd int, path string, buf []byte) (int, error) {
 		return 0, wrapGone(path, err)
 	}
 	defer syscall.Close(fd)
-	n := 0
-	for n < len(buf) {
-		m, err := syscall.Read(fd, buf[n:])
+	for {
+		n, err := syscall.Read(fd, buf)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
 			return 0, wrapGone(path, err)
 		}
-		if m == 0 {
-			break
-		}
-		n += m
+		return n, nil
 	}
-	return n, nil
 }
 
 func openRetry(open func() (int, error)) (int, error) {

@@ -106,7 +106,7 @@ func parseStat(b []byte) (Stat, error) {
 
 // setField stores field number n (1-based, as in proc(5)) if thorp uses it.
 func (s *Stat) setField(n int, f []byte) error {
-	var ok = true
+	ok := true
 	var x int64
 	switch n {
 	case 3:

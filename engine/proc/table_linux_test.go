@@ -28,7 +28,7 @@ func pids(ids []Ident) []int {
 func TestScan_Fixture(t *testing.T) {
 	tab := scanFixture(t)
 	// 15 good entries; 500 (no stat: vanished), 501 (garbled), 502 (pid
-	// mismatch), self, sys and uptime are skipped.
+	// mismatch), self (not a pid) and uptime are skipped.
 	if tab.Len() != 15 {
 		t.Errorf("Len() = %d, want 15", tab.Len())
 	}

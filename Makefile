@@ -1,0 +1,50 @@
+# thorp's build. `make run` builds and supervises the repo's thorp.lua;
+# `make test` is everything CI checks.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/thorp
+
+.PHONY: build run test vet fmt-check lint check-examples bench release clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/thorp
+
+run: build
+	./$(BIN) run -c thorp.lua
+
+test: lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) check-examples
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check
+
+# Every shipped config must pass the preflight.
+check-examples: build
+	@set -e; for f in thorp.lua examples/*.lua; do \
+		[ -f "$$f" ] || continue; \
+		echo "thorp check -c $$f"; ./$(BIN) check -c $$f; \
+	done
+
+# Benchmarks behind the figures in the issues; BENCHTIME=3x for a quick pass.
+BENCHTIME ?= 1x
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./...
+
+release:
+	@mkdir -p dist
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/thorp-linux-$$arch ./cmd/thorp; \
+	done
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRun_StatusRestartStopAndShutdown(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "db" { command = { "sleep", "1000" } }
+component "api" { command = "exec sleep 1000", depends_on = { "db" } }
+`)
+	r := startThorp(t, cfg)
+	st := status(t, cfg)
+	if len(st.Components) != 2 || st.Components[0].State != "running" || st.Components[1].State != "running" {
+		t.Fatalf("status: %+v", st)
+	}
+	oldAPI := st.Components[1].PID
+	// Flags after names work.
+	if out, errOut, code := thorpCmd(t, "restart", "api", "-c", cfg); code != 0 {
+		t.Fatalf("restart: exit %d %s %s", code, out, errOut)
+	}
+	st = status(t, cfg)
+	if st.Components[1].PID == oldAPI || !alive(st.Components[1].PID) || alive(oldAPI) {
+		t.Fatalf("restart did not replace pid %d: %+v", oldAPI, st.Components[1])
+	}
+	if st.Components[1].RestartsByReason["manual"] != 1 {
+		t.Fatalf("restarts_by_reason: %v", st.Components[1].RestartsByReason)
+	}
+	dbPID := st.Components[0].PID
+	if _, errOut, code := thorpCmd(t, "stop", "db", "-c", cfg); code != 0 {
+		t.Fatalf("stop: %s", errOut)
+	}
+	if alive(dbPID) {
+		t.Fatalf("db pid %d alive after stop returned", dbPID)
+	}
+	if _, errOut, code := thorpCmd(t, "start", "db", "-c", cfg); code != 0 {
+		t.Fatalf("start: %s", errOut)
+	}
+	if _, errOut, code := thorpCmd(t, "restart", "nope", "-c", cfg); code != 1 || !strings.Contains(errOut, "unknown component") {
+		t.Fatalf("restart of unknown component: exit %d, %q", code, errOut)
+	}
+	if out, _, code := thorpCmd(t, "describe", "api", "-c", cfg); code != 0 || !strings.Contains(out, "restart (manual)") {
+		t.Fatalf("describe: exit %d\n%s", code, out)
+	}
+	// SIGTERM: ordered shutdown, exit 0, nothing left.
+	st = status(t, cfg)
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err != nil {
+			t.Fatalf("thorp run exit: %v\n%s", err, r.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	for _, c := range st.Components {
+		if alive(c.PID) {
+			t.Fatalf("%s (pid %d) survived the shutdown", c.Name, c.PID)
+		}
+	}
+	if _, errOut, code := thorpCmd(t, "status", "-c", cfg); code != 3 || !strings.Contains(errOut, "no running thorp") {
+		t.Fatalf("status without thorp: exit %d %q", code, errOut)
+	}
+}
+
+func TestRun_KillNineLeavesNoOrphans(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "family" { command = "sleep 1000 & echo $! > kid1; setsid sleep 1000 & echo $! > kid2; wait" }
+component "single" { command = { "sleep", "1000" } }
+`)
+	r := startThorp(t, cfg)
+	dir := filepath.Dir(cfg)
+	var kids []int
+	waitFor(t, 10*time.Second, "grandchildren pids", func() bool {
+		kids = kids[:0]
+		for _, f := range []string{"kid1", "kid2"} {
+			b, _ := os.ReadFile(filepath.Join(dir, f))
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				kids = append(kids, n)
+			}
+		}
+		return len(kids) == 2
+	})
+	st := status(t, cfg)
+	pids := append([]int{}, kids[0])
+	for _, c := range st.Components {
+		pids = append(pids, c.PID)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "every component and grandchild in its group to die", func() bool {
+		for _, p := range pids {
+			if alive(p) {
+				return false
+			}
+		}
+		return true
+	})
+	// kid2 left the process group with setsid; it is killed too once the
+	// sampler has seen it (memory issue). Clean it up either way.
+	_ = syscall.Kill(kids[1], syscall.SIGKILL)
+}
+
+func TestRun_SecondSignalKills(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "stubborn" { command = "trap '' TERM; echo ready > ready; while :; do sleep 0.1; done", kill_timeout = "60s" }
+`)
+	r := startThorp(t, cfg)
+	waitFor(t, 10*time.Second, "trap installed", func() bool {
+		_, err := os.Stat(filepath.Join(filepath.Dir(cfg), "ready"))
+		return err == nil
+	})
+	pid := status(t, cfg).Components[0].PID
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	// The second signal must arrive after the first was handled: wait
+	// until thorp has sent the stop signal (the component shows stopping).
+	waitFor(t, 10*time.Second, "component stopping", func() bool {
+		return status(t, cfg).Components[0].State == "stopping"
+	})
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if code := r.cmd.ProcessState.ExitCode(); code != 2 {
+			t.Fatalf("exit code %d after the second signal, want 2", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("thorp still running 10s after the second signal")
+	}
+	waitFor(t, 5*time.Second, "component killed", func() bool { return !alive(pid) })
+}
+
+func TestRun_BadConfigStartsNothing(t *testing.T) {
+	cfg := writeConfig(t, `
+component "ok" { command = { "sleep", "1000" } }
+component "bad" { command = { "sleep", "1" }, max_memory_restart = "12XB", restart_dealy = "1s" }
+`)
+	_, errOut, code := thorpCmd(t, "run", "-c", cfg)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	for _, want := range []string{`thorp.lua:3: component "bad": max_memory_restart`, `restart_dealy`, `restart_delay`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheck_ReportsEveryProblem(t *testing.T) {
+	cfg := writeConfig(t, `
+component "a" { command = { "/nonexistent/binary" }, depends_on = { "b" } }
+component "b" { command = { "sleep", "1" }, depends_on = { "a" } }
+component "c" { command = { "sleep", "1" }, kill_timeout = -1 }
+`)
+	out, _, code := thorpCmd(t, "check", "-c", cfg)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{`thorp.lua:4: component "c": kill_timeout`, "a -> b -> a"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	good := writeConfig(t, `settings { http = "" }
+component "a" { command = { "sleep", "1" } }`)
+	if out, _, code := thorpCmd(t, "check", "-c", good); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("good config: exit %d\n%s", code, out)
+	}
+}
+
+func TestCLI_UsageAndVersion(t *testing.T) {
+	if out, _, code := thorpCmd(t, "version"); code != 0 || !strings.HasPrefix(out, "thorp ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if out, _, code := thorpCmd(t, "--version"); code != 0 || !strings.HasPrefix(out, "thorp ") {
+		t.Fatalf("--version: %d %q", code, out)
+	}
+	if _, _, code := thorpCmd(t, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command exit %d, want 2", code)
+	}
+	if _, _, code := thorpCmd(t, "status", "--bogus-flag"); code != 2 {
+		t.Fatalf("bad flag exit %d, want 2", code)
+	}
+}

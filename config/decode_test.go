@@ -1,0 +1,434 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// fakeHostMemory makes the host look like it has total bytes of memory.
+func fakeHostMemory(t *testing.T, total Size) {
+	t.Helper()
+	old := hostMemory
+	hostMemory = func() (Size, error) { return total, nil }
+	t.Cleanup(func() { hostMemory = old })
+}
+
+func goodRaw() *Raw {
+	ready := &LuaFunc{ID: 7, Where: "thorp.lua:30"}
+	return &Raw{
+		File:         "/srv/app/thorp.lua",
+		SettingsLine: 1,
+		Settings: map[string]any{
+			"http":  "127.0.0.1:3002",
+			"token": "s3cret",
+			"logs":  map[string]any{"dir": "var/log", "max_size": "20MB", "retain_days": 7.0},
+		},
+		Components: []RawComponent{
+			{Name: "cache", Line: 10, Values: map[string]any{
+				"command": "redis-server --port 6380",
+				"ready":   "tcp://127.0.0.1:6380",
+			}},
+			{Name: "thorp-system", Line: 14, Values: map[string]any{
+				"command":            []any{"node", "--expose-gc", "system-main.js"},
+				"cwd":                "app",
+				"env":                map[string]any{"NODE_ENV": "production", "PORT": 8080.0},
+				"max_memory_restart": "150MB",
+				"restart_delay":      "4s",
+				"kill_timeout":       5.0,
+				"min_uptime":         "30s",
+				"max_restarts":       10.0,
+				"autorestart":        false,
+				"stop_exit_codes":    []any{0.0, 143.0},
+				"stop_signal":        "INT",
+				"depends_on":         "cache",
+				"sockets":            map[string]any{"http": "tcp://127.0.0.1:8080"},
+				"ready":              ready,
+				"health":             map[string]any{"http": "http://127.0.0.1:8080/health", "failures": 5.0},
+				"watchdog":           "30s",
+				"cron_restart":       "@daily",
+				"restart_mode":       "overlap",
+				"instances":          2.0,
+				"log_file":           "out/system.log",
+				"logs":               map[string]any{"max_size": "50MB", "compress": false},
+			}},
+		},
+	}
+}
+
+func TestDecode_Good(t *testing.T) {
+	fakeHostMemory(t, 16*GiB)
+	raw := goodRaw()
+	cfg, problems := Decode(raw, nil, nil)
+	if len(problems) != 0 {
+		t.Fatalf("problems:\n%v", ProblemsError(problems).Error())
+	}
+	if cfg.File != "/srv/app/thorp.lua" || cfg.Dir != "/srv/app" {
+		t.Errorf("File, Dir = %q, %q", cfg.File, cfg.Dir)
+	}
+	wantLogs := LogSettings{Dir: "/srv/app/var/log", MaxSize: 20_000_000, Rotate: "daily", RetainDays: 7,
+		Compress: true, Timestamps: true, Format: "text", MaxLine: 64 * KiB, Overflow: "block"}
+	wantSettings := Settings{
+		HTTP: "127.0.0.1:3002", Control: "/srv/app/.thorp/thorp.sock", State: "/srv/app/.thorp/state.json",
+		Token: "s3cret", Logs: wantLogs,
+		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowHosts: []string{}, MaxFailures: 5},
+		MetricsPush: MetricsPush{Interval: 15 * time.Second},
+		Line:        1,
+	}
+	if !reflect.DeepEqual(cfg.Settings, wantSettings) {
+		t.Errorf("Settings =\n%+v\nwant\n%+v", cfg.Settings, wantSettings)
+	}
+
+	cache := DefaultComponent()
+	cache.Name, cache.Line = "cache", 10
+	cache.Command = Command{Argv: []string{"/bin/sh", "-c", "redis-server --port 6380"}, Shell: true}
+	cache.Cwd = "/srv/app"
+	cache.Ready = "tcp://127.0.0.1:6380"
+	cache.Logs = wantLogs
+
+	sys := DefaultComponent()
+	sys.Name, sys.Line = "thorp-system", 14
+	sys.Command = Command{Argv: []string{"node", "--expose-gc", "system-main.js"}}
+	sys.Cwd = "/srv/app/app"
+	sys.Env = map[string]string{"NODE_ENV": "production", "PORT": "8080"}
+	sys.MaxMemoryRestart = 150_000_000
+	sys.RestartDelay = 4 * time.Second
+	sys.KillTimeout = 5 * time.Second
+	sys.MinUptime = 30 * time.Second
+	sys.MaxRestarts = 10
+	sys.Autorestart = AutorestartNever
+	sys.StopExitCodes = []int{0, 143}
+	sys.StopSignal = Signal(syscall.SIGINT)
+	sys.DependsOn = []string{"cache"}
+	sys.Sockets = map[string]string{"http": "tcp://127.0.0.1:8080"}
+	sys.Ready, sys.ReadyFunc = "", raw.Components[1].Values["ready"].(*LuaFunc)
+	sys.Health = &Health{HTTP: "http://127.0.0.1:8080/health", Interval: 5 * time.Second, Timeout: time.Second, Failures: 5}
+	sys.Watchdog = 30 * time.Second
+	sys.CronRestart = "@daily"
+	sys.RestartMode = "overlap"
+	sys.Instances = 2
+	sys.LogFile = "/srv/app/out/system.log"
+	sys.Logs = wantLogs
+	sys.Logs.MaxSize = 50_000_000
+	sys.Logs.Compress = false
+
+	want := []Component{cache, sys}
+	for i := range want {
+		if !reflect.DeepEqual(cfg.Components[i], want[i]) {
+			t.Errorf("component %d =\n%+v\nwant\n%+v", i, cfg.Components[i], want[i])
+		}
+	}
+	if cfg.Components[1].ReadyFunc != raw.Components[1].Values["ready"] {
+		t.Error("ReadyFunc is not the Raw's *LuaFunc")
+	}
+	// Decode must not change its input.
+	if !reflect.DeepEqual(raw, goodRaw()) {
+		t.Error("Decode changed the Raw")
+	}
+}
+
+func TestDecode_DefaultsOnly(t *testing.T) {
+	cfg, problems := Decode(&Raw{File: "/x/thorp.lua", Components: []RawComponent{
+		{Name: "a", Line: 1, Values: map[string]any{"command": []any{"true"}}},
+	}}, nil, nil)
+	if len(problems) != 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	want := Defaults()
+	want.Control, want.State, want.Logs.Dir = "/x/.thorp/thorp.sock", "/x/.thorp/state.json", "/x/logs"
+	if !reflect.DeepEqual(cfg.Settings, want) {
+		t.Errorf("Settings = %+v, want %+v", cfg.Settings, want)
+	}
+	c := cfg.Components[0]
+	if c.Cwd != "/x" || c.Logs != want.Logs || c.Ready != "started" || c.Autorestart != "always" {
+		t.Errorf("component = %+v", c)
+	}
+}
+
+// badRaw has one or more problems per line, each a rule of DESIGN.md.
+func badRaw() *Raw {
+	return &Raw{
+		File:         "thorp.lua",
+		SettingsLine: 2,
+		Settings: map[string]any{
+			"http":     "localhost",
+			"logz":     map[string]any{},
+			"logs":     map[string]any{"rotate": "weekly", "max_size": "500", "max_line": "12XB", "retain_days": -1.0, "format": "xml"},
+			"plugins":  map[string]any{"timeout": true, "allow_hosts": "example.com"},
+			"controll": "x.sock",
+		},
+		Components: []RawComponent{
+			{Name: "api", Line: 14, Values: map[string]any{
+				"command":            []any{"node", 3.0},
+				"max_memory":         "150MB",
+				"max_memory_restart": "12XB",
+				"restart_delay":      true,
+				"max_restarts":       8080.5,
+				"autorestart":        "sometimes",
+				"stop_exit_codes":    []any{0.0, 300.0},
+				"stop_signal":        "SIGNOPE",
+				"kill_timeout":       "0s",
+				"memory_interval":    "10ms",
+				"memory_samples":     0.0,
+				"memory_measure":     "vss",
+				"memory_policy":      "restart",
+				"depends_on":         []any{"dbb"},
+				"sockets":            map[string]any{"http": "127.0.0.1:8080", "bad name": "tcp://127.0.0.1:1"},
+				"ready":              "log:([",
+				"health":             map[string]any{"url": "http://x", "timeout": "-1s"},
+				"watchdog":           "0s",
+				"restart_mode":       "blue-green",
+				"instances":          0.0,
+				"cron_restart":       "every day",
+				"logs":               map[string]any{"overflow": "spill", "compres": true},
+				"min_uptime":         "0s",
+			}},
+			{Name: "db", Line: 40, Values: map[string]any{"command": "", "cwd": 5.0, "env": map[string]any{"A": []any{"x"}}}},
+			{Name: "db", Line: 44, Values: map[string]any{"command": "true"}},
+			{Name: "-bad", Line: 46, Values: map[string]any{"command": "true", "health": "yes", "ready": 1.0}},
+			{Name: "nocmd", Line: 48, Values: map[string]any{}},
+			{Name: "a", Line: 50, Values: map[string]any{"command": "true", "depends_on": []any{"b"}}},
+			{Name: "b", Line: 52, Values: map[string]any{"command": "true", "depends_on": []any{"c"}}},
+			{Name: "c", Line: 54, Values: map[string]any{"command": "true", "depends_on": []any{"a"}}},
+			{Name: "self", Line: 56, Values: map[string]any{"command": "true", "depends_on": "self"}},
+		},
+	}
+}
+
+func TestDecode_Bad(t *testing.T) {
+	fakeHostMemory(t, 16*GiB)
+	cfg, problems := Decode(badRaw(), []string{"THORP_FOO=1", "THORP_CONFIG=x", "THORP_INSTANCE=2", "THORP_LOGS__RETAIN_FILES=many"}, nil)
+	if cfg != nil {
+		t.Error("cfg is not nil despite errors")
+	}
+	var b strings.Builder
+	for _, p := range problems {
+		if p.Warning {
+			b.WriteString("warning: ")
+		}
+		b.WriteString(p.String())
+		b.WriteString("\n")
+	}
+	golden(t, "bad.golden", b.String())
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update after checking):\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+func TestDecode_EnvLayering(t *testing.T) {
+	raw := &Raw{File: "/srv/thorp.lua", SettingsLine: 1,
+		Settings:   map[string]any{"http": "127.0.0.1:4000", "logs": map[string]any{"max_size": "20MB", "retain_days": 3.0}},
+		Components: []RawComponent{{Name: "a", Line: 3, Values: map[string]any{"command": "true", "logs": map[string]any{"retain_days": 1.0}}}},
+	}
+	env := []string{
+		"PATH=/bin",
+		"THORP_HTTP=0.0.0.0:3001",
+		"THORP_LOGS__MAX_SIZE=50MB",
+		"THORP_LOGS__COMPRESS=false",
+		"THORP_PLUGINS__ALLOW_HOSTS=a.example, b.example",
+		"THORP_PLUGINS__TIMEOUT=1",
+		"THORP_CONFIG=/etc/thorp.lua",
+		"THORP_INSTANCE=0",
+		"THORP_NOPE=1",
+		"THORP_LOGS=x",
+	}
+	cfg, problems := Decode(raw, env, map[string]any{"logs.retain_days": 9, "token": "t"})
+	if errs := problems.Errors(); len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	var warnings []string
+	for _, p := range problems.Warnings() {
+		warnings = append(warnings, p.String())
+	}
+	wantWarnings := []string{
+		"/srv/thorp.lua: environment variable THORP_NOPE is not a thorp setting; ignored",
+		"/srv/thorp.lua: environment variable THORP_LOGS is not a thorp setting; ignored",
+	}
+	if !reflect.DeepEqual(warnings, wantWarnings) {
+		t.Errorf("warnings = %q, want %q", warnings, wantWarnings)
+	}
+	s := cfg.Settings
+	if s.HTTP != "0.0.0.0:3001" || s.Logs.MaxSize != 50_000_000 || s.Logs.Compress || s.Logs.RetainDays != 9 || s.Token != "t" {
+		t.Errorf("settings = %+v", s)
+	}
+	if !reflect.DeepEqual(s.Plugins.AllowHosts, []string{"a.example", "b.example"}) || s.Plugins.Timeout != time.Second {
+		t.Errorf("plugins = %+v", s.Plugins)
+	}
+	// The component inherits the layered settings.logs and overrides one key.
+	l := cfg.Components[0].Logs
+	if l.MaxSize != 50_000_000 || l.Compress || l.RetainDays != 1 {
+		t.Errorf("component logs = %+v", l)
+	}
+}
+
+func TestDecode_EnvBadValue(t *testing.T) {
+	raw := &Raw{File: "thorp.lua", SettingsLine: 1}
+	_, problems := Decode(raw, []string{"THORP_LOGS__MAX_SIZE=12XB", "THORP_LOGS__COMPRESS=maybe"}, map[string]any{"htp": "x"})
+	var got []string
+	for _, p := range problems.Errors() {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`thorp.lua: htp: unknown key; did you mean ` + "`http`" + `? (from a flag)`,
+		`thorp.lua: logs.compress: THORP_LOGS__COMPRESS="maybe": expected true or false`,
+		`thorp.lua: logs.max_size: "12XB" is not a size (use a number of bytes or units like "150MB", "10M", "1.5GiB") (from THORP_LOGS__MAX_SIZE)`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDecode_DidYouMean(t *testing.T) {
+	tests := []struct {
+		key, want string
+	}{
+		{"max_memory", "max_memory_restart"},
+		{"restart_dealy", "restart_delay"},
+		{"Autorestart", "autorestart"},
+		{"dependson", "depends_on"},
+		{"xyzzy", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			raw := &Raw{File: "thorp.lua", Components: []RawComponent{{Name: "a", Line: 3, Values: map[string]any{"command": "true", tt.key: 1.0}}}}
+			_, problems := Decode(raw, nil, nil)
+			if len(problems) != 1 {
+				t.Fatalf("problems = %v", problems)
+			}
+			want := "unknown key"
+			if tt.want != "" {
+				want += "; did you mean `" + tt.want + "`?"
+			}
+			if p := problems[0]; p.Key != tt.key || p.Message != want || p.Line != 3 || p.Component != "a" {
+				t.Errorf("problem = %+v, want message %q", p, want)
+			}
+		})
+	}
+}
+
+func TestDecode_MemoryWarnings(t *testing.T) {
+	fakeHostMemory(t, 2*GiB)
+	raw := &Raw{File: "thorp.lua", Components: []RawComponent{
+		{Name: "tiny", Line: 1, Values: map[string]any{"command": "true", "max_memory_restart": 512.0}},
+		{Name: "huge", Line: 2, Values: map[string]any{"command": "true", "max_memory_restart": "3GiB"}},
+		{Name: "fine", Line: 3, Values: map[string]any{"command": "true", "max_memory_restart": "150MB"}},
+	}}
+	cfg, problems := Decode(raw, nil, nil)
+	if cfg == nil {
+		t.Fatalf("cfg is nil: %v", problems)
+	}
+	var got []string
+	for _, p := range problems {
+		if !p.Warning {
+			t.Errorf("not a warning: %v", p)
+		}
+		got = append(got, p.String())
+	}
+	want := []string{
+		`thorp.lua:1: component "tiny": max_memory_restart: 512 B is below 1 MiB; the component would be restarted almost as soon as it starts`,
+		`thorp.lua:2: component "huge": max_memory_restart: 3 GiB is more than this host's memory (2 GiB); the limit can never be reached`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDecode_NoComponents(t *testing.T) {
+	cfg, problems := Decode(&Raw{File: "thorp.lua"}, nil, nil)
+	if cfg == nil || len(problems) != 1 || !problems[0].Warning ||
+		problems[0].String() != "thorp.lua: no components declared; thorp will run and serve but supervise nothing" {
+		t.Fatalf("cfg = %v, problems = %v", cfg, problems)
+	}
+}
+
+func TestDecode_Cycle(t *testing.T) {
+	raw := &Raw{File: "thorp.lua", Components: []RawComponent{
+		{Name: "web", Line: 1, Values: map[string]any{"command": "true", "depends_on": []any{"api"}}},
+		{Name: "api", Line: 5, Values: map[string]any{"command": "true", "depends_on": []any{"db", "cache"}}},
+		{Name: "db", Line: 9, Values: map[string]any{"command": "true", "depends_on": []any{"web"}}},
+		{Name: "cache", Line: 13, Values: map[string]any{"command": "true"}},
+	}}
+	_, problems := Decode(raw, nil, nil)
+	if len(problems) != 1 || problems[0].String() != `thorp.lua:1: component "web": depends_on: dependency cycle: web -> api -> db -> web` {
+		t.Fatalf("problems = %v", problems)
+	}
+}
+
+func TestTopoOrder(t *testing.T) {
+	cs := func(deps ...[]string) []Component {
+		names := []string{"a", "b", "c", "d", "e"}
+		var out []Component
+		for i, d := range deps {
+			out = append(out, Component{Name: names[i], DependsOn: d})
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		in      []Component
+		want    [][]string
+		wantErr string
+	}{
+		{name: "empty", in: nil, want: nil},
+		{name: "independent", in: cs(nil, nil), want: [][]string{{"a", "b"}}},
+		{name: "chain", in: cs([]string{"b"}, []string{"c"}, nil), want: [][]string{{"c"}, {"b"}, {"a"}}},
+		{name: "diamond", in: cs([]string{"b", "c"}, []string{"d"}, []string{"d"}, nil, nil), want: [][]string{{"d", "e"}, {"b", "c"}, {"a"}}},
+		{name: "longest path", in: cs([]string{"b", "c"}, []string{"c"}, nil), want: [][]string{{"c"}, {"b"}, {"a"}}},
+		{name: "cycle", in: cs([]string{"b"}, []string{"a"}), wantErr: "dependency cycle: a -> b -> a"},
+		{name: "self", in: cs(nil, []string{"b"}), wantErr: "dependency cycle: b -> b"},
+		{name: "unknown", in: cs([]string{"z"}), wantErr: `component "a" depends on unknown component "z"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := TopoOrder(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("TopoOrder = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestKnownKeys(t *testing.T) {
+	settings := KnownSettingsKeys()
+	for _, k := range []string{"http", "control", "state", "token", "logs.max_size", "plugins.allow_exec", "metrics_push.url"} {
+		if !contains(settings, k) {
+			t.Errorf("KnownSettingsKeys lacks %q", k)
+		}
+	}
+	comp := KnownComponentKeys()
+	for _, k := range []string{"command", "ready", "health.http", "memory_policy", "logs.rotate", "max_memory_restart"} {
+		if !contains(comp, k) {
+			t.Errorf("KnownComponentKeys lacks %q", k)
+		}
+	}
+	if contains(comp, "name") || contains(comp, "line") {
+		t.Error("KnownComponentKeys has untagged fields")
+	}
+}

@@ -1,0 +1,324 @@
+package preflight
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// minFreeLogSpace is the free space below which the log dir draws a warning.
+const minFreeLogSpace = 100 * config.MiB
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+// checkCommand returns "" when the component's program can be executed.
+func checkCommand(comp *config.Component, env []string) string {
+	if len(comp.Command.Argv) == 0 {
+		return "is empty"
+	}
+	prog := comp.Command.Argv[0]
+	if strings.Contains(prog, "/") {
+		path := prog
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(comp.Cwd, path)
+		}
+		return checkExecutable(path)
+	}
+	pathList, ok := comp.Env["PATH"]
+	if !ok {
+		pathList = lookupEnv(env, "PATH")
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			dir = "."
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(comp.Cwd, dir)
+		}
+		if checkExecutable(filepath.Join(dir, prog)) == "" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q not found in PATH (%s)", prog, pathList)
+}
+
+// checkExecutable returns "" when path is an executable regular file.
+func checkExecutable(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return path + " does not exist"
+	case err != nil:
+		return fmt.Sprintf("cannot use %s: %v", path, err)
+	case fi.IsDir():
+		return path + " is a directory, not a program"
+	case !fi.Mode().IsRegular():
+		return path + " is not a regular file"
+	case fi.Mode().Perm()&0o111 == 0 || unix.Access(path, unix.X_OK) != nil:
+		return fmt.Sprintf("%s is not executable (mode %s); run chmod +x on it", path, fi.Mode().Perm())
+	}
+	return ""
+}
+
+func lookupEnv(env []string, name string) string {
+	val := ""
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			val = v
+		}
+	}
+	return val
+}
+
+// checkCwd returns "" when dir is an existing directory.
+func checkCwd(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return dir + " does not exist"
+	case err != nil:
+		return fmt.Sprintf("cannot use %s: %v", dir, err)
+	case !fi.IsDir():
+		return dir + " is not a directory"
+	}
+	return ""
+}
+
+// checkWritableDir returns "" when thorp can write files in dir: either dir
+// exists and a probe file can be created and removed there, or dir does not
+// exist yet and its nearest existing parent is a writable directory (thorp
+// creates the rest). Each directory is checked once per Check call.
+func (c *checker) checkWritableDir(dir string) string {
+	if dir == "" || c.dirs[dir] {
+		return ""
+	}
+	c.dirs[dir] = true
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return dir + " is a file, not a directory"
+	case err == nil:
+		f, err := os.CreateTemp(dir, ".thorp-check-*")
+		if err != nil {
+			return fmt.Sprintf("%s is not writable: %v", dir, unwrapPathError(err))
+		}
+		name := f.Name()
+		f.Close()
+		os.Remove(name)
+		return ""
+	case !missing(err):
+		return fmt.Sprintf("cannot use %s: %v", dir, err)
+	}
+	parent := dir
+	for {
+		next := filepath.Dir(parent)
+		if next == parent {
+			return dir + " cannot be created: no parent directory exists"
+		}
+		parent = next
+		fi, err := os.Stat(parent)
+		if missing(err) {
+			continue
+		}
+		switch {
+		case err != nil:
+			return fmt.Sprintf("%s cannot be created: %v", dir, err)
+		case !fi.IsDir():
+			return fmt.Sprintf("%s cannot be created: %s is a file, not a directory", dir, parent)
+		case unix.Access(parent, unix.W_OK|unix.X_OK) != nil:
+			return fmt.Sprintf("%s cannot be created: %s is not writable", dir, parent)
+		}
+		return ""
+	}
+}
+
+// missing reports whether a stat error means the path does not exist,
+// including a path that runs through a file.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func parentDir(path string) string {
+	if path == "" {
+		return ""
+	}
+	return filepath.Dir(path)
+}
+
+// checkSocketPath returns "" when path fits in a unix socket address.
+func checkSocketPath(path string) string {
+	if len(path) > maxSocketPath {
+		return fmt.Sprintf("%s is %d bytes long; unix socket paths must be at most %d (use a shorter path)", path, len(path), maxSocketPath)
+	}
+	return ""
+}
+
+// checkIdentity checks the user or group key (which) of a component. Setting
+// either needs thorp to run as root, unless it names the identity thorp
+// already runs as.
+func checkIdentity(which, userName, groupName string) string {
+	switch which {
+	case "user":
+		if userName == "" {
+			return ""
+		}
+		u, err := lookupUser(userName)
+		if err != nil {
+			return err.Error()
+		}
+		if os.Geteuid() != 0 && u.Uid != strconv.Itoa(os.Geteuid()) {
+			return "user is set but thorp is not running as root"
+		}
+	case "group":
+		if groupName == "" {
+			return ""
+		}
+		g, err := lookupGroup(groupName)
+		if err != nil {
+			return err.Error()
+		}
+		if os.Geteuid() != 0 && g.Gid != strconv.Itoa(os.Getegid()) {
+			return "group is set but thorp is not running as root"
+		}
+	}
+	return ""
+}
+
+func lookupUser(name string) (*user.User, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		if _, nerr := strconv.Atoi(name); nerr == nil {
+			if u, err2 := user.LookupId(name); err2 == nil {
+				return u, nil
+			}
+		}
+		return nil, fmt.Errorf("no such user %q", name)
+	}
+	return u, nil
+}
+
+func lookupGroup(name string) (*user.Group, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if _, nerr := strconv.Atoi(name); nerr == nil {
+			if g, err2 := user.LookupGroupId(name); err2 == nil {
+				return g, nil
+			}
+		}
+		return nil, fmt.Errorf("no such group %q", name)
+	}
+	return g, nil
+}
+
+// tcpAddr returns host:port of a "tcp://host:port" socket.
+func tcpAddr(s string) (string, bool) {
+	addr, ok := strings.CutPrefix(s, "tcp://")
+	return addr, ok
+}
+
+// checkBind returns "" when addr can be listened on, or is held by the
+// running thorp of this config. who names the config entry for messages
+// about an address used twice.
+func (c *checker) checkBind(addr, who string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if port == "0" {
+		return ""
+	}
+	key := net.JoinHostPort(host, port)
+	if other, dup := c.binds[key]; dup {
+		return fmt.Sprintf("%s is also used by %s", addr, other)
+	}
+	c.binds[key] = who
+	if c.opts.HeldBySelf != nil && c.opts.HeldBySelf(addr) {
+		return ""
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Sprintf("port %s is busy: %s is already in use by another program", port, addr)
+		}
+		return fmt.Sprintf("cannot listen on %s: %v", addr, err)
+	}
+	ln.Close()
+	return ""
+}
+
+// isLoopback reports whether a host:port only listens on loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// freeSpace returns the bytes available to unprivileged users on the file
+// system holding path. A variable so tests can fake a full disk.
+var freeSpace = func(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// checkDiskSpace returns a warning when the file system of dir (or of its
+// nearest existing parent) has less than minFreeLogSpace available.
+func checkDiskSpace(dir string) string {
+	path := dir
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		next := filepath.Dir(path)
+		if next == path {
+			return ""
+		}
+		path = next
+	}
+	free, err := freeSpace(path)
+	if err != nil || free >= uint64(minFreeLogSpace) {
+		return ""
+	}
+	return fmt.Sprintf("only %s free for logs on the file system of %s (below %s); rotated logs may not fit", config.Size(free), path, minFreeLogSpace)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func quote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,146 @@
+// Package preflight runs the host checks of `thorp check` that a config can
+// pass decoding and still fail at run time: missing or non-executable
+// commands, missing working directories, unwritable log directories, unknown
+// users, busy ports and low disk space.
+//
+// Check starts nothing and leaves nothing behind: it may create and remove a
+// probe file in an existing log directory and briefly bind a TCP port to see
+// whether it is free. It keeps no state; concurrent calls are safe, though
+// two calls probing the same port at the same instant may see each other.
+package preflight
+
+import (
+	"os"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// Options tune Check.
+type Options struct {
+	// HeldBySelf reports whether a TCP address ("host:port", as written in
+	// the config without any "tcp://") is held by the running thorp of this
+	// same config; such an address is not busy. May be nil.
+	HeldBySelf func(addr string) bool
+	// Env is the environment thorp would run with (for PATH); nil means
+	// os.Environ().
+	Env []string
+	// File is the config file's name as the operator gave it, used in
+	// problems; "" means cfg.File.
+	File string
+}
+
+// Check inspects the host for problems a valid config would still hit at
+// run time and returns them all, errors and warnings, settings first, then
+// components in declaration order. A log directory that does not exist yet
+// is fine when thorp can create it (its nearest existing parent is a
+// writable directory). Check is safe for concurrent use.
+func Check(cfg *config.Config, opts Options) config.Problems {
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	c := &checker{cfg: cfg, opts: opts, file: opts.File, dirs: map[string]bool{}, logDirs: map[string]bool{}, binds: map[string]string{}}
+	if c.file == "" {
+		c.file = cfg.File
+	}
+	c.checkSettings()
+	for i := range cfg.Components {
+		c.checkComponent(&cfg.Components[i])
+	}
+	return c.problems
+}
+
+// checker collects the problems of one Check call.
+type checker struct {
+	cfg      *config.Config
+	opts     Options
+	file     string
+	problems config.Problems
+	// dirs are the directories already checked for writing.
+	dirs map[string]bool
+	// logDirs are the log directories already checked.
+	logDirs map[string]bool
+	// binds maps a TCP address to who in the config listens on it.
+	binds map[string]string
+}
+
+func (c *checker) add(line int, component, key, msg string, warning bool) {
+	c.problems = append(c.problems, config.Problem{
+		File: c.file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
+	})
+}
+
+func (c *checker) checkSettings() {
+	s := c.cfg.Settings
+	line := s.Line
+	errf := func(key, msg string) { c.add(line, "", key, msg, false) }
+	if s.HTTP != "" {
+		if msg := c.checkBind(s.HTTP, "settings.http"); msg != "" {
+			errf("http", msg)
+		}
+		if !isLoopback(s.HTTP) && s.Token == "" {
+			c.add(line, "", "http", "listens on "+s.HTTP+", beyond loopback, without settings.token: anyone who can reach it can read status and logs (mutations stay disabled)", true)
+		}
+	}
+	if msg := checkSocketPath(s.Control); msg != "" {
+		errf("control", msg)
+	}
+	if msg := c.checkWritableDir(parentDir(s.Control)); msg != "" {
+		errf("control", msg)
+	}
+	if msg := c.checkWritableDir(parentDir(s.State)); msg != "" {
+		errf("state", msg)
+	}
+	c.checkLogDir(s.Logs.Dir, line, "")
+}
+
+func (c *checker) checkComponent(comp *config.Component) {
+	errf := func(key, msg string) { c.add(comp.Line, comp.Name, key, msg, false) }
+	if msg := checkCwd(comp.Cwd); msg != "" {
+		errf("cwd", msg)
+	}
+	if msg := checkCommand(comp, c.opts.Env); msg != "" {
+		errf("command", msg)
+	}
+	for _, key := range []string{"user", "group"} {
+		if msg := checkIdentity(key, comp.User, comp.Group); msg != "" {
+			errf(key, msg)
+		}
+	}
+	c.checkLogDir(comp.Logs.Dir, comp.Line, comp.Name)
+	for _, kf := range [][2]string{{"log_file", comp.LogFile}, {"error_file", comp.ErrorFile}} {
+		if kf[1] == "" {
+			continue
+		}
+		if fi, err := os.Stat(kf[1]); err == nil && fi.IsDir() {
+			errf(kf[0], kf[1]+" is a directory, not a file")
+			continue
+		}
+		if msg := c.checkWritableDir(parentDir(kf[1])); msg != "" {
+			errf(kf[0], msg)
+		}
+	}
+	for _, name := range sortedKeys(comp.Sockets) {
+		addr, ok := tcpAddr(comp.Sockets[name])
+		if !ok {
+			continue
+		}
+		if msg := c.checkBind(addr, "component "+quote(comp.Name)+" socket "+quote(name)); msg != "" {
+			errf("sockets."+name, msg)
+		}
+	}
+}
+
+// checkLogDir checks a log directory once, with the disk-space warning.
+func (c *checker) checkLogDir(dir string, line int, component string) {
+	if dir == "" || c.logDirs[dir] {
+		return
+	}
+	c.logDirs[dir] = true
+	if msg := c.checkWritableDir(dir); msg != "" {
+		c.add(line, component, "logs.dir", msg, false)
+		return
+	}
+	if msg := checkDiskSpace(dir); msg != "" {
+		c.add(line, component, "logs.dir", msg, true)
+	}
+}
