@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/proc"
 	"github.com/thorp-dev/thorp/policies"
 	"github.com/thorp-dev/thorp/rotate"
 )
@@ -30,8 +32,10 @@ type component struct {
 	wake chan struct{} // poked by the reaper (exits, orphans) and samplers
 	done chan struct{} // closed when the loop has returned
 
-	exitMu sync.Mutex
-	exitQ  []procExit
+	queueMu sync.Mutex
+	queue   []func() // work for the loop from other goroutines (exits, policy results)
+	in      inbox    // newest samples from the sampler
+	shared  atomic.Pointer[config.Component]
 
 	snapMu sync.RWMutex
 	snap   Status
@@ -43,6 +47,7 @@ type component struct {
 	errLog   *rotate.File
 	restarts map[string]int
 	lastWhy  string
+	cpu      float64 // cumulative CPU seconds of every run
 }
 
 // instance is one copy of a component (instances = N gives N of them).
@@ -59,6 +64,13 @@ type instance struct {
 	lastExit  *ExitInfo
 	message   string
 	waiters   []waiter
+
+	memory     int64 // last sampled tree memory (RSS or PSS)
+	memState   policies.MemoryState
+	growth     *policies.GrowthEstimator
+	lastGrowth policies.Growth
+	policyBusy bool // a Lua memory_policy call is in flight
+	policyErr  bool // its failure was logged already
 }
 
 // process is one running (or ending) main process and its group.
@@ -69,13 +81,8 @@ type process struct {
 	stopping  bool      // the stop signal has been sent to the group
 	killAt    time.Time // when to escalate to SIGKILL; zero after that
 	exited    *exitStatus
+	escaped   []proc.Ident // descendants that left the process group
 	logs      sync.WaitGroup
-}
-
-type procExit struct {
-	inst *instance
-	proc *process
-	st   exitStatus
 }
 
 // waiter is a caller of Start/Stop/Restart waiting for an outcome.
@@ -109,11 +116,23 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	for _, r := range policies.Reasons {
 		c.restarts[string(r)] = 0
 	}
+	c.shared.Store(cfg)
 	for i := 0; i < max(cfg.Instances, 1); i++ {
 		c.insts = append(c.insts, &instance{index: i, state: StateStopped})
 	}
 	c.updateSnapshot()
 	return c
+}
+
+// config returns the component's current config; safe from any goroutine.
+func (c *component) config() *config.Component { return c.shared.Load() }
+
+// later queues f to run on the loop goroutine.
+func (c *component) later(f func()) {
+	c.queueMu.Lock()
+	c.queue = append(c.queue, f)
+	c.queueMu.Unlock()
+	c.poke()
 }
 
 func (c *component) poke() {
@@ -176,13 +195,14 @@ func (c *component) run(ctx context.Context) {
 }
 
 func (c *component) drainExits() {
-	c.exitMu.Lock()
-	q := c.exitQ
-	c.exitQ = nil
-	c.exitMu.Unlock()
-	for _, e := range q {
-		c.onExit(e.inst, e.proc, e.st)
+	c.queueMu.Lock()
+	q := c.queue
+	c.queue = nil
+	c.queueMu.Unlock()
+	for _, f := range q {
+		f()
 	}
+	c.applySamples(c.takeSamples())
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
 		if p := in.proc; p != nil && p.exited != nil {
@@ -252,6 +272,7 @@ func (c *component) handle(r request) {
 		r.reply <- err
 	case "config":
 		c.cfg = r.cfg
+		c.shared.Store(r.cfg)
 		r.reply <- nil
 	default:
 		r.reply <- fmt.Errorf("unknown request %q", r.op)
@@ -366,6 +387,13 @@ func (c *component) spawn(in *instance) {
 	p.pid = pid
 	in.proc = p
 	c.sup.fence.AddGroup(pid)
+	in.memory = 0
+	in.memState = policies.MemoryState{}
+	in.lastGrowth = policies.Growth{}
+	if in.growth == nil {
+		in.growth = policies.NewGrowthEstimator(growthWindow, growthSamples)
+	}
+	in.growth.Reset()
 	in.message = ""
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
 	// ready = "started": the process is ready once it runs. Other readiness
@@ -382,7 +410,7 @@ func (c *component) stopProc(in *instance, p *process, reason string) {
 	p.stopping = true
 	p.killAt = time.Now().Add(c.cfg.KillTimeout)
 	sig := syscall.Signal(c.cfg.StopSignal)
-	_ = syscall.Kill(-p.pid, sig)
+	p.signal(sig)
 	c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: reason, Signal: config.Signal(sig).String(),
 		Message: fmt.Sprintf("%s sent to the process group; SIGKILL in %s", config.Signal(sig), c.cfg.KillTimeout)})
 }
@@ -409,11 +437,11 @@ func (c *component) onExit(in *instance, p *process, st exitStatus) {
 // the stop sequence to survivors first: nothing restarts while a stale
 // grandchild could still hold a port.
 func (c *component) checkRemnants(in *instance, p *process) {
-	if groupAlive(p.pid) {
+	if p.alive() {
 		if !p.stopping {
 			p.stopping = true
 			p.killAt = time.Now().Add(c.cfg.KillTimeout)
-			_ = syscall.Kill(-p.pid, syscall.Signal(c.cfg.StopSignal))
+			p.signal(syscall.Signal(c.cfg.StopSignal))
 			c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: "crash",
 				Message: "main process exited; stopping the rest of its process group"})
 		}
@@ -426,6 +454,10 @@ func (c *component) checkRemnants(in *instance, p *process) {
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
 	c.sup.fence.RemoveGroup(p.pid)
+	for _, id := range p.escaped {
+		c.sup.fence.RemoveProcess(id.PID)
+	}
+	in.memory = 0
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
 	switch {
@@ -536,7 +568,7 @@ func (c *component) onDeadlines() {
 		}
 		if !p.killAt.IsZero() && !now.Before(p.killAt) {
 			p.killAt = time.Time{}
-			_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+			p.signal(syscall.SIGKILL)
 			c.event(in, Event{Type: EventKill, PID: p.pid, Signal: "SIGKILL",
 				Message: fmt.Sprintf("still running %s after the stop signal; SIGKILL sent to the process group", c.cfg.KillTimeout)})
 		}
@@ -600,13 +632,22 @@ func (c *component) updateSnapshot() {
 		RestartsByReason:  make(map[string]int, len(c.restarts)),
 		MemoryLimitBytes:  int64(c.cfg.MaxMemoryRestart),
 		LastRestartReason: c.lastWhy,
+		CPUSeconds:        c.cpu,
 	}
 	for r, n := range c.restarts {
 		st.RestartsByReason[r] = n
 		st.Restarts += n
 	}
 	for _, in := range c.insts {
-		is := InstanceStatus{Index: in.index, State: in.state}
+		is := InstanceStatus{Index: in.index, State: in.state, MemoryBytes: in.memory}
+		st.MemoryBytes += in.memory
+		if in.lastGrowth.OK {
+			st.MemoryGrowthBytesPerHour += in.lastGrowth.BytesPerHour
+			st.MemoryGrowthPercentPerHour += in.lastGrowth.PercentPerHour / float64(len(c.insts))
+			if ttl := in.lastGrowth.TimeToLimit.Seconds(); ttl > 0 && (st.MemoryTimeToLimitSeconds == 0 || ttl < st.MemoryTimeToLimitSeconds) {
+				st.MemoryTimeToLimitSeconds = ttl
+			}
+		}
 		if in.proc != nil {
 			is.PID = in.proc.pid
 			if in.state == StateRunning {
@@ -664,11 +705,4 @@ func describeExit(st exitStatus, ran time.Duration) string {
 		return fmt.Sprintf("killed by %s after %s", config.Signal(st.signal), ran)
 	}
 	return fmt.Sprintf("exited with code %d after %s", st.code, ran)
-}
-
-// groupAlive reports whether any process of group pgid still exists
-// (zombies included: they are reaped by the reaper as orphans).
-func groupAlive(pgid int) bool {
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

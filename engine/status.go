@@ -58,5 +58,5 @@ type LogStatus struct {
 type Detail struct {
 	Status
 	Config map[string]any `json:"config"`
-	Events []Event           `json:"events"`
+	Events []Event        `json:"events"`
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// fence; thorp passes its own binary with "__fence") that kills every
 	// component's process group if thorp dies without stopping them.
 	FenceCommand []string
+	// Lua calls the Lua functions of the config (memory_policy, …); nil
+	// means they are not called and the plain thresholds apply.
+	Lua LuaCaller
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
@@ -63,6 +66,7 @@ type Supervisor struct {
 	reaper   *reaper
 	fenceCmd []string
 	fence    *fence.Writer // nil without a fence; its methods accept nil
+	lua      LuaCaller
 
 	mu    sync.RWMutex
 	comps map[string]*component
@@ -101,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		logs:     map[string]*rotate.File{},
 		running:  make(chan struct{}),
 		fenceCmd: opts.FenceCommand,
+		lua:      opts.Lua,
 	}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
@@ -149,6 +154,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 	s.mu.RUnlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		newSampler(s).run(loopCtx, s.components)
+	}()
 	s.runOnce.Do(func() { close(s.running) })
 	for _, name := range s.order {
 		_ = s.comps[name].send(ctx, request{op: "start"})
@@ -159,6 +169,17 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.wg.Wait()
 	s.closeLogs()
 	return nil
+}
+
+// components returns the components in declaration order.
+func (s *Supervisor) components() []*component {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*component, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, s.comps[n])
+	}
+	return out
 }
 
 // Started returns a channel closed once Run has started the component loops.
@@ -425,10 +446,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		cred:  cred,
 	}
 	pid, err := s.reaper.spawn(spec, func(st exitStatus) {
-		c.exitMu.Lock()
-		c.exitQ = append(c.exitQ, procExit{inst: in, proc: p, st: st})
-		c.exitMu.Unlock()
-		c.poke()
+		c.later(func() { c.onExit(in, p, st) })
 	})
 	outW.Close()
 	errW.Close()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // testComponent is a component running sh -c script with quick defaults.
@@ -32,7 +33,7 @@ func testComponent(t *testing.T, name, script string, mod func(*config.Component
 }
 
 // startSupervisor runs a Supervisor for comps until the test ends.
-func startSupervisor(t *testing.T, comps ...config.Component) *Supervisor {
+func startSupervisor(t testing.TB, comps ...config.Component) *Supervisor {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: comps}
@@ -208,7 +209,7 @@ func TestSupervisor_StopKillsWhatIgnoresSIGTERM(t *testing.T) {
 	if took < 250*time.Millisecond {
 		t.Fatalf("stop took %s: SIGKILL came before kill_timeout", took)
 	}
-	if alive(pid) || groupAlive(pid) {
+	if alive(pid) || proc.GroupAlive(pid) {
 		t.Fatalf("process group %d still alive after stop", pid)
 	}
 	if n := count(s.Events(0, "", time.Time{}), "stubborn", EventKill); n != 1 {

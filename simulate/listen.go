@@ -13,7 +13,8 @@ import (
 const listenFDsStart = 3
 
 // Listener is where a workload's HTTP server accepts connections: a socket
-// it opened itself or one it inherited from its parent.
+// it opened itself or one it inherited from its parent. Safe for concurrent
+// use, like the net.Listener it embeds.
 type Listener struct {
 	net.Listener
 	// Inherited is true when the socket came from the parent (LISTEN_FDS).

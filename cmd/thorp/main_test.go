@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 // writeConfig writes a thorp.lua with body into a fresh directory.
-func writeConfig(t *testing.T, body string) string {
+func writeConfig(t testing.TB, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "thorp.lua")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -46,7 +46,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // thorpCmd runs the thorp binary with args and returns stdout, stderr and the exit code.
-func thorpCmd(t *testing.T, args ...string) (string, string, int) {
+func thorpCmd(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -72,7 +72,7 @@ type runningThorp struct {
 }
 
 // startThorp starts `thorp run -c cfg` and waits until its control socket answers.
-func startThorp(t *testing.T, cfg string) *runningThorp {
+func startThorp(t testing.TB, cfg string) *runningThorp {
 	t.Helper()
 	cmd := exec.Command(thorpBin, "run", "-c", cfg)
 	var errb bytes.Buffer
@@ -131,7 +131,7 @@ type statusJSON struct {
 	} `json:"components"`
 }
 
-func status(t *testing.T, cfg string) statusJSON {
+func status(t testing.TB, cfg string) statusJSON {
 	t.Helper()
 	out, errOut, code := thorpCmd(t, "status", "--json", "-c", cfg)
 	if code != 0 {
@@ -145,7 +145,7 @@ func status(t *testing.T, cfg string) statusJSON {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

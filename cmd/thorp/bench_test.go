@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// procStat returns a process's RSS in bytes and its CPU time (utime+stime) in seconds.
+func procStat(t testing.TB, pid int) (int64, float64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	rss, _ := strconv.ParseInt(f[21], 10, 64)
+	return rss * int64(os.Getpagesize()), (ut + st) / 100
+}
+
+// BenchmarkIdle measures thorp's own RSS and CPU while it supervises N idle
+// components (issue figures: 50 → RSS ≤ 15 MB and CPU ≤ 0.1 % of a core;
+// 500 → RSS < 40 MB).
+func BenchmarkIdle(b *testing.B) {
+	for _, n := range []int{50, 500} {
+		b.Run(fmt.Sprintf("components=%d", n), func(b *testing.B) {
+			var cfg strings.Builder
+			cfg.WriteString("settings { http = \"\" }\n")
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&cfg, "component \"idle-%d\" { command = { \"sleep\", \"100000\" } }\n", i)
+			}
+			path := writeConfig(b, cfg.String())
+			r := startThorp(b, path)
+			waitFor(b, 60*time.Second, "all running", func() bool {
+				st := status(b, path)
+				for _, c := range st.Components {
+					if c.State != "running" {
+						return false
+					}
+				}
+				return len(st.Components) == n
+			})
+			pid := r.cmd.Process.Pid
+			time.Sleep(2 * time.Second) // settle after the start burst
+			_, cpu0 := procStat(b, pid)
+			window := 10 * time.Second
+			b.ResetTimer()
+			time.Sleep(window)
+			b.StopTimer()
+			rss, cpu1 := procStat(b, pid)
+			b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
+			b.ReportMetric((cpu1-cpu0)/window.Seconds()*100, "cpu-%")
+		})
+	}
+}

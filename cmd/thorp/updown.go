@@ -1,0 +1,516 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/proc"
+)
+
+func init() {
+	commands["up"] = command{summary: "start 'thorp run' in the background and wait until every component is running", run: cmdUp}
+	commands["down"] = command{summary: "stop the background thorp: ordered stop, waits until it has exited", run: cmdDown}
+}
+
+const upUsage = `up [-c FILE] [--timeout 30s]
+
+Starts 'thorp run -c FILE' detached (its own session; it keeps running after
+this command and the terminal are gone) and waits until it answers on its
+control socket and every component is running or stopped on purpose, then
+prints the status table. thorp's own log is logs/thorp.log; what it writes
+before that log is open (and a crash dump) goes to logs/thorp-console.log.
+
+Exit 0 when everything is up (or a thorp already runs this config). Exit 1
+when thorp does not come up (the reason and the log tail are printed, and
+nothing is left running), or when thorp is up but a component is errored or
+still not running at the deadline (thorp keeps running and retrying it;
+see 'thorp describe NAME', stop everything with 'thorp down').`
+
+const downUsage = `down [-c FILE] [--timeout DURATION]
+
+Asks the thorp running FILE to stop (SIGTERM: components stop in reverse
+dependency order, each within its kill_timeout) and waits until its process
+has exited. The default timeout is the longest ordered stop the config
+allows (as for 'thorp startup'), at least 60s. Exit 3 when no thorp runs
+FILE.`
+
+// consoleLog is the file in the log directory that receives a detached
+// thorp's stdout and stderr.
+const consoleLog = "thorp-console.log"
+
+// pollEvery is how often up and down look at the process they wait for.
+const pollEvery = 100 * time.Millisecond
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("up", upUsage, stderr)
+	cfgPath := configFlag(fs)
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for thorp and its components")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return usageExit(err)
+	} else if len(pos) > 0 {
+		fmt.Fprintf(stderr, "thorp up: unexpected argument %q\n", pos[0])
+		return exitUsage
+	}
+	abs, err := filepath.Abs(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp up: %v\n", err)
+		return exitFailed
+	}
+
+	cfg, script, problems := loadConfig(abs)
+	if script != nil {
+		script.Close()
+	}
+	// A thorp that already runs this config is success, even if the file
+	// has been broken since.
+	var client *api.Client
+	if cfg != nil {
+		client = api.NewClient(cfg.Settings.Control)
+	} else {
+		client = clientFor(abs)
+	}
+	if info, err := infoWithin(ctx, client, 3*time.Second); err == nil {
+		fmt.Fprintf(stderr, "thorp is already running (pid %d)\n", info.PID)
+		return printUpStatus(ctx, client, stdout, stderr)
+	} else if !errors.Is(err, api.ErrNotRunning) {
+		return clientExit(stderr, err)
+	}
+	printProblems(stderr, problems)
+	if cfg == nil {
+		fmt.Fprintf(stderr, "thorp up: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
+		return exitFailed
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp up: cannot find thorp's own path: %v\n", err)
+		return exitFailed
+	}
+	logDir := cfg.Settings.Logs.Dir
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "thorp up: %v; make the log directory writable\n", err)
+		return exitFailed
+	}
+	consolePath := filepath.Join(logDir, consoleLog)
+	console, err := os.OpenFile(consolePath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp up: %v; make the log directory writable\n", err)
+		return exitFailed
+	}
+	defer console.Close()
+	consoleStart, _ := console.Seek(0, io.SeekEnd)
+	fmt.Fprintf(console, "--- thorp up %s: %s run -c %s\n", time.Now().Format(time.RFC3339), self, abs)
+
+	cmd := exec.Command(self, "run", "-c", abs)
+	cmd.Dir = cfg.Dir
+	cmd.Env = detachedEnv(os.Environ())
+	cmd.Stdout, cmd.Stderr = console, console // stdin stays /dev/null
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "thorp up: start %s: %v\n", self, err)
+		return exitFailed
+	}
+	pid := cmd.Process.Pid
+	// Our child until we exit; then init (or a subreaper) adopts it. The
+	// goroutine ends with the process or with ours.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	fmt.Fprintf(stderr, "starting thorp (pid %d) for %s\n", pid, abs)
+	w := &upWaiter{client: client, pid: pid, exited: exited, stderr: stderr, deadline: time.Now().Add(*timeout), states: map[string]engine.State{}}
+	outcome := w.wait(ctx)
+	tail := func() {
+		printTail(stderr, consolePath, consoleStart, 20)
+		printTail(stderr, filepath.Join(logDir, "thorp.log"), -1, 20)
+	}
+	switch outcome.kind {
+	case upOK:
+		printStatusTable(stdout, outcome.comps)
+		fmt.Fprintf(stdout, "thorp is up (pid %d); stop it with 'thorp down -c %s'\n", pid, *cfgPath)
+		return exitOK
+	case upComponentFailed:
+		printStatusTable(stdout, outcome.comps)
+		fmt.Fprintf(stderr, "thorp up: %s\n", outcome.why)
+		fmt.Fprintf(stderr, "thorp itself is up (pid %d) and keeps retrying; see 'thorp describe NAME' and 'thorp logs NAME', stop everything with 'thorp down -c %s'\n", pid, *cfgPath)
+		return exitFailed
+	default:
+		fmt.Fprintf(stderr, "thorp up: %s\n", outcome.why)
+		if outcome.kind == upNoAnswer {
+			stopChild(cmd.Process, exited, stderr)
+		}
+		tail()
+		return exitFailed
+	}
+}
+
+// detachedEnv is env without the variables that tie a process to the
+// service manager or socket activation of the shell that ran 'thorp up'.
+func detachedEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == "NOTIFY_SOCKET" || strings.HasPrefix(k, "WATCHDOG_") || strings.HasPrefix(k, "LISTEN_")
+	})
+}
+
+type upKind int
+
+const (
+	upOK              upKind = iota
+	upComponentFailed        // thorp runs, a component does not
+	upExited                 // thorp exited before it was up
+	upNoAnswer               // thorp never answered; it is stopped again
+	upCancelled
+)
+
+type upOutcome struct {
+	kind  upKind
+	why   string
+	comps []engine.Status
+}
+
+// upWaiter watches a freshly started thorp until it is up, has failed, or
+// the deadline passes. It is used by one goroutine.
+type upWaiter struct {
+	client   *api.Client
+	pid      int
+	exited   <-chan error
+	stderr   io.Writer
+	deadline time.Time
+	answered bool
+	states   map[string]engine.State
+}
+
+func (w *upWaiter) wait(ctx context.Context) upOutcome {
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Until(w.deadline))
+	defer timer.Stop()
+	for {
+		if o, done := w.look(ctx); done {
+			return o
+		}
+		select {
+		case err := <-w.exited:
+			return upOutcome{kind: upExited, why: fmt.Sprintf("thorp (pid %d) exited before it was up: %s", w.pid, describeWaitErr(err))}
+		case <-ctx.Done():
+			return upOutcome{kind: upCancelled, why: "interrupted; thorp may still be starting ('thorp status' tells)"}
+		case <-timer.C:
+			return w.timedOut(ctx)
+		case <-tick.C:
+		}
+	}
+}
+
+// look asks thorp once how far it got and reports progress lines.
+func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if !w.answered {
+		info, err := w.client.Info(cctx)
+		if err != nil {
+			return upOutcome{}, false
+		}
+		w.answered = true
+		if info.PID != w.pid {
+			// Another thorp won the race for the socket; ours will exit.
+			fmt.Fprintf(w.stderr, "  another thorp (pid %d) answers for this config\n", info.PID)
+			w.pid = info.PID
+		}
+		fmt.Fprintf(w.stderr, "  thorp answers on its control socket\n")
+	}
+	comps, err := w.client.Components(cctx)
+	if err != nil {
+		return upOutcome{}, false
+	}
+	w.progress(comps)
+	var errored []string
+	settled := true
+	for _, c := range comps {
+		switch c.State {
+		case engine.StateErrored:
+			errored = append(errored, describeComponent(c))
+		case engine.StateRunning, engine.StateStopped:
+		default:
+			settled = false
+		}
+	}
+	if len(errored) > 0 {
+		return upOutcome{kind: upComponentFailed, comps: comps, why: "errored: " + strings.Join(errored, "; ")}, true
+	}
+	if settled {
+		return upOutcome{kind: upOK, comps: comps}, true
+	}
+	return upOutcome{}, false
+}
+
+// progress prints one line per component state change.
+func (w *upWaiter) progress(comps []engine.Status) {
+	for _, c := range comps {
+		if old, ok := w.states[c.Name]; ok && old == c.State {
+			continue
+		}
+		w.states[c.Name] = c.State
+		line := fmt.Sprintf("  %s: %s", c.Name, c.State)
+		if c.Message != "" && c.State != engine.StateRunning {
+			line += " (" + c.Message + ")"
+		}
+		fmt.Fprintln(w.stderr, line)
+	}
+}
+
+func (w *upWaiter) timedOut(ctx context.Context) upOutcome {
+	if !w.answered {
+		return upOutcome{kind: upNoAnswer, why: fmt.Sprintf("thorp (pid %d) did not answer on its control socket within the timeout", w.pid)}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	comps, err := w.client.Components(cctx)
+	if err != nil {
+		return upOutcome{kind: upComponentFailed, why: fmt.Sprintf("thorp stopped answering: %v", err)}
+	}
+	var notUp []string
+	for _, c := range comps {
+		if c.State != engine.StateRunning && c.State != engine.StateStopped {
+			notUp = append(notUp, describeComponent(c))
+		}
+	}
+	return upOutcome{kind: upComponentFailed, comps: comps, why: "not running at the deadline: " + strings.Join(notUp, "; ")}
+}
+
+func describeComponent(c engine.Status) string {
+	s := fmt.Sprintf("%s is %s", c.Name, c.State)
+	if c.Message != "" {
+		s += " (" + c.Message + ")"
+	}
+	return s
+}
+
+func describeWaitErr(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + ws.Signal().String()
+		}
+		return fmt.Sprintf("exit code %d", ee.ExitCode())
+	}
+	if err == nil {
+		return "exit code 0"
+	}
+	return err.Error()
+}
+
+// stopChild stops a thorp that never answered: SIGTERM, then SIGKILL after
+// 10s (its components die with it through their parent-death signal).
+func stopChild(p *os.Process, exited <-chan error, stderr io.Writer) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	fmt.Fprintf(stderr, "thorp (pid %d) ignored SIGTERM; killing it\n", p.Pid)
+	_ = p.Kill()
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// printTail prints the last n lines of path written after offset (the
+// whole file when offset < 0), under a header; nothing when empty.
+func printTail(w io.Writer, path string, offset int64, n int) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return
+		}
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "--- last lines of %s:\n", path)
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+func printUpStatus(ctx context.Context, client *api.Client, stdout, stderr io.Writer) int {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	comps, err := client.Components(cctx)
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	printStatusTable(stdout, comps)
+	return exitOK
+}
+
+func infoWithin(ctx context.Context, c *api.Client, d time.Duration) (api.Info, error) {
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return c.Info(cctx)
+}
+
+func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("down", downUsage, stderr)
+	cfgPath := configFlag(fs)
+	timeout := fs.Duration("timeout", 0, "how long to wait for thorp to exit (default: the config's longest ordered stop, at least 60s)")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return usageExit(err)
+	} else if len(pos) > 0 {
+		fmt.Fprintf(stderr, "thorp down: unexpected argument %q\n", pos[0])
+		return exitUsage
+	}
+	abs, err := filepath.Abs(*cfgPath)
+	if err != nil {
+		abs = *cfgPath
+	}
+	cfg, script, _ := loadConfig(abs)
+	if script != nil {
+		script.Close()
+	}
+	var client *api.Client
+	if cfg != nil {
+		client = api.NewClient(cfg.Settings.Control)
+	} else {
+		client = clientFor(abs)
+	}
+	info, err := infoWithin(ctx, client, 5*time.Second)
+	if errors.Is(err, api.ErrNotRunning) {
+		fmt.Fprintf(stderr, "thorp down: no thorp is running for %s\n", abs)
+		return exitNoThorp
+	}
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	pid := info.PID
+	if pid <= 1 || pid == os.Getpid() {
+		fmt.Fprintf(stderr, "thorp down: the control socket reports pid %d; refusing to signal it\n", pid)
+		return exitFailed
+	}
+	wait := *timeout
+	if wait <= 0 {
+		wait = 60 * time.Second
+		if cfg != nil {
+			wait = max(wait, stopTimeout(cfg))
+		}
+	}
+	if unit := systemdUnitOf(pid); unit != "" {
+		fmt.Fprintf(stderr, "thorp down: thorp (pid %d) runs under the systemd unit %s, which would start it again; stop it with 'systemctl stop %s'\n", pid, unit, unit)
+		return exitFailed
+	}
+	ident, err := proc.ReadStat("/proc", pid)
+	if err != nil {
+		fmt.Fprintf(stdout, "thorp (pid %d) stopped\n", pid)
+		return exitOK
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			fmt.Fprintf(stdout, "thorp (pid %d) stopped\n", pid)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "thorp down: signal thorp (pid %d): %v; run as the user that runs thorp\n", pid, err)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "stopping thorp (pid %d): components stop in reverse dependency order\n", pid)
+
+	states := map[string]engine.State{}
+	answering := true
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		if processGone(pid, ident.StartTime) {
+			fmt.Fprintf(stdout, "thorp (pid %d) stopped\n", pid)
+			return exitOK
+		}
+		if answering {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			comps, err := client.Components(cctx)
+			cancel()
+			if err != nil {
+				answering = false
+				fmt.Fprintf(stderr, "  control socket closed; waiting for pid %d to exit\n", pid)
+			}
+			for _, c := range comps {
+				if states[c.Name] != c.State {
+					states[c.Name] = c.State
+					fmt.Fprintf(stderr, "  %s: %s\n", c.Name, c.State)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "thorp down: interrupted; thorp (pid %d) goes on stopping\n", pid)
+			return exitFailed
+		case <-timer.C:
+			fmt.Fprintf(stderr, "thorp down: thorp (pid %d) has not exited after %s; it may still be stopping a component. 'kill -KILL %d' ends it at once (its components get SIGKILL through their parent-death signal)\n", pid, wait, pid)
+			return exitFailed
+		case <-tick.C:
+		}
+	}
+}
+
+// processGone reports whether the process pid that started at startTime
+// has exited: no such pid, a different process under that pid, or a
+// zombie (thorp is not our child, so we cannot reap it; its parent may be
+// slow to).
+func processGone(pid int, startTime uint64) bool {
+	st, err := proc.ReadStat("/proc", pid)
+	if err != nil {
+		return true
+	}
+	return st.StartTime != startTime || st.State == 'Z' || st.State == 'X'
+}
+
+// systemdUnitOf returns the system service unit pid runs in, or "" when it
+// is not in one (a terminal, a container, a user session).
+func systemdUnitOf(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		// "0::/system.slice/thorp.service" (cgroup v2) or "1:name=systemd:/system.slice/thorp.service".
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		path := parts[2]
+		if !strings.HasPrefix(path, "/system.slice/") {
+			continue
+		}
+		unit := strings.Split(strings.TrimPrefix(path, "/system.slice/"), "/")[0]
+		if strings.HasSuffix(unit, ".service") {
+			return unit
+		}
+	}
+	return ""
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// readStamps returns the S and E stamps (unix ns) of a stamp file, in order.
+func readStamps(t testing.TB, path string) (starts, ends []int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		kind, v, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		if kind == "S" {
+			starts = append(starts, n)
+		} else {
+			ends = append(ends, n)
+		}
+	}
+	return starts, ends
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+// BenchmarkCrashRestart measures, with restart_delay = "0s", the time from a
+// crashing child's last instruction to the next child's first one (both
+// stamped by the child itself). It reports the median and p90 next to a bare
+// fork+exec of the same binary measured in the same run.
+func BenchmarkCrashRestart(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	stamps := filepath.Join(dir, "stamps")
+	c := config.DefaultComponent()
+	c.Name = "crasher"
+	c.Command = config.Command{Argv: []string{self}}
+	c.Env = map[string]string{childEnv: "stamp-and-crash", "THORP_STAMP_FILE": stamps}
+	c.Cwd = dir
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(dir, "logs")
+	c.RestartDelay = 0
+	c.MinUptime = 0
+	c.MaxRestarts = 0
+	n := max(b.N, 50)
+
+	b.ResetTimer()
+	s := startSupervisor(b, c)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		starts, _ := readStamps(b, stamps)
+		if len(starts) > n || time.Now().After(deadline) {
+			break
+		}
+		<-s.WaitEvent()
+	}
+	_ = s.Stop(b.Context(), []string{"crasher"}, true)
+	b.StopTimer()
+	starts, ends := readStamps(b, stamps)
+	var lat []time.Duration
+	for i := 0; i+1 < len(starts) && i < len(ends); i++ {
+		lat = append(lat, time.Duration(starts[i+1]-ends[i]))
+	}
+	if len(lat) < 10 {
+		b.Fatalf("only %d restarts measured", len(lat))
+	}
+
+	// Baseline: a bare fork+exec of the same binary, from just before the
+	// fork to the child's first stamp.
+	base := filepath.Join(dir, "base")
+	var bare []time.Duration
+	env := append(os.Environ(), childEnv+"=stamp", "THORP_STAMP_FILE="+base)
+	for i := 0; i < 30; i++ {
+		t0 := time.Now().UnixNano()
+		if _, err := syscall.ForkExec(self, []string{self}, &syscall.ProcAttr{Env: env}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			st, _ := readStamps(b, base)
+			if len(st) > i {
+				bare = append(bare, time.Duration(st[i]-t0))
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "restart-median-ms")
+	b.ReportMetric(float64(percentile(lat, 0.9).Microseconds())/1000, "restart-p90-ms")
+	b.ReportMetric(float64(percentile(bare, 0.5).Microseconds())/1000, "bare-exec-median-ms")
+	b.ReportMetric(float64(len(lat)), "restarts")
+}

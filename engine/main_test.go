@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/simulate"
+)
+
+// childEnv makes the test binary act as a child process instead of running
+// tests: the value names the behaviour.
+const childEnv = "THORP_ENGINE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(childEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "stamp-and-crash":
+		// Record the first and the last instruction's times, then crash.
+		f, err := os.OpenFile(os.Getenv("THORP_STAMP_FILE"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			os.Exit(2)
+		}
+		fmt.Fprintf(f, "S %d\n", time.Now().UnixNano())
+		fmt.Fprintf(f, "E %d\n", time.Now().UnixNano())
+		os.Exit(1)
+	case "leak":
+		// Grow memory at THORP_LEAK_RATE bytes/s until SIGTERM.
+		rate, _ := strconv.ParseInt(os.Getenv("THORP_LEAK_RATE"), 10, 64)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := simulate.Leak(ctx, simulate.LeakOptions{Rate: rate, Max: 1 << 30}, io.Discard); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "stamp":
+		f, err := os.OpenFile(os.Getenv("THORP_STAMP_FILE"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			os.Exit(2)
+		}
+		fmt.Fprintf(f, "S %d\n", time.Now().UnixNano())
+		os.Exit(0)
+	default:
+		os.Exit(3)
+	}
+}

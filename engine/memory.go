@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/proc"
+	"github.com/thorp-dev/thorp/policies"
+)
+
+// The growth estimate is a least-squares fit over the last two minutes of
+// samples (at most 120 of them: bounded memory per instance).
+const (
+	growthWindow  = 2 * time.Minute
+	growthSamples = 120
+)
+
+// LuaCaller calls a function defined in thorp.lua (see config.LuaFunc).
+// The plugins package implements it; engine never imports plugins.
+type LuaCaller interface {
+	Call(ctx context.Context, id int, arg map[string]any, timeout time.Duration) (any, error)
+}
+
+// applySamples records samples and applies the memory policy.
+func (c *component) applySamples(samples []usageSample) {
+	for _, s := range samples {
+		c.cpu = max(c.cpu, s.cpu)
+		if s.instance >= len(c.insts) {
+			continue
+		}
+		in := c.insts[s.instance]
+		p := in.proc
+		if p == nil || p.pid != s.pid || p.exited != nil {
+			continue // a sample of a process that is gone: never act on it
+		}
+		in.memory = s.memory
+		c.trackEscaped(p, s.escaped)
+		in.growth.Add(s.time, s.memory)
+		in.lastGrowth = in.growth.Estimate(int64(c.cfg.MaxMemoryRestart), s.time)
+		if in.state != StateRunning || p.stopping {
+			continue
+		}
+		if c.cfg.MemoryPolicy != nil && c.sup.lua != nil {
+			c.callMemoryPolicy(in, p, s)
+			continue
+		}
+		c.thresholdPolicy(in, p, s.memory)
+	}
+}
+
+// trackEscaped remembers descendants that left the process group, so a stop
+// reaches them and the fence kills them if thorp dies.
+func (c *component) trackEscaped(p *process, ids []proc.Ident) {
+	for _, id := range ids {
+		known := false
+		for _, e := range p.escaped {
+			if e == id {
+				known = true
+				break
+			}
+		}
+		if !known {
+			p.escaped = append(p.escaped, id)
+			c.sup.fence.AddProcess(id.PID, id.StartTime)
+		}
+	}
+}
+
+// thresholdPolicy restarts in when memory stays over max_memory_restart for
+// memory_samples samples in a row.
+func (c *component) thresholdPolicy(in *instance, p *process, memory int64) {
+	d, st := policies.DecideMemory(policies.MemoryPolicy{Limit: int64(c.cfg.MaxMemoryRestart), Samples: c.cfg.MemorySamples}, in.memState, memory)
+	in.memState = st
+	if d.Restart {
+		c.memoryRestart(in, p, d.Why)
+	}
+}
+
+func (c *component) memoryRestart(in *instance, p *process, why string) {
+	c.countRestart(in, string(policies.ReasonMemory), why)
+	in.restartBy = string(policies.ReasonMemory)
+	c.stopProc(in, p, string(policies.ReasonMemory))
+}
+
+// callMemoryPolicy runs the component's Lua memory_policy off the loop (it
+// may take up to settings.plugins.timeout) and applies its answer on the
+// loop. One call per instance is in flight at a time; samples that arrive
+// meanwhile are recorded but not judged.
+func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
+	if in.policyBusy {
+		return
+	}
+	in.policyBusy = true
+	fn := c.cfg.MemoryPolicy
+	arg := map[string]any{
+		"component":       c.name,
+		"instance":        in.index,
+		"rss":             s.rss,
+		"pss":             s.pss,
+		"memory":          s.memory,
+		"limit":           int64(c.cfg.MaxMemoryRestart),
+		"growth_per_hour": in.lastGrowth.BytesPerHour,
+		"uptime":          time.Since(p.started).Seconds(),
+		"restarts":        c.restarts[string(policies.ReasonMemory)] + c.restarts[string(policies.ReasonCrash)],
+	}
+	timeout := c.sup.cfg.Settings.Plugins.Timeout
+	lua := c.sup.lua
+	go func() {
+		res, err := lua.Call(context.Background(), fn.ID, arg, timeout)
+		c.later(func() {
+			in.policyBusy = false
+			if in.proc != p || p.stopping || p.exited != nil {
+				return
+			}
+			c.applyPolicyResult(in, p, s, fn, res, err)
+		})
+	}()
+}
+
+func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, fn *config.LuaFunc, res any, err error) {
+	if err == nil {
+		switch res {
+		case "restart":
+			c.memoryRestart(in, p, fmt.Sprintf("memory_policy at %s returned \"restart\" (memory %s, limit %s)",
+				fn.Where, config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
+			return
+		case "alert":
+			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: string(policies.ReasonMemory),
+				Message: fmt.Sprintf("memory_policy at %s raised an alert (memory %s)", fn.Where, config.Size(s.memory))})
+			return
+		case nil:
+			return
+		}
+		err = fmt.Errorf("returned %v (%T); it must return \"restart\", \"alert\" or nil", res, res)
+	}
+	if !in.policyErr {
+		in.policyErr = true
+		what := "failed"
+		if errors.Is(err, context.DeadlineExceeded) {
+			what = "timed out"
+		}
+		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: string(policies.ReasonMemory),
+			Message: fmt.Sprintf("memory_policy at %s %s: %v; using the max_memory_restart threshold instead", fn.Where, what, err)})
+	}
+	c.thresholdPolicy(in, p, s.memory)
+}
+
+// signal sends sig to p's process group and to descendants that left it.
+func (p *process) signal(sig syscall.Signal) {
+	_ = syscall.Kill(-p.pid, sig)
+	for _, id := range p.escaped {
+		if st, err := proc.ReadStat(procRoot, id.PID); err == nil && st.StartTime == id.StartTime {
+			_ = syscall.Kill(id.PID, sig)
+		}
+	}
+}
+
+// alive reports whether anything of p's process group, or a descendant that
+// left it, still exists.
+func (p *process) alive() bool {
+	if proc.GroupAlive(p.pid) {
+		return true
+	}
+	for _, id := range p.escaped {
+		if st, err := proc.ReadStat(procRoot, id.PID); err == nil && st.StartTime == id.StartTime && st.State != 'Z' {
+			return true
+		}
+	}
+	return false
+}
