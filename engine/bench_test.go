@@ -111,3 +111,73 @@ func BenchmarkCrashRestart(b *testing.B) {
 	b.ReportMetric(float64(percentile(bare, 0.5).Microseconds())/1000, "bare-exec-median-ms")
 	b.ReportMetric(float64(len(lat)), "restarts")
 }
+
+// vmRSS reads a process's resident memory from /proc/PID/status.
+func vmRSS(pid int) (int64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
+
+// BenchmarkMemoryDetection reproduces the seed's leak: 20 MiB/s against a
+// 150 MiB max_memory_restart with memory_interval 1s and memory_samples 1.
+// An independent poller reads the child's RSS every 2 ms to find when it
+// crossed the limit and how high it peaked; the SIGTERM time is the
+// engine's "stopping" event. Reports median and max detection latency and
+// the peak, over at least 10 runs (PM2: 22.7 s and 605 MiB).
+func BenchmarkMemoryDetection(b *testing.B) {
+	const limit = 150 << 20
+	runs := max(b.N, 10)
+	c := leakComponent(b, "seed", 20<<20, false, func(c *config.Component) {
+		c.MaxMemoryRestart = limit
+		c.MemoryInterval = time.Second
+		c.MemorySamples = 1
+		c.KillTimeout = 5 * time.Second
+	})
+	s := startSupervisor(b, c)
+	var lat []time.Duration
+	var peak int64
+	seen := map[int]bool{}
+	for len(lat) < runs {
+		// The current run's pid.
+		var pid int
+		for pid == 0 || seen[pid] {
+			if st := s.Status()[0]; st.State == StateRunning {
+				pid = st.PID
+			}
+			if pid == 0 || seen[pid] {
+				<-s.WaitEvent()
+			}
+		}
+		seen[pid] = true
+		var crossed time.Time
+		for {
+			rss, ok := vmRSS(pid)
+			if !ok {
+				break
+			}
+			peak = max(peak, rss)
+			if crossed.IsZero() && rss > limit {
+				crossed = time.Now()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		for _, e := range s.Events(0, "seed", time.Time{}) {
+			if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" && !crossed.IsZero() {
+				lat = append(lat, e.Time.Sub(crossed))
+			}
+		}
+	}
+	b.ReportMetric(percentile(lat, 0.5).Seconds(), "detect-median-s")
+	b.ReportMetric(slices.Max(lat).Seconds(), "detect-max-s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	b.ReportMetric(float64(len(lat)), "runs")
+}

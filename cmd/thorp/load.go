@@ -12,13 +12,18 @@ import (
 	"github.com/thorp-dev/thorp/plugins"
 )
 
-// loadConfig runs the shared load path for the config at path.
-func loadConfig(path string) (*config.Config, *plugins.Script, config.Problems) {
+// loadConfig runs the shared load path for the config at path. luaLog
+// receives print/thorp.log/thorp.alert output of the script (nil discards).
+func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	return plugins.Load(path, plugins.Options{Self: self, Version: version}, os.Environ(), nil)
+	opts := plugins.Options{Self: self, Version: version}
+	if len(luaLog) > 0 {
+		opts.Log = luaLog[0]
+	}
+	return plugins.Load(path, opts, os.Environ(), nil)
 }
 
 // printProblems writes each problem on its own line.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/web"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -37,7 +38,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
-	cfg, script, problems := loadConfig(*cfgPath)
+	// Lua output (print, thorp.log) goes to thorp's log once it is open.
+	var log *slog.Logger
+	luaLog := func(level, msg, where string) {
+		if log == nil {
+			return
+		}
+		lvl := slog.LevelInfo
+		_ = lvl.UnmarshalText([]byte(level))
+		if level == "alert" {
+			lvl = slog.LevelWarn
+		}
+		log.Log(context.Background(), lvl, msg, "lua", where)
+	}
+	cfg, script, problems := loadConfig(*cfgPath, luaLog)
 	printProblems(stderr, problems)
 	if cfg == nil {
 		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
@@ -59,14 +73,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if isTerminal(stderr) {
 		logOut = io.MultiWriter(ownLog, stderr)
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
 		return exitFailed
 	}
-	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}})
+	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script})
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed
@@ -76,7 +90,27 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed
 	}
-	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: time.Now()}
+	started := time.Now()
+	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: started}
+	var httpSrv *web.Server
+	if cfg.Settings.HTTP != "" {
+		httpSrv = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
+			API: api.NewPublicHandler(sup, info), Logger: log})
+		// Bind before anything starts, so a busy port fails early.
+		if err := httpSrv.Listen(); err != nil {
+			ln.Close()
+			os.Remove(cfg.Settings.Control)
+			fmt.Fprintf(stderr, "thorp: %v; free the port or change settings.http in %s\n", err, *cfgPath)
+			return exitFailed
+		}
+		info.Listening = append(info.Listening, httpSrv.Addr())
+		go func() {
+			if err := httpSrv.Serve(); err != nil {
+				log.Error("http server stopped", "err", err)
+			}
+		}()
+		defer httpSrv.Close()
+	}
 	srv := api.NewServer(api.NewHandler(sup, info, true))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -94,6 +128,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(runCtx) }()
+	// READY=1, WATCHDOG=1 and STOPPING=1 under a Type=notify systemd unit
+	// (see `thorp startup`); does nothing without NOTIFY_SOCKET.
+	sd := startSystemdLink(sup, log)
+	defer sd.close()
 	log.Info("thorp started", "pid", os.Getpid(), "config", cfg.File, "components", len(cfg.Components),
 		"control", cfg.Settings.Control)
 
@@ -109,6 +147,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				log.Warn("SIGHUP received; config reload is not available in this version, restart thorp to apply changes")
 			case !stopping:
 				stopping = true
+				sd.stopping()
 				log.Info("shutting down: stopping components in reverse dependency order; send the signal again to kill them", "signal", sig.String())
 				stop()
 			default:

@@ -319,15 +319,21 @@ func (l *systemdLink) follow(ctx context.Context, sup *engine.Supervisor) {
 	}
 	capTimer := time.NewTimer(readyCap)
 	defer capTimer.Stop()
+	var started startTracker
 	ready, last := false, ""
 	for {
 		changed := sup.WaitEvent() // before reading, so no change is missed
+		started.add(sup.Events(started.since, "", time.Time{}))
 		comps := sup.Status()
-		if summary := statusSummary(comps); summary != last {
+		summary := statusSummary(comps)
+		if !ready && !started.settled(comps) {
+			summary = "starting: " + summary
+		}
+		if summary != last {
 			last = summary
 			_ = l.n.Status(summary)
 		}
-		if !ready && !anyStarting(comps) {
+		if !ready && started.settled(comps) {
 			ready = true
 			if err := l.n.Ready(); err != nil {
 				l.log.Warn("systemd READY=1 failed", "err", err)
@@ -355,6 +361,21 @@ func (l *systemdLink) stopping() {
 	}
 	_ = l.n.Stopping()
 	_ = l.n.Status("stopping components in reverse dependency order")
+}
+
+// reloading tells systemd that a config reload has begun; call reloaded
+// when it is done (applied or rejected).
+func (l *systemdLink) reloading() {
+	if l.n.Enabled() {
+		_ = l.n.Reloading()
+	}
+}
+
+// reloaded tells systemd that the reload is over and thorp is ready again.
+func (l *systemdLink) reloaded() {
+	if l.n.Enabled() {
+		_ = l.n.Ready()
+	}
 }
 
 // close stops the link's goroutines and waits for them.
@@ -387,14 +408,40 @@ func supervisorAnswers(ctx context.Context, sup *engine.Supervisor, limit time.D
 	}
 }
 
-func anyStarting(comps []engine.Status) bool {
+// startTracker tells when thorp's initial start is over. Before a
+// component's start request is handled it shows as stopped, so a component
+// counts as started only once it has had an event; the start is over when
+// every component has, and none is starting or stopping. Used by one
+// goroutine.
+type startTracker struct {
+	seen  map[string]bool
+	since uint64
+}
+
+// add records events (read after sequence number t.since).
+func (t *startTracker) add(evs []engine.Event) {
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	for _, ev := range evs {
+		t.seen[ev.Component] = true
+		t.since = max(t.since, ev.Seq)
+	}
+}
+
+// pending returns the components whose initial start is not over yet.
+func (t *startTracker) pending(comps []engine.Status) []engine.Status {
+	var out []engine.Status
 	for _, c := range comps {
-		if c.State == engine.StateStarting {
-			return true
+		if !t.seen[c.Name] || c.State == engine.StateStarting || c.State == engine.StateStopping {
+			out = append(out, c)
 		}
 	}
-	return false
+	return out
 }
+
+// settled reports whether the initial start of every component is over.
+func (t *startTracker) settled(comps []engine.Status) bool { return len(t.pending(comps)) == 0 }
 
 // statusSummary is the one line systemctl status shows: "3 components: 2
 // running, 1 backoff".

@@ -284,8 +284,8 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 		}
 		if msg == "READY=1" {
 			for _, st := range sup.Status() {
-				if st.State == engine.StateStarting {
-					t.Errorf("READY=1 while %s is starting", st.Name)
+				if st.State != engine.StateRunning {
+					t.Errorf("READY=1 while %s is %s", st.Name, st.State)
 				}
 			}
 		}
@@ -318,4 +318,38 @@ func TestSystemdLink_NoSocketIsInert(t *testing.T) {
 	link.stopping()
 	link.close()
 	link.close()
+}
+
+func TestStartTracker_Settled(t *testing.T) {
+	st := func(name string, s engine.State) engine.Status { return engine.Status{Name: name, State: s} }
+	ev := func(seq uint64, name string) engine.Event { return engine.Event{Seq: seq, Component: name} }
+	cases := []struct {
+		name  string
+		evs   []engine.Event
+		comps []engine.Status
+		want  bool
+	}{
+		{"no components", nil, nil, true},
+		{"stopped before its start", nil, []engine.Status{st("a", engine.StateStopped)}, false},
+		{"running", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateRunning)}, true},
+		{"stopped after its start", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateStopped)}, true},
+		{"one not started", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateRunning), st("b", engine.StateStopped)}, false},
+		{"starting", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateStarting)}, false},
+		{"backoff is settled", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateBackoff)}, true},
+		{"errored is settled", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateErrored)}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var tr startTracker
+			tr.add(c.evs)
+			if got := tr.settled(c.comps); got != c.want {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+	var tr startTracker
+	tr.add([]engine.Event{ev(3, "a"), ev(7, "b"), ev(5, "a")})
+	if tr.since != 7 {
+		t.Errorf("since = %d, want 7", tr.since)
+	}
 }

@@ -190,6 +190,7 @@ type upWaiter struct {
 	deadline time.Time
 	answered bool
 	states   map[string]engine.State
+	started  startTracker
 }
 
 func (w *upWaiter) wait(ctx context.Context) upOutcome {
@@ -230,26 +231,28 @@ func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 		}
 		fmt.Fprintf(w.stderr, "  thorp answers on its control socket\n")
 	}
+	evs, err := w.client.Events(cctx, w.started.since, "", "")
+	if err != nil {
+		return upOutcome{}, false
+	}
+	w.started.add(evs)
 	comps, err := w.client.Components(cctx)
 	if err != nil {
 		return upOutcome{}, false
 	}
 	w.progress(comps)
 	var errored []string
-	settled := true
 	for _, c := range comps {
-		switch c.State {
-		case engine.StateErrored:
+		if c.State == engine.StateErrored {
 			errored = append(errored, describeComponent(c))
-		case engine.StateRunning, engine.StateStopped:
-		default:
-			settled = false
 		}
 	}
 	if len(errored) > 0 {
 		return upOutcome{kind: upComponentFailed, comps: comps, why: "errored: " + strings.Join(errored, "; ")}, true
 	}
-	if settled {
+	// Up means running, or stopped on purpose after its start (e.g. a job
+	// with autorestart = "never" that has finished).
+	if w.started.settled(comps) && !slices.ContainsFunc(comps, func(c engine.Status) bool { return c.State == engine.StateBackoff }) {
 		return upOutcome{kind: upOK, comps: comps}, true
 	}
 	return upOutcome{}, false
@@ -258,6 +261,9 @@ func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 // progress prints one line per component state change.
 func (w *upWaiter) progress(comps []engine.Status) {
 	for _, c := range comps {
+		if !w.started.seen[c.Name] {
+			continue // not started yet; it shows as stopped until then
+		}
 		if old, ok := w.states[c.Name]; ok && old == c.State {
 			continue
 		}
@@ -280,9 +286,15 @@ func (w *upWaiter) timedOut(ctx context.Context) upOutcome {
 	if err != nil {
 		return upOutcome{kind: upComponentFailed, why: fmt.Sprintf("thorp stopped answering: %v", err)}
 	}
+	if evs, err := w.client.Events(cctx, w.started.since, "", ""); err == nil {
+		w.started.add(evs)
+	}
 	var notUp []string
 	for _, c := range comps {
-		if c.State != engine.StateRunning && c.State != engine.StateStopped {
+		switch {
+		case !w.started.seen[c.Name]:
+			notUp = append(notUp, c.Name+" was not started yet")
+		case c.State != engine.StateRunning && c.State != engine.StateStopped:
 			notUp = append(notUp, describeComponent(c))
 		}
 	}
@@ -490,24 +502,46 @@ func processGone(pid int, startTime uint64) bool {
 	return st.StartTime != startTime || st.State == 'Z' || st.State == 'X'
 }
 
-// systemdUnitOf returns the system service unit pid runs in, or "" when it
-// is not in one (a terminal, a container, a user session).
+// systemdUnitOf returns the system service unit that started pid as its
+// notify-type main process, or "" otherwise. Being in a service's cgroup
+// is not enough (a thorp that 'thorp up' started from a cron job sits in
+// cron.service); systemd also gave it NOTIFY_SOCKET, which 'thorp up'
+// never passes on.
 func systemdUnitOf(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return ""
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		// "0::/system.slice/thorp.service" (cgroup v2) or "1:name=systemd:/system.slice/thorp.service".
+	unit := unitFromCgroup(string(b))
+	if unit == "" {
+		return ""
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return ""
+	}
+	for kv := range strings.SplitSeq(string(env), "\x00") {
+		if strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			return unit
+		}
+	}
+	return ""
+}
+
+// unitFromCgroup finds a system.slice service in the text of a
+// /proc/PID/cgroup file: "0::/system.slice/thorp.service" (cgroup v2) or
+// "1:name=systemd:/system.slice/thorp.service" (v1).
+func unitFromCgroup(text string) string {
+	for line := range strings.SplitSeq(text, "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		path := parts[2]
-		if !strings.HasPrefix(path, "/system.slice/") {
+		rest, ok := strings.CutPrefix(parts[2], "/system.slice/")
+		if !ok {
 			continue
 		}
-		unit := strings.Split(strings.TrimPrefix(path, "/system.slice/"), "/")[0]
+		unit, _, _ := strings.Cut(rest, "/")
 		if strings.HasSuffix(unit, ".service") {
 			return unit
 		}

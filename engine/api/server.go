@@ -40,12 +40,24 @@ type Handler struct {
 	sup     *engine.Supervisor
 	info    Info
 	mutable bool
+	redact  bool // hide env values (for TCP, where the socket's 0600 does not protect them)
 	mux     *http.ServeMux
 }
 
 // NewHandler returns the API for sup. mutable allows the POST endpoints.
 func NewHandler(sup *engine.Supervisor, info Info, mutable bool) *Handler {
-	h := &Handler{sup: sup, info: info, mutable: mutable, mux: http.NewServeMux()}
+	return newHandler(sup, info, mutable, false)
+}
+
+// NewPublicHandler returns the API for the TCP server: mutations allowed
+// (the web server gates them behind settings.token) and the values of
+// components' env hidden, since anyone who reaches the port may read it.
+func NewPublicHandler(sup *engine.Supervisor, info Info) *Handler {
+	return newHandler(sup, info, true, true)
+}
+
+func newHandler(sup *engine.Supervisor, info Info, mutable, redact bool) *Handler {
+	h := &Handler{sup: sup, info: info, mutable: mutable, redact: redact, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/v1/info", h.getInfo)
 	h.mux.HandleFunc("GET /api/v1/components", h.listComponents)
 	h.mux.HandleFunc("GET /api/v1/components/{name}", h.getComponent)
@@ -87,6 +99,13 @@ func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	if env, ok := d.Config["env"].(map[string]any); ok && h.redact {
+		hidden := make(map[string]any, len(env))
+		for k := range env {
+			hidden[k] = "(hidden)"
+		}
+		d.Config["env"] = hidden
 	}
 	writeJSON(w, http.StatusOK, d)
 }
