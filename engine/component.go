@@ -28,9 +28,10 @@ type component struct {
 	name string
 	log  *slog.Logger
 
-	reqs chan request
-	wake chan struct{} // poked by the reaper (exits, orphans) and samplers
-	done chan struct{} // closed when the loop has returned
+	reqs    chan request
+	wake    chan struct{} // poked by the reaper (exits, orphans) and samplers
+	done    chan struct{} // closed when the loop has returned
+	endLoop func()        // ends the loop (set by Supervisor.startLoop)
 
 	queueMu sync.Mutex
 	queue   []func() // work for the loop from other goroutines (exits, policy results)
@@ -96,6 +97,8 @@ type request struct {
 	reason string
 	sig    syscall.Signal
 	cfg    *config.Component
+	out    *rotate.File // with cfg: the log files for the new config
+	errLog *rotate.File
 	reply  chan error // receives nil at once, or the outcome when wait is set
 	wait   bool
 }
@@ -203,6 +206,7 @@ func (c *component) drainExits() {
 		f()
 	}
 	c.applySamples(c.takeSamples())
+	c.trim(max(c.cfg.Instances, 1))
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
 		if p := in.proc; p != nil && p.exited != nil {
@@ -273,9 +277,41 @@ func (c *component) handle(r request) {
 	case "config":
 		c.cfg = r.cfg
 		c.shared.Store(r.cfg)
+		if r.out != nil {
+			c.outLog, c.errLog = r.out, r.errLog
+		}
+		c.resize(max(r.cfg.Instances, 1))
 		r.reply <- nil
 	default:
 		r.reply <- fmt.Errorf("unknown request %q", r.op)
+	}
+}
+
+// resize changes the number of instances: new ones start when the first
+// one is meant to run; extra ones stop and are dropped once gone.
+func (c *component) resize(n int) {
+	for len(c.insts) < n {
+		in := &instance{index: len(c.insts), state: StateStopped, wantUp: c.insts[0].wantUp}
+		c.insts = append(c.insts, in)
+		if in.wantUp {
+			c.begin(in)
+		}
+	}
+	for _, in := range c.insts[n:] {
+		in.wantUp = false
+		in.restartBy = ""
+		in.nextStart = time.Time{}
+		if in.proc != nil {
+			c.stopProc(in, in.proc, "config")
+		}
+	}
+	c.trim(n)
+}
+
+// trim drops trailing instances beyond n that have no process left.
+func (c *component) trim(n int) {
+	for len(c.insts) > n && c.insts[len(c.insts)-1].proc == nil {
+		c.insts = c.insts[:len(c.insts)-1]
 	}
 }
 

@@ -44,7 +44,7 @@ func (c *component) applySamples(samples []usageSample) {
 		if in.state != StateRunning || p.stopping {
 			continue
 		}
-		if c.cfg.MemoryPolicy != nil && c.sup.lua != nil {
+		if c.cfg.MemoryPolicy != nil && c.sup.luaCaller() != nil {
 			c.callMemoryPolicy(in, p, s)
 			continue
 		}
@@ -107,8 +107,8 @@ func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
 		"uptime":          time.Since(p.started).Seconds(),
 		"restarts":        c.restarts[string(policies.ReasonMemory)] + c.restarts[string(policies.ReasonCrash)],
 	}
-	timeout := c.sup.cfg.Settings.Plugins.Timeout
-	lua := c.sup.lua
+	timeout := c.sup.Config().Settings.Plugins.Timeout
+	lua := c.sup.luaCaller()
 	go func() {
 		res, err := lua.Call(context.Background(), fn.ID, arg, timeout)
 		c.later(func() {

@@ -78,6 +78,15 @@ type Supervisor struct {
 	running chan struct{} // closed once Run has started the loops
 	runOnce sync.Once
 	wg      sync.WaitGroup
+	loopCtx context.Context // the loops' context, set by Run
+
+	reloadMu   sync.Mutex // one reload at a time
+	lastReload reloadMark
+}
+
+type reloadMark struct {
+	ok bool
+	at time.Time
 }
 
 // New prepares a Supervisor for cfg: it opens the log files and checks what
@@ -107,6 +116,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		fenceCmd: opts.FenceCommand,
 		lua:      opts.Lua,
 	}
+	s.lastReload = reloadMark{ok: true, at: time.Now()}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
 		out, err := s.openLog(s.outPath(cc), cc.Logs)
@@ -127,8 +137,30 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	return s, nil
 }
 
-// Config returns the config the supervisor runs.
-func (s *Supervisor) Config() *config.Config { return s.cfg }
+// Config returns the config the supervisor runs (the latest applied one).
+func (s *Supervisor) Config() *config.Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// luaCaller returns the caller of the current config's Lua functions.
+func (s *Supervisor) luaCaller() LuaCaller {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lua
+}
+
+// startLoop runs c's loop until the loops' context ends or c.endLoop.
+func (s *Supervisor) startLoop(c *component) {
+	ctx, cancel := context.WithCancel(s.loopCtx)
+	c.endLoop = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.run(ctx)
+	}()
+}
 
 // Run starts every component (each waits for its dependencies) and blocks
 // until ctx is cancelled; then it stops every component in reverse
@@ -144,26 +176,24 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	loopCtx, cancelLoops := context.WithCancel(context.Background())
 	defer cancelLoops()
-	s.mu.RLock()
-	for _, name := range s.order {
-		c := s.comps[name]
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			c.run(loopCtx)
-		}()
+	s.loopCtx = loopCtx
+	comps := s.components()
+	for _, c := range comps {
+		s.startLoop(c)
 	}
-	s.mu.RUnlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		newSampler(s).run(loopCtx, s.components)
 	}()
 	s.runOnce.Do(func() { close(s.running) })
-	for _, name := range s.order {
-		_ = s.comps[name].send(ctx, request{op: "start"})
+	for _, c := range comps {
+		_ = c.send(ctx, request{op: "start"})
 	}
 	<-ctx.Done()
+	// No reload may add components while they stop.
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.shutdown()
 	cancelLoops()
 	s.wg.Wait()
@@ -188,14 +218,29 @@ func (s *Supervisor) Started() <-chan struct{} { return s.running }
 // shutdown stops every component, dependents before their dependencies;
 // components at the same depth stop in parallel.
 func (s *Supervisor) shutdown() {
-	levels, err := config.TopoOrder(s.cfg.Components)
+	s.stopInOrder(s.Config().Components, nil)
+}
+
+// stopInOrder stops the components of cs whose names pass keep (all when
+// keep is nil), dependents first, each level in parallel.
+func (s *Supervisor) stopInOrder(cs []config.Component, keep func(string) bool) {
+	levels, err := config.TopoOrder(cs)
 	if err != nil {
-		levels = [][]string{s.order}
+		var all []string
+		for _, c := range cs {
+			all = append(all, c.Name)
+		}
+		levels = [][]string{all}
 	}
 	for i := len(levels) - 1; i >= 0; i-- {
 		var wg sync.WaitGroup
 		for _, name := range levels[i] {
+			if keep != nil && !keep(name) {
+				continue
+			}
+			s.mu.RLock()
 			c := s.comps[name]
+			s.mu.RUnlock()
 			if c == nil {
 				continue
 			}
@@ -240,7 +285,7 @@ func (s *Supervisor) Describe(name string) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Status: c.status(), Config: s.cfg.Component(name).Map(), Events: s.events.since(0, name, time.Time{})}, nil
+	return Detail{Status: c.status(), Config: c.config().Map(), Events: s.events.since(0, name, time.Time{})}, nil
 }
 
 // Events returns recent events after sequence number seq (0 for all kept),
@@ -372,14 +417,19 @@ func (s *Supervisor) openLog(path string, ls config.LogSettings) (*rotate.File, 
 	if f := s.logs[path]; f != nil {
 		return f, nil
 	}
-	opts := rotate.OptionsFrom(ls)
-	opts.Warn = func(msg string) { s.log.Warn(msg, "log", path) }
-	f, err := rotate.Open(path, opts)
+	f, err := rotate.Open(path, s.logOptions(path, ls))
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w (check that the log directory is writable)", path, err)
 	}
 	s.logs[path] = f
 	return f, nil
+}
+
+// logOptions are the writer options for the log at path.
+func (s *Supervisor) logOptions(path string, ls config.LogSettings) rotate.Options {
+	opts := rotate.OptionsFrom(ls)
+	opts.Warn = func(msg string) { s.log.Warn(msg, "log", path) }
+	return opts
 }
 
 func (s *Supervisor) closeLogs() {

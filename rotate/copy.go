@@ -277,14 +277,13 @@ func (p *dropPipe) close() {
 	<-p.done
 }
 
-// drop counts n bytes dropped for overflow and warns (rate-limited).
+// drop counts n bytes dropped for overflow and warns (rate-limited). It
+// does not take f.mu, which a slow write may hold.
 func (f *File) drop(n int) {
-	f.mu.Lock()
 	f.dropped.Add(int64(n))
 	opts := f.opts.Load()
 	msg := f.warnLocked(opts.now(), fmt.Sprintf("log %s: writer behind, dropping lines (overflow = drop; %d bytes dropped in all)",
 		f.path, f.dropped.Load()))
-	f.mu.Unlock()
 	if msg != "" && opts.Warn != nil {
 		opts.Warn(msg)
 	}

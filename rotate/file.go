@@ -66,10 +66,14 @@ type File struct {
 	lastCheck  time.Time
 	faulty     bool
 	retryAt    time.Time
-	lastWarn   time.Time
 	lastBackup int64 // unix ms of the last rotation (lumberjack's name clock)
 
 	bytes, lines, rotations, dropped, writeErrors atomic.Int64
+
+	// warnMu guards lastWarn; it is taken without mu by Copy in drop mode,
+	// which must not wait for a slow write.
+	warnMu   sync.Mutex
+	lastWarn time.Time
 }
 
 // Open returns the File for path, creating its directory if it can. It
@@ -281,10 +285,13 @@ func (f *File) faultLocked(now time.Time, err error, dropped int) string {
 }
 
 // warnLocked returns msg when a warning may be given now, "" otherwise.
+// It needs only warnMu, which it takes.
 func (f *File) warnLocked(now time.Time, msg string) string {
 	if f.opts.Load().Warn == nil {
 		return ""
 	}
+	f.warnMu.Lock()
+	defer f.warnMu.Unlock()
 	if !f.lastWarn.IsZero() && now.Sub(f.lastWarn) < warnInterval && !now.Before(f.lastWarn) {
 		return ""
 	}

@@ -13,7 +13,8 @@ type framer struct {
 	opts    *Options
 	maxLine int
 	json    bool
-	stamp   []byte // the time of the current chunk, formatted; nil = not yet
+	stamp   []byte // the time of the current chunk, formatted, when stampOK
+	stampOK bool
 	jsonMid []byte // `","component":…,"msg":"` for the source
 	out     []byte
 	// flush is called when out grows past flushAt; it must leave out empty
@@ -38,15 +39,16 @@ func (fr *framer) begin(opts *Options) {
 	fr.opts = opts
 	fr.maxLine = opts.maxLine()
 	fr.json = opts.Format == FormatJSON
-	fr.stamp = fr.stamp[:0:0]
+	fr.stampOK = false
 }
 
 // plain reports whether framing leaves lines as they are (text, no time).
 func (fr *framer) plain() bool { return !fr.json && !fr.opts.Timestamps }
 
 func (fr *framer) now() []byte {
-	if fr.stamp == nil {
-		fr.stamp = fr.opts.now().AppendFormat(make([]byte, 0, len(TimeLayout)), TimeLayout)
+	if !fr.stampOK {
+		fr.stamp = fr.opts.now().AppendFormat(fr.stamp[:0], TimeLayout)
+		fr.stampOK = true
 	}
 	return fr.stamp
 }

@@ -57,7 +57,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
 		return exitFailed
 	}
-	defer script.Close()
+	reloader := &configReloader{path: *cfgPath, script: script, cfg: cfg, luaLog: luaLog}
+	defer reloader.close()
 
 	// thorp's own log: logs/thorp.log through the same writer as the components.
 	logPath := filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")
@@ -93,9 +94,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	started := time.Now()
 	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: started}
 	var httpSrv *web.Server
+	publicAPI := api.NewPublicHandler(sup, info)
 	if cfg.Settings.HTTP != "" {
 		httpSrv = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
-			API: api.NewPublicHandler(sup, info), Logger: log})
+			API: publicAPI, Logger: log})
 		// Bind before anything starts, so a busy port fails early.
 		if err := httpSrv.Listen(); err != nil {
 			ln.Close()
@@ -111,7 +113,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}()
 		defer httpSrv.Close()
 	}
-	srv := api.NewServer(api.NewHandler(sup, info, true))
+	reloader.sup, reloader.web, reloader.log = sup, httpSrv, log
+	control := api.NewHandler(sup, info, true)
+	control.SetReloader(reloader.reload)
+	publicAPI.SetReloader(reloader.reload)
+	srv := api.NewServer(control)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("control socket stopped", "err", err)
@@ -143,8 +149,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case sig := <-sigs:
 			switch {
+			case sig == syscall.SIGHUP && !stopping:
+				log.Info("SIGHUP received: reloading the config")
+				go func() {
+					sd.reloading()
+					defer sd.reloaded()
+					if _, _, err := reloader.reload(runCtx); err != nil {
+						log.Warn("config reload finished with errors", "err", err)
+					}
+				}()
 			case sig == syscall.SIGHUP:
-				log.Warn("SIGHUP received; config reload is not available in this version, restart thorp to apply changes")
+				log.Info("SIGHUP ignored during shutdown")
 			case !stopping:
 				stopping = true
 				sd.stopping()

@@ -193,3 +193,54 @@ func TestCLI_UsageAndVersion(t *testing.T) {
 		t.Fatalf("bad flag exit %d, want 2", code)
 	}
 }
+
+func TestReloadConfig_BrokenChangesNothingGoodApplies(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "a" { command = { "sleep", "1000" } }
+`)
+	r := startThorp(t, cfg)
+	pid := status(t, cfg).Components[0].PID
+	if err := os.WriteFile(cfg, []byte(`
+settings { http = "" }
+component "a" { command = { "sleep", "1000" }, restart_dealy = "1s" }
+component "b" { command = { "sleep", "1000" } }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := thorpCmd(t, "reload-config", "-c", cfg)
+	if code != 1 || !strings.Contains(errOut, `thorp.lua:3: component "a": restart_dealy`) {
+		t.Fatalf("broken reload: exit %d\n%s", code, errOut)
+	}
+	st := status(t, cfg)
+	if len(st.Components) != 1 || st.Components[0].PID != pid {
+		t.Fatalf("a broken file changed something: %+v", st)
+	}
+	if err := os.WriteFile(cfg, []byte(`
+settings { http = "" }
+component "a" { command = { "sleep", "1000" } }
+component "b" { command = { "sleep", "1000" } }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := thorpCmd(t, "reload-config", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "1 added") {
+		t.Fatalf("good reload: exit %d\n%s%s", code, out, errOut)
+	}
+	waitFor(t, 10*time.Second, "b running", func() bool {
+		st := status(t, cfg)
+		return len(st.Components) == 2 && st.Components[1].State == "running"
+	})
+	if st := status(t, cfg); st.Components[0].PID != pid {
+		t.Fatalf("unchanged component restarted: %d -> %d", pid, st.Components[0].PID)
+	}
+	// SIGHUP reloads too: remove b.
+	if err := os.WriteFile(cfg, []byte(`
+settings { http = "" }
+component "a" { command = { "sleep", "1000" } }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "b removed", func() bool { return len(status(t, cfg).Components) == 1 })
+}

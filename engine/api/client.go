@@ -73,6 +73,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 		if json.Unmarshal(body, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(body))
 		}
+		if out != nil {
+			_ = json.Unmarshal(body, out) // error bodies may carry details (reload problems)
+		}
 		return &APIError{Status: resp.StatusCode, Message: e.Error}
 	}
 	if out == nil {
@@ -138,6 +141,18 @@ func (c *Client) Act(ctx context.Context, action string, names []string, wait bo
 func (c *Client) Signal(ctx context.Context, sig string, names []string) error {
 	q := url.Values{"signal": {sig}}
 	return c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/signal", q, nil)
+}
+
+// ReloadConfig asks thorp to re-read and apply its config file. A refused
+// file is not an error here: res.OK is false and res.Errors lists why.
+func (c *Client) ReloadConfig(ctx context.Context) (ReloadResult, error) {
+	var res ReloadResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/reload-config", nil, &res)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
+		return res, nil
+	}
+	return res, err
 }
 
 // Rotate rotates the logs of names (all when empty).

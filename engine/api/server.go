@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,30 @@ type Handler struct {
 	mutable bool
 	redact  bool // hide env values (for TCP, where the socket's 0600 does not protect them)
 	mux     *http.ServeMux
+
+	reloadMu sync.RWMutex
+	reloader Reloader
+}
+
+// Reloader re-reads the config file and applies it. A file that is refused
+// comes back as problems (with a nil error); nothing was changed then.
+type Reloader func(ctx context.Context) (engine.ReloadReport, config.Problems, error)
+
+// ReloadResult is the answer of POST /api/v1/reload-config.
+type ReloadResult struct {
+	OK       bool                `json:"ok"`
+	Report   engine.ReloadReport `json:"report"`
+	Errors   config.Problems     `json:"errors"`
+	Warnings config.Problems     `json:"warnings"`
+	Error    string              `json:"error,omitempty"`
+}
+
+// SetReloader installs what POST /api/v1/reload-config runs. Safe for
+// concurrent use.
+func (h *Handler) SetReloader(r Reloader) {
+	h.reloadMu.Lock()
+	h.reloader = r
+	h.reloadMu.Unlock()
 }
 
 // NewHandler returns the API for sup. mutable allows the POST endpoints.
@@ -64,6 +89,7 @@ func newHandler(sup *engine.Supervisor, info Info, mutable, redact bool) *Handle
 	h.mux.HandleFunc("GET /api/v1/events", h.listEvents)
 	h.mux.HandleFunc("POST /api/v1/components/{name}/{action}", h.mutating(h.act))
 	h.mux.HandleFunc("POST /api/v1/rotate", h.mutating(h.rotate))
+	h.mux.HandleFunc("POST /api/v1/reload-config", h.mutating(h.reloadConfig))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -200,6 +226,36 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rotated": true})
+}
+
+func (h *Handler) reloadConfig(w http.ResponseWriter, r *http.Request) {
+	h.reloadMu.RLock()
+	reload := h.reloader
+	h.reloadMu.RUnlock()
+	if reload == nil {
+		writeError(w, http.StatusNotImplemented, "this thorp cannot reload its config; restart it to apply changes")
+		return
+	}
+	rep, problems, err := reload(r.Context())
+	res := ReloadResult{OK: err == nil && problems.Err() == nil, Report: rep,
+		Errors: nonNil(problems.Errors()), Warnings: nonNil(problems.Warnings())}
+	code := http.StatusOK
+	switch {
+	case problems.Err() != nil:
+		res.Error = "the config has errors; nothing was changed"
+		code = http.StatusUnprocessableEntity
+	case err != nil:
+		res.Error = err.Error()
+		code = http.StatusConflict
+	}
+	writeJSON(w, code, res)
+}
+
+func nonNil(ps config.Problems) config.Problems {
+	if ps == nil {
+		return config.Problems{}
+	}
+	return ps
 }
 
 func writeErr(w http.ResponseWriter, err error) {

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+// ReloadReport says what applying a new config did, by component name.
+type ReloadReport struct {
+	// Added components were started (each after its dependencies).
+	Added []string `json:"added"`
+	// Removed components were stopped, dependents first, and forgotten.
+	Removed []string `json:"removed"`
+	// Restarted components changed in a way only a new process can apply
+	// (command, cwd, env, user, group, sockets, ready, instances, log
+	// paths); they restarted with reason "config", dependencies first.
+	Restarted []string `json:"restarted"`
+	// Updated components changed only in policy (restart, memory, stop,
+	// log rotation settings…); the new values apply to the running process.
+	Updated []string `json:"updated"`
+	// Unchanged components kept their processes.
+	Unchanged []string `json:"unchanged"`
+}
+
+// LastReload reports whether the last config reload succeeded and when it
+// was attempted (thorp's start counts as a successful load).
+func (s *Supervisor) LastReload() (ok bool, at time.Time) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastReload.ok, s.lastReload.at
+}
+
+// MarkReloadFailed records a reload that failed before reaching Reload
+// (the new file did not evaluate or validate), for the reload metrics.
+func (s *Supervisor) MarkReloadFailed() {
+	s.mu.Lock()
+	s.lastReload = reloadMark{ok: false, at: time.Now()}
+	s.mu.Unlock()
+}
+
+// Reload applies cfg, a fully validated config, as the difference to the
+// running one: removed components stop, new ones start, changed ones
+// restart with reason "config" or take new policy values in place, and
+// unchanged ones keep their pids. lua calls cfg's Lua functions; the caller
+// closes the previous one after Reload returns. Nothing changes when an
+// error is returned before anything was applied (a log file that cannot be
+// opened). Reload is safe for concurrent use; reloads are serialised.
+func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config, lua LuaCaller) (ReloadReport, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	select {
+	case <-s.running:
+	default:
+		return ReloadReport{}, errors.New("thorp is not running its components yet; try again in a moment")
+	}
+	rep, err := s.reload(ctx, cfg, lua)
+	s.mu.Lock()
+	s.lastReload = reloadMark{ok: err == nil, at: time.Now()}
+	s.mu.Unlock()
+	return rep, err
+}
+
+func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCaller) (ReloadReport, error) {
+	old := s.Config()
+	var rep ReloadReport
+	restart := map[string]bool{}
+	for i := range cfg.Components {
+		nc := &cfg.Components[i]
+		oc := old.Component(nc.Name)
+		switch {
+		case oc == nil:
+			rep.Added = append(rep.Added, nc.Name)
+		case needsRestart(oc, nc) || s.outPath(oc) != s.outPath(nc) || s.errPath(oc) != s.errPath(nc):
+			rep.Restarted = append(rep.Restarted, nc.Name)
+			restart[nc.Name] = true
+		case !reflect.DeepEqual(comparable(oc), comparable(nc)):
+			rep.Updated = append(rep.Updated, nc.Name)
+		default:
+			rep.Unchanged = append(rep.Unchanged, nc.Name)
+		}
+	}
+	removed := map[string]bool{}
+	for _, oc := range old.Components {
+		if cfg.Component(oc.Name) == nil {
+			rep.Removed = append(rep.Removed, oc.Name)
+			removed[oc.Name] = true
+		}
+	}
+
+	// Open every log file the new config needs before changing anything.
+	files := map[string][2]*rotate.File{}
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		out, err := s.openLog(s.outPath(cc), cc.Logs)
+		if err != nil {
+			return ReloadReport{}, err
+		}
+		errLog := out
+		if !cc.MergeLogs {
+			if errLog, err = s.openLog(s.errPath(cc), cc.Logs); err != nil {
+				return ReloadReport{}, err
+			}
+		}
+		out.SetOptions(s.logOptions(s.outPath(cc), cc.Logs))
+		errLog.SetOptions(s.logOptions(s.errPath(cc), cc.Logs))
+		files[cc.Name] = [2]*rotate.File{out, errLog}
+	}
+
+	// Removed components stop first, dependents before dependencies.
+	if len(removed) > 0 {
+		s.stopInOrder(old.Components, func(n string) bool { return removed[n] })
+		s.mu.Lock()
+		for n := range removed {
+			if c := s.comps[n]; c != nil {
+				c.endLoop()
+				delete(s.comps, n)
+			}
+		}
+		s.mu.Unlock()
+	}
+
+	// Swap the config, then give every kept component its new values.
+	var added []*component
+	s.mu.Lock()
+	s.cfg = cfg
+	s.lua = lua
+	s.order = s.order[:0]
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		s.order = append(s.order, cc.Name)
+		if s.comps[cc.Name] == nil {
+			f := files[cc.Name]
+			c := newComponent(s, cc, f[0], f[1])
+			s.comps[cc.Name] = c
+			added = append(added, c)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		if slices.Contains(rep.Added, cc.Name) {
+			continue
+		}
+		c, _ := s.component(cc.Name)
+		f := files[cc.Name]
+		if err := c.send(ctx, request{op: "config", cfg: cc, out: f[0], errLog: f[1]}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range added {
+		s.startLoop(c)
+		if err := c.send(ctx, request{op: "start"}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	// Changed components restart in dependency order, dependencies first.
+	levels, err := config.TopoOrder(cfg.Components)
+	if err != nil {
+		return rep, err
+	}
+	for _, level := range levels {
+		var names []string
+		for _, n := range level {
+			if restart[n] {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		if err := s.Restart(ctx, names, "config", true); err != nil {
+			errs = append(errs, fmt.Errorf("restart after config change: %w", err))
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// needsRestart reports whether moving from a to b needs a new process.
+func needsRestart(a, b *config.Component) bool {
+	return !reflect.DeepEqual(a.Command, b.Command) || a.Cwd != b.Cwd || !reflect.DeepEqual(a.Env, b.Env) ||
+		a.User != b.User || a.Group != b.Group || !reflect.DeepEqual(a.Sockets, b.Sockets) ||
+		a.Ready != b.Ready || funcWhere(a.ReadyFunc) != funcWhere(b.ReadyFunc) || a.Instances != b.Instances ||
+		a.LogFile != b.LogFile || a.ErrorFile != b.ErrorFile || a.MergeLogs != b.MergeLogs
+}
+
+// comparable returns a copy of c without what differs between two
+// evaluations of the same text (lines, Lua function ids).
+func comparable(c *config.Component) config.Component {
+	x := *c
+	x.Line = 0
+	x.MemoryPolicy = stripID(x.MemoryPolicy)
+	x.ReadyFunc = stripID(x.ReadyFunc)
+	if x.Health != nil {
+		h := *x.Health
+		h.Func = stripID(h.Func)
+		x.Health = &h
+	}
+	return x
+}
+
+func stripID(f *config.LuaFunc) *config.LuaFunc {
+	if f == nil {
+		return nil
+	}
+	return &config.LuaFunc{Where: f.Where}
+}
+
+func funcWhere(f *config.LuaFunc) string {
+	if f == nil {
+		return ""
+	}
+	return f.Where
+}
