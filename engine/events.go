@@ -115,3 +115,26 @@ func (l *eventLog) wait() <-chan struct{} {
 	defer l.mu.Unlock()
 	return l.changed
 }
+
+// last returns the sequence number of the newest event.
+func (l *eventLog) last() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+// restore puts saved events back (oldest first) before any new one, keeping
+// their sequence order.
+func (l *eventLog) restore(evs []Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range evs {
+		l.seq++
+		ev.Seq = l.seq
+		l.ring[l.next] = ev
+		l.next = (l.next + 1) % len(l.ring)
+		if l.next == 0 {
+			l.full = true
+		}
+	}
+}

@@ -50,6 +50,9 @@ type Options struct {
 	// fence; thorp passes its own binary with "__fence") that kills every
 	// component's process group if thorp dies without stopping them.
 	FenceCommand []string
+	// StatePath, when set, is where counters and recent events are saved
+	// (periodically and at shutdown) and restored from at start.
+	StatePath string
 	// Lua calls the Lua functions of the config (memory_policy, …); nil
 	// means they are not called and the plain thresholds apply.
 	Lua LuaCaller
@@ -65,6 +68,7 @@ type Supervisor struct {
 	events   *eventLog
 	reaper   *reaper
 	fenceCmd []string
+	state    string
 	fence    *fence.Writer // nil without a fence; its methods accept nil
 	lua      LuaCaller
 
@@ -115,6 +119,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		running:  make(chan struct{}),
 		fenceCmd: opts.FenceCommand,
 		lua:      opts.Lua,
+		state:    opts.StatePath,
 	}
 	s.lastReload = reloadMark{ok: true, at: time.Now()}
 	for i := range cfg.Components {
@@ -133,6 +138,9 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		}
 		s.comps[cc.Name] = newComponent(s, cc, out, errLog)
 		s.order = append(s.order, cc.Name)
+	}
+	if s.state != "" {
+		s.loadState(s.state)
 	}
 	return s, nil
 }
@@ -186,6 +194,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		defer s.wg.Done()
 		newSampler(s).run(loopCtx, s.components)
 	}()
+	if s.state != "" {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.keepState(loopCtx, s.state)
+		}()
+	}
 	s.runOnce.Do(func() { close(s.running) })
 	for _, c := range comps {
 		_ = c.send(ctx, request{op: "start"})
@@ -197,6 +212,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.shutdown()
 	cancelLoops()
 	s.wg.Wait()
+	if s.state != "" {
+		if err := s.saveState(s.state); err != nil {
+			s.log.Warn("cannot save state at shutdown", "err", err)
+		}
+	}
 	s.closeLogs()
 	return nil
 }

@@ -81,7 +81,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
 		return exitFailed
 	}
-	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script})
+	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script,
+		StatePath: cfg.Settings.State})
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+)
+
+// runWithState runs a supervisor with a state file until until holds, then shuts it down.
+func runWithState(t *testing.T, state string, comp config.Component, until func(*Supervisor) bool) []Status {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{comp}}
+	s, err := New(cfg, Options{StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	<-s.Started()
+	deadline := time.Now().Add(10 * time.Second)
+	for !until(s) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		select {
+		case <-s.WaitEvent():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	st := s.Status()
+	cancel()
+	<-done
+	return st
+}
+
+func TestSupervisor_StateSurvivesRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state", "state.json")
+	comp := testComponent(t, "c", "sleep 0.05; exit 4", func(c *config.Component) { c.MinUptime = 0 })
+	first := runWithState(t, state, comp, func(s *Supervisor) bool { return s.Status()[0].RestartsByReason["crash"] >= 3 })
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("no state file after shutdown: %v", err)
+	}
+	stable := testComponent(t, "c", "exec sleep 100", nil)
+	second := runWithState(t, state, stable, func(s *Supervisor) bool { return s.Status()[0].State == StateRunning })
+	got, want := second[0].RestartsByReason["crash"], first[0].RestartsByReason["crash"]
+	if got < want {
+		t.Fatalf("crash restarts after a thorp restart = %d, want at least %d", got, want)
+	}
+	// The last exit of the first thorp was the stop at its shutdown.
+	if second[0].LastExit == nil || second[0].LastExit.Signal != "SIGTERM" {
+		t.Fatalf("last exit lost: %+v", second[0].LastExit)
+	}
+}
+
+func TestSupervisor_CorruptStateIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(state, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	comp := testComponent(t, "c", "exec sleep 100", nil)
+	st := runWithState(t, state, comp, func(s *Supervisor) bool { return s.Status()[0].State == StateRunning })
+	if st[0].Restarts != 0 {
+		t.Fatalf("restarts %d from a corrupt file", st[0].Restarts)
+	}
+	entries, _ := os.ReadDir(dir)
+	aside := false
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "state.json.corrupt-") {
+			aside = true
+		}
+	}
+	if !aside {
+		t.Fatalf("corrupt state not moved aside: %v", entries)
+	}
+}
