@@ -200,7 +200,12 @@ type follower struct {
 	off     int64
 	partial []byte
 	buf     []byte
+	// sig is up to sigLen bytes ending at off, to notice a truncated file
+	// that grew back past off between two polls.
+	sig []byte
 }
+
+const sigLen = 64
 
 func (fo *follower) close() {
 	if fo.fh != nil {
@@ -227,6 +232,13 @@ func (fo *follower) open(from int64) error {
 		from = st.Size()
 	}
 	fo.fh, fo.ino, fo.off, fo.partial = fh, inode(st), from, fo.partial[:0]
+	fo.sig = fo.sig[:0]
+	if from > 0 {
+		fo.sig = make([]byte, min(from, sigLen))
+		if _, err := fh.ReadAt(fo.sig, from-int64(len(fo.sig))); err != nil {
+			fo.sig = fo.sig[:0]
+		}
+	}
 	return nil
 }
 
@@ -234,8 +246,8 @@ func (fo *follower) poll() error {
 	if fo.fh == nil {
 		return fo.open(0)
 	}
-	if st, err := fo.fh.Stat(); err == nil && st.Size() < fo.off {
-		fo.off, fo.partial = 0, fo.partial[:0] // truncated
+	if fo.truncated() {
+		fo.off, fo.partial, fo.sig = 0, fo.partial[:0], fo.sig[:0]
 	}
 	if err := fo.drain(); err != nil {
 		return err
@@ -255,6 +267,24 @@ func (fo *follower) poll() error {
 	return fo.drain()
 }
 
+// truncated reports whether the file shrank below off, or was rewritten so
+// that the bytes before off changed.
+func (fo *follower) truncated() bool {
+	st, err := fo.fh.Stat()
+	if err != nil {
+		return false
+	}
+	if st.Size() < fo.off {
+		return true
+	}
+	if len(fo.sig) == 0 {
+		return false
+	}
+	var b [sigLen]byte
+	n, _ := fo.fh.ReadAt(b[:len(fo.sig)], fo.off-int64(len(fo.sig)))
+	return !bytes.Equal(b[:n], fo.sig)
+}
+
 // drain reads from off to the end and calls fn for each whole line.
 func (fo *follower) drain() error {
 	if fo.buf == nil {
@@ -264,6 +294,14 @@ func (fo *follower) drain() error {
 		n, err := fo.fh.ReadAt(fo.buf, fo.off)
 		fo.off += int64(n)
 		b := fo.buf[:n]
+		if n >= sigLen {
+			fo.sig = append(fo.sig[:0], b[n-sigLen:]...)
+		} else if n > 0 {
+			fo.sig = append(fo.sig, b...)
+			if len(fo.sig) > sigLen {
+				fo.sig = fo.sig[:copy(fo.sig, fo.sig[len(fo.sig)-sigLen:])]
+			}
+		}
 		for len(b) > 0 {
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -43,6 +44,29 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// stateColors are ANSI colours of equal length, so a coloured column keeps
+// the table aligned.
+var stateColors = map[engine.State]string{
+	engine.StateRunning:  "\x1b[32m",
+	engine.StateStarting: "\x1b[33m",
+	engine.StateBackoff:  "\x1b[33m",
+	engine.StateStopping: "\x1b[33m",
+	engine.StateErrored:  "\x1b[31m",
+	engine.StateStopped:  "\x1b[90m",
+}
+
+// useColor reports whether w is a terminal and NO_COLOR is not set.
+func useColor(w io.Writer) bool {
+	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
+}
+
+func stateCell(st engine.State, color bool) string {
+	if !color {
+		return string(st)
+	}
+	return stateColors[st] + string(st) + "\x1b[0m"
+}
+
 func filterStatus(all []engine.Status, names []string) []engine.Status {
 	var out []engine.Status
 	for _, st := range all {
@@ -66,14 +90,19 @@ func writeJSON(w io.Writer, v any) int {
 
 // printStatusTable prints the status table people read.
 func printStatusTable(w io.Writer, comps []engine.Status) {
+	color := useColor(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tMEMORY\tCPU")
+	header := "STATE"
+	if color {
+		header = "\x1b[39mSTATE\x1b[0m" // same invisible width as a coloured state
+	}
+	fmt.Fprintf(tw, "NAME\t%s\tPID\tUPTIME\tRESTARTS\tMEMORY\tCPU\n", header)
 	for _, st := range comps {
 		pid := "-"
 		if st.PID > 0 {
 			pid = fmt.Sprint(st.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", st.Name, st.State, pid, humanDuration(st.UptimeSeconds),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", st.Name, stateCell(st.State, color), pid, humanDuration(st.UptimeSeconds),
 			restartsCell(st), memoryCell(st), st.CPUSeconds)
 	}
 	tw.Flush()
