@@ -83,7 +83,8 @@ func BenchmarkCopy(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := bc.opts
 			opts.MaxSize, opts.RetainFiles = rotateAt, 2
-			f, err := Open(filepath.Join(b.TempDir(), bc.name+".log"), opts)
+			path := filepath.Join(b.TempDir(), bc.name+".log")
+			f, err := Open(path, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -93,6 +94,8 @@ func BenchmarkCopy(b *testing.B) {
 			if err := f.Copy(newChunkReader(b.N), Source{Component: "bench", Stream: StreamOut, PID: 1}); err != nil {
 				b.Fatal(err)
 			}
+			b.StopTimer()
+			waitCompressed(b, path) // lumberjack's mill must be done before TempDir goes
 		})
 	}
 }

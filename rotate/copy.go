@@ -21,6 +21,8 @@ const (
 	IdleFlush = 200 * time.Millisecond
 	// dropBuffers is the number of buffers in flight in "drop" mode.
 	dropBuffers = 8
+	// carryMax is the longest partial line carried into the next read.
+	carryMax = 4 << 10
 )
 
 // Stream names used in Source.Stream.
@@ -57,12 +59,25 @@ func (f *File) Copy(r io.Reader, src Source) error {
 		c.pipe = newDropPipe(f)
 		defer c.pipe.close()
 	}
-	buf := make([]byte, readSize)
+	// A short partial line is carried in front of the next read, so that
+	// the common case (reads ending inside a line) stays on the fast path.
+	buf := make([]byte, carryMax+readSize)
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			c.chunk(buf[:n])
+		c.mu.Lock()
+		pre, idle := 0, c.idleFlushes
+		if len(c.part) <= carryMax {
+			pre = copy(buf, c.part)
 		}
+		c.mu.Unlock()
+		n, err := r.Read(buf[pre : pre+readSize])
+		c.mu.Lock()
+		data := buf[pre : pre+n]
+		if pre > 0 && c.idleFlushes == idle { // not written by the idle timer meanwhile
+			data = buf[:pre+n]
+			c.part = c.part[:0]
+		}
+		c.chunkLocked(data)
+		c.mu.Unlock()
 		if err != nil {
 			c.finish()
 			if errors.Is(err, io.EOF) {
@@ -114,12 +129,12 @@ type copier struct {
 	timer    *time.Timer
 	armed    bool
 	done     bool
+	// idleFlushes counts partial lines written by the idle timer.
+	idleFlushes int
 }
 
-// chunk frames one read.
-func (c *copier) chunk(b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// chunkLocked frames one read; c.mu is held.
+func (c *copier) chunkLocked(b []byte) {
 	c.fr.begin(c.f.opts.Load())
 	if c.pipe == nil && len(c.part) == 0 && c.fr.plain() {
 		// Fast path: whole lines that need no framing go out as read.
@@ -189,6 +204,7 @@ func (c *copier) onIdle() {
 	c.fr.begin(c.f.opts.Load())
 	c.fr.line(c.part)
 	c.part = c.part[:0]
+	c.idleFlushes++
 	c.emit()
 }
 

@@ -87,7 +87,7 @@ func readLog(t *testing.T, name string) []byte {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -99,7 +99,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // waitCompressed waits until lumberjack's mill has gzipped every backup.
-func waitCompressed(t *testing.T, path string) []string {
+func waitCompressed(t testing.TB, path string) []string {
 	t.Helper()
 	var backups []string
 	waitFor(t, 60*time.Second, "backups compressed", func() bool {

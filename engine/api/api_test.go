@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine"
+)
+
+func startAPI(t *testing.T, mutable bool) (string, *engine.Supervisor) {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.DefaultComponent()
+	c.Name = "svc"
+	c.Command = config.Command{Argv: []string{"/bin/sh", "-c", "exec sleep 100"}, Shell: true}
+	c.Cwd = dir
+	c.Env = map[string]string{"SECRET": "hunter2"}
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(dir, "logs")
+	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{c}}
+	sup, err := engine.New(cfg, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sup.Run(ctx) }()
+	sock := filepath.Join(dir, ".thorp", "thorp.sock")
+	ln, err := ListenControl(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(sup, Info{PID: os.Getpid(), Version: "test"}, mutable)
+	if !mutable {
+		h = NewPublicHandler(sup, Info{})
+		h.mutable = false
+	}
+	srv := NewServer(h)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	<-sup.Started()
+	return sock, sup
+}
+
+func TestListenControl_ModeStaleAndBusy(t *testing.T) {
+	sock, _ := startAPI(t, true)
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket mode %o, want 600", fi.Mode().Perm())
+	}
+	// A second thorp on the same socket is refused, naming the first.
+	if _, err := ListenControl(sock); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second listen: %v", err)
+	}
+	// A stale socket file (nobody listening) is replaced.
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := ListenControl(stale)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln.Close()
+}
+
+func TestClient_ActionsAndErrors(t *testing.T) {
+	sock, _ := startAPI(t, true)
+	c := NewClient(sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comps, err := c.Components(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if comps[0].State == engine.StateRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never running")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d, err := c.Describe(ctx, "svc")
+	if err != nil || d.Config["env"].(map[string]any)["SECRET"] != "hunter2" {
+		t.Fatalf("describe over the unix socket: %v %v", err, d.Config["env"])
+	}
+	if _, err := c.Act(ctx, "restart", []string{"svc"}, true); err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *APIError
+	if _, err := c.Act(ctx, "restart", []string{"nope"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("unknown component: %v", err)
+	}
+	if _, err := c.Act(ctx, "explode", []string{"svc"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("unknown action: %v", err)
+	}
+	if err := c.Signal(ctx, "NOPE", []string{"svc"}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("bad signal: %v", err)
+	}
+	evs, err := c.Events(ctx, 0, "svc", "")
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %v %d", err, len(evs))
+	}
+	if _, err := NewClient(filepath.Join(t.TempDir(), "none.sock")).Components(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("no thorp: %v", err)
+	}
+}
+
+func TestPublicHandler_HidesEnvAndRefusesWrites(t *testing.T) {
+	sock, _ := startAPI(t, false)
+	c := NewClient(sock)
+	ctx := context.Background()
+	d, err := c.Describe(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Config["env"].(map[string]any)["SECRET"]; v != "(hidden)" {
+		t.Fatalf("env value exposed: %v", v)
+	}
+	var apiErr *APIError
+	if _, err := c.Act(ctx, "stop", []string{"svc"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden {
+		t.Fatalf("read-only handler allowed a stop: %v", err)
+	}
+}
