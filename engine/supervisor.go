@@ -413,22 +413,9 @@ func (s *Supervisor) notRunning(deps []string) []string {
 	return out
 }
 
-func (s *Supervisor) outPath(cc *config.Component) string {
-	if cc.LogFile != "" {
-		return cc.LogFile
-	}
-	return filepath.Join(cc.Logs.Dir, cc.Name+"-out.log")
-}
+func (s *Supervisor) outPath(cc *config.Component) string { return cc.OutLog() }
 
-func (s *Supervisor) errPath(cc *config.Component) string {
-	if cc.MergeLogs {
-		return s.outPath(cc)
-	}
-	if cc.ErrorFile != "" {
-		return cc.ErrorFile
-	}
-	return filepath.Join(cc.Logs.Dir, cc.Name+"-error.log")
-}
+func (s *Supervisor) errPath(cc *config.Component) string { return cc.ErrLog() }
 
 // openLog returns the one rotate.File for path, opening it on first use.
 func (s *Supervisor) openLog(path string, ls config.LogSettings) (*rotate.File, error) {
@@ -460,8 +447,18 @@ func (s *Supervisor) closeLogs() {
 	}
 }
 
+// Flush empties the current log files of the named components (all when
+// names is empty); rotated files are kept.
+func (s *Supervisor) Flush(names []string) error {
+	return s.eachLog(names, (*rotate.File).Truncate)
+}
+
 // Rotate rotates the log files of the named components (all when names is empty).
 func (s *Supervisor) Rotate(names []string) error {
+	return s.eachLog(names, (*rotate.File).Rotate)
+}
+
+func (s *Supervisor) eachLog(names []string, do func(*rotate.File) error) error {
 	if len(names) == 0 {
 		names = []string{"all"}
 	}
@@ -472,7 +469,7 @@ func (s *Supervisor) Rotate(names []string) error {
 	var errs []error
 	for _, c := range comps {
 		for _, l := range c.logFiles() {
-			errs = append(errs, l.file.Rotate())
+			errs = append(errs, do(l.file))
 		}
 	}
 	return errors.Join(errs...)

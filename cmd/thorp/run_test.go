@@ -244,3 +244,34 @@ component "a" { command = { "sleep", "1000" } }
 	_ = r.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, "b removed", func() bool { return len(status(t, cfg).Components) == 1 })
 }
+
+func TestLogs_ShowsBothStreamsAndWorksWithoutThorp(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "talk" { command = "echo out-1; echo err-1 >&2; sleep 0.05; echo out-2; exec sleep 1000" }
+`)
+	startThorp(t, cfg)
+	waitFor(t, 10*time.Second, "lines logged", func() bool {
+		out, _, _ := thorpCmd(t, "logs", "talk", "-c", cfg)
+		return strings.Contains(out, "out-2") && strings.Contains(out, "err-1")
+	})
+	out, _, code := thorpCmd(t, "logs", "talk", "-n", "2", "-c", cfg)
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, "talk/out | ") {
+		t.Fatalf("logs -n 2: exit %d\n%s", code, out)
+	}
+	if out, _, _ := thorpCmd(t, "logs", "talk", "--err", "-c", cfg); strings.Contains(out, "out-1") || !strings.Contains(out, "err-1") {
+		t.Fatalf("--err shows stdout:\n%s", out)
+	}
+	if _, errOut, code := thorpCmd(t, "rotate", "talk", "-c", cfg); code != 0 {
+		t.Fatalf("rotate: %s", errOut)
+	}
+	if _, errOut, code := thorpCmd(t, "flush", "-c", cfg); code != 0 {
+		t.Fatalf("flush: %s", errOut)
+	}
+	out, _, _ = thorpCmd(t, "logs", "talk", "--out", "-n", "1", "-c", cfg)
+	// After a rotation and a flush the current file is empty; tail falls
+	// back into the newest rotated file.
+	if !strings.Contains(out, "out-2") {
+		t.Fatalf("tail did not reach the rotated file:\n%s", out)
+	}
+}

@@ -157,9 +157,18 @@ func (c *Client) ReloadConfig(ctx context.Context) (ReloadResult, error) {
 
 // Rotate rotates the logs of names (all when empty).
 func (c *Client) Rotate(ctx context.Context, names []string) error {
+	return c.logAction(ctx, "rotate", names)
+}
+
+// Flush empties the current logs of names (all when empty).
+func (c *Client) Flush(ctx context.Context, names []string) error {
+	return c.logAction(ctx, "flush", names)
+}
+
+func (c *Client) logAction(ctx context.Context, action string, names []string) error {
 	q := url.Values{}
 	if len(names) > 0 {
 		q.Set("component", strings.Join(names, ","))
 	}
-	return c.do(ctx, http.MethodPost, "/api/v1/rotate", q, nil)
+	return c.do(ctx, http.MethodPost, "/api/v1/"+action, q, nil)
 }

@@ -88,7 +88,8 @@ func newHandler(sup *engine.Supervisor, info Info, mutable, redact bool) *Handle
 	h.mux.HandleFunc("GET /api/v1/components/{name}", h.getComponent)
 	h.mux.HandleFunc("GET /api/v1/events", h.listEvents)
 	h.mux.HandleFunc("POST /api/v1/components/{name}/{action}", h.mutating(h.act))
-	h.mux.HandleFunc("POST /api/v1/rotate", h.mutating(h.rotate))
+	h.mux.HandleFunc("POST /api/v1/rotate", h.mutating(h.logAction(h.sup.Rotate)))
+	h.mux.HandleFunc("POST /api/v1/flush", h.mutating(h.logAction(h.sup.Flush)))
 	h.mux.HandleFunc("POST /api/v1/reload-config", h.mutating(h.reloadConfig))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s", r.Method, r.URL.Path))
@@ -216,16 +217,19 @@ func (h *Handler) selected(names []string) []engine.Status {
 	return out
 }
 
-func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
-	var names []string
-	if n := r.URL.Query().Get("component"); n != "" {
-		names = strings.Split(n, ",")
+// logAction serves rotate and flush: ?component=a,b (all when absent).
+func (h *Handler) logAction(do func([]string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var names []string
+		if n := r.URL.Query().Get("component"); n != "" {
+			names = strings.Split(n, ",")
+		}
+		if err := do(names); err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}
-	if err := h.sup.Rotate(names); err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"rotated": true})
 }
 
 func (h *Handler) reloadConfig(w http.ResponseWriter, r *http.Request) {

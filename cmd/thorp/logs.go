@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+func init() {
+	commands["logs"] = command{summary: "show and follow component logs, across rotations (works without a running thorp)", run: cmdLogs}
+	commands["rotate"] = command{summary: "rotate components' logs now", run: cmdRotate}
+	commands["flush"] = command{summary: "empty components' current log files (rotated files are kept)", run: cmdFlush}
+}
+
+const logsUsage = `logs [-c FILE] [NAME...] [-n 100] [-f] [--out|--err] [--since 10m]
+
+Prints the last lines of the components' logs (all components when no name
+is given), both streams merged by time unless --out or --err is given, each
+line prefixed with its component and stream when more than one file is
+shown. With -f it keeps printing new lines, across rotations, until Ctrl-C.
+It reads the files directly, so it works whether or not thorp is running.`
+
+// logSource is one log file to show.
+type logSource struct {
+	prefix string
+	path   string
+}
+
+func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("logs", logsUsage, stderr)
+	cfgPath := configFlag(fs)
+	n := fs.Int("n", 100, "how many lines to show (0 with -f: only new lines)")
+	follow := fs.Bool("f", false, "follow: keep printing new lines until Ctrl-C")
+	onlyOut := fs.Bool("out", false, "only stdout")
+	onlyErr := fs.Bool("err", false, "only stderr")
+	since := fs.Duration("since", 0, "only lines newer than this (e.g. 10m)")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	if *onlyOut && *onlyErr {
+		fmt.Fprintln(stderr, "thorp logs: give --out or --err, not both")
+		return exitUsage
+	}
+	cfg, script, problems := loadConfig(*cfgPath)
+	if script != nil {
+		script.Close()
+	}
+	if cfg == nil {
+		printProblems(stderr, problems.Errors())
+		fmt.Fprintf(stderr, "thorp logs: cannot read %s, so the log paths are unknown; fix the errors above\n", *cfgPath)
+		return exitFailed
+	}
+	sources, err := logSources(cfg, names, !*onlyErr, !*onlyOut)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+		return exitUsage
+	}
+	if len(sources) == 1 {
+		sources[0].prefix = ""
+	}
+
+	var cutoff time.Time
+	if *since > 0 {
+		cutoff = time.Now().Add(-*since)
+	}
+	want := *n
+	if *since > 0 && !fsSet(fs, "n") {
+		want = 1 << 20 // --since alone: every line in the window
+	}
+	var lines []timedLine
+	for i, src := range sources {
+		got, err := rotate.Tail(src.path, want)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+			continue
+		}
+		for j, l := range got {
+			t, ok := rotate.ParseTime(l)
+			if !cutoff.IsZero() && (!ok || t.Before(cutoff)) {
+				continue
+			}
+			lines = append(lines, timedLine{t: t, src: i, seq: j, text: src.prefix + l})
+		}
+	}
+	// Merge by time; lines without a time keep their place within their file.
+	sort.SliceStable(lines, func(a, b int) bool {
+		if lines[a].src == lines[b].src {
+			return lines[a].seq < lines[b].seq
+		}
+		return lines[a].t.Before(lines[b].t)
+	})
+	if want >= 0 && len(lines) > want {
+		lines = lines[len(lines)-want:]
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l.text)
+	}
+	if !*follow {
+		return exitOK
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := rotate.Follow(ctx, src.path, -1, func(line string) {
+				mu.Lock()
+				fmt.Fprintln(stdout, src.prefix+line)
+				mu.Unlock()
+			})
+			if err != nil {
+				mu.Lock()
+				fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return exitOK
+}
+
+type timedLine struct {
+	t    time.Time
+	src  int
+	seq  int
+	text string
+}
+
+// logSources lists the files of the named components (all when none).
+func logSources(cfg *config.Config, names []string, out, errs bool) ([]logSource, error) {
+	var comps []*config.Component
+	if len(names) == 0 {
+		for i := range cfg.Components {
+			comps = append(comps, &cfg.Components[i])
+		}
+	}
+	for _, n := range names {
+		c := cfg.Component(n)
+		if c == nil {
+			var known []string
+			for _, k := range cfg.Components {
+				known = append(known, k.Name)
+			}
+			return nil, fmt.Errorf("unknown component %q; known: %v", n, known)
+		}
+		comps = append(comps, c)
+	}
+	var out2 []logSource
+	seen := map[string]bool{}
+	add := func(prefix, path string) {
+		if !seen[path] {
+			seen[path] = true
+			out2 = append(out2, logSource{prefix: prefix, path: path})
+		}
+	}
+	for _, c := range comps {
+		if c.MergeLogs {
+			add(c.Name+" | ", c.OutLog())
+			continue
+		}
+		if out {
+			add(c.Name+"/out | ", c.OutLog())
+		}
+		if errs {
+			add(c.Name+"/err | ", c.ErrLog())
+		}
+	}
+	return out2, nil
+}
+
+// fsSet reports whether the flag called name was given.
+func fsSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return logAction(ctx, "rotate", args, stdout, stderr, (*api.Client).Rotate)
+}
+
+func cmdFlush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return logAction(ctx, "flush", args, stdout, stderr, (*api.Client).Flush)
+}
+
+func logAction(ctx context.Context, action string, args []string, stdout, stderr io.Writer,
+	do func(*api.Client, context.Context, []string) error) int {
+	fs := newFlags(action, action+" [-c FILE] [NAME...]", stderr)
+	cfgPath := configFlag(fs)
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	err = do(clientFor(*cfgPath), ctx, names)
+	if errors.Is(err, api.ErrNotRunning) && action == "flush" {
+		// Without a running thorp, flush empties the files itself.
+		return flushOffline(*cfgPath, names, stdout, stderr)
+	}
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	what := "all components"
+	if len(names) > 0 {
+		what = fmt.Sprint(names)
+	}
+	fmt.Fprintf(stdout, "%s: done for %s\n", action, what)
+	return exitOK
+}
+
+func flushOffline(cfgPath string, names []string, stdout, stderr io.Writer) int {
+	cfg, script, problems := loadConfig(cfgPath)
+	if script != nil {
+		script.Close()
+	}
+	if cfg == nil {
+		printProblems(stderr, problems.Errors())
+		return exitFailed
+	}
+	sources, err := logSources(cfg, names, true, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp flush: %v\n", err)
+		return exitUsage
+	}
+	code := exitOK
+	var done []string
+	for _, s := range sources {
+		if err := os.Truncate(s.path, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "thorp flush: %v\n", err)
+			code = exitFailed
+			continue
+		}
+		done = append(done, s.path)
+	}
+	slices.Sort(done)
+	fmt.Fprintf(stdout, "flush: no thorp is running; emptied %d file(s) directly\n", len(done))
+	return code
+}
