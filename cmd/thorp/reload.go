@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 
 	"github.com/thorp-dev/thorp/config"
@@ -73,7 +74,7 @@ func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Write
 type configReloader struct {
 	path   string
 	sup    *engine.Supervisor
-	web    *web.Server // nil when settings.http was "" at start
+	web    *web.Server
 	log    *slog.Logger
 	luaLog func(level, msg, where string)
 
@@ -106,9 +107,9 @@ func (r *configReloader) reload(ctx context.Context) (engine.ReloadReport, confi
 		r.script.Close()
 	}
 	r.script, r.cfg = script, cfg
-	if r.web == nil && cfg.Settings.HTTP != "" {
-		problems = append(problems, config.Problem{File: r.path, Line: cfg.Settings.Line, Key: "http", Warning: true,
-			Message: "the HTTP server was disabled at start; enabling it takes a thorp restart"})
+	if !reflect.DeepEqual(cfg.Settings.MetricsPush, r.cfg.Settings.MetricsPush) {
+		problems = append(problems, config.Problem{File: r.path, Line: cfg.Settings.Line, Key: "metrics_push", Warning: true,
+			Message: "a changed metrics_push takes effect when thorp restarts"})
 	}
 	if r.web != nil {
 		r.web.SetToken(cfg.Settings.Token)

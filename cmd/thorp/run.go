@@ -94,11 +94,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	started := time.Now()
 	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: started}
-	var httpSrv *web.Server
 	publicAPI := api.NewPublicHandler(sup, info)
+	httpSrv := web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
+		API: publicAPI, Logger: log})
+	defer httpSrv.Close()
 	if cfg.Settings.HTTP != "" {
-		httpSrv = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
-			API: publicAPI, Logger: log})
 		// Bind before anything starts, so a busy port fails early.
 		if err := httpSrv.Listen(); err != nil {
 			ln.Close()
@@ -107,12 +107,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		info.Listening = append(info.Listening, httpSrv.Addr())
-		go func() {
-			if err := httpSrv.Serve(); err != nil {
-				log.Error("http server stopped", "err", err)
-			}
-		}()
-		defer httpSrv.Close()
+	}
+	// Serve even without an address, so a reload can turn the server on.
+	go func() {
+		if err := httpSrv.Serve(); err != nil {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	if p := cfg.Settings.MetricsPush; p.URL != "" {
+		pushCtx, stopPush := context.WithCancel(ctx)
+		wait, err := httpSrv.Push(pushCtx, p.URL, p.Interval, p.Labels)
+		if err != nil {
+			stopPush()
+			fmt.Fprintf(stderr, "thorp: %v\n", err)
+			return exitFailed
+		}
+		defer wait()
+		defer stopPush()
 	}
 	reloader.sup, reloader.web, reloader.log = sup, httpSrv, log
 	control := api.NewHandler(sup, info, true)

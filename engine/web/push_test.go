@@ -1,0 +1,70 @@
+package web
+
+import (
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine"
+)
+
+func TestServer_PushSendsMetricsWithLabels(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				t.Errorf("gzip: %v", err)
+				return
+			}
+			body = zr
+		}
+		b, _ := io.ReadAll(body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	src := &fakeSource{}
+	src.set(comp("api", engine.StateRunning))
+	s := New(src, Options{Addr: "127.0.0.1:0", Started: time.Now()})
+	ctx, cancel := context.WithCancel(context.Background())
+	wait, err := s.Push(ctx, recv.URL+"/api/v1/import/prometheus", 100*time.Millisecond, map[string]string{"host": "web-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(bodies)
+		var last string
+		if n > 0 {
+			last = bodies[n-1]
+		}
+		mu.Unlock()
+		if n > 0 {
+			if !strings.Contains(last, `thorp_component_up{component="api",host="web-1"}`) &&
+				!strings.Contains(last, `thorp_component_up{host="web-1",component="api"}`) {
+				t.Fatalf("push body lacks the labelled series:\n%.2000s", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing pushed within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wait()
+	if _, err := s.Push(context.Background(), "::not a url", time.Second, nil); err == nil {
+		t.Fatal("a bad push URL was accepted")
+	}
+}
