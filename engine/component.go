@@ -67,6 +67,7 @@ type instance struct {
 	waiters   []waiter
 
 	memory     int64 // last sampled tree memory (RSS or PSS)
+	procs      int   // processes in the tree at the last sample
 	memState   policies.MemoryState
 	growth     *policies.GrowthEstimator
 	lastGrowth policies.Growth
@@ -423,7 +424,7 @@ func (c *component) spawn(in *instance) {
 	p.pid = pid
 	in.proc = p
 	c.sup.fence.AddGroup(pid)
-	in.memory = 0
+	in.memory, in.procs = 0, 0
 	in.memState = policies.MemoryState{}
 	in.lastGrowth = policies.Growth{}
 	if in.growth == nil {
@@ -675,7 +676,7 @@ func (c *component) updateSnapshot() {
 		st.Restarts += n
 	}
 	for _, in := range c.insts {
-		is := InstanceStatus{Index: in.index, State: in.state, MemoryBytes: in.memory}
+		is := InstanceStatus{Index: in.index, State: in.state, MemoryBytes: in.memory, Procs: in.procs}
 		st.MemoryBytes += in.memory
 		if in.lastGrowth.OK {
 			st.MemoryGrowthBytesPerHour += in.lastGrowth.BytesPerHour

@@ -38,6 +38,7 @@ func (c *component) applySamples(samples []usageSample) {
 			continue // a sample of a process that is gone: never act on it
 		}
 		in.memory = s.memory
+		in.procs = s.procs
 		c.trackEscaped(p, s.escaped)
 		in.growth.Add(s.time, s.memory)
 		in.lastGrowth = in.growth.Estimate(int64(c.cfg.MaxMemoryRestart), s.time)

@@ -165,6 +165,7 @@ func TestSupervisor_LuaMemoryPolicy(t *testing.T) {
 func TestSupervisor_StopReachesDescendantsThatLeftTheGroup(t *testing.T) {
 	s := startSupervisor(t, testComponent(t, "escaper", "setsid sleep 1000 & echo $! > kid; wait", func(c *config.Component) {
 		c.MemoryInterval = 100 * time.Millisecond
+		c.MaxMemoryRestart = 1 << 30 // sampled every memory_interval
 	}))
 	kidFile := filepath.Join(s.cfg.Components[0].Cwd, "kid")
 	var kid int
@@ -174,14 +175,14 @@ func TestSupervisor_StopReachesDescendantsThatLeftTheGroup(t *testing.T) {
 		kid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Wait until the sampler has seen the tree (memory reported).
-	for statusOf(t, s, "escaper").MemoryBytes == 0 {
+	// Wait until the sampler has seen both processes of the tree: from then
+	// on the one that left the group is tracked.
+	for statusOf(t, s, "escaper").Instances[0].Procs < 2 {
 		if time.Now().After(deadline) {
-			t.Fatal("no memory sample")
+			t.Fatal("the sampler never saw the whole tree")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(250 * time.Millisecond) // two more samples: the escaped process is known
 	if err := s.Stop(context.Background(), []string{"escaper"}, true); err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/proc"
 )
 
@@ -14,6 +16,20 @@ const procRoot = "/proc"
 // minSampleInterval is the sampler's fastest tick (memory_interval's floor).
 const minSampleInterval = 100 * time.Millisecond
 
+// displayInterval is the sampling period of components that have neither
+// max_memory_restart nor memory_policy: their figures are only shown, so
+// they are sampled at most this often, which keeps an idle thorp idle.
+const displayInterval = 5 * time.Second
+
+// sampleInterval is how often c is sampled.
+func sampleInterval(c *config.Component) time.Duration {
+	d := max(c.MemoryInterval, minSampleInterval)
+	if c.MaxMemoryRestart == 0 && c.MemoryPolicy == nil {
+		d = max(d, displayInterval)
+	}
+	return d
+}
+
 // usageSample is one measurement of one instance's process tree.
 type usageSample struct {
 	instance int
@@ -21,6 +37,7 @@ type usageSample struct {
 	time     time.Time
 	memory   int64 // RSS or PSS, as memory_measure says
 	rss, pss int64
+	procs    int          // processes in the tree
 	cpu      float64      // cumulative CPU seconds of the component, never decreasing
 	escaped  []proc.Ident // descendants that left the process group
 }
@@ -55,40 +72,46 @@ func newSampler(s *Supervisor) *sampler {
 	}
 }
 
-// run samples until ctx is done.
+// run samples until ctx is done. It sleeps until the next component is
+// due (at least minSampleInterval), so an idle thorp wakes rarely.
 func (sm *sampler) run(ctx context.Context, comps func() []*component) {
-	t := time.NewTicker(minSampleInterval)
+	t := time.NewTimer(minSampleInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			sm.tick(now, comps())
+			next := sm.tick(now, comps())
+			t.Reset(max(time.Until(next), minSampleInterval))
 		}
 	}
 }
 
-// tick samples the components whose memory_interval has come round.
-func (sm *sampler) tick(now time.Time, comps []*component) {
+// tick samples the components whose interval has come round and returns
+// when the next one is due.
+func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	var due []*component
+	next := now.Add(displayInterval)
 	for _, c := range comps {
-		if next, ok := sm.next[c]; ok && now.Before(next) {
+		if at, ok := sm.next[c]; ok && now.Before(at) {
+			next = minTime(next, at)
 			continue
 		}
 		due = append(due, c)
+		next = minTime(next, now.Add(sampleInterval(c.config())))
 	}
 	if len(due) == 0 {
-		return
+		return next
 	}
 	tab, err := proc.Scan(procRoot)
 	if err != nil {
-		return
+		return next
 	}
 	seen := map[treeKey]bool{}
 	for _, c := range due {
 		cc := c.config()
-		sm.next[c] = now.Add(max(cc.MemoryInterval, minSampleInterval))
+		sm.next[c] = now.Add(sampleInterval(cc))
 		pss := cc.MemoryMeasure == "pss"
 		st := c.status()
 		counter := sm.cpu[c]
@@ -115,7 +138,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) {
 				}
 			}
 			samples = append(samples, usageSample{instance: in.Index, pid: in.PID, time: now,
-				memory: u.Memory(pss), rss: u.RSS, pss: u.PSS, escaped: escaped})
+				memory: u.Memory(pss), rss: u.RSS, pss: u.PSS, procs: u.Procs, escaped: escaped})
 		}
 		cpu := counter.Update(sm.ticks)
 		for i := range samples {
@@ -128,14 +151,18 @@ func (sm *sampler) tick(now time.Time, comps []*component) {
 	// Forget the trees of processes that are gone (only for components
 	// sampled now; others keep theirs until their turn).
 	for key := range sm.trees {
-		if !seen[key] {
-			for _, c := range due {
-				if key.c == c {
-					delete(sm.trees, key)
-				}
-			}
+		if !seen[key] && slices.Contains(due, key.c) {
+			delete(sm.trees, key)
 		}
 	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func clear2(m map[proc.Ident]uint64) map[proc.Ident]uint64 {

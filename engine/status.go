@@ -35,6 +35,8 @@ type InstanceStatus struct {
 	State         State   `json:"state"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	MemoryBytes   int64   `json:"memory_bytes"`
+	// Procs is how many processes the instance's tree had at the last sample.
+	Procs int `json:"procs"`
 }
 
 // ExitInfo is how a main process last ended. Code is -1 when a signal killed it.

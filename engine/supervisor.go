@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/rotate"
@@ -504,6 +506,8 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		outW.Close()
 		return 0, err
 	}
+	growPipe(outR)
+	growPipe(errR)
 	spec := spawnSpec{
 		path:  path,
 		argv:  cc.Command.Argv,
@@ -533,6 +537,23 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 	go copyLog(outR, c.outLog, "out")
 	go copyLog(errR, c.errLog, "err")
 	return pid, nil
+}
+
+// pipeSize is the kernel buffer asked for each output pipe: a component
+// writing in small chunks then rarely waits for thorp, and thorp reads in
+// large chunks. The kernel allocates the pages only as data waits in them.
+const pipeSize = 1 << 20
+
+// growPipe enlarges a pipe's buffer, best effort (the kernel caps it by
+// fs.pipe-max-size and a per-user total).
+func growPipe(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
+	})
 }
 
 // lookPath finds file in pathEnv's directories like a shell would; a name

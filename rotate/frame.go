@@ -101,11 +101,12 @@ func cutPoint(b []byte, n int) int {
 	return n
 }
 
-// linesFit reports whether every line in b (whole lines) is at most n bytes.
+// linesFit reports whether every line in b (whole lines) is at most n
+// bytes: each window of n+1 bytes must hold a newline.
 func linesFit(b []byte, n int) bool {
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i > n {
+	for len(b) > n+1 {
+		i := bytes.LastIndexByte(b[:n+1], '\n')
+		if i < 0 {
 			return false
 		}
 		b = b[i+1:]

@@ -31,3 +31,24 @@ func TestCutPoint_RuneBoundary(t *testing.T) {
 		}
 	}
 }
+
+func TestLinesFit_Table(t *testing.T) {
+	tests := []struct {
+		b    string
+		n    int
+		want bool
+	}{
+		{"", 3, true},
+		{"abc\n", 3, true},
+		{"abcd\n", 3, false},
+		{"ab\nabc\na\n", 3, true},
+		{"ab\nabcd\na\n", 3, false},
+		{"a\nb\nc\nd\ne\n", 1, true},
+		{"a\nbb\n", 1, false},
+	}
+	for _, tt := range tests {
+		if got := linesFit([]byte(tt.b), tt.n); got != tt.want {
+			t.Errorf("linesFit(%q, %d) = %v, want %v", tt.b, tt.n, got, tt.want)
+		}
+	}
+}

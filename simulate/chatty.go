@@ -26,6 +26,9 @@ type ChattyOptions struct {
 	Rate float64
 	// Stderr sends odd-numbered lines to stderr, even ones to stdout.
 	Stderr bool
+	// LineWrites writes every line with its own write(2), as most loggers
+	// do (console.log, Python's logging), instead of 64 KiB chunks.
+	LineWrites bool
 }
 
 // Chatty prints numbered lines "seq=N <padding>" (N from 1, each
@@ -37,10 +40,14 @@ func Chatty(ctx context.Context, opts ChattyOptions, stdout, stderr io.Writer) e
 	if opts.Lines < 0 || opts.Rate < 0 {
 		return errors.New("chatty: lines and rate must not be negative")
 	}
-	out := bufio.NewWriterSize(stdout, 64<<10)
+	size := 64 << 10
+	if opts.LineWrites {
+		size = ChattyLineSize // a full buffer is one line: one write per line
+	}
+	out := bufio.NewWriterSize(stdout, size)
 	errOut := out
 	if opts.Stderr {
-		errOut = bufio.NewWriterSize(stderr, 64<<10)
+		errOut = bufio.NewWriterSize(stderr, size)
 	}
 	flush := func() error {
 		if err := out.Flush(); err != nil {

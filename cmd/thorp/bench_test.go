@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,6 +57,17 @@ func BenchmarkIdle(b *testing.B) {
 			rss, cpu1 := procStat(b, pid)
 			b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 			b.ReportMetric((cpu1-cpu0)/window.Seconds()*100, "cpu-%")
+			// `thorp status` round trip, the whole CLI process included.
+			var rt []time.Duration
+			for i := 0; i < 10; i++ {
+				start := time.Now()
+				if _, errOut, code := thorpCmd(b, "status", "-c", path); code != 0 {
+					b.Fatalf("status: %s", errOut)
+				}
+				rt = append(rt, time.Since(start))
+			}
+			slices.Sort(rt)
+			b.ReportMetric(float64(rt[len(rt)/2].Microseconds())/1000, "status-ms")
 		})
 	}
 }

@@ -40,7 +40,7 @@ Workloads:
           serve GET / ("ok") and GET /health (JSON) on 127.0.0.1:PORT.
   crash   [--after 2s] [--code 1 | --signal SIGSEGV]
           run, then exit with the code or die by the signal.
-  chatty  [--lines 1000] [--rate N] [--stderr]
+  chatty  [--lines 1000] [--rate N] [--stderr] [--line-writes]
           print numbered 100-byte lines "seq=N …" (0 lines = forever) at N
           lines per second (0 = as fast as possible); --stderr sends odd
           lines to stderr.
@@ -63,6 +63,7 @@ var simulateFlags = map[string][]string{
 	"signal":        {"crash"},
 	"lines":         {"chatty"},
 	"stderr":        {"chatty"},
+	"line-writes":   {"chatty"},
 	"children":      {"hang"},
 }
 
@@ -83,6 +84,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	sig := fs.String("signal", "", "crash: die by this `SIGNAL` (e.g. SIGSEGV) instead of exiting")
 	lines := fs.Int64("lines", 1000, "chatty: lines to print; 0 = forever")
 	toStderr := fs.Bool("stderr", false, "chatty: odd lines go to stderr")
+	lineWrites := fs.Bool("line-writes", false, "chatty: one write(2) per line, as most loggers do (default: 64 KiB chunks)")
 	children := fs.Int("children", 0, "hang: hanging processes to start in the same group")
 
 	pos, err := parseInterspersed(fs, args)
@@ -208,7 +210,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if *lines < 0 {
 			return usageErr("--lines must not be negative")
 		}
-		return simulateExit(simulate.Chatty(ctx, simulate.ChattyOptions{Lines: *lines, Rate: lps, Stderr: *toStderr}, stdout, stderr), stderr)
+		return simulateExit(simulate.Chatty(ctx, simulate.ChattyOptions{Lines: *lines, Rate: lps, Stderr: *toStderr, LineWrites: *lineWrites}, stdout, stderr), stderr)
 	}
 }
 
