@@ -39,6 +39,24 @@ func Decode(raw *Raw, env []string, overrides map[string]any) (*Config, Problems
 	return cfg, d.problems
 }
 
+// DecodeSettings layers and decodes only raw's settings, with paths made
+// absolute, without decoding or validating any component: the cheap path
+// for a CLI that only needs to find the control socket of a running
+// thorp. Problems are not reported; callers that need them use Decode.
+func DecodeSettings(raw *Raw, env []string) Settings {
+	d := &decoder{raw: raw}
+	dir := filepath.Dir(raw.File)
+	if abs, err := filepath.Abs(raw.File); err == nil {
+		dir = filepath.Dir(abs)
+	}
+	st := d.decodeSettings(env, nil)
+	st.Line = raw.SettingsLine
+	st.Control = absIn(dir, st.Control)
+	st.State = absIn(dir, st.State)
+	st.Logs.Dir = absIn(dir, st.Logs.Dir)
+	return st
+}
+
 // decoder collects problems while one Raw is decoded.
 type decoder struct {
 	raw      *Raw

@@ -8,7 +8,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -61,23 +64,33 @@ func (f *File) Copy(r io.Reader, src Source) error {
 	}
 	// A short partial line is carried in front of the next read, so that
 	// the common case (reads ending inside a line) stays on the fast path.
-	buf := make([]byte, carryMax+readSize)
+	// The read buffer is pooled and held only while data is at hand: an
+	// idle component costs no buffer (see readChunk).
+	rd := newPooledReader(r)
 	for {
-		c.mu.Lock()
-		pre, idle := 0, c.idleFlushes
-		if len(c.part) <= carryMax {
-			pre = copy(buf, c.part)
+		var idle int
+		n, pre, err := rd.read(func(buf []byte) int {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			idle = c.idleFlushes
+			if len(c.part) <= carryMax {
+				return copy(buf, c.part)
+			}
+			return 0
+		})
+		if n > 0 || pre > 0 {
+			c.mu.Lock()
+			data := rd.buf[pre : pre+n]
+			if pre > 0 && c.idleFlushes == idle { // not written by the idle timer meanwhile
+				data = rd.buf[:pre+n]
+				c.part = c.part[:0]
+			}
+			c.takeOut()
+			c.chunkLocked(data)
+			c.releaseOut()
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
-		n, err := r.Read(buf[pre : pre+readSize])
-		c.mu.Lock()
-		data := buf[pre : pre+n]
-		if pre > 0 && c.idleFlushes == idle { // not written by the idle timer meanwhile
-			data = buf[:pre+n]
-			c.part = c.part[:0]
-		}
-		c.chunkLocked(data)
-		c.mu.Unlock()
+		rd.release()
 		if err != nil {
 			c.finish()
 			if errors.Is(err, io.EOF) {
@@ -86,6 +99,92 @@ func (f *File) Copy(r io.Reader, src Source) error {
 			return fmt.Errorf("copy %s %s to %s: %w", src.Component, src.Stream, f.path, err)
 		}
 	}
+}
+
+// readBufs holds Copy's read buffers between reads.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, carryMax+readSize); return &b }}
+
+// pooledReader reads r into a pooled buffer. For a pipe (an *os.File or
+// anything with a syscall.RawConn) it waits for data without holding a
+// buffer, so thousands of idle components cost no read memory.
+type pooledReader struct {
+	r   io.Reader
+	raw syscall.RawConn // nil: a plain io.Reader, read with a held buffer
+	bp  *[]byte
+	buf []byte
+}
+
+func newPooledReader(r io.Reader) *pooledReader {
+	cr := &pooledReader{r: r}
+	if sc, ok := r.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil && isPollable(raw) {
+			cr.raw = raw
+		}
+	}
+	return cr
+}
+
+// isPollable reports whether raw's reads go through the runtime poller (a
+// non-blocking pipe or socket); a blocking file would tie up a thread.
+func isPollable(raw syscall.RawConn) bool {
+	nonblock := false
+	_ = raw.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nonblock = err == nil && fl&unix.O_NONBLOCK != 0
+	})
+	return nonblock
+}
+
+func (cr *pooledReader) acquire() {
+	if cr.buf == nil {
+		cr.bp = readBufs.Get().(*[]byte)
+		cr.buf = *cr.bp
+	}
+}
+
+// release returns the buffer to the pool.
+func (cr *pooledReader) release() {
+	if cr.bp != nil {
+		readBufs.Put(cr.bp)
+		cr.bp, cr.buf = nil, nil
+	}
+}
+
+// read fills cr.buf: carry copies a carried partial line to its front and
+// returns its length (pre); then up to readSize bytes are read after it.
+func (cr *pooledReader) read(carry func([]byte) int) (n, pre int, err error) {
+	if cr.raw == nil {
+		cr.acquire()
+		pre = carry(cr.buf)
+		n, err = cr.r.Read(cr.buf[pre : pre+readSize])
+		return n, pre, err
+	}
+	var rerr error
+	err = cr.raw.Read(func(fd uintptr) bool {
+		cr.acquire()
+		pre = carry(cr.buf)
+		for {
+			n, rerr = syscall.Read(int(fd), cr.buf[pre:pre+readSize])
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			cr.release() // wait for data without a buffer
+			pre = 0
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, pre, err
+	case rerr != nil:
+		return 0, pre, rerr
+	case n == 0:
+		return 0, pre, io.EOF
+	}
+	return n, pre, nil
 }
 
 // Write writes p as thorp's own log lines (for an slog handler): each line
@@ -222,6 +321,26 @@ func (c *copier) finish() {
 		c.part = c.part[:0]
 	}
 	c.emit()
+}
+
+// outBufs holds framing buffers between chunks (block mode).
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+readSize); return &b }}
+
+// takeOut gives the framer a pooled output buffer; c.mu is held.
+func (c *copier) takeOut() {
+	if c.pipe == nil && c.fr.out == nil {
+		c.fr.out = (*outBufs.Get().(*[]byte))[:0]
+	}
+}
+
+// releaseOut returns the framer's emptied buffer to the pool, so an idle
+// stream holds none; c.mu is held.
+func (c *copier) releaseOut() {
+	if c.pipe == nil && c.fr.out != nil && len(c.fr.out) == 0 {
+		b := c.fr.out[:0]
+		outBufs.Put(&b)
+		c.fr.out = nil
+	}
 }
 
 // emit hands the framed output to the File (block) or the writer (drop).

@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-// procStat returns a process's RSS in bytes and its CPU time (utime+stime) in seconds.
+// procStat returns a process's RSS in bytes and its CPU time in seconds,
+// summed over its threads from schedstat (nanoseconds, unlike the 10 ms
+// ticks of /proc/PID/stat).
 func procStat(t testing.TB, pid int) (int64, float64) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -19,10 +21,19 @@ func procStat(t testing.TB, pid int) (int64, float64) {
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
 	rss, _ := strconv.ParseInt(f[21], 10, 64)
-	return rss * int64(os.Getpagesize()), (ut + st) / 100
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var ns int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		if v, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64); err == nil {
+			ns += v
+		}
+	}
+	return rss * int64(os.Getpagesize()), float64(ns) / 1e9
 }
 
 // BenchmarkIdle measures thorp's own RSS and CPU while it supervises N idle

@@ -37,16 +37,22 @@ func printProblems(w io.Writer, ps config.Problems) {
 	}
 }
 
-// clientFor returns a control client for the thorp running cfgPath. When the
-// file cannot be loaded it falls back to the default socket location next
-// to it, so a broken file does not cut the operator off from a running thorp.
+// clientFor returns a control client for the thorp running cfgPath. It
+// evaluates the file but decodes only its settings (a large config stays
+// fast), and when the file cannot be evaluated it falls back to the default
+// socket next to it, so a broken file does not cut the operator off from a
+// running thorp.
 func clientFor(cfgPath string) *api.Client {
-	cfg, script, _ := loadConfig(cfgPath)
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	raw, script, _ := plugins.Evaluate(cfgPath, plugins.Options{Self: self, Version: version})
 	if script != nil {
 		script.Close()
 	}
-	if cfg != nil {
-		return api.NewClient(cfg.Settings.Control)
+	if raw != nil {
+		return api.NewClient(config.DecodeSettings(raw, os.Environ()).Control)
 	}
 	dir := filepath.Dir(cfgPath)
 	if abs, err := filepath.Abs(dir); err == nil {
