@@ -3,16 +3,44 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
 )
+
+// dialEnv makes the test binary a client that sends one request to the
+// socket it names and prints the answer, or "closed".
+const dialEnv = "THORP_API_TEST_DIAL"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(dialEnv); sock != "" {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(1)
+		}
+		fmt.Fprint(c, "GET /api/v1/components HTTP/1.0\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		if len(b) == 0 {
+			fmt.Println("closed")
+		} else {
+			fmt.Println(string(b))
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func startAPI(t *testing.T, mutable bool) (string, *engine.Supervisor) {
 	t.Helper()
@@ -133,5 +161,51 @@ func TestPublicHandler_HidesEnvAndRefusesWrites(t *testing.T) {
 	var apiErr *APIError
 	if _, err := c.Act(ctx, "stop", []string{"svc"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden {
 		t.Fatalf("read-only handler allowed a stop: %v", err)
+	}
+}
+
+// TestListenControl_RefusesOtherUsers widens the socket's mode by hand and
+// connects as another user: the peer check must still refuse the request.
+func TestListenControl_RefusesOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	sock, _ := startAPI(t, true)
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(filepath.Dir(sock)); d != "/"; d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755) // let nobody reach the socket
+	}
+	// The client is this test binary, copied where user nobody may run it.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "client")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(bin); d != "/"; d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{dialEnv + "=" + sock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	// The kernel accepts the connection; thorp closes it unanswered.
+	if err != nil || strings.TrimSpace(string(out)) != "closed" {
+		t.Fatalf("foreign user: want a closed connection, got %v: %s", err, out)
+	}
+	// The owner still is.
+	if _, err := NewClient(sock).Components(context.Background()); err != nil {
+		t.Fatalf("owner refused: %v", err)
 	}
 }

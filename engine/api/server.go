@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
 )
@@ -314,7 +316,50 @@ func ListenControl(path string) (net.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	return l, nil
+	return &peerListener{Listener: l, uid: os.Geteuid()}, nil
+}
+
+// peerListener accepts only connections from thorp's own user or root,
+// checked with SO_PEERCRED: the socket's 0600 mode is the first fence,
+// this is the second (a mode widened by hand, a socket dir shared).
+type peerListener struct {
+	net.Listener
+	uid int
+}
+
+// Accept returns the next connection from an allowed peer; others are
+// closed at once.
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if uid, ok := peerUID(c); ok && (uid == l.uid || uid == 0) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// peerUID returns the uid of the process at the other end of a unix socket.
+func peerUID(c net.Conn) (int, bool) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return 0, false
+	}
+	return int(cred.Uid), true
 }
 
 // NewServer returns an http.Server with thorp's timeouts around h.
