@@ -17,7 +17,7 @@ func init() {
 	commands["check"] = command{summary: "preflight: validate thorp.lua and the host; prints every problem, exit 1 on any error", run: cmdCheck}
 }
 
-const checkUsage = `check [-c FILE] [--json]
+const checkUsage = `check [-c FILE] [--json] [--set KEY=VALUE...]
 
 Runs the same load path as 'thorp run' without starting anything, then checks
 the host: commands exist and are executable, cwd and log directories are
@@ -30,10 +30,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlags("check", checkUsage, stderr)
 	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, `print {"ok", "errors", "warnings"} as JSON`)
+	overrides := overridesFlag(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
-	cfg, script, problems := loadConfig(*cfgPath)
+	cfg, script, problems := loadConfigWith(*cfgPath, overrides, nil)
 	if script != nil {
 		script.Close()
 	}

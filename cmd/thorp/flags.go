@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // newFlags returns a FlagSet for a subcommand that writes its usage to stderr.
@@ -58,4 +60,37 @@ func usageExit(err error) int {
 		return exitOK
 	}
 	return exitUsage
+}
+
+// setFlag collects repeated --set KEY=VALUE settings overrides, the
+// highest layer over thorp.lua and THORP_* variables.
+type setFlag map[string]any
+
+func (s setFlag) String() string { return "" }
+
+// Set parses one KEY=VALUE.
+func (s setFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, like http=127.0.0.1:3002 or logs.max_size=50MB")
+	}
+	// Typed like a thorp.lua value would be: numbers and booleans as such.
+	switch {
+	case val == "true" || val == "false":
+		s[k] = val == "true"
+	default:
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			s[k] = f
+		} else {
+			s[k] = val
+		}
+	}
+	return nil
+}
+
+// overridesFlag registers --set on fs.
+func overridesFlag(fs *flag.FlagSet) setFlag {
+	s := setFlag{}
+	fs.Var(s, "set", "override a settings key, `KEY=VALUE` (repeatable; e.g. --set http=127.0.0.1:3002 --set logs.max_size=50MB)")
+	return s
 }

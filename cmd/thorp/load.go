@@ -15,15 +15,21 @@ import (
 // loadConfig runs the shared load path for the config at path. luaLog
 // receives print/thorp.log/thorp.alert output of the script (nil discards).
 func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
+	var log func(level, msg, where string)
+	if len(luaLog) > 0 {
+		log = luaLog[0]
+	}
+	return loadConfigWith(path, nil, log)
+}
+
+// loadConfigWith is loadConfig with the flag layer: overrides are settings
+// keys given with --set, applied over thorp.lua and THORP_* variables.
+func loadConfigWith(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	opts := plugins.Options{Self: self, Version: version}
-	if len(luaLog) > 0 {
-		opts.Log = luaLog[0]
-	}
-	return plugins.Load(path, opts, os.Environ(), nil)
+	return plugins.Load(path, plugins.Options{Self: self, Version: version, Log: luaLog}, os.Environ(), overrides)
 }
 
 // printProblems writes each problem on its own line.

@@ -72,11 +72,12 @@ func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Write
 // configReloader re-evaluates the config for a running thorp and applies
 // it to the supervisor and the HTTP server. It owns the current Lua script.
 type configReloader struct {
-	path   string
-	sup    *engine.Supervisor
-	web    *web.Server
-	log    *slog.Logger
-	luaLog func(level, msg, where string)
+	path      string
+	overrides map[string]any // --set given to thorp run, kept across reloads
+	sup       *engine.Supervisor
+	web       *web.Server
+	log       *slog.Logger
+	luaLog    func(level, msg, where string)
 
 	mu     sync.Mutex
 	script *plugins.Script
@@ -87,7 +88,7 @@ type configReloader struct {
 func (r *configReloader) reload(ctx context.Context) (engine.ReloadReport, config.Problems, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cfg, script, problems := loadConfig(r.path, r.luaLog)
+	cfg, script, problems := loadConfigWith(r.path, r.overrides, r.luaLog)
 	if cfg == nil {
 		r.sup.MarkReloadFailed()
 		r.log.Warn("config reload refused: the file has errors; nothing was changed", "errors", len(problems.Errors()))

@@ -26,7 +26,7 @@ func init() {
 	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT: ordered stop, twice: kill)", run: cmdRun}
 }
 
-const runUsage = `run [-c FILE]
+const runUsage = `run [-c FILE] [--set KEY=VALUE...]
 
 Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
 then stops them in reverse dependency order and exits 0. A second signal
@@ -36,6 +36,7 @@ thorp's own log goes to logs/thorp.log (and to stderr on a terminal).`
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", runUsage, stderr)
 	cfgPath := configFlag(fs)
+	overrides := overridesFlag(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
@@ -57,13 +58,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// keeps its footprint small for a negligible CPU cost.
 		debug.SetGCPercent(50)
 	}
-	cfg, script, problems := loadConfig(*cfgPath, luaLog)
+	cfg, script, problems := loadConfigWith(*cfgPath, overrides, luaLog)
 	printProblems(stderr, problems)
 	if cfg == nil {
 		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
 		return exitFailed
 	}
-	reloader := &configReloader{path: *cfgPath, script: script, cfg: cfg, luaLog: luaLog}
+	reloader := &configReloader{path: *cfgPath, overrides: overrides, script: script, cfg: cfg, luaLog: luaLog}
 	defer reloader.close()
 
 	// thorp's own log: logs/thorp.log through the same writer as the components.

@@ -275,3 +275,15 @@ component "talk" { command = "echo out-1; echo err-1 >&2; sleep 0.05; echo out-2
 		t.Fatalf("tail did not reach the rotated file:\n%s", out)
 	}
 }
+
+func TestCheck_SetOverridesSettings(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+component "a" { command = { "sleep", "1" } }`)
+	if out, _, code := thorpCmd(t, "check", "-c", cfg, "--set", "logs.retain_days=7", "--set", "logs.max_size=2KB"); code != 0 {
+		t.Fatalf("valid --set refused: %s", out)
+	}
+	out, _, code := thorpCmd(t, "check", "-c", cfg, "--set", "logs.max_size=12XB")
+	if code != 1 || !strings.Contains(out, "logs.max_size") || !strings.Contains(out, "from a flag") {
+		t.Fatalf("bad --set: exit %d\n%s", code, out)
+	}
+}
