@@ -370,3 +370,21 @@ func TestSupervisor_LogsBothStreams(t *testing.T) {
 	waitLog(t, filepath.Join(dir, "talker-out.log"), "to-out")
 	waitLog(t, filepath.Join(dir, "talker-error.log"), "to-err")
 }
+
+func TestSupervisor_DropsPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dropping privileges needs root")
+	}
+	s := startSupervisor(t, testComponent(t, "unpriv", "echo uid=$(id -u) gid=$(id -g); exec sleep 100", func(c *config.Component) {
+		c.User = "nobody"
+		// nobody must be able to enter its working directory.
+		for d := c.Cwd; d != "/"; d = filepath.Dir(d) {
+			_ = os.Chmod(d, 0o755)
+		}
+	}))
+	path := filepath.Join(s.cfg.Components[0].Logs.Dir, "unpriv-out.log")
+	waitLog(t, path, "uid=65534")
+	if st := statusOf(t, s, "unpriv"); st.State != StateRunning {
+		t.Fatalf("state %s: %s", st.State, st.Message)
+	}
+}

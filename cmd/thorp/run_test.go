@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -285,5 +286,34 @@ component "a" { command = { "sleep", "1" } }`)
 	out, _, code := thorpCmd(t, "check", "-c", cfg, "--set", "logs.max_size=12XB")
 	if code != 1 || !strings.Contains(out, "logs.max_size") || !strings.Contains(out, "from a flag") {
 		t.Fatalf("bad --set: exit %d\n%s", code, out)
+	}
+}
+
+func TestRun_LuaMemoryPolicyAlerts(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf(`
+settings { http = "" }
+component "leaky" {
+  command = { %q, "simulate", "leak", "--rate", "50MB/s", "--max", "200MB" },
+  max_memory_restart = "1GB",
+  memory_interval = "100ms",
+  memory_policy = function(s)
+    if s.memory > 30 * 1024 * 1024 then
+      thorp.log("info", "policy saw " .. s.memory)
+      return "alert"
+    end
+  end,
+}
+`, thorpBin))
+	startThorp(t, cfg)
+	waitFor(t, 20*time.Second, "an alert from the Lua policy", func() bool {
+		out, _, _ := thorpCmd(t, "describe", "leaky", "-c", cfg)
+		return strings.Contains(out, "alert (memory)") && strings.Contains(out, "thorp.lua:7")
+	})
+	waitFor(t, 10*time.Second, "the hook's log line in thorp.log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "logs", "thorp.log"))
+		return strings.Contains(string(b), "policy saw") && strings.Contains(string(b), "thorp.lua:9")
+	})
+	if st := status(t, cfg); st.Components[0].Restarts != 0 {
+		t.Fatalf("the policy said alert, yet it restarted: %+v", st.Components[0])
 	}
 }
