@@ -13,33 +13,6 @@ import (
 	"time"
 )
 
-func TestReadRSS_Status(t *testing.T) {
-	f, err := os.Open("testdata/status.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := readRSS(f)
-	if err != nil || got != 1748*1024 {
-		t.Fatalf("fixture: got %d, %v; want %d", got, err, 1748*1024)
-	}
-	for _, tt := range []struct {
-		in      string
-		want    int64
-		wantErr bool
-	}{
-		{"Name:\tx\nVmRSS:\t  10 kB\n", 10240, false},
-		{"VmRSS:\t10 MB\n", 0, true},
-		{"VmRSS:\tx kB\n", 0, true},
-		{"Name:\tkthreadd\n", 0, true},
-	} {
-		got, err := readRSS(strings.NewReader(tt.in))
-		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("%q: got %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestLeak_GrowsRSS(t *testing.T) {
 	const rate = 50 << 20
 	c := startChild(t, "leak", LeakOptions{Rate: rate, Max: 200 << 20, StatusEvery: 100 * time.Millisecond}, nil)

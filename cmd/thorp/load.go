@@ -67,6 +67,15 @@ func clientFor(cfgPath string) *api.Client {
 	return api.NewClient(filepath.Join(dir, ".thorp", "thorp.sock"))
 }
 
+// controlClient is clientFor without evaluating the file again when the
+// caller has already loaded it.
+func controlClient(cfg *config.Config, path string) *api.Client {
+	if cfg != nil {
+		return api.NewClient(cfg.Settings.Control)
+	}
+	return clientFor(path)
+}
+
 // clientExit maps a client error to an exit code, printing it.
 func clientExit(stderr io.Writer, err error) int {
 	if err == nil {

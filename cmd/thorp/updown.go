@@ -75,12 +75,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// A thorp that already runs this config is success, even if the file
 	// has been broken since.
-	var client *api.Client
-	if cfg != nil {
-		client = api.NewClient(cfg.Settings.Control)
-	} else {
-		client = clientFor(abs)
-	}
+	client := controlClient(cfg, abs)
 	if info, err := infoWithin(ctx, client, 3*time.Second); err == nil {
 		fmt.Fprintf(stderr, "thorp is already running (pid %d)\n", info.PID)
 		return printUpStatus(ctx, client, stdout, stderr)
@@ -406,12 +401,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if script != nil {
 		script.Close()
 	}
-	var client *api.Client
-	if cfg != nil {
-		client = api.NewClient(cfg.Settings.Control)
-	} else {
-		client = clientFor(abs)
-	}
+	client := controlClient(cfg, abs)
 	info, err := infoWithin(ctx, client, 5*time.Second)
 	if errors.Is(err, api.ErrNotRunning) {
 		fmt.Fprintf(stderr, "thorp down: no thorp is running for %s\n", abs)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // selfRSS returns thorp's own resident memory in bytes, 0 if unknown.
@@ -20,32 +22,8 @@ func selfRSS() int64 {
 		return 0
 	}
 	defer f.Close()
-	n, _ := parseVmRSS(f)
+	n, _ := proc.ParseStatusVmRSS(f)
 	return n
-}
-
-// parseVmRSS reads the VmRSS line of a /proc/PID/status file, in bytes.
-func parseVmRSS(r io.Reader) (int64, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("parse VmRSS %q: unexpected format", rest)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse VmRSS: %w", err)
-		}
-		return kb * 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read status: %w", err)
-	}
-	return 0, errors.New("no VmRSS line")
 }
 
 // explainListenError turns a failed listen on addr into an error naming the

@@ -476,24 +476,6 @@ func TestServer_Close_Twice(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
-	f, err := os.Open("testdata/proc_status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := parseVmRSS(f)
-	if err != nil || got != 18432*1024 {
-		t.Fatalf("parseVmRSS = %d, %v; want %d", got, err, 18432*1024)
-	}
-	if _, err := parseVmRSS(strings.NewReader("Name: x\n")); err == nil {
-		t.Error("no VmRSS line: want an error")
-	}
-	if _, err := parseVmRSS(strings.NewReader("VmRSS: lots\n")); err == nil {
-		t.Error("bad VmRSS line: want an error")
-	}
-}
-
 func TestListenInodes(t *testing.T) {
 	tests := []struct {
 		file string
