@@ -169,6 +169,14 @@ func (c *component) send(ctx context.Context, r request) error {
 // instances first (see Supervisor.shutdown).
 func (c *component) run(ctx context.Context) {
 	defer close(c.done)
+	defer func() {
+		for _, in := range c.insts {
+			for _, w := range in.waiters {
+				w.reply <- fmt.Errorf("component %q: thorp is shutting down", c.name)
+			}
+			in.waiters = nil
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -507,9 +515,13 @@ func (c *component) finish(in *instance, p *process) {
 			delay = c.cfg.RestartDelay
 		}
 		c.scheduleStart(in, delay, reason)
-	case p.requested || !in.wantUp:
+	case !in.wantUp:
 		in.message = "stopped by request"
 		c.setState(in, StateStopped, Event{Type: EventStopped, PID: p.pid, Message: in.message})
+	case p.requested:
+		// A start arrived while the stop was under way: start again now.
+		in.hist = policies.RunHistory{}
+		c.begin(in)
 	default:
 		c.decideAfterExit(in, exit, describeExit(*st, st.time.Sub(p.started)))
 	}

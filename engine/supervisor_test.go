@@ -388,3 +388,19 @@ func TestSupervisor_DropsPrivileges(t *testing.T) {
 		t.Fatalf("state %s: %s", st.State, st.Message)
 	}
 }
+
+func TestSupervisor_StartDuringStopStartsAgain(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "slow", "trap 'sleep 0.2; exit 0' TERM; echo ready; while :; do sleep 0.05; done", nil))
+	waitLog(t, filepath.Join(s.cfg.Components[0].Logs.Dir, "slow-out.log"), "ready")
+	old := statusOf(t, s, "slow").PID
+	if err := s.Stop(context.Background(), []string{"slow"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background(), []string{"slow"}, true); err != nil {
+		t.Fatalf("start during a stop: %v", err)
+	}
+	st := statusOf(t, s, "slow")
+	if st.State != StateRunning || st.PID == old {
+		t.Fatalf("after stop+start: %s pid %d (old %d)", st.State, st.PID, old)
+	}
+}

@@ -255,10 +255,11 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	defer func() { m.lastSize = out.Len() }()
 	m.buf.Reset()
 	m.set.WritePrometheus(&m.buf)
-	annotate(out, m.buf.Bytes())
+	described := map[string]bool{}
+	annotate(out, m.buf.Bytes(), described)
 	m.buf.Reset()
 	metrics.WriteProcessMetrics(&m.buf)
-	annotate(out, m.buf.Bytes())
+	annotate(out, m.buf.Bytes(), described)
 }
 
 // annotate copies exposition text from src to dst, adding # HELP and # TYPE
@@ -266,8 +267,10 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 // get their help and type from families; others (Go and process metrics,
 // written without metadata unless metrics.ExposeMetadata is on) get a
 // generic help line and stay untyped. Metadata lines already present for
-// thorp's families are replaced by thorp's.
-func annotate(dst *bytes.Buffer, src []byte) {
+// thorp's families are replaced by thorp's. described records the names
+// that got a # HELP, so a name whose samples come back later (the
+// library's push histograms interleave) never gets a second one.
+func annotate(dst *bytes.Buffer, src []byte, described map[string]bool) {
 	var cur []byte   // family of the previous line
 	var curMeta bool // cur came with its own # TYPE, so _sum/_count/_bucket belong to it
 	for len(src) > 0 {
@@ -294,9 +297,13 @@ func annotate(dst *bytes.Buffer, src []byte) {
 		name := sampleName(line)
 		if !bytes.Equal(name, cur) && !(curMeta && isPart(name, cur)) {
 			cur, curMeta = name, false
-			if fam, ok := families[string(name)]; ok {
+			if described[string(name)] {
+				// already described earlier in this exposition
+			} else if fam, ok := families[string(name)]; ok {
+				described[string(name)] = true
 				fmt.Fprintf(dst, "# HELP %s %s\n# TYPE %s %s\n", name, fam.help, name, fam.typ)
 			} else {
+				described[string(name)] = true
 				fmt.Fprintf(dst, "# HELP %s Go runtime or process metric %s.\n", name, name)
 			}
 		}

@@ -369,11 +369,14 @@ func TestAnnotate(t *testing.T) {
 			"# HELP go_gc_duration_seconds\n# TYPE go_gc_duration_seconds summary\ngo_gc_duration_seconds{quantile=\"0\"} 0\ngo_gc_duration_seconds_sum 0\ngo_gc_duration_seconds_count 0\n",
 		},
 		{"no-trailing-newline", "go_x 1", "# HELP go_x Go runtime or process metric go_x.\ngo_x 1\n"},
+		{"interleaved", "h_bucket{a=\"1\"} 1\nother 2\nh_bucket{a=\"2\"} 3\n",
+			"# HELP h_bucket Go runtime or process metric h_bucket.\nh_bucket{a=\"1\"} 1\n" +
+				"# HELP other Go runtime or process metric other.\nother 2\nh_bucket{a=\"2\"} 3\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			annotate(&b, []byte(tt.in))
+			annotate(&b, []byte(tt.in), map[string]bool{})
 			if b.String() != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", b.String(), tt.want)
 			}
