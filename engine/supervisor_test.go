@@ -404,3 +404,36 @@ func TestSupervisor_StartDuringStopStartsAgain(t *testing.T) {
 		t.Fatalf("after stop+start: %s pid %d (old %d)", st.State, st.PID, old)
 	}
 }
+
+// TestSupervisor_ReapsOrphansWithoutStealingExits: the main process leaves
+// a grandchild and exits 3 at once; the grandchild re-parents to this
+// process (the subreaper) and exits later. The main's exit code must be
+// the one recorded, and no zombie may be left behind.
+func TestSupervisor_ReapsOrphansWithoutStealingExits(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "daemonish", "(sleep 0.3; exit 5) & echo $! > orphan; exit 3", func(c *config.Component) {
+		c.Autorestart = config.AutorestartNever
+		c.KillTimeout = 5 * time.Second
+	}))
+	// The orphan is still in the group, so it gets the stop sequence once
+	// the main has exited; whether it ends by SIGTERM or by itself, the
+	// main's code must be 3 and the orphan must be reaped.
+	waitEvents(t, s, 10*time.Second, "stopped", func(evs []Event) bool { return count(evs, "daemonish", EventStopped) >= 1 })
+	st := statusOf(t, s, "daemonish")
+	if st.LastExit == nil || st.LastExit.Code != 3 {
+		t.Fatalf("last exit %+v, want code 3 (an orphan's status was taken for the main's)", st.LastExit)
+	}
+	b, _ := os.ReadFile(filepath.Join(s.cfg.Components[0].Cwd, "orphan"))
+	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", orphan))
+		if orphan > 0 && os.IsNotExist(err) {
+			return // reaped: not even a zombie is left
+		}
+		if time.Now().After(deadline) {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
+			t.Fatalf("orphan %d not reaped: %s", orphan, stat)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
