@@ -17,7 +17,7 @@ import (
 )
 
 // remnantPoll is how often a process group whose main process has exited is
-// checked for survivors, besides the wake-up each reaped orphan gives.
+// checked for survivors.
 const remnantPoll = 20 * time.Millisecond
 
 // component supervises the instances of one component{}. Its loop goroutine

@@ -24,8 +24,7 @@ type exitStatus struct {
 // orphaned grandchildren re-parent to it, and a blind wait4(-1) loop would
 // steal exit statuses from per-child waits. Instead nothing else waits: the
 // reaper reaps every child, hands the statuses of registered children to
-// their owners and drops the rest (orphans), telling listeners that an
-// orphan went away.
+// their owners and drops the rest (orphans).
 //
 // Children are forked by the spawner with mu held and registered before mu
 // is released, so a child that exits at once cannot be reaped before its
@@ -35,7 +34,6 @@ type exitStatus struct {
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]func(exitStatus)
-	orphan  []func()
 }
 
 var (
@@ -103,25 +101,15 @@ func (r *reaper) reapAll() {
 		}
 		fn := r.waiters[pid]
 		delete(r.waiters, pid)
-		orphan := r.orphan
 		r.mu.Unlock()
 		if fn != nil {
 			fn(st)
-			continue
 		}
-		for _, f := range orphan {
-			f()
-		}
+		// Otherwise an orphan: reaped, nothing else to do. Its component
+		// notices its group emptying on its own (remnantPoll).
 	}
 }
 
-// onOrphan registers f to be called (from the reaper goroutine; it must not
-// block) whenever a process that is not a registered child is reaped.
-func (r *reaper) onOrphan(f func()) {
-	r.mu.Lock()
-	r.orphan = append(r.orphan, f)
-	r.mu.Unlock()
-}
 
 // spawnSpec is everything needed to fork one child.
 type spawnSpec struct {
