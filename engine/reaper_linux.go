@@ -110,7 +110,6 @@ func (r *reaper) reapAll() {
 	}
 }
 
-
 // spawnSpec is everything needed to fork one child.
 type spawnSpec struct {
 	path  string
