@@ -7,7 +7,10 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test vet fmt-check lint check-examples bench release clean
+.PHONY: build run test vet fmt-check staticcheck lint check-examples bench release clean
+
+# staticcheck, pinned; fetched through the Go module proxy on first use.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/thorp
@@ -26,7 +29,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-lint: vet fmt-check
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+lint: vet fmt-check staticcheck
 
 # Every shipped config must pass the preflight.
 check-examples: build
