@@ -227,7 +227,7 @@ func (c *component) drainExits() {
 func (c *component) handle(r request) {
 	switch r.op {
 	case "start":
-		for _, in := range c.insts {
+		for _, in := range c.active() {
 			in.wantUp = true
 			in.restartBy = ""
 			if in.proc == nil && in.state != StateStarting {
@@ -251,7 +251,7 @@ func (c *component) handle(r request) {
 		}
 		c.reply(r, StateStopped)
 	case "restart":
-		for _, in := range c.insts {
+		for _, in := range c.active() {
 			in.wantUp = true
 			in.nextStart = time.Time{}
 			c.countRestart(in, r.reason, "restart requested ("+r.reason+")")
@@ -296,6 +296,12 @@ func (c *component) handle(r request) {
 	}
 }
 
+// active returns the instances the config asks for; instances beyond it
+// are only being stopped after a reload shrank the count.
+func (c *component) active() []*instance {
+	return c.insts[:min(len(c.insts), max(c.cfg.Instances, 1))]
+}
+
 // resize changes the number of instances: new ones start when the first
 // one is meant to run; extra ones stop and are dropped once gone.
 func (c *component) resize(n int) {
@@ -331,12 +337,16 @@ func (c *component) reply(r request, want State) {
 		r.reply <- nil
 		return
 	}
-	agg := make(chan error, len(c.insts))
-	for _, in := range c.insts {
+	insts := c.insts
+	if want == StateRunning {
+		insts = c.active()
+	}
+	agg := make(chan error, len(insts))
+	for _, in := range insts {
 		in.waiters = append(in.waiters, waiter{want: want, reply: agg})
 		c.settleWaiters(in)
 	}
-	n := len(c.insts)
+	n := len(insts)
 	go func() {
 		var first error
 		for i := 0; i < n; i++ {

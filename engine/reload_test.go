@@ -75,3 +75,40 @@ func allRunning(s *Supervisor) bool {
 	}
 	return true
 }
+
+func TestSupervisor_ReloadChangesInstances(t *testing.T) {
+	pool := testComponent(t, "pool", "exec sleep 1000", func(c *config.Component) { c.Instances = 3 })
+	s := startSupervisor(t, pool)
+	waitEvents(t, s, 10*time.Second, "three running", func([]Event) bool {
+		n := 0
+		for _, in := range s.Status()[0].Instances {
+			if in.State == StateRunning {
+				n++
+			}
+		}
+		return n == 3
+	})
+	pids := map[int]bool{}
+	for _, in := range s.Status()[0].Instances {
+		pids[in.PID] = true
+	}
+	if len(pids) != 3 {
+		t.Fatalf("instances share a pid: %+v", s.Status()[0].Instances)
+	}
+	one := pool
+	one.Instances = 1
+	dir := t.TempDir()
+	if _, err := s.Reload(context.Background(), &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir,
+		Settings: config.Defaults(), Components: []config.Component{one}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, s, 10*time.Second, "one instance left", func([]Event) bool {
+		st := s.Status()[0]
+		return st.State == StateRunning && len(st.Instances) == 1
+	})
+	for p := range pids {
+		if alive(p) && p != s.Status()[0].PID {
+			t.Fatalf("instance pid %d survived the shrink", p)
+		}
+	}
+}
