@@ -317,3 +317,26 @@ component "leaky" {
 		t.Fatalf("the policy said alert, yet it restarted: %+v", st.Components[0])
 	}
 }
+
+func TestFlush_WithoutThorpEmptiesFiles(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+component "a" { command = { "sleep", "1" } }`)
+	logs := filepath.Join(filepath.Dir(cfg), "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(logs, "a-out.log")
+	if err := os.WriteFile(out, []byte("old line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, errOut, code := thorpCmd(t, "flush", "-c", cfg)
+	if code != 0 || !strings.Contains(stdout, "no thorp is running") {
+		t.Fatalf("flush: exit %d %s %s", code, stdout, errOut)
+	}
+	if b, _ := os.ReadFile(out); len(b) != 0 {
+		t.Fatalf("%s still holds %q", out, b)
+	}
+	if _, _, code := thorpCmd(t, "rotate", "-c", cfg); code != 3 {
+		t.Fatalf("rotate without thorp: exit %d, want 3", code)
+	}
+}
