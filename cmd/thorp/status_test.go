@@ -27,7 +27,7 @@ func TestPrintStatusTable(t *testing.T) {
 	printStatusTable(&b, []engine.Status{
 		{Name: "api", State: engine.StateRunning, PID: 42, UptimeSeconds: 75, Restarts: 3,
 			RestartsByReason: map[string]int{"memory": 2, "crash": 1, "manual": 0},
-			MemoryBytes: 100 << 20, MemoryLimitBytes: 150 << 20, MemoryGrowthPercentPerHour: 578},
+			MemoryBytes:      100 << 20, MemoryLimitBytes: 150 << 20, MemoryGrowthPercentPerHour: 578},
 		{Name: "db", State: engine.StateStopped},
 	})
 	out := b.String()
