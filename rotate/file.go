@@ -67,6 +67,7 @@ type File struct {
 	faulty     bool
 	retryAt    time.Time
 	lastBackup int64 // unix ms of the last rotation (lumberjack's name clock)
+	gz         compressor
 
 	bytes, lines, rotations, dropped, writeErrors atomic.Int64
 
@@ -89,9 +90,22 @@ func Open(path string, opts Options) (*File, error) {
 	}
 	_ = os.MkdirAll(filepath.Dir(abs), 0o755) // retried by lumberjack on open
 	f := &File{path: abs}
+	f.gz.path = abs
+	f.gz.retain = func() (int, int) {
+		o := f.opts.Load()
+		return o.RetainDays, o.RetainFiles
+	}
+	f.gz.warn = func(msg string) {
+		if w := f.opts.Load().Warn; w != nil {
+			w(msg)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applyLocked(opts)
+	if opts.Compress {
+		f.gz.kick() // backups a previous thorp left uncompressed
+	}
 	return f, nil
 }
 
@@ -140,7 +154,7 @@ func loggerFor(path string, o Options) *lumberjack.Logger {
 	loggers.Lock()
 	defer loggers.Unlock()
 	l := loggers.m[path]
-	if l != nil && l.MaxAge == o.RetainDays && l.MaxBackups == o.RetainFiles && l.Compress == o.Compress {
+	if l != nil && l.MaxAge == o.RetainDays && l.MaxBackups == o.RetainFiles {
 		return l
 	}
 	if l != nil {
@@ -152,7 +166,9 @@ func loggerFor(path string, o Options) *lumberjack.Logger {
 		MaxAge:     o.RetainDays,
 		MaxBackups: o.RetainFiles,
 		LocalTime:  true,
-		Compress:   o.Compress,
+		// Compression is ours (see compressor); lumberjack only renames
+		// and prunes, which it does for .gz backups too.
+		Compress: false,
 	}
 	loggers.m[path] = l
 	return l
@@ -309,6 +325,9 @@ func (f *File) rotateLocked() error {
 	f.lastBackup = time.Now().UnixMilli()
 	f.size, f.sizeKnown, f.inoKnown = 0, true, false
 	f.rotations.Add(1)
+	if f.opts.Load().Compress {
+		f.gz.kick()
+	}
 	return nil
 }
 
@@ -451,6 +470,8 @@ func (f *File) Close() error {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+	// A backup being compressed is finished, so no half-written .gz stays.
+	f.gz.wait()
 	if err := f.lj.Close(); err != nil {
 		return fmt.Errorf("close log %s: %w", f.path, err)
 	}

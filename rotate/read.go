@@ -19,6 +19,24 @@ import (
 // followPoll is how often Follow looks for new lines and rotations.
 const followPoll = 200 * time.Millisecond
 
+// backupTime returns the rotation time in a backup's name (lumberjack's
+// local-time layout) for the log at path.
+func backupTime(path, backup string) (time.Time, bool) {
+	base := filepath.Base(path)
+	ext := filepath.Ext(base)
+	prefix := base[:len(base)-len(ext)] + "-"
+	name := filepath.Base(backup)
+	if !strings.HasPrefix(name, prefix) {
+		return time.Time{}, false
+	}
+	rest := strings.TrimSuffix(name[len(prefix):], ".gz")
+	if !strings.HasSuffix(rest, ext) {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation(backupLayout, rest[:len(rest)-len(ext)], time.Local)
+	return t, err == nil
+}
+
 // Backups returns the rotated files of the log at path (lumberjack names,
 // plain or .gz), newest first. Safe for concurrent use.
 func Backups(path string) ([]string, error) {
@@ -42,16 +60,21 @@ func Backups(path string) ([]string, error) {
 		if e.IsDir() || !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		rest := strings.TrimSuffix(name[len(prefix):], ".gz")
-		if !strings.HasSuffix(rest, ext) {
-			continue
-		}
-		t, err := time.Parse(backupLayout, rest[:len(rest)-len(ext)])
-		if err != nil {
+		t, ok := backupTime(path, name)
+		if !ok {
 			continue
 		}
 		found = append(found, backup{filepath.Join(dir, name), t})
 	}
+	// While a backup is being compressed, its .gz (whole: it is renamed
+	// into place) and the original exist for a moment: list it once.
+	gz := map[string]bool{}
+	for _, b := range found {
+		if strings.HasSuffix(b.name, ".gz") {
+			gz[strings.TrimSuffix(b.name, ".gz")] = true
+		}
+	}
+	found = slices.DeleteFunc(found, func(b backup) bool { return gz[b.name] })
 	slices.SortFunc(found, func(a, b backup) int { return b.t.Compare(a.t) })
 	names := make([]string, len(found))
 	for i, b := range found {

@@ -134,7 +134,8 @@ component "stubborn" { command = "trap '' TERM; echo ready > ready; while :; do 
 	case err := <-r.done:
 		r.done <- err
 		if code := r.cmd.ProcessState.ExitCode(); code != 2 {
-			t.Fatalf("exit code %d after the second signal, want 2", code)
+			log, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "logs", "thorp.log"))
+			t.Fatalf("exit code %d (%v) after the second signal, want 2; thorp said:\n%s\nthorp.log:\n%s", code, r.cmd.ProcessState, r.stderr, log)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("thorp still running 10s after the second signal")
