@@ -121,8 +121,10 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 		c.restarts[string(r)] = 0
 	}
 	c.shared.Store(cfg)
+	// A component is starting from the moment thorp means to start it, so
+	// no one mistakes "not started yet" for "stopped".
 	for i := 0; i < max(cfg.Instances, 1); i++ {
-		c.insts = append(c.insts, &instance{index: i, state: StateStopped})
+		c.insts = append(c.insts, &instance{index: i, state: StateStarting, message: "waiting for thorp to start it"})
 	}
 	c.updateSnapshot()
 	return c
@@ -230,7 +232,7 @@ func (c *component) handle(r request) {
 		for _, in := range c.active() {
 			in.wantUp = true
 			in.restartBy = ""
-			if in.proc == nil && in.state != StateStarting {
+			if in.proc == nil && !in.waiting {
 				in.nextStart = time.Time{}
 				in.hist = policies.RunHistory{}
 				c.begin(in)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -319,21 +320,19 @@ func (l *systemdLink) follow(ctx context.Context, sup *engine.Supervisor) {
 	}
 	capTimer := time.NewTimer(readyCap)
 	defer capTimer.Stop()
-	var started startTracker
 	ready, last := false, ""
 	for {
 		changed := sup.WaitEvent() // before reading, so no change is missed
-		started.add(sup.Events(started.since, "", time.Time{}))
 		comps := sup.Status()
 		summary := statusSummary(comps)
-		if !ready && !started.settled(comps) {
+		if !ready && !settled(comps) {
 			summary = "starting: " + summary
 		}
 		if summary != last {
 			last = summary
 			_ = l.n.Status(summary)
 		}
-		if !ready && started.settled(comps) {
+		if !ready && settled(comps) {
 			ready = true
 			if err := l.n.Ready(); err != nil {
 				l.log.Warn("systemd READY=1 failed", "err", err)
@@ -408,40 +407,13 @@ func supervisorAnswers(ctx context.Context, sup *engine.Supervisor, limit time.D
 	}
 }
 
-// startTracker tells when thorp's initial start is over. Before a
-// component's start request is handled it shows as stopped, so a component
-// counts as started only once it has had an event; the start is over when
-// every component has, and none is starting or stopping. Used by one
-// goroutine.
-type startTracker struct {
-	seen  map[string]bool
-	since uint64
+// settled reports whether no component is starting or stopping: thorp's
+// start (or a reload) is over, whatever each component ended as.
+func settled(comps []engine.Status) bool {
+	return !slices.ContainsFunc(comps, func(c engine.Status) bool {
+		return c.State == engine.StateStarting || c.State == engine.StateStopping
+	})
 }
-
-// add records events (read after sequence number t.since).
-func (t *startTracker) add(evs []engine.Event) {
-	if t.seen == nil {
-		t.seen = map[string]bool{}
-	}
-	for _, ev := range evs {
-		t.seen[ev.Component] = true
-		t.since = max(t.since, ev.Seq)
-	}
-}
-
-// pending returns the components whose initial start is not over yet.
-func (t *startTracker) pending(comps []engine.Status) []engine.Status {
-	var out []engine.Status
-	for _, c := range comps {
-		if !t.seen[c.Name] || c.State == engine.StateStarting || c.State == engine.StateStopping {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// settled reports whether the initial start of every component is over.
-func (t *startTracker) settled(comps []engine.Status) bool { return len(t.pending(comps)) == 0 }
 
 // statusSummary is the one line systemctl status shows: "3 components: 2
 // running, 1 backoff".

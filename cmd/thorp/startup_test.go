@@ -320,36 +320,23 @@ func TestSystemdLink_NoSocketIsInert(t *testing.T) {
 	link.close()
 }
 
-func TestStartTracker_Settled(t *testing.T) {
+func TestSettled(t *testing.T) {
 	st := func(name string, s engine.State) engine.Status { return engine.Status{Name: name, State: s} }
-	ev := func(seq uint64, name string) engine.Event { return engine.Event{Seq: seq, Component: name} }
-	cases := []struct {
+	for _, c := range []struct {
 		name  string
-		evs   []engine.Event
 		comps []engine.Status
 		want  bool
 	}{
-		{"no components", nil, nil, true},
-		{"stopped before its start", nil, []engine.Status{st("a", engine.StateStopped)}, false},
-		{"running", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateRunning)}, true},
-		{"stopped after its start", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateStopped)}, true},
-		{"one not started", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateRunning), st("b", engine.StateStopped)}, false},
-		{"starting", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateStarting)}, false},
-		{"backoff is settled", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateBackoff)}, true},
-		{"errored is settled", []engine.Event{ev(1, "a")}, []engine.Status{st("a", engine.StateErrored)}, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var tr startTracker
-			tr.add(c.evs)
-			if got := tr.settled(c.comps); got != c.want {
-				t.Errorf("got %v, want %v", got, c.want)
-			}
-		})
-	}
-	var tr startTracker
-	tr.add([]engine.Event{ev(3, "a"), ev(7, "b"), ev(5, "a")})
-	if tr.since != 7 {
-		t.Errorf("since = %d, want 7", tr.since)
+		{"no components", nil, true},
+		{"running", []engine.Status{st("a", engine.StateRunning)}, true},
+		{"stopped after its start", []engine.Status{st("a", engine.StateStopped)}, true},
+		{"one starting", []engine.Status{st("a", engine.StateRunning), st("b", engine.StateStarting)}, false},
+		{"stopping", []engine.Status{st("a", engine.StateStopping)}, false},
+		{"backoff is settled", []engine.Status{st("a", engine.StateBackoff)}, true},
+		{"errored is settled", []engine.Status{st("a", engine.StateErrored)}, true},
+	} {
+		if got := settled(c.comps); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
 	}
 }

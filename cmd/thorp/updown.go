@@ -185,7 +185,6 @@ type upWaiter struct {
 	deadline time.Time
 	answered bool
 	states   map[string]engine.State
-	started  startTracker
 }
 
 func (w *upWaiter) wait(ctx context.Context) upOutcome {
@@ -226,11 +225,6 @@ func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 		}
 		fmt.Fprintf(w.stderr, "  thorp answers on its control socket\n")
 	}
-	evs, err := w.client.Events(cctx, w.started.since, "", "")
-	if err != nil {
-		return upOutcome{}, false
-	}
-	w.started.add(evs)
 	comps, err := w.client.Components(cctx)
 	if err != nil {
 		return upOutcome{}, false
@@ -247,7 +241,7 @@ func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 	}
 	// Up means running, or stopped on purpose after its start (e.g. a job
 	// with autorestart = "never" that has finished).
-	if w.started.settled(comps) && !slices.ContainsFunc(comps, func(c engine.Status) bool { return c.State == engine.StateBackoff }) {
+	if settled(comps) && !slices.ContainsFunc(comps, func(c engine.Status) bool { return c.State == engine.StateBackoff }) {
 		return upOutcome{kind: upOK, comps: comps}, true
 	}
 	return upOutcome{}, false
@@ -256,9 +250,6 @@ func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 // progress prints one line per component state change.
 func (w *upWaiter) progress(comps []engine.Status) {
 	for _, c := range comps {
-		if !w.started.seen[c.Name] {
-			continue // not started yet; it shows as stopped until then
-		}
 		if old, ok := w.states[c.Name]; ok && old == c.State {
 			continue
 		}
@@ -281,15 +272,9 @@ func (w *upWaiter) timedOut(ctx context.Context) upOutcome {
 	if err != nil {
 		return upOutcome{kind: upComponentFailed, why: fmt.Sprintf("thorp stopped answering: %v", err)}
 	}
-	if evs, err := w.client.Events(cctx, w.started.since, "", ""); err == nil {
-		w.started.add(evs)
-	}
 	var notUp []string
 	for _, c := range comps {
-		switch {
-		case !w.started.seen[c.Name]:
-			notUp = append(notUp, c.Name+" was not started yet")
-		case c.State != engine.StateRunning && c.State != engine.StateStopped:
+		if c.State != engine.StateRunning && c.State != engine.StateStopped {
 			notUp = append(notUp, describeComponent(c))
 		}
 	}

@@ -43,6 +43,7 @@ type APIError struct {
 	Message string
 }
 
+// Error returns the message the server sent.
 func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
