@@ -17,6 +17,11 @@ func Load(path string, opts Options, env []string, overrides map[string]any) (*c
 		return nil, nil, problems
 	}
 	cfg, more := config.Decode(raw, env, overrides)
+	for i := range more {
+		if more[i].File == raw.File {
+			more[i].File = path // as the operator named it, like Evaluate's own problems
+		}
+	}
 	problems = append(problems, more...)
 	if problems.Err() != nil {
 		if script != nil {

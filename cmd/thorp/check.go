@@ -42,6 +42,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		problems = append(problems, preflight.Check(cfg, preflight.Options{
 			HeldBySelf: heldByRunningThorp(ctx, cfg),
 			Env:        os.Environ(),
+			File:       *cfgPath,
 		})...)
 	}
 	errs, warns := problems.Errors(), problems.Warnings()
