@@ -85,6 +85,9 @@ type process struct {
 	exited    *exitStatus
 	escaped   []proc.Ident // descendants that left the process group
 	logs      sync.WaitGroup
+	ready     *readiness
+	stopProbe context.CancelFunc // ends the readiness probe; nil when none runs
+	notReady  bool               // stopped because it never became ready
 }
 
 // waiter is a caller of Start/Stop/Restart waiting for an outcome.
@@ -453,9 +456,35 @@ func (c *component) spawn(in *instance) {
 	in.growth.Reset()
 	in.message = ""
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
-	// ready = "started": the process is ready once it runs. Other readiness
-	// probes plug in here.
-	c.setState(in, StateRunning, Event{Type: EventRunning, PID: pid})
+	if p.ready.immediate() {
+		c.setState(in, StateRunning, Event{Type: EventRunning, PID: pid})
+		return
+	}
+	// Running once the probe says so, within listen_timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ListenTimeout)
+	p.stopProbe = cancel
+	lua, luaTimeout := c.sup.luaCaller(), c.sup.Config().Settings.Plugins.Timeout
+	go func() {
+		err := p.ready.wait(ctx, lua, luaTimeout)
+		c.later(func() { c.onReady(in, p, err) })
+	}()
+}
+
+// onReady applies the outcome of p's readiness probe.
+func (c *component) onReady(in *instance, p *process, err error) {
+	if in.proc != p || p.exited != nil || p.stopping || in.state != StateStarting {
+		return // the process ended or is being stopped meanwhile
+	}
+	if err == nil {
+		c.setState(in, StateRunning, Event{Type: EventRunning, PID: p.pid, Message: "ready: " + p.ready.describe(c.cfg)})
+		return
+	}
+	why := fmt.Sprintf("not ready within listen_timeout (%s): %s never answered", c.cfg.ListenTimeout, p.ready.describe(c.cfg))
+	in.message = why
+	c.event(in, Event{Type: EventFailed, PID: p.pid, Message: why})
+	c.failRunningWaiters(in, why)
+	p.notReady = true
+	c.stopProc(in, p, string(policies.ReasonCrash))
 }
 
 // stopProc sends the stop sequence to p's group.
@@ -510,6 +539,10 @@ func (c *component) checkRemnants(in *instance, p *process) {
 // finish runs after p and its group are gone: decide what comes next.
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
+	if p.stopProbe != nil {
+		p.stopProbe()
+	}
+	p.ready.close()
 	c.sup.fence.RemoveGroup(p.pid)
 	for _, id := range p.escaped {
 		c.sup.fence.RemoveProcess(id.PID)
@@ -530,6 +563,10 @@ func (c *component) finish(in *instance, p *process) {
 	case !in.wantUp:
 		in.message = "stopped by request"
 		c.setState(in, StateStopped, Event{Type: EventStopped, PID: p.pid, Message: in.message})
+	case p.notReady:
+		// A run that never became ready is a failed start, short by policy.
+		exit.Requested = false
+		c.decideAfterExit(in, exit, in.message)
 	case p.requested:
 		// A start arrived while the stop was under way: start again now.
 		in.hist = policies.RunHistory{}

@@ -40,6 +40,17 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case "serve":
+		// An HTTP server that listens after THORP_SERVE_DELAY and sends
+		// READY=1 when NOTIFY_SOCKET is set.
+		delay, _ := time.ParseDuration(os.Getenv("THORP_SERVE_DELAY"))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		err := simulate.HTTP(ctx, simulate.HTTPOptions{Addr: os.Getenv("THORP_SERVE_ADDR"), StartupDelay: delay}, io.Discard)
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "stamp":
 		f, err := os.OpenFile(os.Getenv("THORP_STAMP_FILE"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {

@@ -117,9 +117,7 @@ func (f *fakeLua) Call(_ context.Context, _ int, arg map[string]any, _ time.Dura
 
 func startWithLua(t *testing.T, lua LuaCaller, comps ...config.Component) *Supervisor {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: comps}
-	s, err := New(cfg, Options{Lua: lua})
+	s, err := New(testConfig(t, comps...), Options{Lua: lua})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -28,10 +27,7 @@ func TestSupervisor_ReloadAppliesOnlyTheDifference(t *testing.T) {
 	change2 := change
 	change2.Env = map[string]string{"NEW": "1"}
 	added := testComponent(t, "added", "exec sleep 1000", func(c *config.Component) { c.DependsOn = []string{"change"} })
-	dir := t.TempDir()
-	next := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(),
-		Components: []config.Component{keep, tune2, change2, added}}
-	rep, err := s.Reload(context.Background(), next, nil)
+	rep, err := s.Reload(context.Background(), testConfig(t, keep, tune2, change2, added), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +93,7 @@ func TestSupervisor_ReloadChangesInstances(t *testing.T) {
 	}
 	one := pool
 	one.Instances = 1
-	dir := t.TempDir()
-	if _, err := s.Reload(context.Background(), &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir,
-		Settings: config.Defaults(), Components: []config.Component{one}}, nil); err != nil {
+	if _, err := s.Reload(context.Background(), testConfig(t, one), nil); err != nil {
 		t.Fatal(err)
 	}
 	waitEvents(t, s, 10*time.Second, "one instance left", func([]Event) bool {

@@ -14,9 +14,7 @@ import (
 // runWithState runs a supervisor with a state file until until holds, then shuts it down.
 func runWithState(t *testing.T, state string, comp config.Component, until func(*Supervisor) bool) []Status {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{comp}}
-	s, err := New(cfg, Options{StatePath: state})
+	s, err := New(testConfig(t, comp), Options{StatePath: state})
 	if err != nil {
 		t.Fatal(err)
 	}

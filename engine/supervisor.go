@@ -491,6 +491,18 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 	if err != nil {
 		return 0, err
 	}
+	ready, err := s.newReadiness(cc, in.index)
+	if err != nil {
+		return 0, err
+	}
+	p.ready = ready
+	env = append(env, ready.env()...)
+	started := false
+	defer func() {
+		if !started {
+			ready.close()
+		}
+	}()
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, err
@@ -526,10 +538,11 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		errR.Close()
 		return 0, err
 	}
+	started = true
 	copyLog := func(r *os.File, f *rotate.File, stream string) {
 		defer p.logs.Done()
 		defer r.Close()
-		if err := f.Copy(r, rotate.Source{Component: cc.Name, Stream: stream, PID: pid}); err != nil {
+		if err := f.Copy(ready.watchOutput(r), rotate.Source{Component: cc.Name, Stream: stream, PID: pid}); err != nil {
 			c.log.Warn("reading output", "stream", stream, "err", err)
 		}
 	}

@@ -32,12 +32,20 @@ func testComponent(t *testing.T, name, script string, mod func(*config.Component
 	return c
 }
 
+// testConfig is a config for comps with every path in a temporary directory.
+func testConfig(t testing.TB, comps ...config.Component) *config.Config {
+	dir := t.TempDir()
+	st := config.Defaults()
+	st.Control = filepath.Join(dir, ".thorp", "thorp.sock")
+	st.State = filepath.Join(dir, ".thorp", "state.json")
+	st.Logs.Dir = filepath.Join(dir, "logs")
+	return &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: st, Components: comps}
+}
+
 // startSupervisor runs a Supervisor for comps until the test ends.
 func startSupervisor(t testing.TB, comps ...config.Component) *Supervisor {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: comps}
-	s, err := New(cfg, Options{})
+	s, err := New(testConfig(t, comps...), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
