@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/proc"
 	"github.com/thorp-dev/thorp/policies"
@@ -49,6 +51,8 @@ type component struct {
 	restarts map[string]int
 	lastWhy  string
 	cpu      float64 // cumulative CPU seconds of every run
+	cron     cron.Schedule
+	nextCron time.Time // next cron_restart; zero when none
 }
 
 // instance is one copy of a component (instances = N gives N of them).
@@ -73,21 +77,27 @@ type instance struct {
 	lastGrowth policies.Growth
 	policyBusy bool // a Lua memory_policy call is in flight
 	policyErr  bool // its failure was logged already
+
+	health  policies.HealthState
+	healthy bool // the last health check passed (true before any)
 }
 
 // process is one running (or ending) main process and its group.
 type process struct {
-	pid       int
-	started   time.Time
-	requested bool      // thorp asked it to stop
-	stopping  bool      // the stop signal has been sent to the group
-	killAt    time.Time // when to escalate to SIGKILL; zero after that
-	exited    *exitStatus
-	escaped   []proc.Ident // descendants that left the process group
-	logs      sync.WaitGroup
-	ready     *readiness
-	stopProbe context.CancelFunc // ends the readiness probe; nil when none runs
-	notReady  bool               // stopped because it never became ready
+	pid        int
+	started    time.Time
+	requested  bool      // thorp asked it to stop
+	stopping   bool      // the stop signal has been sent to the group
+	killAt     time.Time // when to escalate to SIGKILL; zero after that
+	exited     *exitStatus
+	escaped    []proc.Ident // descendants that left the process group
+	logs       sync.WaitGroup
+	ready      *readiness
+	stopProbe  context.CancelFunc // ends the readiness probe; nil when none runs
+	notReady   bool               // stopped because it never became ready
+	runningAt  time.Time          // when it became ready
+	lastPing   time.Time          // last WATCHDOG=1
+	stopHealth context.CancelFunc // ends the health checks; nil when none run
 }
 
 // waiter is a caller of Start/Stop/Restart waiting for an outcome.
@@ -127,8 +137,9 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	// A component is starting from the moment thorp means to start it, so
 	// no one mistakes "not started yet" for "stopped".
 	for i := 0; i < max(cfg.Instances, 1); i++ {
-		c.insts = append(c.insts, &instance{index: i, state: StateStarting, message: "waiting for thorp to start it"})
+		c.insts = append(c.insts, &instance{index: i, state: StateStarting, message: "waiting for thorp to start it", healthy: true})
 	}
+	c.setCron()
 	c.updateSnapshot()
 	return c
 }
@@ -295,6 +306,7 @@ func (c *component) handle(r request) {
 			c.outLog, c.errLog = r.out, r.errLog
 		}
 		c.resize(max(r.cfg.Instances, 1))
+		c.setCron()
 		r.reply <- nil
 	default:
 		r.reply <- fmt.Errorf("unknown request %q", r.op)
@@ -311,7 +323,7 @@ func (c *component) active() []*instance {
 // one is meant to run; extra ones stop and are dropped once gone.
 func (c *component) resize(n int) {
 	for len(c.insts) < n {
-		in := &instance{index: len(c.insts), state: StateStopped, wantUp: c.insts[0].wantUp}
+		in := &instance{index: len(c.insts), state: StateStopped, wantUp: c.insts[0].wantUp, healthy: true}
 		c.insts = append(c.insts, in)
 		if in.wantUp {
 			c.begin(in)
@@ -455,9 +467,14 @@ func (c *component) spawn(in *instance) {
 	}
 	in.growth.Reset()
 	in.message = ""
+	in.health, in.healthy = policies.HealthState{}, true
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
+	p.ready.listenNotify(func() {
+		now := time.Now()
+		c.later(func() { p.lastPing = now })
+	})
 	if p.ready.immediate() {
-		c.setState(in, StateRunning, Event{Type: EventRunning, PID: pid})
+		c.markRunning(in, p, "")
 		return
 	}
 	// Running once the probe says so, within listen_timeout.
@@ -476,7 +493,7 @@ func (c *component) onReady(in *instance, p *process, err error) {
 		return // the process ended or is being stopped meanwhile
 	}
 	if err == nil {
-		c.setState(in, StateRunning, Event{Type: EventRunning, PID: p.pid, Message: "ready: " + p.ready.describe(c.cfg)})
+		c.markRunning(in, p, "ready: "+p.ready.describe(c.cfg))
 		return
 	}
 	why := fmt.Sprintf("not ready within listen_timeout (%s): %s never answered", c.cfg.ListenTimeout, p.ready.describe(c.cfg))
@@ -541,6 +558,9 @@ func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
 	if p.stopProbe != nil {
 		p.stopProbe()
+	}
+	if p.stopHealth != nil {
+		p.stopHealth()
 	}
 	p.ready.close()
 	c.sup.fence.RemoveGroup(p.pid)
@@ -640,10 +660,12 @@ func (c *component) nextDeadline() time.Time {
 			continue
 		}
 		earliest(in.proc.killAt)
+		earliest(c.watchdogDue(in))
 		if in.proc.exited != nil {
 			earliest(time.Now().Add(remnantPoll))
 		}
 	}
+	earliest(c.nextCron)
 	return next
 }
 
@@ -670,7 +692,9 @@ func (c *component) onDeadlines() {
 			c.event(in, Event{Type: EventKill, PID: p.pid, Signal: "SIGKILL",
 				Message: fmt.Sprintf("still running %s after the stop signal; SIGKILL sent to the process group", c.cfg.KillTimeout)})
 		}
+		c.checkWatchdog(in, now)
 	}
+	c.checkCron(now)
 }
 
 // setState moves in to state and publishes ev (with State filled in).
@@ -765,6 +789,11 @@ func (c *component) updateSnapshot() {
 		st.UptimeSeconds = st.Instances[0].UptimeSeconds
 	}
 	st.Healthy = st.State != StateErrored
+	for _, in := range c.insts {
+		if !in.healthy {
+			st.Healthy = false
+		}
+	}
 	for _, l := range c.logFiles() {
 		s := l.file.Stats()
 		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,

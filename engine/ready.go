@@ -32,6 +32,10 @@ type readiness struct {
 	notify  *sdnotify.Listener
 	logSeen chan struct{} // closed when the log line matched (kind "log")
 	seen    sync.Once     // stdout and stderr both watch for the line
+
+	notified   chan struct{} // closed at the first READY=1 (kind "notify")
+	notifyOnce sync.Once
+	watchdog   time.Duration // told to the process as WATCHDOG_USEC
 }
 
 // newReadiness prepares the probe of cc for instance index.
@@ -42,20 +46,7 @@ func (s *Supervisor) newReadiness(cc *config.Component, index int) (*readiness, 
 		r.kind, r.fn = "lua", cc.ReadyFunc
 	case cc.Ready == "" || cc.Ready == "started":
 	case cc.Ready == "notify":
-		// Next to the control socket: .thorp/notify/<name>-<instance>.sock
-		dir, err := filepath.Abs(filepath.Join(filepath.Dir(s.Config().Settings.Control), "notify"))
-		if err != nil {
-			return nil, fmt.Errorf("notify socket directory: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("notify socket directory: %w", err)
-		}
-		path := filepath.Join(dir, fmt.Sprintf("%s-%d.sock", cc.Name, index))
-		l, err := sdnotify.Listen(path, 16)
-		if err != nil {
-			return nil, fmt.Errorf("notify socket %s: %w (a unix socket path must be under 108 bytes: move settings.control to a shorter path)", path, err)
-		}
-		r.kind, r.notify = "notify", l
+		r.kind = "notify"
 	case strings.HasPrefix(cc.Ready, "tcp://"):
 		r.kind, r.target = "tcp", strings.TrimPrefix(cc.Ready, "tcp://")
 	case strings.HasPrefix(cc.Ready, "http://"), strings.HasPrefix(cc.Ready, "https://"):
@@ -69,7 +60,43 @@ func (s *Supervisor) newReadiness(cc *config.Component, index int) (*readiness, 
 	default:
 		return nil, fmt.Errorf("ready: %q is not a readiness probe", cc.Ready)
 	}
+	// ready = "notify" and watchdog both need a NOTIFY_SOCKET.
+	if r.kind == "notify" || cc.Watchdog > 0 {
+		// Next to the control socket: .thorp/notify/<name>-<instance>.sock
+		dir, err := filepath.Abs(filepath.Join(filepath.Dir(s.Config().Settings.Control), "notify"))
+		if err != nil {
+			return nil, fmt.Errorf("notify socket directory: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("notify socket directory: %w", err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d.sock", cc.Name, index))
+		l, err := sdnotify.Listen(path, 16)
+		if err != nil {
+			return nil, fmt.Errorf("notify socket %s: %w (a unix socket path must be under 108 bytes: move settings.control to a shorter path)", path, err)
+		}
+		r.notify, r.notified, r.watchdog = l, make(chan struct{}), cc.Watchdog
+	}
 	return r, nil
+}
+
+// listenNotify reads the process's sd_notify messages until the socket
+// closes: READY=1 ends a "notify" probe; onPing is called (from this
+// goroutine) for each WATCHDOG=1.
+func (r *readiness) listenNotify(onPing func()) {
+	if r.notify == nil {
+		return
+	}
+	go func() {
+		for m := range r.notify.Messages() {
+			if m.Ready() {
+				r.notifyOnce.Do(func() { close(r.notified) })
+			}
+			if m.Watchdog() {
+				onPing()
+			}
+		}
+	}()
 }
 
 // immediate reports whether the process is ready as soon as it runs.
@@ -77,10 +104,14 @@ func (r *readiness) immediate() bool { return r.kind == "started" }
 
 // env is what the process must be told about its probe.
 func (r *readiness) env() []string {
+	var env []string
 	if r.notify != nil {
-		return []string{"NOTIFY_SOCKET=" + r.notify.Path()}
+		env = append(env, "NOTIFY_SOCKET="+r.notify.Path())
 	}
-	return nil
+	if r.watchdog > 0 {
+		env = append(env, fmt.Sprintf("WATCHDOG_USEC=%d", r.watchdog.Microseconds()))
+	}
+	return env
 }
 
 // watchOutput wraps a stream of the process so that a "log:" probe sees
@@ -129,18 +160,11 @@ func (r *readiness) wait(ctx context.Context, lua LuaCaller, luaTimeout time.Dur
 			return ctx.Err()
 		}
 	case "notify":
-		for {
-			select {
-			case m, ok := <-r.notify.Messages():
-				if !ok {
-					return fmt.Errorf("notify socket closed")
-				}
-				if m.Ready() {
-					return nil
-				}
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		select {
+		case <-r.notified:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	t := time.NewTicker(probeEvery)
