@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
@@ -76,6 +77,7 @@ type configReloader struct {
 	overrides map[string]any // --set given to thorp run, kept across reloads
 	sup       *engine.Supervisor
 	web       *web.Server
+	hooks     *plugins.HookRunner
 	log       *slog.Logger
 	luaLog    func(level, msg, where string)
 
@@ -101,17 +103,20 @@ func (r *configReloader) reload(ctx context.Context) (engine.ReloadReport, confi
 		problems = append(problems, config.Problem{File: r.path, Line: cfg.Settings.Line, Key: "control", Warning: true,
 			Message: "a new control socket path takes effect when thorp restarts; the old one stays in use"})
 	}
-	rep, err := r.sup.Reload(ctx, cfg, script)
-	// The old script's functions are no longer referenced once Reload has
-	// handed every component its new config.
-	if r.script != nil {
-		r.script.Close()
-	}
-	r.script, r.cfg = script, cfg
 	if !reflect.DeepEqual(cfg.Settings.MetricsPush, r.cfg.Settings.MetricsPush) {
 		problems = append(problems, config.Problem{File: r.path, Line: cfg.Settings.Line, Key: "metrics_push", Warning: true,
 			Message: "a changed metrics_push takes effect when thorp restarts"})
 	}
+	rep, err := r.sup.Reload(ctx, cfg, script)
+	// Hooks move to the new script first; the old script's functions are no
+	// longer referenced once Reload has handed every component its config.
+	r.hooks.Set(script, cfg)
+	if r.script != nil {
+		r.script.Close()
+	}
+	r.script, r.cfg = script, cfg
+	r.hooks.Handle(engine.Event{Type: plugins.EventReload, Time: time.Now(),
+		Message: fmt.Sprintf("added %v, removed %v, restarted %v, updated %v", rep.Added, rep.Removed, rep.Restarted, rep.Updated)})
 	if r.web != nil {
 		r.web.SetToken(cfg.Settings.Token)
 		if err2 := r.web.Rebind(cfg.Settings.HTTP); err2 != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/web"
+	"github.com/thorp-dev/thorp/plugins"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -88,8 +89,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
 		return exitFailed
 	}
-	sup, err := engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script,
-		StatePath: cfg.Settings.State})
+	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
+	var sup *engine.Supervisor
+	hooks := plugins.NewHookRunner(luaLog, func(component string, since time.Time) int {
+		n := 0
+		for _, ev := range sup.Events(0, component, since) {
+			if ev.Type == engine.EventRestart {
+				n++
+			}
+		}
+		return n
+	})
+	hooks.Set(script, cfg)
+	sup, err = engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script,
+		StatePath: cfg.Settings.State, OnEvent: hooks.Handle})
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed
@@ -132,7 +145,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer wait()
 		defer stopPush()
 	}
-	reloader.sup, reloader.web, reloader.log = sup, httpSrv, log
+	reloader.sup, reloader.web, reloader.log, reloader.hooks = sup, httpSrv, log, hooks
 	control := api.NewHandler(sup, info, true)
 	control.SetReloader(reloader.reload)
 	publicAPI.SetReloader(reloader.reload)
@@ -151,6 +164,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	go hooks.Run(runCtx)
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(runCtx) }()
 	// READY=1, WATCHDOG=1 and STOPPING=1 under a Type=notify systemd unit

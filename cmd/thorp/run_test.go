@@ -341,3 +341,18 @@ component "a" { command = { "sleep", "1" } }`)
 		t.Fatalf("rotate without thorp: exit %d, want 3", code)
 	}
 }
+
+func TestRun_HooksRunOnEvents(t *testing.T) {
+	cfg := writeConfig(t, `
+settings { http = "" }
+component "flaky" { command = "sleep 0.2; exit 1", min_uptime = "0s", restart_delay = "1s" }
+on("crash", function(ev)
+  thorp.log("warn", "hook saw " .. ev.component .. " crash, " .. ev.restarts_last_hour .. " restart(s) this hour")
+end)
+`)
+	startThorp(t, cfg)
+	waitFor(t, 15*time.Second, "the hook's line in thorp.log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "logs", "thorp.log"))
+		return strings.Contains(string(b), "hook saw flaky crash, 1 restart(s) this hour") && strings.Contains(string(b), "thorp.lua:5")
+	})
+}

@@ -1,0 +1,134 @@
+package plugins
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine"
+)
+
+// logLines collects what hooks log.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(level, msg, where string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, level+" "+msg+" @"+where)
+}
+
+func (l *logLines) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		all := strings.Join(l.lines, "\n")
+		l.mu.Unlock()
+		if strings.Contains(all, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log never had %q; it has:\n%s", want, all)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func loadHooks(t *testing.T, src string, logs *logLines) (*config.Config, *Script) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "thorp.lua")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, script, problems := Load(path, Options{Log: logs.add}, nil, nil)
+	if cfg == nil {
+		t.Fatalf("load: %v", problems.Err())
+	}
+	t.Cleanup(script.Close)
+	return cfg, script
+}
+
+func TestHookRunner_CallsHooksWithTheEvent(t *testing.T) {
+	logs := &logLines{}
+	cfg, script := loadHooks(t, `
+settings { http = "" }
+on("restart", function(ev)
+  thorp.log("info", ev.component .. " restarted for " .. ev.reason .. ", " .. ev.restarts_last_hour .. " in the last hour")
+end)
+on("crash", function(ev) thorp.alert("crash of " .. ev.component) end)
+`, logs)
+	h := NewHookRunner(logs.add, func(string, time.Time) int { return 11 })
+	h.Set(script, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: time.Now()})
+	logs.waitFor(t, "info api restarted for crash, 11 in the last hour @thorp.lua:4")
+	logs.waitFor(t, "alert crash of api @thorp.lua:6")
+}
+
+func TestHookRunner_FailingHookIsDisabled(t *testing.T) {
+	logs := &logLines{}
+	cfg, script := loadHooks(t, `
+settings { http = "", plugins = { max_failures = 2 } }
+on("stop", function(ev) error("boom") end)
+`, logs)
+	h := NewHookRunner(logs.add, nil)
+	h.Set(script, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	for range 3 {
+		h.Handle(engine.Event{Type: engine.EventStopped, Component: "api", Time: time.Now()})
+	}
+	logs.waitFor(t, `on("stop") hook disabled after 2 failures in a row`)
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	failed := 0
+	for _, l := range logs.lines {
+		if strings.Contains(l, "hook failed") {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Fatalf("%d failures logged, want 2 (the third call must not happen):\n%s", failed, strings.Join(logs.lines, "\n"))
+	}
+}
+
+func TestHookRunner_SlowHookDoesNotBlock(t *testing.T) {
+	logs := &logLines{}
+	cfg, script := loadHooks(t, `
+settings { http = "", plugins = { timeout = "50ms" } }
+on("start", function(ev) while true do end end)
+`, logs)
+	h := NewHookRunner(logs.add, nil)
+	h.Set(script, cfg)
+	// Without Run nothing drains the queue: Handle must still return.
+	done := make(chan struct{})
+	go func() {
+		for range hookQueue + 10 {
+			h.Handle(engine.Event{Type: engine.EventSpawn})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Handle blocked")
+	}
+	if h.Dropped() != 10 {
+		t.Fatalf("dropped %d, want 10", h.Dropped())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	logs.waitFor(t, "hook failed")
+}
