@@ -53,6 +53,9 @@ type component struct {
 	cpu      float64 // cumulative CPU seconds of every run
 	cron     cron.Schedule
 	nextCron time.Time // next cron_restart; zero when none
+
+	sockMu  sync.Mutex
+	sockets []*heldSocket // bound by thorp, passed to every process; guarded by sockMu
 }
 
 // instance is one copy of a component (instances = N gives N of them).
@@ -142,6 +145,41 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	c.setCron()
 	c.updateSnapshot()
 	return c
+}
+
+// heldSockets returns the sockets passed to new processes.
+func (c *component) heldSockets() []*heldSocket {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	return c.sockets
+}
+
+// rebindSockets makes c hold exactly socks: unchanged sockets stay bound
+// (connections keep queueing); otherwise the old ones close first, since
+// the new ones may take the same address. Running processes keep their
+// own copies until they exit. Safe from any goroutine.
+func (c *component) rebindSockets(socks map[string]string) error {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	if sameSockets(c.sockets, socks) {
+		return nil
+	}
+	closeSockets(c.sockets)
+	c.sockets = nil
+	hs, err := listenSockets(socks)
+	if err != nil {
+		return fmt.Errorf("component %q: %w", c.name, err)
+	}
+	c.sockets = hs
+	return nil
+}
+
+// closeHeldSockets closes c's sockets (component removed, thorp stopping).
+func (c *component) closeHeldSockets() {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	closeSockets(c.sockets)
+	c.sockets = nil
 }
 
 // config returns the component's current config; safe from any goroutine.

@@ -120,6 +120,7 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		for n := range removed {
 			if c := s.comps[n]; c != nil {
 				c.endLoop()
+				c.closeHeldSockets()
 				delete(s.comps, n)
 			}
 		}
@@ -128,6 +129,7 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 
 	// Swap the config, then give every kept component its new values.
 	var added []*component
+	var errs []error
 	s.mu.Lock()
 	s.cfg = cfg
 	s.lua = lua
@@ -138,12 +140,14 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		if s.comps[cc.Name] == nil {
 			f := files[cc.Name]
 			c := newComponent(s, cc, f[0], f[1])
+			if err := c.rebindSockets(cc.Sockets); err != nil {
+				errs = append(errs, err) // it starts without them and fails loudly
+			}
 			s.comps[cc.Name] = c
 			added = append(added, c)
 		}
 	}
 	s.mu.Unlock()
-	var errs []error
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
 		if slices.Contains(rep.Added, cc.Name) {
@@ -151,6 +155,12 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		}
 		c, _ := s.component(cc.Name)
 		f := files[cc.Name]
+		if restart[cc.Name] {
+			// Changed sockets are rebound; the restart below hands them over.
+			if err := c.rebindSockets(cc.Sockets); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := c.send(ctx, request{op: "config", cfg: cc, out: f[0], errLog: f[1]}); err != nil {
 			errs = append(errs, err)
 		}

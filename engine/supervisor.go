@@ -55,6 +55,12 @@ type Options struct {
 	// StatePath, when set, is where counters and recent events are saved
 	// (periodically and at shutdown) and restored from at start.
 	StatePath string
+	// ExecShim, when set, is the argv prefix of a program that sets
+	// LISTEN_PID to its own pid and then execs the rest of its arguments
+	// (thorp passes its own binary with "__exec"). Components with sockets
+	// start through it, since only the child knows its pid. Without it they
+	// get LISTEN_FDS and LISTEN_FDNAMES but no LISTEN_PID.
+	ExecShim []string
 	// Lua calls the Lua functions of the config (memory_policy, …); nil
 	// means they are not called and the plain thresholds apply.
 	Lua LuaCaller
@@ -70,6 +76,7 @@ type Supervisor struct {
 	events   *eventLog
 	reaper   *reaper
 	fenceCmd []string
+	execShim []string
 	state    string
 	fence    *fence.Writer // nil without a fence; its methods accept nil
 	lua      LuaCaller
@@ -122,6 +129,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		fenceCmd: opts.FenceCommand,
 		lua:      opts.Lua,
 		state:    opts.StatePath,
+		execShim: opts.ExecShim,
 	}
 	s.lastReload = reloadMark{ok: true, at: time.Now()}
 	for i := range cfg.Components {
@@ -138,7 +146,13 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 				return nil, err
 			}
 		}
-		s.comps[cc.Name] = newComponent(s, cc, out, errLog)
+		c := newComponent(s, cc, out, errLog)
+		if err := c.rebindSockets(cc.Sockets); err != nil {
+			s.closeSockets()
+			s.closeLogs()
+			return nil, err
+		}
+		s.comps[cc.Name] = c
 		s.order = append(s.order, cc.Name)
 	}
 	if s.state != "" {
@@ -214,6 +228,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.shutdown()
 	cancelLoops()
 	s.wg.Wait()
+	s.closeSockets()
 	if s.state != "" {
 		if err := s.saveState(s.state); err != nil {
 			s.log.Warn("cannot save state at shutdown", "err", err)
@@ -441,6 +456,15 @@ func (s *Supervisor) logOptions(path string, ls config.LogSettings) rotate.Optio
 	return opts
 }
 
+// closeSockets closes every component's held sockets.
+func (s *Supervisor) closeSockets() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.comps {
+		c.closeHeldSockets()
+	}
+}
+
 func (s *Supervisor) closeLogs() {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
@@ -527,6 +551,17 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		env:   env,
 		files: []uintptr{devnull.Fd(), outW.Fd(), errW.Fd()},
 		cred:  cred,
+	}
+	if socks := c.heldSockets(); len(socks) > 0 {
+		// fds 3, 4, … in LISTEN_FDNAMES order; LISTEN_PID from the shim.
+		for _, h := range socks {
+			spec.files = append(spec.files, h.file.Fd())
+		}
+		spec.env = append(spec.env, socketEnv(socks)...)
+		if len(s.execShim) > 0 {
+			spec.argv = append(append(append([]string{}, s.execShim...), path), cc.Command.Argv...)
+			spec.path = s.execShim[0]
+		}
 	}
 	pid, err := s.reaper.spawn(spec, func(st exitStatus) {
 		c.later(func() { c.onExit(in, p, st) })

@@ -101,7 +101,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return n
 	})
 	hooks.Set(script, cfg)
-	sup, err = engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, Lua: script,
+	sup, err = engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}, Lua: script,
 		StatePath: cfg.Settings.State, OnEvent: hooks.Handle})
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// heldSocket is a listening socket thorp binds for a component and keeps
+// open across its restarts: connections queue in the kernel while no
+// process of the component accepts them.
+type heldSocket struct {
+	name string
+	addr string // as configured: tcp://host:port or unix:///path
+	ln   net.Listener
+	file *os.File // a dup of ln's descriptor, passed to children as fd 3, 4, …
+}
+
+// listenSockets binds every socket of a component, in name order (the
+// order of LISTEN_FDNAMES). On error the ones already bound are closed.
+func listenSockets(socks map[string]string) ([]*heldSocket, error) {
+	names := make([]string, 0, len(socks))
+	for n := range socks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []*heldSocket
+	for _, n := range names {
+		h, err := listenSocket(n, socks[n])
+		if err != nil {
+			closeSockets(out)
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func listenSocket(name, addr string) (*heldSocket, error) {
+	network, address, ok := strings.Cut(addr, "://")
+	if !ok || (network != "tcp" && network != "unix") {
+		return nil, fmt.Errorf("socket %s: %q is not tcp://host:port or unix:///path", name, addr)
+	}
+	if network == "unix" {
+		_ = os.Remove(address) // a stale socket file from an earlier run
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("socket %s: %w (free the address or change sockets.%s)", name, err, name)
+	}
+	var f *os.File
+	switch l := ln.(type) {
+	case *net.TCPListener:
+		f, err = l.File()
+	case *net.UnixListener:
+		l.SetUnlinkOnClose(true)
+		f, err = l.File()
+	}
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("socket %s: %w", name, err)
+	}
+	return &heldSocket{name: name, addr: addr, ln: ln, file: f}, nil
+}
+
+func closeSockets(hs []*heldSocket) {
+	for _, h := range hs {
+		h.file.Close()
+		h.ln.Close()
+	}
+}
+
+// socketEnv is the systemd socket-activation environment for hs, without
+// LISTEN_PID (the exec shim sets it to the child's own pid).
+func socketEnv(hs []*heldSocket) []string {
+	if len(hs) == 0 {
+		return nil
+	}
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.name
+	}
+	return []string{"LISTEN_FDS=" + strconv.Itoa(len(hs)), "LISTEN_FDNAMES=" + strings.Join(names, ":")}
+}
+
+// sameSockets reports whether hs are bound to exactly socks.
+func sameSockets(hs []*heldSocket, socks map[string]string) bool {
+	if len(hs) != len(socks) {
+		return false
+	}
+	for _, h := range hs {
+		if socks[h.name] != h.addr {
+			return false
+		}
+	}
+	return true
+}
