@@ -22,6 +22,7 @@ import (
 func (c *component) markRunning(in *instance, p *process, msg string) {
 	p.runningAt = time.Now()
 	c.setState(in, StateRunning, Event{Type: EventRunning, PID: p.pid, Message: msg})
+	c.retireOld(in) // an overlap restart: the old process may go now
 	if h := c.cfg.Health; h != nil && (h.HTTP != "" || h.Func != nil) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p.stopHealth = cancel
@@ -99,8 +100,7 @@ func (c *component) onHealth(in *instance, p *process, err error) {
 	if restart {
 		why := fmt.Sprintf("%d health checks failed in a row: %v", st.Misses, err)
 		c.countRestart(in, string(policies.ReasonHealth), why)
-		in.restartBy = string(policies.ReasonHealth)
-		c.stopProc(in, p, string(policies.ReasonHealth))
+		c.restartInstance(in, string(policies.ReasonHealth))
 	}
 }
 
@@ -126,8 +126,7 @@ func (c *component) checkWatchdog(in *instance, now time.Time) {
 	}
 	why := fmt.Sprintf("no WATCHDOG=1 within watchdog = %s: the process looks hung", c.cfg.Watchdog)
 	c.countRestart(in, string(policies.ReasonWatchdog), why)
-	in.restartBy = string(policies.ReasonWatchdog)
-	c.stopProc(in, in.proc, string(policies.ReasonWatchdog))
+	c.restartInstance(in, string(policies.ReasonWatchdog))
 }
 
 // schedule returns the component's cron_restart schedule, nil when none.
@@ -153,8 +152,7 @@ func (c *component) checkCron(now time.Time) {
 			continue
 		}
 		c.countRestart(in, string(policies.ReasonCron), fmt.Sprintf("cron_restart %q is due", c.cfg.CronRestart))
-		in.restartBy = string(policies.ReasonCron)
-		c.stopProc(in, in.proc, string(policies.ReasonCron))
+		c.restartInstance(in, string(policies.ReasonCron))
 	}
 }
 

@@ -63,6 +63,7 @@ type instance struct {
 	index   int
 	state   State
 	proc    *process // the current process, nil when none
+	old     *process // the process an overlap restart replaces, nil when none
 	wantUp  bool
 	waiting bool // starting, but waiting for dependencies
 
@@ -272,8 +273,10 @@ func (c *component) drainExits() {
 	c.trim(max(c.cfg.Instances, 1))
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
-		if p := in.proc; p != nil && p.exited != nil {
-			c.checkRemnants(in, p)
+		for _, p := range []*process{in.old, in.proc} {
+			if p != nil && p.exited != nil {
+				c.checkRemnants(in, p)
+			}
 		}
 	}
 }
@@ -297,6 +300,7 @@ func (c *component) handle(r request) {
 			in.restartBy = ""
 			in.nextStart = time.Time{}
 			in.waiting = false
+			c.retireOld(in)
 			if in.proc != nil {
 				c.stopProc(in, in.proc, "manual")
 			} else if in.state != StateStopped {
@@ -309,13 +313,7 @@ func (c *component) handle(r request) {
 			in.wantUp = true
 			in.nextStart = time.Time{}
 			c.countRestart(in, r.reason, "restart requested ("+r.reason+")")
-			if in.proc != nil {
-				in.restartBy = r.reason
-				c.stopProc(in, in.proc, r.reason)
-			} else {
-				in.hist = policies.RunHistory{}
-				c.begin(in)
-			}
+			c.restartInstance(in, r.reason)
 		}
 		c.reply(r, StateRunning)
 	case "signal":
@@ -418,7 +416,7 @@ func (c *component) settleWaiters(in *instance) {
 	kept := in.waiters[:0]
 	for _, w := range in.waiters {
 		switch {
-		case w.want == StateRunning && in.state == StateRunning:
+		case w.want == StateRunning && in.state == StateRunning && in.old == nil:
 			w.reply <- nil
 		case w.want == StateStopped && in.state == StateStopped && in.proc == nil:
 			w.reply <- nil
@@ -488,6 +486,9 @@ func (c *component) spawn(in *instance) {
 		c.log.Error("start failed", "instance", in.index, "err", err)
 		in.message = err.Error()
 		c.event(in, Event{Type: EventFailed, Message: err.Error()})
+		if in.old != nil {
+			return // an overlap restart: the old process keeps running (restartInstance)
+		}
 		c.failRunningWaiters(in, err.Error())
 		// A start that fails counts as a short run, so a broken command
 		// ends errored instead of looping forever.
@@ -567,7 +568,7 @@ func (c *component) onExit(in *instance, p *process, st exitStatus) {
 	code := st.code
 	ev := Event{Type: EventExit, PID: p.pid, Code: &code, Signal: info.Signal, Message: describeExit(st, st.time.Sub(p.started))}
 	c.event(in, ev)
-	if !p.requested {
+	if !p.requested && p != in.old {
 		c.failRunningWaiters(in, ev.Message)
 		in.message = ev.Message
 	}
@@ -583,9 +584,18 @@ func (c *component) checkRemnants(in *instance, p *process) {
 			p.stopping = true
 			p.killAt = time.Now().Add(c.cfg.KillTimeout)
 			p.signal(syscall.Signal(c.cfg.StopSignal))
-			c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: "crash",
-				Message: "main process exited; stopping the rest of its process group"})
+			ev := Event{Type: EventStopping, PID: p.pid, Reason: "crash",
+				Message: "main process exited; stopping the rest of its process group"}
+			if p == in.old {
+				c.event(in, ev) // the instance runs on in its new process
+			} else {
+				c.setState(in, StateStopping, ev)
+			}
 		}
+		return
+	}
+	if p == in.old {
+		c.finishOld(in, p)
 		return
 	}
 	c.finish(in, p)
@@ -594,17 +604,7 @@ func (c *component) checkRemnants(in *instance, p *process) {
 // finish runs after p and its group are gone: decide what comes next.
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
-	if p.stopProbe != nil {
-		p.stopProbe()
-	}
-	if p.stopHealth != nil {
-		p.stopHealth()
-	}
-	p.ready.close()
-	c.sup.fence.RemoveGroup(p.pid)
-	for _, id := range p.escaped {
-		c.sup.fence.RemoveProcess(id.PID)
-	}
+	c.release(p)
 	in.memory = 0
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
@@ -631,6 +631,21 @@ func (c *component) finish(in *instance, p *process) {
 		c.begin(in)
 	default:
 		c.decideAfterExit(in, exit, describeExit(*st, st.time.Sub(p.started)))
+	}
+}
+
+// release frees what p held once it and its group are gone.
+func (c *component) release(p *process) {
+	if p.stopProbe != nil {
+		p.stopProbe()
+	}
+	if p.stopHealth != nil {
+		p.stopHealth()
+	}
+	p.ready.close()
+	c.sup.fence.RemoveGroup(p.pid)
+	for _, id := range p.escaped {
+		c.sup.fence.RemoveProcess(id.PID)
 	}
 }
 
@@ -693,6 +708,12 @@ func (c *component) nextDeadline() time.Time {
 		}
 	}
 	for _, in := range c.insts {
+		if old := in.old; old != nil {
+			earliest(old.killAt)
+			if old.exited != nil {
+				earliest(time.Now().Add(remnantPoll))
+			}
+		}
 		if in.proc == nil {
 			earliest(in.nextStart)
 			continue
@@ -710,6 +731,12 @@ func (c *component) nextDeadline() time.Time {
 func (c *component) onDeadlines() {
 	now := time.Now()
 	for _, in := range c.insts {
+		if old := in.old; old != nil && !old.killAt.IsZero() && !now.Before(old.killAt) {
+			old.killAt = time.Time{}
+			old.signal(syscall.SIGKILL)
+			c.event(in, Event{Type: EventKill, PID: old.pid, Signal: "SIGKILL",
+				Message: fmt.Sprintf("the replaced process still ran %s after the stop signal; SIGKILL sent to its group", c.cfg.KillTimeout)})
+		}
 		p := in.proc
 		if p == nil {
 			if !in.nextStart.IsZero() && !now.Before(in.nextStart) {

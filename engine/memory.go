@@ -49,7 +49,7 @@ func (c *component) applySamples(samples []usageSample) {
 			c.callMemoryPolicy(in, p, s)
 			continue
 		}
-		c.thresholdPolicy(in, p, s.memory)
+		c.thresholdPolicy(in, s.memory)
 	}
 }
 
@@ -73,18 +73,17 @@ func (c *component) trackEscaped(p *process, ids []proc.Ident) {
 
 // thresholdPolicy restarts in when memory stays over max_memory_restart for
 // memory_samples samples in a row.
-func (c *component) thresholdPolicy(in *instance, p *process, memory int64) {
+func (c *component) thresholdPolicy(in *instance, memory int64) {
 	d, st := policies.DecideMemory(policies.MemoryPolicy{Limit: int64(c.cfg.MaxMemoryRestart), Samples: c.cfg.MemorySamples}, in.memState, memory)
 	in.memState = st
 	if d.Restart {
-		c.memoryRestart(in, p, d.Why)
+		c.memoryRestart(in, d.Why)
 	}
 }
 
-func (c *component) memoryRestart(in *instance, p *process, why string) {
+func (c *component) memoryRestart(in *instance, why string) {
 	c.countRestart(in, string(policies.ReasonMemory), why)
-	in.restartBy = string(policies.ReasonMemory)
-	c.stopProc(in, p, string(policies.ReasonMemory))
+	c.restartInstance(in, string(policies.ReasonMemory))
 }
 
 // callMemoryPolicy runs the component's Lua memory_policy off the loop (it
@@ -126,7 +125,7 @@ func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, f
 	if err == nil {
 		switch res {
 		case "restart":
-			c.memoryRestart(in, p, fmt.Sprintf("memory_policy at %s returned \"restart\" (memory %s, limit %s)",
+			c.memoryRestart(in, fmt.Sprintf("memory_policy at %s returned \"restart\" (memory %s, limit %s)",
 				fn.Where, config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
 			return
 		case "alert":
@@ -147,7 +146,7 @@ func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, f
 		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: string(policies.ReasonMemory),
 			Message: fmt.Sprintf("memory_policy at %s %s: %v; using the max_memory_restart threshold instead", fn.Where, what, err)})
 	}
-	c.thresholdPolicy(in, p, s.memory)
+	c.thresholdPolicy(in, s.memory)
 }
 
 // signal sends sig to p's process group and to descendants that left it.
