@@ -3,9 +3,12 @@
 -- "thorp-system" is a service that leaks memory (about 2.5 MB/s, so it reaches
 -- its 150 MB limit in about a minute, like the Node.js RPC service thorp was
 -- born from). thorp recycles it gracefully at the limit, every time.
--- "cache" is a steady HTTP service it depends on, started first and stopped
--- last. Both are thorp's own built-in workloads (`thorp simulate`), so this
--- file runs anywhere the binary does.
+-- It serves HTTP on a socket thorp holds, and is recycled with an overlap
+-- restart, so its clients never see a refused or failed request
+-- (`thorp drill thorp-system` proves it). "cache" is a steady HTTP service
+-- it depends on, started first and stopped last. Both are thorp's own
+-- built-in workloads (`thorp simulate`), so this file runs anywhere the
+-- binary does.
 
 settings {
   http = "127.0.0.1:3001",        -- health, metrics, dashboard
@@ -18,8 +21,11 @@ component "cache" {
 }
 
 component "thorp-system" {
-  command = { thorp.self, "simulate", "leak", "--rate", "2.5MB/s", "--port", "3100" },
-  max_memory_restart = "150MB",   -- process-tree RSS, sampled every second
+  command = { thorp.self, "simulate", "leak", "--rate", "2.5MB/s" },
+  sockets = { http = "tcp://127.0.0.1:3100" }, -- held by thorp: no refused connection
+  ready = "notify",                -- the service says READY=1 once it serves
+  restart_mode = "overlap",        -- memory restarts: new process first, then the old one stops
+  max_memory_restart = "150MB",    -- process-tree RSS, sampled every second
   restart_delay = "4s",
   kill_timeout = "5s",
   min_uptime = "30s",

@@ -838,6 +838,7 @@ func (c *component) updateSnapshot() {
 		if in.proc != nil {
 			is.PID = in.proc.pid
 			if in.state == StateRunning {
+				is.runningSince = in.proc.started
 				is.UptimeSeconds = now.Sub(in.proc.started).Seconds()
 			}
 		}
@@ -888,6 +889,15 @@ func (c *component) status() Status {
 	st := c.snap
 	c.snapMu.RUnlock()
 	st.Instances = append([]InstanceStatus(nil), st.Instances...)
+	now := time.Now()
+	for i, in := range st.Instances {
+		if !in.runningSince.IsZero() {
+			st.Instances[i].UptimeSeconds = now.Sub(in.runningSince).Seconds()
+		}
+	}
+	if len(st.Instances) > 0 {
+		st.UptimeSeconds = st.Instances[0].UptimeSeconds
+	}
 	return st
 }
 

@@ -37,6 +37,8 @@ type InstanceStatus struct {
 	MemoryBytes   int64   `json:"memory_bytes"`
 	// Procs is how many processes the instance's tree had at the last sample.
 	Procs int `json:"procs"`
+
+	runningSince time.Time // for UptimeSeconds at read time; zero when not running
 }
 
 // ExitInfo is how a main process last ended. Code is -1 when a signal killed it.

@@ -445,3 +445,16 @@ func TestSupervisor_ReapsOrphansWithoutStealingExits(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestSupervisor_UptimeAdvancesWithoutEvents(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "steady", "exec sleep 100", nil))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "steady", EventRunning) >= 1 })
+	first := statusOf(t, s, "steady").UptimeSeconds
+	deadline := time.Now().Add(5 * time.Second)
+	for statusOf(t, s, "steady").UptimeSeconds < first+0.2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("uptime stuck at %.3fs", statusOf(t, s, "steady").UptimeSeconds)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

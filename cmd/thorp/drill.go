@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/thorp-dev/thorp/drill"
+	"github.com/thorp-dev/thorp/engine"
+)
+
+func init() {
+	commands["drill"] = command{summary: "restart a component under synthetic load; report failed requests and downtime", run: cmdDrill}
+}
+
+const drillUsage = `drill [-c FILE] NAME [--url URL] [--duration 6s] [--concurrency 4] [--action reload|restart] [--json]
+
+Sends GET requests to the component from several workers (fresh connections,
+loopback), restarts it a third of the way in (reload by default: zero-downtime
+with restart_mode = "overlap"), and reports requests, failures, success rate,
+the longest gap without a successful answer and latencies. The URL defaults to
+the component's first tcp socket. Exit 1 when any request failed, the
+restart failed, or the downtime exceeded --max-downtime, so it can gate a
+deploy.`
+
+func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("drill", drillUsage, stderr)
+	cfgPath := configFlag(fs)
+	url := fs.String("url", "", "`URL` to request (default: http:// on the component's first tcp socket)")
+	duration := fs.Duration("duration", 6*time.Second, "how long the load runs")
+	concurrency := fs.Int("concurrency", 4, "workers sending requests")
+	action := fs.String("action", "reload", "restart action: reload or restart")
+	asJSON := fs.Bool("json", false, "print the validation report as JSON")
+	maxDowntime := fs.Duration("max-downtime", 0, "also fail when the longest gap without a successful answer exceeds this (0: failed requests only)")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	if len(names) != 1 || (*action != "reload" && *action != "restart") || *duration <= 0 || *concurrency < 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	name := names[0]
+	cfg, script, problems := loadConfig(*cfgPath)
+	if script != nil {
+		script.Close()
+	}
+	if cfg == nil {
+		printProblems(stderr, problems.Errors())
+		return exitFailed
+	}
+	cc := cfg.Component(name)
+	if cc == nil {
+		fmt.Fprintf(stderr, "thorp drill: no component %q in %s\n", name, *cfgPath)
+		return exitFailed
+	}
+	if *url == "" {
+		*url = socketURL(cc.Sockets)
+		if *url == "" {
+			fmt.Fprintf(stderr, "thorp drill: component %q has no tcp socket; give --url\n", name)
+			return exitUsage
+		}
+	}
+	client := controlClient(cfg, *cfgPath)
+	before, err := client.Describe(ctx, name)
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	if !*asJSON {
+		fmt.Fprintf(stderr, "drilling %s: %s of load on %s, %s at %s\n", name, *duration, *url, *action, *duration/3)
+	}
+	rep, err := drill.Run(ctx, drill.Options{URL: *url, Duration: *duration, Concurrency: *concurrency,
+		Restart: func(ctx context.Context) error {
+			_, err := client.Act(ctx, *action, []string{name}, true)
+			return err
+		}})
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp drill: %v\n", err)
+		return exitFailed
+	}
+	after, _ := client.Describe(ctx, name)
+	passed := rep.Failed == 0 && rep.RestartError == "" &&
+		(*maxDowntime <= 0 || rep.DowntimeMS <= float64(maxDowntime.Milliseconds()))
+	if *asJSON {
+		writeJSON(stdout, drillReport{Component: name, Action: *action, OldPID: before.PID, NewPID: after.PID,
+			RestartMode: cc.RestartMode, Passed: passed, Report: rep})
+	} else {
+		printDrill(stdout, name, *action, before.Status, after.Status, rep, passed)
+	}
+	if !passed {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// drillReport is `thorp drill --json`.
+type drillReport struct {
+	Component   string `json:"component"`
+	Action      string `json:"action"`
+	RestartMode string `json:"restart_mode"`
+	OldPID      int    `json:"old_pid"`
+	NewPID      int    `json:"new_pid"`
+	Passed      bool   `json:"passed"`
+	drill.Report
+}
+
+// socketURL is http:// on the first tcp socket (by name), "" when none.
+func socketURL(socks map[string]string) string {
+	names := make([]string, 0, len(socks))
+	for n := range socks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if addr, ok := strings.CutPrefix(socks[n], "tcp://"); ok {
+			return "http://" + addr + "/"
+		}
+	}
+	return ""
+}
+
+func printDrill(w io.Writer, name, action string, before, after engine.Status, rep drill.Report, passed bool) {
+	verdict := "PASS"
+	if !passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "%s: %s of %s (pid %d -> %d) took %.0f ms\n", verdict, action, name, before.PID, after.PID, rep.RestartMS)
+	fmt.Fprintf(w, "  requests  %d, failed %d, success rate %.4f%%\n", rep.Requests, rep.Failed, rep.SuccessRate*100)
+	fmt.Fprintf(w, "  downtime  %.0f ms (longest gap between successful answers around the restart)\n", rep.DowntimeMS)
+	fmt.Fprintf(w, "  latency   p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rep.LatencyP50MS, rep.LatencyP99MS, rep.LatencyMaxMS)
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "  error     %s\n", e)
+	}
+	if rep.RestartError != "" {
+		fmt.Fprintf(w, "  restart   %s\n", rep.RestartError)
+	}
+}
