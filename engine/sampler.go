@@ -88,6 +88,18 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	}
 }
 
+// nextSampleIn is how long until c is sampled again: its interval, or
+// sooner when the growth estimate says the limit will be crossed before
+// then (a steady leak is caught right after it crosses, not up to a whole
+// interval later).
+func nextSampleIn(cc *config.Component, st Status) time.Duration {
+	d := sampleInterval(cc)
+	if ttl := time.Duration(st.MemoryTimeToLimitSeconds * float64(time.Second)); ttl > 0 && ttl < d {
+		d = max(ttl+10*time.Millisecond, minSampleInterval)
+	}
+	return d
+}
+
 // tick samples the components whose interval has come round and returns
 // when the next one is due.
 func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
@@ -108,12 +120,14 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	if err != nil {
 		return next
 	}
+
 	seen := map[treeKey]bool{}
 	for _, c := range due {
 		cc := c.config()
-		sm.next[c] = now.Add(sampleInterval(cc))
-		pss := cc.MemoryMeasure == "pss"
 		st := c.status()
+		sm.next[c] = now.Add(nextSampleIn(cc, st))
+		pss := cc.MemoryMeasure == "pss"
+
 		counter := sm.cpu[c]
 		if counter == nil {
 			counter = &proc.CPUCounter{}
@@ -154,6 +168,9 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		if !seen[key] && slices.Contains(due, key.c) {
 			delete(sm.trees, key)
 		}
+	}
+	for _, c := range due {
+		next = minTime(next, sm.next[c]) // may be sooner: see nextSampleIn
 	}
 	return next
 }
