@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -118,6 +119,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	httpSrv := web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
 		API: publicAPI, Logger: log})
 	defer httpSrv.Close()
+	// The TCP sockets held for components count as this thorp's, for check.
+	for _, cc := range cfg.Components {
+		for _, addr := range cc.Sockets {
+			if hp, ok := strings.CutPrefix(addr, "tcp://"); ok {
+				info.Listening = append(info.Listening, hp)
+			}
+		}
+	}
 	if cfg.Settings.HTTP != "" {
 		// Bind before anything starts, so a busy port fails early.
 		if err := httpSrv.Listen(); err != nil {

@@ -427,3 +427,23 @@ func freeTCPPort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+func TestCheck_PortsHeldByTheRunningThorpAreNotBusy(t *testing.T) {
+	web, sock := freeTCPPort(t), freeTCPPort(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+settings { http = "127.0.0.1:%d" }
+component "web" { command = { %q, "simulate", "http" }, sockets = { http = "tcp://127.0.0.1:%d" } }
+`, web, thorpBin, sock))
+	startThorp(t, cfg)
+	if out, _, code := thorpCmd(t, "check", "-c", cfg); code != 0 {
+		t.Fatalf("check while thorp holds its own ports: exit %d\n%s", code, out)
+	}
+	// Another program on a port of the config is still busy.
+	other := writeConfig(t, fmt.Sprintf(`
+settings { http = "" }
+component "web" { command = { "sleep", "1" }, sockets = { http = "tcp://127.0.0.1:%d" } }
+`, sock))
+	if out, _, code := thorpCmd(t, "check", "-c", other); code != 1 || !strings.Contains(out, "busy") {
+		t.Fatalf("a port held by another thorp must be busy: exit %d\n%s", code, out)
+	}
+}
