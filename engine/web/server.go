@@ -291,6 +291,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/health/{name}", readOnly(s.healthOf))
 	mux.HandleFunc("/metrics", readOnly(s.serveMetrics))
 	mux.HandleFunc("/api/v1/", s.gateAPI)
+	s.routeDashboard(mux) // GET / and GET /api/v1/components/{name}/logs
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s", r.Method, r.URL.Path))
 	})

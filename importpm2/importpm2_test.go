@@ -1,0 +1,322 @@
+package importpm2
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/plugins"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var testNow = time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+
+// load writes lua to a fresh thorp.lua and loads it with thorp's own loader.
+func load(t *testing.T, lua []byte) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "thorp.lua")
+	if err := os.WriteFile(path, lua, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, script, problems := plugins.Load(path, plugins.Options{}, nil, nil)
+	if err := problems.Err(); err != nil || cfg == nil {
+		t.Fatalf("generated thorp.lua does not load: %v\n%s", err, lua)
+	}
+	if script != nil {
+		script.Close()
+	}
+	return cfg
+}
+
+func TestConvert_Mapping(t *testing.T) {
+	tests := []struct {
+		name  string
+		app   string   // one ecosystem app, JSON
+		want  []string // lines (trimmed) that must appear
+		check func(t *testing.T, c config.Component)
+		note  string // a substring of some note
+	}{
+		{name: "node script", app: `{"name":"a","script":"app.js","node_args":"--expose-gc  --x=1","args":"--port 80 'two words'"}`,
+			want: []string{`command = { "node", "--expose-gc", "--x=1", "app.js", "--port", "80", "two words" },`}},
+		{name: "args list and interpreter", app: `{"name":"a","script":"w.rb","interpreter":"/usr/bin/ruby","interpreter_args":["-w"],"args":["x y"]}`,
+			want: []string{`command = { "/usr/bin/ruby", "-w", "w.rb", "x y" },`}},
+		{name: "python", app: `{"name":"a","script":"w.py"}`,
+			want: []string{`command = { "python3", "w.py" },`, `PYTHONUNBUFFERED = "1",`}},
+		{name: "shell", app: `{"name":"a","script":"run.sh"}`, want: []string{`command = { "bash", "run.sh" },`}},
+		{name: "interpreter none", app: `{"name":"a","script":"./bin/server","interpreter":"none","node_args":"-x"}`,
+			want: []string{`command = { "./bin/server" },`}},
+		{name: "binary", app: `{"name":"a","script":"/usr/bin/redis-server","args":["--port","6379"]}`,
+			want: []string{`command = { "/usr/bin/redis-server", "--port", "6379" },`}},
+		{name: "script with a space", app: `{"name":"a","script":"npm run start","args":["it's"]}`,
+			want: []string{`command = "npm run start 'it'\\''s'", -- run with /bin/sh -c, as PM2 ran it with bash -c`}},
+		{name: "camelCase and aliases", app: `{"name":"a","exec":"x.js","maxMemoryRestart":"1G","killTimeout":1600,"cron":"@daily","output":"o.log","err":"e.log"}`,
+			want: []string{`max_memory_restart = "1G",`, `kill_timeout = "1600ms",`, `cron_restart = "@daily",`, `log_file = "o.log",`, `error_file = "e.log",`}},
+		{name: "name sanitised", app: `{"name":"my app.v2","script":"x.js"}`,
+			want: []string{`component "my-app-v2" {`}, note: "renamed"},
+		{name: "name from script", app: `{"script":"./srv/worker.js"}`, want: []string{`component "worker" {`}},
+		{name: "env sorted and stringified", app: `{"name":"a","script":"x","env":{"B":1,"A":"x\ny","c-d":true},"env_production":{"X":"1"}}`,
+			want: []string{`A = "x\ny",`, `B = "1",`, `["c-d"] = "true",`, `--   X = "1",`}, note: "env_production",
+			check: func(t *testing.T, c config.Component) {
+				if c.Env["A"] != "x\ny" || c.Env["B"] != "1" || c.Env["c-d"] != "true" {
+					t.Errorf("env = %v", c.Env)
+				}
+			}},
+		{name: "instances max", app: `{"name":"a","script":"x","instances":"max"}`, want: []string{`instances = 4, -- pm2 "max": this host's CPU count when imported`}},
+		{name: "instances -1", app: `{"name":"a","script":"x","instances":-1}`, want: []string{`instances = 4, -- pm2 -1: this host's CPU count when imported`}},
+		{name: "instances -2", app: `{"name":"a","script":"x","instances":-2}`, want: []string{`instances = 2, -- pm2 -2: this host's CPUs minus 2 when imported`}},
+		{name: "cluster", app: `{"name":"a","script":"x.js","instances":3,"exec_mode":"cluster"}`,
+			want: []string{`instances = 3,`, `-- pm2 cluster mode: thorp runs instances as separate processes (THORP_INSTANCE = 0…N-1) that share nothing,`}, note: "cluster"},
+		{name: "node instances imply cluster", app: `{"name":"a","script":"x.js","instances":2}`, note: "cluster"},
+		{name: "autorestart false", app: `{"name":"a","script":"x","autorestart":false}`, want: []string{`autorestart = "never",`},
+			check: func(t *testing.T, c config.Component) {
+				if c.Autorestart != config.AutorestartNever {
+					t.Errorf("autorestart = %q", c.Autorestart)
+				}
+			}},
+		{name: "memory", app: `{"name":"a","script":"x","max_memory_restart":"150M"}`, want: []string{`max_memory_restart = "150M",`},
+			check: func(t *testing.T, c config.Component) {
+				if c.MaxMemoryRestart != 150*1024*1024 {
+					t.Errorf("max_memory_restart = %d, want 150 MiB as PM2 means it", c.MaxMemoryRestart)
+				}
+			}},
+		{name: "memory bytes", app: `{"name":"a","script":"x","max_memory_restart":209715200}`, want: []string{`max_memory_restart = 209715200, -- bytes`}},
+		{name: "memory K", app: `{"name":"a","script":"x","max_memory_restart":"512000K"}`, want: []string{`max_memory_restart = "512000K",`}},
+		{name: "memory bad", app: `{"name":"a","script":"x","max_memory_restart":"lots"}`,
+			want: []string{`-- pm2 key "max_memory_restart" has no thorp equivalent: "lots"`}, note: "not a size"},
+		{name: "durations", app: `{"name":"a","script":"x","restart_delay":4000,"min_uptime":"30s","listen_timeout":2500,"kill_timeout":"5000"}`,
+			want: []string{`restart_delay = "4s",`, `min_uptime = "30s",`, `listen_timeout = "2500ms",`, `kill_timeout = "5s",`},
+			check: func(t *testing.T, c config.Component) {
+				if c.RestartDelay != 4*time.Second || c.MinUptime != 30*time.Second || c.ListenTimeout != 2500*time.Millisecond {
+					t.Errorf("durations = %v %v %v", c.RestartDelay, c.MinUptime, c.ListenTimeout)
+				}
+			}},
+		{name: "restart delay 0", app: `{"name":"a","script":"x","restart_delay":0}`, want: []string{`restart_delay = "0s",`}},
+		{name: "kill timeout 0", app: `{"name":"a","script":"x","kill_timeout":0}`, want: []string{`-- pm2 key "kill_timeout" has no thorp equivalent: 0`}},
+		{name: "exp backoff", app: `{"name":"a","script":"x","exp_backoff_restart_delay":100}`,
+			want: []string{`restart_delay = "100ms", -- from pm2 exp_backoff_restart_delay (its first delay)`, `exp_backoff_max = "15s", -- PM2's cap`}},
+		{name: "max restarts and exit codes", app: `{"name":"a","script":"x","max_restarts":16,"stop_exit_codes":[0,3]}`,
+			want: []string{`max_restarts = 16,`, `stop_exit_codes = { 0, 3 },`}},
+		{name: "single exit code", app: `{"name":"a","script":"x","stop_exit_codes":2}`, want: []string{`stop_exit_codes = { 2 },`}},
+		{name: "cron six fields", app: `{"name":"a","script":"x","cron_restart":"0 30 2 * * *"}`, want: []string{`cron_restart = "30 2 * * *", -- pm2 "0 30 2 * * *": thorp has no seconds field`}},
+		{name: "cron bad", app: `{"name":"a","script":"x","cron_restart":"*/5 * * * * * *"}`, note: "cron_restart"},
+		{name: "same out and err", app: `{"name":"a","script":"x","out_file":"all.log","error_file":"all.log"}`,
+			want: []string{`log_file = "all.log", -- pm2 wrote stdout and stderr to one file`, `merge_logs = true,`}},
+		{name: "dev null", app: `{"name":"a","script":"x","out_file":"/dev/null"}`, want: []string{`-- pm2 out_file = /dev/null discarded the output; thorp always keeps logs (bound them with logs = { max_size = …, retain_files = … })`}},
+		{name: "pm2 merge_logs", app: `{"name":"a","script":"x","merge_logs":true}`,
+			check: func(t *testing.T, c config.Component) {
+				if c.MergeLogs {
+					t.Error("PM2's merge_logs (instances into one file) became thorp's (stderr into stdout)")
+				}
+			}},
+		{name: "wait ready", app: `{"name":"a","script":"x","wait_ready":true}`, want: []string{`-- ready = "notify",                       -- the app sends READY=1 to $NOTIFY_SOCKET (sd_notify)`}, note: "wait_ready"},
+		{name: "watch", app: `{"name":"a","script":"x","watch":["src"],"ignore_watch":["node_modules"]}`,
+			want: []string{`-- pm2 watch = ["src"]: thorp does not watch files; run ` + "`thorp restart a`" + ` (or reload) from your deploy step`, `-- pm2 ignore_watch = ["node_modules"]`}, note: "watch"},
+		{name: "watch false is silent", app: `{"name":"a","script":"x","watch":false}`},
+		{name: "user group", app: `{"name":"a","script":"x","user":"www","gid":33}`, want: []string{`user = "www",`, `group = "33",`}},
+		{name: "port", app: `{"name":"a","script":"x","port":8080}`, want: []string{`PORT = "8080",`}},
+		{name: "unknown key", app: `{"name":"a","script":"x","increment_var":"PORT\n-- injected"}`,
+			want: []string{`-- pm2 key "increment_var" has no thorp equivalent: "PORT\n-- injected"`}, note: "increment_var"},
+		{name: "default values are dropped", app: `{"name":"a","script":"x","treekill":true,"namespace":"default"}`},
+		{name: "no script", app: `{"name":"a","cwd":"/srv"}`, want: []string{`command = "false", -- pm2 app has no script: fill in the command`}, note: "no script"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lua, notes, err := convert([]byte(`{"apps":[`+tt.app+`]}`), "ecosystem.json", testNow, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(string(lua), "\n") {
+				lines[strings.TrimSpace(l)] = true
+			}
+			for _, w := range tt.want {
+				if !lines[w] {
+					t.Errorf("missing line %s in\n%s", w, lua)
+				}
+			}
+			joined := strings.Join(notes, "\n")
+			if tt.note != "" && !strings.Contains(joined, tt.note) {
+				t.Errorf("notes %q do not mention %q", notes, tt.note)
+			}
+			if tt.note == "" && strings.Contains(joined, "no thorp equivalent") {
+				t.Errorf("unexpected notes %q\n%s", notes, lua)
+			}
+			cfg := load(t, lua)
+			if len(cfg.Components) != 1 {
+				t.Fatalf("%d components, want 1", len(cfg.Components))
+			}
+			if tt.check != nil {
+				tt.check(t, cfg.Components[0])
+			}
+		})
+	}
+}
+
+func TestConvert_Golden(t *testing.T) {
+	for _, name := range []string{"ecosystem.json", "dump.pm2"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lua, _, err := convert(data, name, testNow, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, lua, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if string(lua) != string(want) {
+				t.Errorf("output differs from %s (go test -update rewrites it):\n%s", golden, lua)
+			}
+			load(t, lua)
+		})
+	}
+}
+
+func TestConvert_Seed(t *testing.T) {
+	data, err := os.ReadFile("testdata/ecosystem.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lua, _, err := Convert(data, "ecosystem.json", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := load(t, lua).Components[0]
+	if c.Name != "thorp-system" || c.MaxMemoryRestart != 150<<20 || c.RestartDelay != 4*time.Second ||
+		c.KillTimeout != 5*time.Second || c.MinUptime != 30*time.Second || c.MaxRestarts != 10 ||
+		c.CronRestart != "0 3 * * *" || c.Autorestart != config.AutorestartAlways {
+		t.Errorf("seed app converted wrongly: %+v", c)
+	}
+	want := []string{"node", "--expose-gc", "--max-old-space-size=200", "./system-main.js"}
+	if strings.Join(c.Command.Argv, "|") != strings.Join(want, "|") {
+		t.Errorf("argv = %q, want %q", c.Command.Argv, want)
+	}
+}
+
+func TestConvert_Dump(t *testing.T) {
+	data, err := os.ReadFile("testdata/dump.pm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lua, notes, err := Convert(data, "/home/deploy/.pm2/dump.pm2", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := load(t, lua)
+	if len(cfg.Components) != 2 {
+		t.Fatalf("%d components, want 2 (one per PM2 app, not per cluster worker):\n%s", len(cfg.Components), lua)
+	}
+	api := cfg.Components[0]
+	if api.Name != "api" || api.Instances != 2 || api.Env["PATH"] != "" || api.Env["API_KEY"] != `s3cr"t` || api.MaxMemoryRestart != 400<<20 {
+		t.Errorf("api converted wrongly: %+v", api)
+	}
+	if strings.Contains(string(lua), "pm_uptime") || strings.Contains(string(lua), "node_version") {
+		t.Errorf("runtime state leaked into the config:\n%s", lua)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "renamed") {
+		t.Errorf("notes %q do not mention the renamed worker.py", notes)
+	}
+}
+
+func TestConvert_Refuses(t *testing.T) {
+	tests := []struct {
+		source, data string
+		want         []string
+	}{
+		{"ecosystem.config.js", `module.exports = { apps: [] }`, []string{"ecosystem.config.js: ", "Node.js", "JSON.stringify", "pm2 save"}},
+		{"ecosystem.config.mjs", `export default { apps: [] }`, []string{"./ecosystem.config.mjs"}},
+		{"ecosystem.yml", "apps:\n  - script: x\n", []string{"ecosystem.yml: YAML", "JSON"}},
+		{"apps.conf", "apps:\n  - script: x\n", []string{"YAML"}},
+		{"dump.pm2", `[{"name": `, []string{"dump.pm2: not JSON: ", "export the ecosystem as JSON"}},
+		{"e.json", `{"deploy": {}}`, []string{`e.json: no "apps" list`}},
+		{"e.json", `[1]`, []string{"e.json: app 1 is not an object"}},
+		{"e.json", `"x"`, []string{"e.json: want an object"}},
+		{"e.json", `{} {}`, []string{"data after"}},
+	}
+	for _, tt := range tests {
+		_, _, err := Convert([]byte(tt.data), tt.source, testNow)
+		if err == nil {
+			t.Errorf("%s: no error", tt.source)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not contain %q", tt.source, err, w)
+			}
+		}
+	}
+}
+
+func TestDetectFormat_Cases(t *testing.T) {
+	tests := []struct {
+		source, data string
+		want         Format
+	}{
+		{"ecosystem.config.js", `{}`, FormatJS},
+		{"x.cjs", ``, FormatJS},
+		{"x.yaml", `{}`, FormatYAML},
+		{"ecosystem.json", `{"apps":[]}`, FormatEcosystem},
+		{"apps.json", `[{"script":"x"}]`, FormatEcosystem},
+		{"dump.pm2", `[]`, FormatDump},
+		{"dump.pm2.bak", `[]`, FormatDump},
+		{"saved.json", `[{"pm2_env":{}}]`, FormatDump},
+		{"saved.json", `[{"pm_exec_path":"/x"}]`, FormatDump},
+		{"cfg", `module.exports = {}`, FormatJS},
+		{"cfg", `nonsense`, FormatUnknown},
+	}
+	for _, tt := range tests {
+		if got := DetectFormat(tt.source, []byte(tt.data)); got != tt.want {
+			t.Errorf("DetectFormat(%q, %q) = %v, want %v", tt.source, tt.data, got, tt.want)
+		}
+	}
+}
+
+// TestLuaString_RoundTrip feeds awkward strings through the generated file
+// and thorp's loader and expects them back byte for byte.
+func TestLuaString_RoundTrip(t *testing.T) {
+	values := []string{"", `a"b`, `back\slash`, "new\nline", "cr\rtab\t", "nul\x00digit1", "bell\a9", "del\x7f", "ünïcødé ✓", "]]--[[", "\xff\xfe"}
+	env := map[string]string{}
+	for i, v := range values {
+		env["V"+string(rune('A'+i))] = v
+	}
+	lua := render(header{source: "x\n-- y", kind: "test", date: "d"}, []*component{{name: "a", lines: []line{
+		{order: 0, key: "command", value: luaStrings([]string{"x"})},
+		{order: 2, key: "env", value: luaStringMap(env), comments: []string{"comment with\nnewline and \r return"}},
+	}}})
+	got := load(t, lua).Components[0].Env
+	for k, v := range env {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestShellSplit_Cases(t *testing.T) {
+	tests := map[string][]string{
+		``:                    nil,
+		`a  b`:                {"a", "b"},
+		`--name 'x y' "a\"b"`: {"--name", "x y", `a"b`},
+		`a\ b c`:              {"a b", "c"},
+		`''`:                  {""},
+	}
+	for in, want := range tests {
+		got := shellSplit(in)
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("shellSplit(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
