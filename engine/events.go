@@ -27,6 +27,7 @@ const (
 	EventKill     = "kill"     // kill_timeout passed; SIGKILL sent to the group
 	EventStopped  = "stopped"  // the instance's whole process group is gone and it stays down
 	EventRestart  = "restart"  // a restart was decided (Reason says why)
+	EventOverlap  = "overlap"  // an overlap restart started the new process next to the old one
 	EventBackoff  = "backoff"  // waiting out a restart delay
 	EventErrored  = "errored"  // too many short runs in a row
 	EventSignal   = "signal"   // an operator sent a signal

@@ -33,8 +33,8 @@ func (c *component) restartInstance(in *instance, reason string) {
 	if c.cfg.RestartMode == "overlap" && overlapReasons[reason] && in.old == nil &&
 		p.exited == nil && !p.stopping && in.state == StateRunning {
 		in.old, in.proc = p, nil
-		c.event(in, Event{Type: EventRestart, PID: p.pid, Reason: reason,
-			Message: fmt.Sprintf("overlap: starting a new process; pid %d stops once it is ready", p.pid)})
+		c.event(in, Event{Type: EventOverlap, PID: p.pid, Reason: reason,
+			Message: fmt.Sprintf("starting a new process; pid %d stops once it is ready", p.pid)})
 		c.spawn(in)
 		if in.proc == nil { // the new process could not even start: keep the old one
 			in.proc, in.old = p, nil
