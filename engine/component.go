@@ -95,7 +95,6 @@ type process struct {
 	killAt     time.Time // when to escalate to SIGKILL; zero after that
 	exited     *exitStatus
 	escaped    []proc.Ident // descendants that left the process group
-	logs       sync.WaitGroup
 	ready      *readiness
 	stopProbe  context.CancelFunc // ends the readiness probe; nil when none runs
 	notReady   bool               // stopped because it never became ready

@@ -85,8 +85,9 @@ type Supervisor struct {
 	comps map[string]*component
 	order []string // declaration order
 
-	logMu sync.Mutex
-	logs  map[string]*rotate.File
+	logMu  sync.Mutex
+	logs   map[string]*rotate.File
+	copies sync.WaitGroup // goroutines copying children's output to logs
 
 	running chan struct{} // closed once Run has started the loops
 	runOnce sync.Once
@@ -229,6 +230,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	cancelLoops()
 	s.wg.Wait()
 	s.closeSockets()
+	// The last words of the components (written as they stopped) are still
+	// in their pipes: let them reach the files before those close. A
+	// descendant that outlived its group could hold a pipe open forever,
+	// hence the bound.
+	waitTimeout(&s.copies, logDrainTimeout)
 	if s.state != "" {
 		if err := s.saveState(s.state); err != nil {
 			s.log.Warn("cannot save state at shutdown", "err", err)
@@ -236,6 +242,22 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.closeLogs()
 	return nil
+}
+
+// logDrainTimeout bounds the wait for output still in pipes at shutdown.
+const logDrainTimeout = 3 * time.Second
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // components returns the components in declaration order.
@@ -575,13 +597,13 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 	}
 	started = true
 	copyLog := func(r *os.File, f *rotate.File, stream string) {
-		defer p.logs.Done()
+		defer s.copies.Done()
 		defer r.Close()
 		if err := f.Copy(ready.watchOutput(r), rotate.Source{Component: cc.Name, Stream: stream, PID: pid}); err != nil {
 			c.log.Warn("reading output", "stream", stream, "err", err)
 		}
 	}
-	p.logs.Add(2)
+	s.copies.Add(2)
 	go copyLog(outR, c.outLog, "out")
 	go copyLog(errR, c.errLog, "err")
 	return pid, nil

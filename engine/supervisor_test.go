@@ -458,3 +458,23 @@ func TestSupervisor_UptimeAdvancesWithoutEvents(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestSupervisor_LastWordsReachTheLogAtShutdown(t *testing.T) {
+	comp := testComponent(t, "polite", "trap 'echo goodbye from $$; exit 0' TERM; echo hello; while :; do sleep 0.05; done", nil)
+	s, err := New(testConfig(t, comp), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	<-s.Started()
+	path := comp.OutLog()
+	waitLog(t, path, "hello")
+	cancel()
+	<-done
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), "goodbye from") {
+		t.Fatalf("the line written while stopping was lost at shutdown:\n%s", b)
+	}
+}
