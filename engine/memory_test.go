@@ -117,16 +117,7 @@ func (f *fakeLua) Call(_ context.Context, _ int, arg map[string]any, _ time.Dura
 
 func startWithLua(t *testing.T, lua LuaCaller, comps ...config.Component) *Supervisor {
 	t.Helper()
-	s, err := New(testConfig(t, comps...), Options{Lua: lua})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-s.Started()
-	return s
+	return startSupervisorWith(t, Options{Lua: lua}, comps...)
 }
 
 func TestSupervisor_LuaMemoryPolicy(t *testing.T) {

@@ -45,7 +45,13 @@ func testConfig(t testing.TB, comps ...config.Component) *config.Config {
 // startSupervisor runs a Supervisor for comps until the test ends.
 func startSupervisor(t testing.TB, comps ...config.Component) *Supervisor {
 	t.Helper()
-	s, err := New(testConfig(t, comps...), Options{})
+	return startSupervisorWith(t, Options{}, comps...)
+}
+
+// startSupervisorWith runs a Supervisor with opts for comps until the test ends.
+func startSupervisorWith(t testing.TB, opts Options, comps ...config.Component) *Supervisor {
+	t.Helper()
+	s, err := New(testConfig(t, comps...), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
