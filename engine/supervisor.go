@@ -8,6 +8,12 @@
 // to the owning loop; one process-wide spawner thread forks every child so
 // that the parent-death signal stays armed for the child's whole life.
 // Events go to a bounded ring that the API and plugins read.
+//
+// Because thorp is a subreaper and its reaper reaps every child of the
+// process, a program that runs a Supervisor must not start children of its
+// own with os/exec: their exit statuses would be taken (Wait fails with
+// ECHILD). `thorp run` starts none; tests that need both run them in
+// separate binaries.
 package engine
 
 import (

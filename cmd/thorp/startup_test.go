@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,6 +232,10 @@ func TestStatusSummary(t *testing.T) {
 
 // TestSystemdLink_ReadyWatchdogStopping runs a real supervisor with the link
 // run.go uses and reads what systemd would get on its notify socket.
+// TestSystemdLink_ReadyWatchdogStopping runs a real `thorp run` under a
+// fake systemd: a unixgram NOTIFY_SOCKET and WATCHDOG_USEC. (It must not
+// run a Supervisor in this test binary: its reaper would take the exit
+// statuses of the thorp processes the other tests start.)
 func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 	sockPath := filepath.Join(t.TempDir(), "notify.sock")
 	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
@@ -240,30 +245,17 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 	defer sock.Close()
 
 	cfgPath := writeConfig(t, startupConfig)
-	cfg, script, problems := loadConfig(cfgPath)
-	if cfg == nil {
-		t.Fatalf("config: %v", problems)
-	}
-	defer script.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sup, err := engine.New(cfg, engine.Options{Logger: log})
-	if err != nil {
+	cmd := exec.Command(thorpBin, "run", "-c", cfgPath)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=200000")
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
+	go func() { done <- cmd.Wait() }()
 	defer func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("supervisor did not stop")
-		}
+		_ = cmd.Process.Kill()
+		<-done
 	}()
-
-	link := startSystemdLinkWith(sdnotify.New(sockPath, 200*time.Millisecond), sup, log)
-	defer link.close()
 
 	seen := map[string]bool{}
 	var statuses []string
@@ -282,10 +274,11 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 			statuses = append(statuses, s)
 			continue
 		}
-		if msg == "READY=1" {
-			for _, st := range sup.Status() {
-				if st.State != engine.StateRunning {
-					t.Errorf("READY=1 while %s is %s", st.Name, st.State)
+		if msg == "READY=1" && !seen[msg] {
+			// Components only move forward from starting: they must run now.
+			for _, c := range status(t, cfgPath).Components {
+				if c.State != "running" {
+					t.Errorf("READY=1 while %s is %s", c.Name, c.State)
 				}
 			}
 		}
@@ -295,9 +288,7 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 		t.Errorf("statuses %q, want the last to say 1 running", statuses)
 	}
 
-	link.stopping()
-	link.close()
-	link.close()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	// Drain to STOPPING=1: pings already queued may come first.
 	for {
 		if err := sock.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
@@ -310,6 +301,15 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 		if string(buf[:n]) == "STOPPING=1" {
 			break
 		}
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("thorp run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("thorp did not stop")
 	}
 }
 
