@@ -13,7 +13,7 @@ func init() {
 		{"start", "start components (NAME... or all); waits until running"},
 		{"stop", "stop components; waits until their process groups are gone"},
 		{"restart", "restart components; waits until the new processes run"},
-		{"reload", "restart components with reason reload (zero-downtime where the component allows it)"},
+		{"reload", "zero-downtime restart with restart_mode = \"overlap\" (new process ready first); otherwise a restart with reason reload"},
 	} {
 		action := a.name
 		commands[action] = command{summary: a.summary, run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
