@@ -181,8 +181,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	case "restart":
 		err = h.sup.Restart(ctx, names, "manual", wait)
 	case "reload":
-		// Zero-downtime reload arrives with overlap restarts; until then
-		// reload restarts with reason "reload".
+		// Reason "reload": an overlap restart where restart_mode says so.
 		err = h.sup.Restart(ctx, names, "reload", wait)
 	case "signal":
 		var sig config.Signal
