@@ -5,11 +5,15 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // exitStatus is how a process ended, as wait4 reported it.
@@ -20,20 +24,23 @@ type exitStatus struct {
 	time   time.Time
 }
 
-// reaper owns every wait in the process: thorp is a child subreaper, so
-// orphaned grandchildren re-parent to it, and a blind wait4(-1) loop would
-// steal exit statuses from per-child waits. Instead nothing else waits: the
-// reaper reaps every child, hands the statuses of registered children to
-// their owners and drops the rest (orphans).
+// reaper waits for thorp's children. thorp is a child subreaper, so
+// orphaned grandchildren re-parent to it too, and a blind wait4(-1) loop
+// would steal the exit statuses of children that other code in the process
+// waits for itself (os/exec). So on each SIGCHLD the reaper reaps only:
+//   - the children it registered (components' main processes), by pid;
+//   - zombie children outside thorp's own process group: orphans from a
+//     component's group, or descendants that left it. A child started with
+//     os/exec stays in thorp's group and is left to its own Wait.
 //
 // Children are forked by the spawner with mu held and registered before mu
 // is released, so a child that exits at once cannot be reaped before its
 // owner is known. There is one reaper per process (SIGCHLD and the
-// subreaper flag are process-wide), shared by every Supervisor; a process
-// that uses it must not start long-lived children with os/exec.
+// subreaper flag are process-wide), shared by every Supervisor.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]func(exitStatus)
+	ownPgid int
 }
 
 var (
@@ -47,7 +54,7 @@ func sharedReaper() *reaper {
 	theReaperOnce.Do(func() {
 		// Best effort: without it orphans re-parent to init and are reaped there.
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-		theReaper = &reaper{waiters: map[int]func(exitStatus){}}
+		theReaper = &reaper{waiters: map[int]func(exitStatus){}, ownPgid: syscall.Getpgrp()}
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGCHLD)
 		go theReaper.loop(sigs)
@@ -75,23 +82,57 @@ func (r *reaper) loop(sigs <-chan os.Signal) {
 	}
 }
 
-// reapAll reaps every child that has exited.
+// reapAll reaps what has exited among the children the reaper owns:
+// registered children first, whose owners are told at once (a crash's
+// restart waits for nothing else), then orphans.
 func (r *reaper) reapAll() {
-	for {
-		var ws syscall.WaitStatus
+	type done struct {
+		fn func(exitStatus)
+		st exitStatus
+	}
+	var ready []done
+	r.mu.Lock()
+	for pid, fn := range r.waiters {
+		if st, ok := reap(pid); ok {
+			delete(r.waiters, pid)
+			ready = append(ready, done{fn, st})
+		}
+	}
+	r.mu.Unlock()
+	for _, d := range ready {
+		d.fn(d.st)
+	}
+	r.reapOrphans()
+}
+
+// reapOrphans reaps zombie children outside thorp's process group that no
+// one registered. Registered children cannot be mistaken for them: a child
+// is registered under mu before it can exit.
+func (r *reaper) reapOrphans() {
+	for _, pid := range directChildren() {
 		r.mu.Lock()
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if err == syscall.EINTR {
-			r.mu.Unlock()
+		_, mine := r.waiters[pid]
+		r.mu.Unlock()
+		if mine {
 			continue
 		}
-		if pid <= 0 || err != nil {
-			r.mu.Unlock()
-			return
+		st, err := proc.ReadStat(procRoot, pid)
+		if err == nil && st.State == 'Z' && st.PGID != r.ownPgid {
+			reap(pid) // nothing else to do: its component sees its group empty
 		}
-		if !ws.Exited() && !ws.Signaled() {
-			r.mu.Unlock()
-			continue // stopped or continued, not an exit
+	}
+}
+
+// reap collects pid's exit status if it has exited.
+func reap(pid int) (exitStatus, bool) {
+	var ws syscall.WaitStatus
+	for {
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if got != pid || err != nil || (!ws.Exited() && !ws.Signaled()) {
+			return exitStatus{}, false
 		}
 		st := exitStatus{pid: pid, code: -1, time: time.Now()}
 		if ws.Exited() {
@@ -99,15 +140,41 @@ func (r *reaper) reapAll() {
 		} else {
 			st.signal = ws.Signal()
 		}
-		fn := r.waiters[pid]
-		delete(r.waiters, pid)
-		r.mu.Unlock()
-		if fn != nil {
-			fn(st)
-		}
-		// Otherwise an orphan: reaped, nothing else to do. Its component
-		// notices its group emptying on its own (remnantPoll).
+		return st, true
 	}
+}
+
+// directChildren lists this process's children from
+// /proc/self/task/*/children (each thread lists the children it forked, and
+// orphans land on one of them), or, on a kernel without that file, from a
+// scan of /proc.
+func directChildren() []int {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			return scanChildren()
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// scanChildren finds this process's children by their parent pid.
+func scanChildren() []int {
+	tab, err := proc.Scan(procRoot)
+	if err != nil {
+		return nil
+	}
+	return tab.Children(os.Getpid())
 }
 
 // spawnSpec is everything needed to fork one child.

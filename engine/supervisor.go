@@ -9,11 +9,10 @@
 // that the parent-death signal stays armed for the child's whole life.
 // Events go to a bounded ring that the API and plugins read.
 //
-// Because thorp is a subreaper and its reaper reaps every child of the
-// process, a program that runs a Supervisor must not start children of its
-// own with os/exec: their exit statuses would be taken (Wait fails with
-// ECHILD). `thorp run` starts none; tests that need both run them in
-// separate binaries.
+// thorp is a child subreaper; the reaper takes only what is thorp's (its
+// registered children and orphans outside its own process group), so the
+// program that runs a Supervisor may still wait for children it starts
+// with os/exec.
 package engine
 
 import (

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -482,5 +484,21 @@ func TestSupervisor_LastWordsReachTheLogAtShutdown(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if !strings.Contains(string(b), "goodbye from") {
 		t.Fatalf("the line written while stopping was lost at shutdown:\n%s", b)
+	}
+}
+
+// TestSupervisor_LeavesOtherChildrenToTheirOwnWait: a program that runs a
+// Supervisor may still start children with os/exec; the reaper, busy with
+// a crash-looping component, must not take their exit statuses.
+func TestSupervisor_LeavesOtherChildrenToTheirOwnWait(t *testing.T) {
+	startSupervisor(t, testComponent(t, "churn", "exit 1", func(c *config.Component) {
+		c.MinUptime = 0 // restarts at once, forever: SIGCHLD all the time
+	}))
+	for i := 0; i < 30; i++ {
+		err := exec.Command("/bin/sh", "-c", "exit 7").Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+			t.Fatalf("run %d: got %v, want exit status 7 (the reaper took it?)", i, err)
+		}
 	}
 }

@@ -233,9 +233,7 @@ func TestStatusSummary(t *testing.T) {
 // TestSystemdLink_ReadyWatchdogStopping runs a real supervisor with the link
 // run.go uses and reads what systemd would get on its notify socket.
 // TestSystemdLink_ReadyWatchdogStopping runs a real `thorp run` under a
-// fake systemd: a unixgram NOTIFY_SOCKET and WATCHDOG_USEC. (It must not
-// run a Supervisor in this test binary: its reaper would take the exit
-// statuses of the thorp processes the other tests start.)
+// fake systemd: a unixgram NOTIFY_SOCKET and WATCHDOG_USEC.
 func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 	sockPath := filepath.Join(t.TempDir(), "notify.sock")
 	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})

@@ -156,3 +156,16 @@ func (b *treeBuilder) add(i int32) {
 		}
 	}
 }
+
+// Children returns the pids whose parent is pid, in ascending order.
+func (t *Table) Children(pid int) []int {
+	i, ok := t.index(pid)
+	if !ok {
+		return nil
+	}
+	var out []int
+	for c := t.links[i].firstChild; c >= 0; c = t.links[c].nextSibling {
+		out = append(out, t.procs[c].PID)
+	}
+	return out
+}

@@ -2,6 +2,8 @@ package proc
 
 import (
 	"errors"
+	"os"
+	"os/exec"
 	"slices"
 	"testing"
 )
@@ -184,5 +186,20 @@ func TestReadStat_Fixture(t *testing.T) {
 	}
 	if _, err := ReadStat(fixtureRoot, 501); err == nil || errors.Is(err, ErrGone) {
 		t.Errorf("ReadStat(501) error = %v, want a parse error", err)
+	}
+}
+
+func TestTable_Children_Real(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	tab, err := Scan("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(tab.Children(os.Getpid()), cmd.Process.Pid) {
+		t.Fatalf("children of %d %v lack %d", os.Getpid(), tab.Children(os.Getpid()), cmd.Process.Pid)
 	}
 }
