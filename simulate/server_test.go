@@ -120,20 +120,27 @@ func TestServer_Shutdown_AnswersEveryAcceptedConnection(t *testing.T) {
 	}
 }
 
-func TestServer_Shutdown_ServesIdleConnectionWithinGrace(t *testing.T) {
+// serveAndDial starts a test server on loopback and opens one connection
+// to it, closed when the test ends.
+func serveAndDial(t *testing.T) (*Server, net.Conn) {
+	t.Helper()
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := NewServer(ln, healthHandler(new(atomic.Int64)))
 	go func() { _ = srv.Serve() }()
-
-	// A keep-alive connection that already made one request.
 	c, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
+func TestServer_Shutdown_ServesIdleConnectionWithinGrace(t *testing.T) {
+	srv, c := serveAndDial(t)
+	// c: a keep-alive connection that is about to make one request.
 	br := bufio.NewReader(c)
 	get := func() *http.Response {
 		t.Helper()
@@ -167,17 +174,7 @@ func TestServer_Shutdown_ServesIdleConnectionWithinGrace(t *testing.T) {
 }
 
 func TestServer_Shutdown_ClosesSilentConnection(t *testing.T) {
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(ln, healthHandler(new(atomic.Int64)))
-	go func() { _ = srv.Serve() }()
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	srv, c := serveAndDial(t)
 	// Wait until the server tracks the connection.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
