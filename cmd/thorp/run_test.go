@@ -447,3 +447,35 @@ component "web" { command = { "sleep", "1" }, sockets = { http = "tcp://127.0.0.
 		t.Fatalf("a port held by another thorp must be busy: exit %d\n%s", code, out)
 	}
 }
+
+func TestReloadConfig_RebindsHTTP(t *testing.T) {
+	a, b := freeTCPPort(t), freeTCPPort(t)
+	body := `
+settings { http = "127.0.0.1:%d" }
+component "x" { command = { "sleep", "1000" } }
+`
+	cfg := writeConfig(t, fmt.Sprintf(body, a))
+	startThorp(t, cfg)
+	get := func(port int) error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(a); err != nil {
+		t.Fatalf("health on the first address: %v", err)
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(body, b)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := thorpCmd(t, "reload-config", "-c", cfg); code != 0 {
+		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := get(b); err != nil {
+		t.Fatalf("health on the new address: %v", err)
+	}
+	if err := get(a); err == nil {
+		t.Fatal("the old address still answers")
+	}
+}
