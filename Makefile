@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test vet fmt-check staticcheck lint check-examples bench release clean
+.PHONY: build run test vet fmt-check staticcheck tidy-check lint check-examples bench release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -32,7 +32,11 @@ fmt-check:
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
 
-lint: vet fmt-check staticcheck
+# go.mod and go.sum say exactly what the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+
+lint: vet fmt-check staticcheck tidy-check
 
 # Every shipped config must pass the preflight.
 check-examples: build

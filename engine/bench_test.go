@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // readStamps returns the S and E stamps (unix ns) of a stamp file, in order.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/policies"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func TestSupervisor_FailingHealthCheckRestarts(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/proc"
 	"github.com/thorp-dev/thorp/policies"
 	"github.com/thorp-dev/thorp/rotate"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/simulate"
+	"github.com/thorp-dev/thorp/cmd/thorp/simulate"
 )
 
 // childEnv makes the test binary act as a child process instead of running

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // leakComponent runs the test binary as a child that leaks rate bytes/s;

@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/policies"
 )
 

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/rotate"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func TestSupervisor_ReloadAppliesOnlyTheDifference(t *testing.T) {

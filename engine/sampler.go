@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/proc"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // heldSocketWeb is the test binary serving HTTP on a socket thorp holds,

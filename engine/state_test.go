@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // runWithState runs a supervisor with a state file until until holds, then shuts it down.

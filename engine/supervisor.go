@@ -32,7 +32,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/rotate"
 )

@@ -17,7 +17,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // DefaultEvalTimeout bounds the evaluation of a thorp.lua when Options.Timeout is zero.

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // hookQueue bounds the events waiting for hooks; past it events are dropped

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // logLines collects what hooks log.

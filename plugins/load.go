@@ -1,7 +1,7 @@
 package plugins
 
 import (
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // Load is the one load path `thorp run`, `thorp check` and a config reload

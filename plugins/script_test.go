@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/plugins"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // Rotation schedules accepted in Options.Rotate, besides a Go duration.

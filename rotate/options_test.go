@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func TestOptions_Validate_Table(t *testing.T) {

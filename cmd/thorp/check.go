@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/api"
-	"github.com/thorp-dev/thorp/preflight"
+	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/preflight"
 )
 
 func init() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func init() {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/thorp-dev/thorp/drill"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/drill"
 )
 
 func init() {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/thorp-dev/thorp/importpm2"
+	"github.com/thorp-dev/thorp/cmd/thorp/importpm2"
 )
 
 func init() {

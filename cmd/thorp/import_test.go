@@ -11,7 +11,7 @@ import (
 
 func TestImport_Ecosystem_Loads(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "thorp.lua")
-	src := filepath.Join("..", "..", "importpm2", "testdata", "ecosystem.json")
+	src := filepath.Join("importpm2", "testdata", "ecosystem.json")
 	_, errOut, code := thorpCmd(t, "import", "pm2", src, "-o", out)
 	if code != exitOK {
 		t.Fatalf("import exit %d: %s", code, errOut)
@@ -47,7 +47,7 @@ func TestImport_Ecosystem_Loads(t *testing.T) {
 }
 
 func TestImport_Stdout(t *testing.T) {
-	src := filepath.Join("..", "..", "importpm2", "testdata", "dump.pm2")
+	src := filepath.Join("importpm2", "testdata", "dump.pm2")
 	stdout, _, code := thorpCmd(t, "import", "pm2", src)
 	if code != exitOK || !strings.Contains(stdout, `component "api" {`) {
 		t.Fatalf("exit %d, stdout:\n%s", code, stdout)

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/plugins"
 )
 

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/rotate"
 )
 

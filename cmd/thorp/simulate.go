@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
-	"github.com/thorp-dev/thorp/simulate"
+	"github.com/thorp-dev/thorp/cmd/thorp/simulate"
+	"github.com/thorp-dev/thorp/engine/config"
 	"golang.org/x/sys/unix"
 )
 

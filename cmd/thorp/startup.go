@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/sdnotify"
 )
 

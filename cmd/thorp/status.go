@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func init() {

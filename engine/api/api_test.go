@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // dialEnv makes the test binary a client that sends one request to the

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thorp-dev/thorp/config"
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // startSupervisor runs a real Supervisor with one sleeping component.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // fakeFreeSpace makes every file system report free bytes available.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // converter carries what one conversion has seen so far.

@@ -12,7 +12,7 @@ package preflight
 import (
 	"os"
 
-	"github.com/thorp-dev/thorp/config"
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // Options tune Check.
