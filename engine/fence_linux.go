@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/thorp-dev/thorp/engine/fence"
+	"github.com/thorp-dev/thorp/engine/spawn"
 )
 
 // startFence starts the fence process (see package fence) with argv and
@@ -15,28 +16,15 @@ func (s *Supervisor) startFence(argv []string) (*fence.Writer, error) {
 		return nil, fmt.Errorf("fence pipe: %w", err)
 	}
 	defer r.Close()
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
-	defer devnull.Close()
-	spec := spawnSpec{
-		path:     argv[0],
-		argv:     argv,
-		dir:      "/",
-		env:      s.environ,
-		files:    []uintptr{r.Fd(), devnull.Fd(), devnull.Fd()},
-		detached: true,
-	}
-	pid, err := s.reaper.spawn(spec, func(st exitStatus) {
+	spec := spawn.Spec{Argv: argv, Dir: "/", Environ: s.environ, Stdin: r, Detached: true}
+	child, err := s.spawner.Spawn(spec, func(e spawn.Exit) {
 		s.log.Warn("the fence process exited; if thorp is killed now its components' children may survive",
-			"pid", st.pid, "code", st.code)
+			"pid", e.PID, "code", e.Code)
 	})
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start fence process: %w", err)
 	}
-	s.log.Debug("fence started", "pid", pid)
+	s.log.Debug("fence started", "pid", child.PID)
 	return fence.NewWriter(w), nil
 }

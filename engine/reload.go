@@ -98,18 +98,12 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 	files := map[string][2]*rotate.File{}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, err := s.openLog(s.outPath(cc), cc.Logs)
+		out, errLog, err := s.logs.openComponent(cc)
 		if err != nil {
 			return ReloadReport{}, err
 		}
-		errLog := out
-		if !cc.MergeLogs {
-			if errLog, err = s.openLog(s.errPath(cc), cc.Logs); err != nil {
-				return ReloadReport{}, err
-			}
-		}
-		out.SetOptions(s.logOptions(s.outPath(cc), cc.Logs))
-		errLog.SetOptions(s.logOptions(s.errPath(cc), cc.Logs))
+		out.SetOptions(s.logs.options(s.outPath(cc), cc.Logs))
+		errLog.SetOptions(s.logs.options(s.errPath(cc), cc.Logs))
 		files[cc.Name] = [2]*rotate.File{out, errLog}
 	}
 

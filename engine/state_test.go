@@ -35,6 +35,9 @@ func runWithState(t *testing.T, state string, comp config.Component, until func(
 	st := s.Status()
 	cancel()
 	<-done
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
 	return st
 }
 

@@ -3,16 +3,18 @@
 //
 // Concurrency model: every component has one owner goroutine (its loop) that
 // alone changes the component's state; everything else sends it requests and
-// reads copies of its latest snapshot. One process-wide reaper goroutine
-// waits for every child (thorp is a child subreaper) and hands exit statuses
-// to the owning loop; one process-wide spawner thread forks every child so
-// that the parent-death signal stays armed for the child's whole life.
+// reads copies of its latest snapshot. Children are started through a
+// Spawner (package spawn by default, created by New and stopped by Close):
+// its locked spawn thread forks every child so that the parent-death signal
+// stays armed for the child's whole life, and its reaper hands exit
+// statuses to the owning loop. Output is copied to the log files of the
+// Supervisor's registry, one goroutine per pipe, drained at shutdown.
 // Events go to a bounded ring that the API and plugins read.
 //
-// thorp is a child subreaper; the reaper takes only what is thorp's (its
-// registered children and orphans outside its own process group), so the
-// program that runs a Supervisor may still wait for children it starts
-// with os/exec.
+// thorp is a child subreaper while a Spawner is open; the reaper takes only
+// what is thorp's (its registered children and orphans outside its own
+// process group), so the program that runs a Supervisor may still wait for
+// children it starts with os/exec.
 package engine
 
 import (
@@ -21,24 +23,26 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/user"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/fence"
+	"github.com/thorp-dev/thorp/engine/spawn"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
 // ErrUnknownComponent is returned (wrapped) for a name the config does not declare.
 var ErrUnknownComponent = errors.New("unknown component")
+
+// ErrRunning is returned by Close while Run has not returned, and by a
+// second Run.
+var ErrRunning = errors.New("supervisor is running")
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("supervisor is closed")
 
 // Options configure a Supervisor.
 type Options struct {
@@ -48,6 +52,10 @@ type Options struct {
 	// nil means os.Environ(). thorp's NOTIFY_SOCKET, LISTEN_* and WATCHDOG_*
 	// are always removed.
 	Environ []string
+	// Spawner starts the child processes; nil means New creates a
+	// spawn.Spawner that Close closes. One passed here belongs to the
+	// caller, who closes it after the Supervisor.
+	Spawner Spawner
 	// OnEvent, when set, is called for every event, from the goroutine that
 	// produced it; it must not block.
 	OnEvent func(Event)
@@ -72,27 +80,26 @@ type Options struct {
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
-// with Run, and stop it by cancelling Run's context (ordered shutdown) or
-// with Kill. Its methods are safe for concurrent use.
+// with Run, stop it by cancelling Run's context (ordered shutdown) or with
+// Kill, and release what it holds with Close. Its methods are safe for
+// concurrent use.
 type Supervisor struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	environ  []string
-	events   *eventLog
-	reaper   *reaper
-	fenceCmd []string
-	execShim []string
-	state    string
-	fence    *fence.Writer // nil without a fence; its methods accept nil
-	lua      LuaCaller
+	cfg        *config.Config
+	log        *slog.Logger
+	environ    []string
+	events     *eventLog
+	spawner    Spawner
+	ownSpawner *spawn.Spawner // the spawner New created, closed by Close; nil when passed in
+	logs       *logFiles
+	fenceCmd   []string
+	execShim   []string
+	state      string
+	fence      *fence.Writer // nil without a fence; its methods accept nil
+	lua        LuaCaller
 
 	mu    sync.RWMutex
 	comps map[string]*component
 	order []string // declaration order
-
-	logMu  sync.Mutex
-	logs   map[string]*rotate.File
-	copies sync.WaitGroup // goroutines copying children's output to logs
 
 	running chan struct{} // closed once Run has started the loops
 	runOnce sync.Once
@@ -101,6 +108,40 @@ type Supervisor struct {
 
 	reloadMu   sync.Mutex // one reload at a time
 	lastReload reloadMark
+
+	lifeMu sync.Mutex
+	life   life
+}
+
+// life is where a Supervisor is between New and Close.
+type life int
+
+const (
+	lifeNew     life = iota // Run not called yet
+	lifeRunning             // Run has not returned
+	lifeRan                 // Run has returned
+	lifeClosed
+)
+
+// enter moves to lifeRunning; only a new Supervisor may.
+func (s *Supervisor) enter() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	switch s.life {
+	case lifeNew:
+		s.life = lifeRunning
+		return nil
+	case lifeClosed:
+		return ErrClosed
+	default:
+		return ErrRunning
+	}
+}
+
+func (s *Supervisor) leave() {
+	s.lifeMu.Lock()
+	s.life = lifeRan
+	s.lifeMu.Unlock()
 }
 
 type reloadMark struct {
@@ -108,8 +149,9 @@ type reloadMark struct {
 	at time.Time
 }
 
-// New prepares a Supervisor for cfg: it opens the log files and checks what
-// can be checked without starting anything. Nothing runs until Run.
+// New prepares a Supervisor for cfg: it opens the log files, binds the held
+// sockets and checks what can be checked without starting anything; no
+// component runs until Run. Close releases what New took.
 func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	log := opts.Logger
 	if log == nil {
@@ -126,11 +168,11 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	s := &Supervisor{
 		cfg:      cfg,
 		log:      log,
-		environ:  cleanEnviron(env),
+		environ:  env,
 		events:   newEventLog(n, opts.OnEvent),
-		reaper:   sharedReaper(),
+		spawner:  opts.Spawner,
+		logs:     newLogFiles(log),
 		comps:    map[string]*component{},
-		logs:     map[string]*rotate.File{},
 		running:  make(chan struct{}),
 		fenceCmd: opts.FenceCommand,
 		lua:      opts.Lua,
@@ -140,22 +182,14 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	s.lastReload = reloadMark{ok: true, at: time.Now()}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, err := s.openLog(s.outPath(cc), cc.Logs)
+		out, errLog, err := s.logs.openComponent(cc)
 		if err != nil {
-			s.closeLogs()
+			s.Close()
 			return nil, err
-		}
-		errLog := out
-		if !cc.MergeLogs {
-			if errLog, err = s.openLog(s.errPath(cc), cc.Logs); err != nil {
-				s.closeLogs()
-				return nil, err
-			}
 		}
 		c := newComponent(s, cc, out, errLog)
 		if err := c.rebindSockets(cc.Sockets); err != nil {
-			s.closeSockets()
-			s.closeLogs()
+			s.Close()
 			return nil, err
 		}
 		s.comps[cc.Name] = c
@@ -164,7 +198,34 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	if s.state != "" {
 		s.loadState(s.state)
 	}
+	if s.spawner == nil {
+		s.ownSpawner = spawn.New()
+		s.spawner = s.ownSpawner
+	}
 	return s, nil
+}
+
+// Close releases what the Supervisor holds: its held sockets, its log
+// files and the spawner it created (not one passed in Options), whose
+// goroutines it waits for. Call it once Run has returned, or instead of
+// Run; while Run is running it releases nothing and returns ErrRunning. A
+// second call does nothing. Safe for concurrent use.
+func (s *Supervisor) Close() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	switch s.life {
+	case lifeRunning:
+		return ErrRunning
+	case lifeClosed:
+		return nil
+	}
+	s.life = lifeClosed
+	s.closeSockets()
+	err := s.logs.close()
+	if s.ownSpawner != nil {
+		err = errors.Join(err, s.ownSpawner.Close())
+	}
+	return err
 }
 
 // Config returns the config the supervisor runs (the latest applied one).
@@ -194,8 +255,13 @@ func (s *Supervisor) startLoop(c *component) {
 
 // Run starts every component (each waits for its dependencies) and blocks
 // until ctx is cancelled; then it stops every component in reverse
-// dependency order and returns. Run may be called once.
+// dependency order and returns. Run may be called once (again it returns
+// ErrRunning), and not after Close (ErrClosed).
 func (s *Supervisor) Run(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	if len(s.fenceCmd) > 0 {
 		f, err := s.startFence(s.fenceCmd)
 		if err != nil {
@@ -236,34 +302,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.wg.Wait()
 	s.closeSockets()
 	// The last words of the components (written as they stopped) are still
-	// in their pipes: let them reach the files before those close. A
-	// descendant that outlived its group could hold a pipe open forever,
-	// hence the bound.
-	waitTimeout(&s.copies, logDrainTimeout)
+	// in their pipes: let them reach the files before those close.
+	s.logs.drain(logDrainTimeout)
 	if s.state != "" {
 		if err := s.saveState(s.state); err != nil {
 			s.log.Warn("cannot save state at shutdown", "err", err)
 		}
 	}
-	s.closeLogs()
+	if err := s.logs.close(); err != nil {
+		s.log.Warn("closing logs", "err", err)
+	}
 	return nil
 }
 
 // logDrainTimeout bounds the wait for output still in pipes at shutdown.
 const logDrainTimeout = 3 * time.Second
-
-// waitTimeout waits for wg, at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-	}
-}
 
 // components returns the components in declaration order.
 func (s *Supervisor) components() []*component {
@@ -461,42 +514,12 @@ func (s *Supervisor) outPath(cc *config.Component) string { return cc.OutLog() }
 
 func (s *Supervisor) errPath(cc *config.Component) string { return cc.ErrLog() }
 
-// openLog returns the one rotate.File for path, opening it on first use.
-func (s *Supervisor) openLog(path string, ls config.LogSettings) (*rotate.File, error) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	if f := s.logs[path]; f != nil {
-		return f, nil
-	}
-	f, err := rotate.Open(path, s.logOptions(path, ls))
-	if err != nil {
-		return nil, fmt.Errorf("open log %s: %w (check that the log directory is writable)", path, err)
-	}
-	s.logs[path] = f
-	return f, nil
-}
-
-// logOptions are the writer options for the log at path.
-func (s *Supervisor) logOptions(path string, ls config.LogSettings) rotate.Options {
-	opts := rotate.OptionsFrom(ls)
-	opts.Warn = func(msg string) { s.log.Warn(msg, "log", path) }
-	return opts
-}
-
 // closeSockets closes every component's held sockets.
 func (s *Supervisor) closeSockets() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.comps {
 		c.closeHeldSockets()
-	}
-}
-
-func (s *Supervisor) closeLogs() {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	for _, f := range s.logs {
-		_ = f.Close()
 	}
 }
 
@@ -526,231 +549,4 @@ func (s *Supervisor) eachLog(names []string, do func(*rotate.File) error) error 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// startProcess forks the main process of instance in and starts copying its
-// output to the component's logs.
-func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, error) {
-	cc := c.cfg
-	path, err := lookPath(cc.Command.Argv[0], envValue(cc.Env, "PATH", s.environ), cc.Cwd)
-	if err != nil {
-		return 0, err
-	}
-	env := mergeEnv(s.environ, cc.Env)
-	env = append(env, "THORP_INSTANCE="+strconv.Itoa(in.index), "THORP_COMPONENT="+cc.Name)
-	cred, err := credential(cc.User, cc.Group)
-	if err != nil {
-		return 0, err
-	}
-	ready, err := s.newReadiness(cc, in.index)
-	if err != nil {
-		return 0, err
-	}
-	p.ready = ready
-	env = append(env, ready.env()...)
-	started := false
-	defer func() {
-		if !started {
-			ready.close()
-		}
-	}()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return 0, err
-	}
-	defer devnull.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
-	}
-	growPipe(outR)
-	growPipe(errR)
-	spec := spawnSpec{
-		path:  path,
-		argv:  cc.Command.Argv,
-		dir:   cc.Cwd,
-		env:   env,
-		files: []uintptr{devnull.Fd(), outW.Fd(), errW.Fd()},
-		cred:  cred,
-	}
-	if socks := c.heldSockets(); len(socks) > 0 {
-		// fds 3, 4, … in LISTEN_FDNAMES order; LISTEN_PID from the shim.
-		for _, h := range socks {
-			spec.files = append(spec.files, h.file.Fd())
-		}
-		spec.env = append(spec.env, socketEnv(socks)...)
-		if len(s.execShim) > 0 {
-			spec.argv = append(append(append([]string{}, s.execShim...), path), cc.Command.Argv...)
-			spec.path = s.execShim[0]
-		}
-	}
-	pid, err := s.reaper.spawn(spec, func(st exitStatus) {
-		c.later(func() { c.onExit(in, p, st) })
-	})
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		return 0, err
-	}
-	started = true
-	copyLog := func(r *os.File, f *rotate.File, stream string) {
-		defer s.copies.Done()
-		defer r.Close()
-		if err := f.Copy(ready.watchOutput(r), rotate.Source{Component: cc.Name, Stream: stream, PID: pid}); err != nil {
-			c.log.Warn("reading output", "stream", stream, "err", err)
-		}
-	}
-	s.copies.Add(2)
-	go copyLog(outR, c.outLog, "out")
-	go copyLog(errR, c.errLog, "err")
-	return pid, nil
-}
-
-// pipeSize is the kernel buffer asked for each output pipe: a component
-// writing in small chunks then rarely waits for thorp, and thorp reads in
-// large chunks. The kernel allocates the pages only as data waits in them.
-const pipeSize = 1 << 20
-
-// growPipe enlarges a pipe's buffer, best effort (the kernel caps it by
-// fs.pipe-max-size and a per-user total).
-func growPipe(f *os.File) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
-	})
-}
-
-// lookPath finds file in pathEnv's directories like a shell would; a name
-// with a slash is taken relative to dir.
-func lookPath(file, pathEnv, dir string) (string, error) {
-	if strings.Contains(file, "/") {
-		p := file
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if err := executable(p); err != nil {
-			return "", fmt.Errorf("command %s: %w", file, err)
-		}
-		return p, nil
-	}
-	for _, d := range filepath.SplitList(pathEnv) {
-		if d == "" {
-			d = "."
-		}
-		p := filepath.Join(d, file)
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if executable(p) == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("command %q not found in PATH (%s); install it or give its full path", file, pathEnv)
-}
-
-func executable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", p)
-	}
-	return nil
-}
-
-// envValue returns key from the component's env, else from base.
-func envValue(env map[string]string, key string, base []string) string {
-	if v, ok := env[key]; ok {
-		return v
-	}
-	for _, kv := range base {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-// mergeEnv returns base with env's keys set (sorted for reproducibility).
-func mergeEnv(base []string, env map[string]string) []string {
-	out := make([]string, 0, len(base)+len(env)+2)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, over := env[k]; !over {
-			out = append(out, kv)
-		}
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		out = append(out, k+"="+env[k])
-	}
-	return out
-}
-
-// cleanEnviron drops what belongs to thorp's own supervisor (systemd) and
-// its own THORP_ variables, which children must not inherit.
-func cleanEnviron(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "NOTIFY_SOCKET", strings.HasPrefix(k, "LISTEN_"), strings.HasPrefix(k, "WATCHDOG_"),
-			k == "THORP_INSTANCE", k == "THORP_COMPONENT":
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
-// credential resolves user/group for privilege dropping; nil when neither is set.
-func credential(userName, groupName string) (*syscall.Credential, error) {
-	if userName == "" && groupName == "" {
-		return nil, nil
-	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("user/group is set but thorp is not running as root; run thorp as root or remove user/group")
-	}
-	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
-	if userName != "" {
-		u, err := user.Lookup(userName)
-		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", userName, err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
-		if ids, err := u.GroupIds(); err == nil {
-			for _, g := range ids {
-				if n, err := strconv.Atoi(g); err == nil {
-					cred.Groups = append(cred.Groups, uint32(n))
-				}
-			}
-		}
-	}
-	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
-		if err != nil {
-			return nil, fmt.Errorf("group %q: %w", groupName, err)
-		}
-		gid, _ := strconv.Atoi(g.Gid)
-		cred.Gid = uint32(gid)
-	}
-	return cred, nil
 }

@@ -108,6 +108,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)
 		return exitFailed
 	}
+	// Releases what sup holds once Run has returned (after a second signal
+	// thorp exits while Run still stops things: Close then does nothing).
+	defer sup.Close()
 	ln, err := api.ListenControl(cfg.Settings.Control)
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp: %v\n", err)

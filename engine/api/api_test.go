@@ -72,7 +72,14 @@ func startAPI(t *testing.T, mutable bool) (string, *engine.Supervisor) {
 	}
 	srv := NewServer(h)
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		if err := sup.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	<-sup.Started()
 	return sock, sup
 }

@@ -41,6 +41,9 @@ func startSupervisor(t *testing.T, name string) *engine.Supervisor {
 		cancel()
 		select {
 		case <-done:
+			if err := sup.Close(); err != nil {
+				t.Error(err)
+			}
 		case <-time.After(15 * time.Second):
 			t.Error("supervisor did not shut down within 15s")
 		}

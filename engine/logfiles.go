@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+// logFiles is a Supervisor's registry of open log files: one rotate.File
+// per path, shared by every component and instance that writes there and
+// kept across reloads, and the goroutines copying children's output into
+// them. Its methods are safe for concurrent use.
+type logFiles struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	files  map[string]*rotate.File
+	copies sync.WaitGroup // goroutines copying children's output
+}
+
+func newLogFiles(log *slog.Logger) *logFiles {
+	return &logFiles{log: log, files: map[string]*rotate.File{}}
+}
+
+// openComponent returns cc's output and error logs (the same file with
+// merge_logs), opening them on first use.
+func (l *logFiles) openComponent(cc *config.Component) (out, errLog *rotate.File, err error) {
+	if out, err = l.open(cc.OutLog(), cc.Logs); err != nil {
+		return nil, nil, err
+	}
+	if cc.MergeLogs {
+		return out, out, nil
+	}
+	if errLog, err = l.open(cc.ErrLog(), cc.Logs); err != nil {
+		return nil, nil, err
+	}
+	return out, errLog, nil
+}
+
+// open returns the one rotate.File for path, opening it on first use.
+func (l *logFiles) open(path string, ls config.LogSettings) (*rotate.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.files[path]; f != nil {
+		return f, nil
+	}
+	f, err := rotate.Open(path, l.options(path, ls))
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w (check that the log directory is writable)", path, err)
+	}
+	l.files[path] = f
+	return f, nil
+}
+
+// options are the writer options for the log at path.
+func (l *logFiles) options(path string, ls config.LogSettings) rotate.Options {
+	opts := rotate.OptionsFrom(ls)
+	opts.Warn = func(msg string) { l.log.Warn(msg, "log", path) }
+	return opts
+}
+
+// copy copies r (read from pipe) into f on a goroutine of its own until
+// EOF, then closes pipe; drain waits for it.
+func (l *logFiles) copy(pipe io.Closer, r io.Reader, f *rotate.File, src rotate.Source, log *slog.Logger) {
+	l.copies.Add(1)
+	go func() {
+		defer l.copies.Done()
+		defer pipe.Close()
+		if err := f.Copy(r, src); err != nil {
+			log.Warn("reading output", "stream", src.Stream, "err", err)
+		}
+	}()
+}
+
+// drain waits for the copying goroutines, at most d: a descendant that
+// outlived its group could hold a pipe open forever.
+func (l *logFiles) drain(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		l.copies.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// close closes every file; a second call finds none left.
+func (l *logFiles) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for path, f := range l.files {
+		errs = append(errs, f.Close())
+		delete(l.files, path)
+	}
+	return errors.Join(errs...)
+}

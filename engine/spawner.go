@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine/spawn"
+	"github.com/thorp-dev/thorp/rotate"
+)
+
+// Spawner starts the engine's child processes: *spawn.Spawner is the real
+// one; tests may pass another in Options. Spawn starts spec and calls onExit
+// once with the child's status (onExit must not block); it must register
+// onExit before the child can exit, and return the read ends of the child's
+// output pipes unless spec is detached. Safe for concurrent use.
+type Spawner interface {
+	Spawn(spec spawn.Spec, onExit func(spawn.Exit)) (spawn.Process, error)
+}
+
+var _ Spawner = (*spawn.Spawner)(nil)
+
+// exitStatus is how a process ended.
+type exitStatus struct {
+	pid    int
+	code   int            // exit code, -1 when killed by a signal
+	signal syscall.Signal // 0 when it exited normally
+	time   time.Time
+}
+
+// startProcess forks the main process of instance in and starts copying its
+// output to the component's logs.
+func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, error) {
+	cc := c.cfg
+	ready, err := s.newReadiness(cc, in.index)
+	if err != nil {
+		return 0, err
+	}
+	p.ready = ready
+	spec := spawn.Spec{
+		Argv:    cc.Command.Argv,
+		Dir:     cc.Cwd,
+		Environ: s.environ,
+		Env:     cc.Env,
+		Extra:   append([]string{"THORP_INSTANCE=" + strconv.Itoa(in.index), "THORP_COMPONENT=" + cc.Name}, ready.env()...),
+		User:    cc.User,
+		Group:   cc.Group,
+	}
+	if socks := c.heldSockets(); len(socks) > 0 {
+		// fds 3, 4, … in LISTEN_FDNAMES order; LISTEN_PID from the shim.
+		for _, h := range socks {
+			spec.Files = append(spec.Files, h.file)
+		}
+		spec.Extra = append(spec.Extra, socketEnv(socks)...)
+		spec.Shim = s.execShim
+	}
+	child, err := s.spawner.Spawn(spec, func(e spawn.Exit) {
+		st := exitStatus{pid: e.PID, code: e.Code, signal: e.Signal, time: e.Time}
+		c.later(func() { c.onExit(in, p, st) })
+	})
+	if err != nil {
+		ready.close()
+		return 0, err
+	}
+	src := func(stream string) rotate.Source {
+		return rotate.Source{Component: cc.Name, Stream: stream, PID: child.PID}
+	}
+	s.logs.copy(child.Stdout, ready.watchOutput(child.Stdout), c.outLog, src("out"), c.log)
+	s.logs.copy(child.Stderr, ready.watchOutput(child.Stderr), c.errLog, src("err"), c.log)
+	return child.PID, nil
+}
