@@ -102,7 +102,6 @@ type Supervisor struct {
 	order []string // declaration order
 
 	running chan struct{} // closed once Run has started the loops
-	runOnce sync.Once
 	wg      sync.WaitGroup
 	loopCtx context.Context // the loops' context, set by Run
 
@@ -289,7 +288,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.keepState(loopCtx, s.state)
 		}()
 	}
-	s.runOnce.Do(func() { close(s.running) })
+	close(s.running)
 	for _, c := range comps {
 		_ = c.send(ctx, request{op: "start"})
 	}

@@ -43,8 +43,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrClosed is returned by Spawn after Close.
@@ -174,6 +172,9 @@ func (s *Spawner) reaper() {
 // exit can be reaped. onExit runs on the reaper goroutine and must not
 // block. Safe for concurrent use.
 func (s *Spawner) Spawn(spec Spec, onExit func(Exit)) (Process, error) {
+	if len(spec.Argv) == 0 {
+		return Process{}, errors.New("spawn: no command")
+	}
 	env := buildEnv(spec.Environ, spec.Env, spec.Extra)
 	path, err := lookPath(spec.Argv[0], envValue(env, "PATH"), spec.Dir)
 	if err != nil {
@@ -255,52 +256,4 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, onExi
 		return 0, fmt.Errorf("exec %s: %w", path, res.err)
 	}
 	return res.pid, nil
-}
-
-// pipes are a child's stdout and stderr pipes.
-type pipes struct {
-	outR, outW, errR, errW *os.File
-}
-
-func newPipes() (*pipes, error) {
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
-	growPipe(outR)
-	growPipe(errR)
-	return &pipes{outR, outW, errR, errW}, nil
-}
-
-func (p *pipes) closeWriteEnds() {
-	p.outW.Close()
-	p.errW.Close()
-}
-
-func (p *pipes) closeReadEnds() {
-	p.outR.Close()
-	p.errR.Close()
-}
-
-// pipeSize is the kernel buffer asked for each output pipe: a component
-// writing in small chunks then rarely waits for thorp, and thorp reads in
-// large chunks. The kernel allocates the pages only as data waits in them.
-const pipeSize = 1 << 20
-
-// growPipe enlarges a pipe's buffer, best effort (the kernel caps it by
-// fs.pipe-max-size and a per-user total).
-func growPipe(f *os.File) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
-	})
 }
