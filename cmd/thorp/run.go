@@ -6,20 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/thorp-dev/thorp/engine"
-	"github.com/thorp-dev/thorp/engine/api"
-	"github.com/thorp-dev/thorp/engine/web"
+	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/daemon"
+	"github.com/thorp-dev/thorp/engine/sdnotify"
 	"github.com/thorp-dev/thorp/plugins"
 	"github.com/thorp-dev/thorp/rotate"
 )
@@ -28,20 +28,24 @@ func init() {
 	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT: ordered stop, twice: kill)", run: cmdRun}
 }
 
-const runUsage = `run [-c FILE] [--set KEY=VALUE...]
+const runUsage = `run [-c FILE] [--set KEY=VALUE...] [--ready-fd N]
 
 Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
 then stops them in reverse dependency order and exits 0. A second signal
 during the shutdown SIGKILLs every component's process group and exits 2.
+SIGHUP reloads the config (as thorp reload-config does).
 thorp's own log goes to logs/thorp.log (and to stderr on a terminal).`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", runUsage, stderr)
 	cfgPath := configFlag(fs)
 	overrides := overridesFlag(fs)
+	readyFD := fs.Int("ready-fd", -1, "write a line to file descriptor `N` and close it once the control socket listens (thorp up uses it)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
+	ready := readyNotice(*readyFD)
+	defer ready.Close() // on failure, before the notice: EOF tells thorp up
 	// Lua output (print, thorp.log) goes to thorp's log once it is open.
 	var log *slog.Logger
 	luaLog := func(level, msg, where string) {
@@ -60,14 +64,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// keeps its footprint small for a negligible CPU cost.
 		debug.SetGCPercent(50)
 	}
-	cfg, script, problems := loadConfigWith(*cfgPath, overrides, luaLog)
-	printProblems(stderr, problems)
-	if cfg == nil {
+	load := func() daemon.Load { return daemonLoad(loadConfigWith(*cfgPath, overrides, luaLog)) }
+	first := load()
+	printProblems(stderr, first.Problems)
+	if first.Config == nil {
 		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
 		return exitFailed
 	}
-	reloader := &configReloader{path: *cfgPath, overrides: overrides, script: script, cfg: cfg, luaLog: luaLog}
-	defer reloader.close()
+	cfg := first.Config
 
 	// thorp's own log: logs/thorp.log through the same writer as the components.
 	logPath := filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")
@@ -75,6 +79,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ownOpts.Timestamps = false // slog writes its own time
 	ownLog, err := rotate.Open(logPath, ownOpts)
 	if err != nil {
+		first.Release()
 		fmt.Fprintf(stderr, "thorp: cannot open %s: %v; make the log directory writable\n", logPath, err)
 		return exitFailed
 	}
@@ -87,136 +92,123 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	self, err := os.Executable()
 	if err != nil {
+		first.Release()
 		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
 		return exitFailed
 	}
-	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
-	var sup *engine.Supervisor
-	hooks := plugins.NewHookRunner(luaLog, func(component string, since time.Time) int {
-		n := 0
-		for _, ev := range sup.Events(0, component, since) {
-			if ev.Type == engine.EventRestart {
-				n++
-			}
-		}
-		return n
-	})
-	hooks.Set(script, cfg)
-	sup, err = engine.New(cfg, engine.Options{Logger: log, FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}, Lua: script,
-		StatePath: cfg.Settings.State, OnEvent: hooks.Handle})
-	if err != nil {
-		fmt.Fprintf(stderr, "thorp: %v\n", err)
-		return exitFailed
-	}
-	// Releases what sup holds once Run has returned (after a second signal
-	// thorp exits while Run still stops things: Close then does nothing).
-	defer sup.Close()
-	ln, err := api.ListenControl(cfg.Settings.Control)
-	if err != nil {
-		fmt.Fprintf(stderr, "thorp: %v\n", err)
-		return exitFailed
-	}
-	started := time.Now()
-	info := api.Info{PID: os.Getpid(), Version: version, Config: cfg.File, Started: started}
-	publicAPI := api.NewPublicHandler(sup, info)
-	httpSrv := web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
-		API: publicAPI, Logger: log})
-	defer httpSrv.Close()
-	// The TCP sockets held for components count as this thorp's, for check.
-	for _, cc := range cfg.Components {
-		for _, addr := range cc.Sockets {
-			if hp, ok := strings.CutPrefix(addr, "tcp://"); ok {
-				info.Listening = append(info.Listening, hp)
-			}
-		}
-	}
-	if cfg.Settings.HTTP != "" {
-		// Bind before anything starts, so a busy port fails early.
-		if err := httpSrv.Listen(); err != nil {
-			ln.Close()
-			os.Remove(cfg.Settings.Control)
-			fmt.Fprintf(stderr, "thorp: %v; free the port or change settings.http in %s\n", err, *cfgPath)
-			return exitFailed
-		}
-		info.Listening = append(info.Listening, httpSrv.Addr())
-	}
-	// Serve even without an address, so a reload can turn the server on.
-	go func() {
-		if err := httpSrv.Serve(); err != nil {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	if p := cfg.Settings.MetricsPush; p.URL != "" {
-		pushCtx, stopPush := context.WithCancel(ctx)
-		wait, err := httpSrv.Push(pushCtx, p.URL, p.Interval, p.Labels)
-		if err != nil {
-			stopPush()
-			fmt.Fprintf(stderr, "thorp: %v\n", err)
-			return exitFailed
-		}
-		defer wait()
-		defer stopPush()
-	}
-	reloader.sup, reloader.web, reloader.log, reloader.hooks = sup, httpSrv, log, hooks
-	control := api.NewHandler(sup, info, true)
-	control.SetReloader(reloader.reload)
-	publicAPI.SetReloader(reloader.reload)
-	srv := api.NewServer(control)
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("control socket stopped", "err", err)
-		}
-	}()
-	defer os.Remove(cfg.Settings.Control)
-	defer srv.Close()
-
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
+	hooks := &hookRunner{}
+	hooks.HookRunner = plugins.NewHookRunner(luaLog, hooks.restarts)
+	d, err := daemon.New(first, daemon.Options{
+		Logger:   log,
+		Version:  version,
+		Engine:   engine.Options{FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}},
+		Load:     load,
+		Hooks:    hooks,
+		Notifier: newSystemdLink(sdnotify.FromEnv(os.Getenv), log),
+		Signals:  sigs,
+	})
+	if err != nil {
+		first.Release()
+		if le := (*daemon.ListenError)(nil); errors.As(err, &le) {
+			fmt.Fprintf(stderr, "thorp: %v; free the port or change settings.http in %s\n", err, *cfgPath)
+		} else {
+			fmt.Fprintf(stderr, "thorp: %v\n", err)
+		}
+		return exitFailed
+	}
+	defer d.Close()
+	hooks.sup.Store(d.Supervisor())
+	ready.signal()
+	err = d.Run(ctx)
+	switch {
+	case errors.Is(err, daemon.ErrKilled):
+		return exitUsage
+	case err != nil:
+		log.Error("thorp stopped", "err", err)
+		fmt.Fprintf(stderr, "thorp: %v\n", err)
+		return exitFailed
+	}
+	log.Info("thorp stopped")
+	return exitOK
+}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go hooks.Run(runCtx)
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(runCtx) }()
-	// READY=1, WATCHDOG=1 and STOPPING=1 under a Type=notify systemd unit
-	// (see `thorp startup`); does nothing without NOTIFY_SOCKET.
-	sd := startSystemdLink(sup, log)
-	defer sd.close()
-	log.Info("thorp started", "pid", os.Getpid(), "config", cfg.File, "components", len(cfg.Components),
-		"control", cfg.Settings.Control)
+// daemonLoad is the result of loadConfigWith as the daemon takes it.
+func daemonLoad(cfg *config.Config, script *plugins.Script, problems config.Problems) daemon.Load {
+	l := daemon.Load{Config: cfg, Problems: problems, Release: func() {}}
+	if script != nil {
+		l.Lua, l.Release = script, script.Close
+	}
+	return l
+}
 
-	stopping := false
-	for {
-		select {
-		case <-done:
-			log.Info("thorp stopped")
-			return exitOK
-		case sig := <-sigs:
-			switch {
-			case sig == syscall.SIGHUP && !stopping:
-				log.Info("SIGHUP received: reloading the config")
-				go func() {
-					sd.reloading()
-					defer sd.reloaded()
-					if _, _, err := reloader.reload(runCtx); err != nil {
-						log.Warn("config reload finished with errors", "err", err)
-					}
-				}()
-			case sig == syscall.SIGHUP:
-				log.Info("SIGHUP ignored during shutdown")
-			case !stopping:
-				stopping = true
-				sd.stopping()
-				log.Info("shutting down: stopping components in reverse dependency order; send the signal again to kill them", "signal", sig.String())
-				stop()
-			default:
-				log.Warn("second signal: killing every component's process group", "signal", sig.String())
-				sup.Kill()
-				return exitUsage
-			}
+// hookRunner is the plugins' hook runner as the daemon uses it.
+type hookRunner struct {
+	*plugins.HookRunner
+	sup atomic.Pointer[engine.Supervisor] // set once the daemon exists
+}
+
+// Set installs the hooks of l, whose functions its script holds.
+func (h *hookRunner) Set(l daemon.Load) {
+	script, _ := l.Lua.(*plugins.Script)
+	h.HookRunner.Set(script, l.Config)
+}
+
+// Reloaded hands the hooks a reload event.
+func (h *hookRunner) Reloaded(rep engine.ReloadReport) {
+	h.Handle(engine.Event{Type: plugins.EventReload, Time: time.Now(),
+		Message: fmt.Sprintf("added %v, removed %v, restarted %v, updated %v", rep.Added, rep.Removed, rep.Restarted, rep.Updated)})
+}
+
+// restarts counts component's restarts since a time, for ev.restarts_last_hour.
+func (h *hookRunner) restarts(component string, since time.Time) int {
+	sup := h.sup.Load()
+	if sup == nil {
+		return 0
+	}
+	n := 0
+	for _, ev := range sup.Events(0, component, since) {
+		if ev.Type == engine.EventRestart {
+			n++
 		}
 	}
+	return n
+}
+
+// readyFile is the --ready-fd of thorp run: a line written to it tells
+// the thorp up that started this process that the control socket
+// listens. Its methods accept a nil receiver (no --ready-fd).
+type readyFile struct{ f *os.File }
+
+// readyNotice takes over fd; it is closed on exec, so no component
+// inherits it. fd < 0 means none.
+func readyNotice(fd int) *readyFile {
+	if fd < 0 {
+		return nil
+	}
+	unix.CloseOnExec(fd)
+	return &readyFile{f: os.NewFile(uintptr(fd), "ready-fd")}
+}
+
+// signal writes the notice and closes the file.
+func (r *readyFile) signal() {
+	if r == nil || r.f == nil {
+		return
+	}
+	_, _ = r.f.WriteString("ready\n")
+	r.Close()
+}
+
+// Close closes the file without a notice (safe twice).
+func (r *readyFile) Close() {
+	if r == nil || r.f == nil {
+		return
+	}
+	_ = r.f.Close()
+	r.f = nil
 }
 
 // isTerminal reports whether w is a terminal.

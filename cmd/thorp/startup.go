@@ -268,14 +268,12 @@ func execArg(s string) string {
 // systemdLink connects 'thorp run' to systemd when it runs under a
 // Type=notify unit: READY=1 once the components have started, a STATUS=
 // line that follows their states, WATCHDOG=1 while the supervisor answers,
-// and STOPPING=1 on shutdown. Without $NOTIFY_SOCKET it does nothing. Its
-// methods are safe for concurrent use; close is safe twice.
+// and STOPPING=1 on shutdown. Without $NOTIFY_SOCKET it does nothing. It
+// is the daemon's Notifier: the daemon runs it and calls the other methods,
+// which are safe for concurrent use.
 type systemdLink struct {
-	n      *sdnotify.Notifier
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	n   *sdnotify.Notifier
+	log *slog.Logger
 }
 
 // readyCap bounds the wait for components before READY=1 is sent anyway:
@@ -283,31 +281,30 @@ type systemdLink struct {
 // systemd kill thorp at TimeoutStartSec (90s by default).
 const readyCap = 60 * time.Second
 
-// startSystemdLink starts the link for sup (call it once sup.Run is
-// running, or about to: it waits for sup.Started). It reads NOTIFY_SOCKET,
-// WATCHDOG_USEC and WATCHDOG_PID from the environment.
-func startSystemdLink(sup *engine.Supervisor, log *slog.Logger) *systemdLink {
-	return startSystemdLinkWith(sdnotify.FromEnv(os.Getenv), sup, log)
+// newSystemdLink returns the link for n (sdnotify.FromEnv reads
+// NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID).
+func newSystemdLink(n *sdnotify.Notifier, log *slog.Logger) *systemdLink {
+	return &systemdLink{n: n, log: log}
 }
 
-func startSystemdLinkWith(n *sdnotify.Notifier, sup *engine.Supervisor, log *slog.Logger) *systemdLink {
-	l := &systemdLink{n: n, log: log, cancel: func() {}}
-	if !n.Enabled() {
-		return l
+// Run follows sup (it waits for sup.Started) and pings the watchdog until
+// ctx ends, then returns once both have stopped.
+func (l *systemdLink) Run(ctx context.Context, sup *engine.Supervisor) {
+	if !l.n.Enabled() {
+		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	log.Info("systemd notification enabled", "socket", n.Socket(), "watchdog", n.WatchdogInterval())
-	l.wg.Add(2)
+	l.log.Info("systemd notification enabled", "socket", l.n.Socket(), "watchdog", l.n.WatchdogInterval())
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer l.wg.Done()
+		defer wg.Done()
 		l.follow(ctx, sup)
 	}()
 	go func() {
-		defer l.wg.Done()
-		n.RunWatchdog(ctx, func() bool { return supervisorAnswers(ctx, sup, n.WatchdogInterval()/4) })
+		defer wg.Done()
+		l.n.RunWatchdog(ctx, func() bool { return supervisorAnswers(ctx, sup, l.n.WatchdogInterval()/4) })
 	}()
-	return l
+	wg.Wait()
 }
 
 // follow sends READY=1 once no component is starting (or after readyCap),
@@ -352,9 +349,8 @@ func (l *systemdLink) follow(ctx context.Context, sup *engine.Supervisor) {
 	}
 }
 
-// stopping tells systemd that thorp is shutting down. Call it when the
-// first stop signal arrives.
-func (l *systemdLink) stopping() {
+// Stopping tells systemd that thorp is shutting down.
+func (l *systemdLink) Stopping() {
 	if !l.n.Enabled() {
 		return
 	}
@@ -362,27 +358,19 @@ func (l *systemdLink) stopping() {
 	_ = l.n.Status("stopping components in reverse dependency order")
 }
 
-// reloading tells systemd that a config reload has begun; call reloaded
-// when it is done (applied or rejected).
-func (l *systemdLink) reloading() {
+// Reloading tells systemd that a config reload has begun; Reloaded that it
+// is over (applied or rejected) and thorp is ready again.
+func (l *systemdLink) Reloading() {
 	if l.n.Enabled() {
 		_ = l.n.Reloading()
 	}
 }
 
-// reloaded tells systemd that the reload is over and thorp is ready again.
-func (l *systemdLink) reloaded() {
+// Reloaded: see Reloading.
+func (l *systemdLink) Reloaded() {
 	if l.n.Enabled() {
 		_ = l.n.Ready()
 	}
-}
-
-// close stops the link's goroutines and waits for them.
-func (l *systemdLink) close() {
-	l.once.Do(func() {
-		l.cancel()
-		l.wg.Wait()
-	})
 }
 
 // supervisorAnswers reports whether sup returns its status within limit;

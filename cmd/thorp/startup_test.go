@@ -312,10 +312,9 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 }
 
 func TestSystemdLink_NoSocketIsInert(t *testing.T) {
-	link := startSystemdLinkWith(sdnotify.FromEnv(func(string) string { return "" }), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	link.stopping()
-	link.close()
-	link.close()
+	link := newSystemdLink(sdnotify.FromEnv(func(string) string { return "" }), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	link.Stopping()
+	link.Run(context.Background(), nil) // returns at once without a socket
 }
 
 func TestSettled(t *testing.T) {

@@ -47,20 +47,9 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
-	u := "http://thorp" + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	resp, err := c.send(ctx, method, path, q)
 	if err != nil {
 		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w for this config (nothing listens on %s); start one with 'thorp run' or 'thorp up'", ErrNotRunning, c.socket)
-		}
-		return fmt.Errorf("control socket %s: %w", c.socket, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -68,21 +57,47 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
-		}
 		if out != nil {
 			_ = json.Unmarshal(body, out) // error bodies may carry details (reload problems)
 		}
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
+		return responseError(resp.StatusCode, body)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(body, out)
+}
+
+// responseError is the APIError of a response with status code and body.
+func responseError(code int, body []byte) *APIError {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(body))
+	}
+	return &APIError{Status: code, Message: e.Error}
+}
+
+// send makes a request and returns the response, whose body the caller
+// closes. A thorp that is not there is ErrNotRunning.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	u := "http://thorp" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w for this config (nothing listens on %s); start one with 'thorp run' or 'thorp up'", ErrNotRunning, c.socket)
+		}
+		return nil, fmt.Errorf("control socket %s: %w", c.socket, err)
+	}
+	return resp, nil
 }
 
 // Info returns what the running thorp says about itself.

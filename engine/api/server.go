@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -141,10 +142,15 @@ func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 
 // listEvents returns events after ?since=SEQ; with ?wait=DURATION it blocks
 // until at least one arrives or the duration passes (for `-f` style tails).
+// With ?follow=1 it streams them instead (see followEvents).
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
 	name := q.Get("component")
+	if follow, _ := strconv.ParseBool(q.Get("follow")); follow {
+		h.followEvents(w, r, name)
+		return
+	}
 	wait, _ := time.ParseDuration(q.Get("wait"))
 	wait = min(wait, time.Minute)
 	deadline := time.After(wait)
@@ -166,6 +172,91 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// Server-sent events: a comment line every streamHeartbeat keeps proxies and
+// idle timers from cutting a quiet stream, and lets the server notice a
+// client that went away; each write must finish within streamWriteTimeout.
+const (
+	streamHeartbeat    = 15 * time.Second
+	streamWriteTimeout = 30 * time.Second
+)
+
+// followEvents answers GET /api/v1/events?follow=1 with a stream of
+// server-sent events (text/event-stream): one "id: SEQ" and "data: EVENT
+// JSON" pair per event, as they happen, until the client goes away or the
+// server shuts down (the stream then ends cleanly). ?since=SEQ, or the
+// Last-Event-ID header a reconnecting EventSource sends, first replays the
+// stored events after SEQ; without either the stream starts with the next
+// event. The response headers are sent at once: a client that has them
+// will see every event from then on. It waits on the engine's event ring,
+// never polls.
+func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name string) {
+	since, replay := uint64(0), false
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("since")} {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			since, replay = n, true
+		}
+	}
+	changed := h.sup.WaitEvent()
+	if !replay {
+		// Start after the newest event; changed was taken first, so an
+		// event that lands meanwhile is not missed.
+		if evs := h.sup.Events(0, "", time.Time{}); len(evs) > 0 {
+			since = evs[len(evs)-1].Seq
+		}
+	}
+	rc := http.NewResponseController(w)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	// Tell EventSource to reconnect after 2s, and get the headers out now.
+	if !h.streamWrite(w, rc, "retry: 2000\n\n") {
+		return
+	}
+	beat := time.NewTicker(streamHeartbeat)
+	defer beat.Stop()
+	// send writes the events after since, reporting whether the client
+	// still listens.
+	send := func() bool {
+		var b strings.Builder
+		for _, ev := range h.sup.Events(since, name, time.Time{}) {
+			data, _ := json.Marshal(ev)
+			fmt.Fprintf(&b, "id: %d\ndata: %s\n\n", ev.Seq, data)
+			since = ev.Seq
+		}
+		return b.Len() == 0 || h.streamWrite(w, rc, b.String())
+	}
+	for {
+		if !send() {
+			return
+		}
+		select {
+		case <-changed:
+			changed = h.sup.WaitEvent() // before send reads, so nothing is missed
+		case <-beat.C:
+			if !h.streamWrite(w, rc, ": keepalive\n\n") {
+				return
+			}
+		case <-r.Context().Done():
+			// Shutting down or the client left: send what happened last
+			// (the final stops), then end the stream.
+			send()
+			return
+		}
+	}
+}
+
+// streamWrite writes and flushes s within streamWriteTimeout, reporting
+// whether the client still listens.
+func (h *Handler) streamWrite(w http.ResponseWriter, rc *http.ResponseController, s string) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := io.WriteString(w, s); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
 }
 
 func (h *Handler) act(w http.ResponseWriter, r *http.Request) {

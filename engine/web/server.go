@@ -7,10 +7,13 @@
 // goroutine and only reads from the Source, which must be safe for
 // concurrent use. Scrapes of /metrics are serialised by a mutex because they
 // update the Server's metrics.Set to match the current components. Listen,
-// Serve, Rebind, SetToken and Close may be called from any goroutine.
+// Serve, Rebind, SetToken, Shutdown and Close may be called from any
+// goroutine. GET /api/v1/events?follow=1 streams events (see package api)
+// under the same rules as the other reads; Shutdown ends such streams.
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -74,6 +77,11 @@ type Server struct {
 	srv     *http.Server
 	metrics *metricsState
 
+	// base is the context of every request; Shutdown and Close cancel it
+	// so long requests (event streams) end.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	mu       sync.Mutex
 	addr     string    // configured address
 	ln       *listener // current listener; nil before Listen or after Rebind("")
@@ -114,6 +122,8 @@ func New(src Source, opts Options) *Server {
 	s.metrics = newMetricsState(time.Now())
 	s.handler = s.routes()
 	s.srv = api.NewServer(s.handler)
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.srv.BaseContext = func(net.Listener) context.Context { return s.base }
 	s.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	return s
 }
@@ -262,6 +272,19 @@ func (s *Server) Rebind(addr string) error {
 // Close stops listening and closes every connection. It is safe to call
 // twice; the second call does nothing.
 func (s *Server) Close() error {
+	return s.stop(nil)
+}
+
+// Shutdown stops listening, ends the requests in flight (their context is
+// cancelled, which ends event streams) and waits for them until ctx ends;
+// then it closes what is left, as Close does. It is safe to call twice and
+// after Close; later calls do nothing.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.stop(ctx)
+}
+
+// stop is Close (graceful nil) or Shutdown.
+func (s *Server) stop(graceful context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -272,7 +295,14 @@ func (s *Server) Close() error {
 	ln := s.ln
 	serving := s.serving
 	s.mu.Unlock()
-	err := s.srv.Close()
+	s.cancelBase()
+	var err error
+	if graceful != nil {
+		err = s.srv.Shutdown(graceful)
+	}
+	if graceful == nil || err != nil {
+		err = s.srv.Close()
+	}
 	if ln != nil && !serving {
 		// Never handed to http.Server, which would have closed it.
 		err = errors.Join(err, ln.Close())

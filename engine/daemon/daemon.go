@@ -1,0 +1,528 @@
+// Package daemon runs one thorp: a Supervisor with its control API on the
+// unix socket, the HTTP server, the metrics push, the config's hooks, an
+// optional service-manager link, signal handling and config reloads.
+//
+// It sits beside the engine rather than in it because it wires engine,
+// engine/api and engine/web together, which the engine must not know
+// about; and it holds both the run and the reload because a reload touches
+// the same parts the run owns (supervisor, hooks, HTTP server, the current
+// script). It never imports plugins or the CLI: evaluating thorp.lua (a
+// Loader) and running its hooks (Hooks) are injected by cmd/thorp, and it
+// knows no flags, terminals or exit codes (a second signal is ErrKilled;
+// the CLI maps it to its exit code).
+//
+// Concurrency model: New binds the listeners and starts nothing. Run starts
+// every goroutine of the daemon in one errgroup and returns only after all
+// of them have ended: the supervisor (which owns the component loops, the
+// sampler and the periodic state saving, and saves the state once more at
+// shutdown), both servers, the metrics pusher, the hook runner, the
+// notifier, the signal handler and the reloads SIGHUP asks for. Reload and
+// Close may be called from any goroutine; reloads are serialised.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/web"
+)
+
+// ErrKilled is returned by Run when a second stop signal arrived during the
+// ordered shutdown: every component's process group was SIGKILLed.
+var ErrKilled = errors.New("killed by a second signal during the shutdown")
+
+// Load is one evaluation of the config file.
+type Load struct {
+	// Config is the validated config, nil when the file has errors.
+	Config *config.Config
+	// Problems lists the errors and warnings the evaluation found.
+	Problems config.Problems
+	// Lua calls the config's Lua functions; nil when there are none.
+	Lua engine.LuaCaller
+	// Release frees what the evaluation holds (its Lua state) once the
+	// config has been replaced or the daemon closes; nil for nothing.
+	Release func()
+}
+
+// release calls l.Release if set.
+func (l Load) release() {
+	if l.Release != nil {
+		l.Release()
+	}
+}
+
+// Loader evaluates the config file again, for a reload. It is called from
+// the goroutine that asked for the reload, one call at a time.
+type Loader func() Load
+
+// Hooks runs the on(event, fn) hooks of the config. Handle is called from
+// the engine's goroutines and must not block; the other methods may be
+// called from any goroutine.
+type Hooks interface {
+	// Set installs the hooks of l (at start and after each reload).
+	Set(l Load)
+	// Handle queues an engine event for the hooks.
+	Handle(ev engine.Event)
+	// Reloaded tells the hooks that a reload was applied.
+	Reloaded(rep engine.ReloadReport)
+	// Run calls hooks until ctx ends.
+	Run(ctx context.Context)
+}
+
+// Notifier hears about the daemon's life, e.g. a systemd notify link. Its
+// methods may be called from any goroutine.
+type Notifier interface {
+	// Run follows sup until ctx ends (READY, STATUS and watchdog pings).
+	Run(ctx context.Context, sup *engine.Supervisor)
+	// Stopping is called once, when the ordered shutdown begins.
+	Stopping()
+	// Reloading and Reloaded bracket a reload that SIGHUP asked for.
+	Reloading()
+	Reloaded()
+}
+
+// Options configure a Daemon.
+type Options struct {
+	// Logger receives thorp's own log; nil discards it.
+	Logger *slog.Logger
+	// Version is reported by GET /api/v1/info.
+	Version string
+	// Engine are the supervisor's options. Logger, Lua, StatePath and
+	// OnEvent are filled in by New from the other fields and the config.
+	Engine engine.Options
+	// Load evaluates the config file again for a reload; nil refuses
+	// reloads.
+	Load Loader
+	// Hooks, when set, runs the config's hooks.
+	Hooks Hooks
+	// Notifier, when set, is told about start, reloads and shutdown.
+	Notifier Notifier
+	// Signals delivers SIGTERM and SIGINT (ordered shutdown; a second one
+	// kills) and SIGHUP (reload). Nil: only Run's context and Close stop
+	// the daemon.
+	Signals <-chan os.Signal
+}
+
+// ListenError is returned by New when the HTTP server cannot bind
+// settings.http.
+type ListenError struct{ Err error }
+
+// Error returns the listen error.
+func (e *ListenError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the listen error.
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// serverShutdownTimeout bounds the wait for requests in flight when the
+// servers close at the end of Run.
+const serverShutdownTimeout = 5 * time.Second
+
+// Daemon is one running thorp. Create it with New, run it with Run, and
+// release it with Close.
+type Daemon struct {
+	log      *slog.Logger
+	opts     Options
+	sup      *engine.Supervisor
+	web      *web.Server
+	info     api.Info
+	socket   string // the control socket's path
+	control  net.Listener
+	ctlSrv   *http.Server
+	base     context.Context // the control requests' context
+	endBase  context.CancelFunc
+	killed   chan struct{} // closed by the second signal
+	killOnce sync.Once
+
+	reloadMu sync.Mutex // one reload at a time; guards current
+
+	mu       sync.Mutex
+	current  Load // the config running now and its script
+	started  bool // Run was called
+	stopping bool // the ordered shutdown has begun; no more reloads
+	closed   bool
+	cancel   context.CancelFunc // ends Run's context; nil before Run
+	done     chan struct{}      // closed when Run returns
+}
+
+// New prepares a daemon for first, a validated load: it creates the
+// supervisor (which opens the log files), binds the control socket and,
+// when settings.http is set, the HTTP address, so a busy port fails before
+// anything starts. Nothing runs until Run. On error everything New
+// acquired is released again, except first (the caller releases it).
+func New(first Load, opts Options) (*Daemon, error) {
+	cfg := first.Config
+	if cfg == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{log: log, opts: opts, current: first, socket: cfg.Settings.Control,
+		killed: make(chan struct{}), done: make(chan struct{})}
+	eng := opts.Engine
+	eng.Logger, eng.Lua, eng.StatePath = log, first.Lua, cfg.Settings.State
+	if opts.Hooks != nil {
+		opts.Hooks.Set(first)
+		eng.OnEvent = opts.Hooks.Handle
+	}
+	sup, err := engine.New(cfg, eng)
+	if err != nil {
+		return nil, err
+	}
+	d.sup = sup
+	ln, err := api.ListenControl(cfg.Settings.Control)
+	if err != nil {
+		return nil, err
+	}
+	d.control = ln
+	started := time.Now()
+	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started}
+	public := api.NewPublicHandler(sup, d.info)
+	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
+		API: public, Logger: log})
+	// The TCP sockets held for components count as this thorp's, for check.
+	for _, cc := range cfg.Components {
+		for _, addr := range cc.Sockets {
+			if hp, ok := strings.CutPrefix(addr, "tcp://"); ok {
+				d.info.Listening = append(d.info.Listening, hp)
+			}
+		}
+	}
+	if cfg.Settings.HTTP != "" {
+		if err := d.web.Listen(); err != nil {
+			d.releaseServers()
+			return nil, &ListenError{Err: err}
+		}
+		d.info.Listening = append(d.info.Listening, d.web.Addr())
+	}
+	control := api.NewHandler(sup, d.info, true)
+	if opts.Load != nil {
+		control.SetReloader(d.Reload)
+		public.SetReloader(d.Reload)
+	}
+	d.base, d.endBase = context.WithCancel(context.Background())
+	d.ctlSrv = api.NewServer(control)
+	d.ctlSrv.BaseContext = func(net.Listener) context.Context { return d.base }
+	d.ctlSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	return d, nil
+}
+
+// Supervisor returns the daemon's supervisor. Safe for concurrent use.
+func (d *Daemon) Supervisor() *engine.Supervisor { return d.sup }
+
+// Info returns what the daemon reports on GET /api/v1/info. Safe for
+// concurrent use.
+func (d *Daemon) Info() api.Info { return d.info }
+
+// Run supervises until ctx ends, a stop signal arrives, Close is called, or
+// a part fails. Then the components stop in reverse dependency order (the
+// servers keep answering meanwhile, so clients can follow the shutdown),
+// the supervisor saves its state, the event streams end and the servers
+// close; Run returns once every goroutine it started has ended. It returns
+// nil after an ordered shutdown, ErrKilled after a second signal, or what
+// made it stop (a supervisor that could not start, an invalid metrics
+// push). Failures of a server are logged and do not stop supervision.
+// Run may be called once.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.started || d.closed {
+		d.mu.Unlock()
+		return errors.New("daemon: Run called twice or after Close")
+	}
+	d.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	d.mu.Unlock()
+	defer close(d.done)
+	defer cancel()
+
+	// life lasts until the supervisor has stopped: servers, hooks and the
+	// pusher serve the whole shutdown.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	cfg := d.sup.Config()
+	waitPush := func() {}
+	if p := cfg.Settings.MetricsPush; p.URL != "" {
+		wait, err := d.web.Push(life, p.URL, p.Interval, p.Labels)
+		if err != nil {
+			d.shutdownServers()
+			return err
+		}
+		waitPush = wait
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	supCtx, stopSup := context.WithCancel(gctx)
+	defer stopSup()
+	g.Go(func() error {
+		defer endLife()
+		if err := d.sup.Run(supCtx); err != nil {
+			return fmt.Errorf("supervisor: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-life.Done()
+		waitPush()
+		d.shutdownServers()
+		return nil
+	})
+	g.Go(func() error {
+		if err := d.ctlSrv.Serve(d.control); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("control socket stopped; the CLI cannot reach this thorp", "err", err)
+		}
+		return nil
+	})
+	// Serve even without an address, so a reload can turn the server on.
+	g.Go(func() error {
+		if err := d.web.Serve(); err != nil {
+			d.log.Error("http server stopped", "err", err)
+		}
+		return nil
+	})
+	if d.opts.Hooks != nil {
+		g.Go(func() error {
+			d.opts.Hooks.Run(life)
+			return nil
+		})
+	}
+	if d.opts.Notifier != nil {
+		g.Go(func() error {
+			d.opts.Notifier.Run(life, d.sup)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		d.handleSignals(life, supCtx, stopSup, g)
+		return nil
+	})
+	g.Go(func() error {
+		d.killUntilStopped(life)
+		return nil
+	})
+	d.log.Info("thorp started", "pid", d.info.PID, "config", cfg.File, "components", len(cfg.Components),
+		"control", d.socket)
+	err := g.Wait()
+	select {
+	case <-d.killed:
+		return errors.Join(ErrKilled, err)
+	default:
+		return err
+	}
+}
+
+// handleSignals acts on the stop and reload signals until life ends:
+// the first SIGTERM/SIGINT (or the end of supCtx) begins the ordered
+// shutdown, a second one kills, SIGHUP reloads (in g) unless stopping.
+func (d *Daemon) handleSignals(life, supCtx context.Context, stopSup context.CancelFunc, g *errgroup.Group) {
+	supDone := supCtx.Done()
+	for {
+		select {
+		case <-life.Done():
+			return
+		case <-supDone:
+			supDone = nil
+			d.beginStopping()
+		case sig := <-d.opts.Signals:
+			stopping := d.isStopping()
+			switch {
+			case sig == syscall.SIGHUP && !stopping:
+				d.log.Info("SIGHUP received: reloading the config")
+				g.Go(func() error {
+					if n := d.opts.Notifier; n != nil {
+						n.Reloading()
+						defer n.Reloaded()
+					}
+					if _, _, err := d.Reload(supCtx); err != nil {
+						d.log.Warn("config reload finished with errors", "err", err)
+					}
+					return nil
+				})
+			case sig == syscall.SIGHUP:
+				d.log.Info("SIGHUP ignored during shutdown")
+			case !stopping:
+				d.log.Info("shutting down: stopping components in reverse dependency order; send the signal again to kill them", "signal", sig.String())
+				d.beginStopping()
+				stopSup()
+			default:
+				d.log.Warn("second signal: killing every component's process group", "signal", sig.String())
+				d.killOnce.Do(func() { close(d.killed) })
+			}
+		}
+	}
+}
+
+// killUntilStopped waits for the second signal, then SIGKILLs every
+// component's process group, and again at every event until life ends, so
+// that nothing a policy restarts meanwhile outlives the shutdown.
+func (d *Daemon) killUntilStopped(life context.Context) {
+	select {
+	case <-life.Done():
+		return
+	case <-d.killed:
+	}
+	for {
+		changed := d.sup.WaitEvent()
+		d.sup.Kill()
+		select {
+		case <-life.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// beginStopping marks the shutdown (no more reloads) and tells the
+// notifier, once.
+func (d *Daemon) beginStopping() {
+	d.mu.Lock()
+	was := d.stopping
+	d.stopping = true
+	d.mu.Unlock()
+	if !was && d.opts.Notifier != nil {
+		d.opts.Notifier.Stopping()
+	}
+}
+
+func (d *Daemon) isStopping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopping
+}
+
+// shutdownServers ends the event streams and requests in flight (bounded),
+// closes both servers and removes the control socket. Safe twice.
+func (d *Daemon) shutdownServers() {
+	ctx, cancel := context.WithTimeout(context.Background(), serverShutdownTimeout)
+	defer cancel()
+	d.endBase()
+	if err := d.ctlSrv.Shutdown(ctx); err != nil {
+		_ = d.ctlSrv.Close()
+	}
+	if err := d.web.Shutdown(ctx); err != nil {
+		d.log.Warn("http server shutdown", "err", err)
+	}
+	d.releaseServers()
+}
+
+// releaseServers closes the listeners (a second close does nothing) and
+// removes the control socket.
+func (d *Daemon) releaseServers() {
+	_ = d.web.Close()
+	_ = d.control.Close()
+	_ = os.Remove(d.socket)
+}
+
+// Close ends Run as its context would (an ordered shutdown) and waits for
+// it to return, then releases what New acquired and the current script.
+// It is safe to call twice, before Run or without it.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		<-d.doneIfStarted()
+		return nil
+	}
+	d.closed = true
+	started, cancel := d.started, d.cancel
+	d.mu.Unlock()
+	if started {
+		cancel()
+		<-d.done
+	} else {
+		d.endBase()
+		d.releaseServers()
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.current.release()
+	d.current = Load{}
+	return nil
+}
+
+// doneIfStarted is d.done once Run was called, a closed channel otherwise.
+func (d *Daemon) doneIfStarted() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return d.done
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Reload evaluates the config file again and applies it as one operation:
+// a file with errors changes nothing and comes back as problems (with a
+// nil error); otherwise the supervisor takes the difference (see
+// engine.Supervisor.Reload), the hooks move to the new script, the old
+// script is released, and the HTTP server takes the new token and address
+// (an address it cannot bind is a warning; the old one stays). A changed
+// control path or metrics_push is a warning: they apply when thorp
+// restarts. It implements api.Reloader; reloads are serialised, and one
+// asked for during the shutdown is refused.
+func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Problems, error) {
+	if d.opts.Load == nil {
+		return engine.ReloadReport{}, nil, errors.New("this thorp cannot reload its config")
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.isStopping() {
+		return engine.ReloadReport{}, nil, errors.New("thorp is shutting down; the config was not reloaded")
+	}
+	next := d.opts.Load()
+	cfg, problems := next.Config, next.Problems
+	if cfg == nil {
+		next.release()
+		d.sup.MarkReloadFailed()
+		d.log.Warn("config reload refused: the file has errors; nothing was changed", "errors", len(problems.Errors()))
+		for _, p := range problems.Errors() {
+			d.log.Warn(p.String())
+		}
+		return engine.ReloadReport{}, problems, nil
+	}
+	old := d.current.Config
+	warn := func(key, msg string) {
+		problems = append(problems, config.Problem{File: cfg.File, Line: cfg.Settings.Line, Key: key, Warning: true, Message: msg})
+	}
+	if cfg.Settings.Control != old.Settings.Control {
+		warn("control", "a new control socket path takes effect when thorp restarts; the old one stays in use")
+	}
+	if !reflect.DeepEqual(cfg.Settings.MetricsPush, old.Settings.MetricsPush) {
+		warn("metrics_push", "a changed metrics_push takes effect when thorp restarts")
+	}
+	rep, err := d.sup.Reload(ctx, cfg, next.Lua)
+	// Hooks move to the new script first; the old script's functions are
+	// no longer referenced once Reload has handed every component its
+	// config.
+	if d.opts.Hooks != nil {
+		d.opts.Hooks.Set(next)
+	}
+	d.current.release()
+	d.current = next
+	if d.opts.Hooks != nil {
+		d.opts.Hooks.Reloaded(rep)
+	}
+	d.web.SetToken(cfg.Settings.Token)
+	if err := d.web.Rebind(cfg.Settings.HTTP); err != nil {
+		warn("http", fmt.Sprintf("%v; the server stays on its old address", err))
+	}
+	d.log.Info("config reloaded", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted, "updated", rep.Updated)
+	return rep, problems, err
+}
