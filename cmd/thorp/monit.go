@@ -30,10 +30,11 @@ const (
 
 func cmdMonit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("monit", "monit [-c FILE] [--interval 1s]\n\n"+
-		"Redraws the status table and the last events every interval until Ctrl-C.\n"+
+		"Redraws the status table and the last events at each event thorp reports,\n"+
+		"and at least every interval, until Ctrl-C.\n"+
 		"When stdout is not a terminal it prints one frame, without colours, and exits.", stderr)
 	cfgPath := configFlag(fs)
-	interval := fs.Duration("interval", time.Second, "time between redraws")
+	interval := fs.Duration("interval", time.Second, "time between redraws when no event comes (an event redraws at once)")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -66,9 +67,11 @@ type monitor struct {
 	pid    int
 }
 
-// live redraws a frame every interval until ctx ends or a signal arrives.
-// A thorp that is not running at the first frame exits 3; one that goes
-// away later is reported on screen while monit keeps trying.
+// live redraws a frame at every event thorp reports, and every interval
+// for the figures that change without one (memory, CPU, uptime), until
+// ctx ends or a signal arrives. A thorp that is not running at the first
+// frame exits 3; one that goes away later is reported on screen while
+// monit keeps trying (at each interval, and follows it again once back).
 func (m *monitor) live(ctx context.Context, stdout, stderr io.Writer, interval time.Duration) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,14 +82,34 @@ func (m *monitor) live(ctx context.Context, stdout, stderr io.Writer, interval t
 	defer fmt.Fprint(stdout, ansiLeave)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var stream *api.EventStream
+	defer func() {
+		if stream != nil {
+			stream.Close()
+		}
+	}()
 	var err error
 	for {
+		var events <-chan engine.Event
+		if stream == nil && err == nil {
+			// Replay from the last event seen, so nothing between the
+			// refresh and the stream is missed.
+			stream, _ = m.client.Follow(ctx, api.FollowOptions{Replay: true, Since: m.seq})
+		}
+		if stream != nil {
+			events = stream.Events()
+		}
 		fmt.Fprint(stdout, ansiClear)
 		m.draw(stdout, err)
 		select {
 		case <-ctx.Done():
 			return exitOK
 		case <-tick.C:
+		case _, ok := <-events:
+			if !ok {
+				stream.Close()
+				stream = nil
+			}
 		}
 		err = m.refresh(ctx)
 		if ctx.Err() != nil {

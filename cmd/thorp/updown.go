@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/proc"
@@ -49,9 +51,6 @@ FILE.`
 // consoleLog is the file in the log directory that receives a detached
 // thorp's stdout and stderr.
 const consoleLog = "thorp-console.log"
-
-// pollEvery is how often up and down look at the process they wait for.
-const pollEvery = 100 * time.Millisecond
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("up", upUsage, stderr)
@@ -108,12 +107,23 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	consoleStart, _ := console.Seek(0, io.SeekEnd)
 	fmt.Fprintf(console, "--- thorp up %s: %s run -c %s\n", time.Now().Format(time.RFC3339), self, abs)
 
-	cmd := exec.Command(self, "run", "-c", abs)
+	// thorp run writes a line to fd 3 once its control socket listens, and
+	// closes it unsaid if it fails before: no polling for the socket.
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp up: %v\n", err)
+		return exitFailed
+	}
+	defer readyR.Close()
+	cmd := exec.Command(self, "run", "-c", abs, "--ready-fd", "3")
 	cmd.Dir = cfg.Dir
 	cmd.Env = detachedEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = console, console // stdin stays /dev/null
+	cmd.ExtraFiles = []*os.File{readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		fmt.Fprintf(stderr, "thorp up: start %s: %v\n", self, err)
 		return exitFailed
 	}
@@ -122,9 +132,15 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// goroutine ends with the process or with ours.
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// Ends at the notice, when thorp closes the pipe, or when we close it.
+	ready := make(chan bool, 1)
+	go func() {
+		n, _ := readyR.Read(make([]byte, 16))
+		ready <- n > 0
+	}()
 
 	fmt.Fprintf(stderr, "starting thorp (pid %d) for %s\n", pid, abs)
-	w := &upWaiter{client: client, pid: pid, exited: exited, stderr: stderr, deadline: time.Now().Add(*timeout), states: map[string]engine.State{}}
+	w := &upWaiter{client: client, pid: pid, ready: ready, exited: exited, stderr: stderr, deadline: time.Now().Add(*timeout), states: map[string]engine.State{}}
 	outcome := w.wait(ctx)
 	tail := func() {
 		printTail(stderr, consolePath, consoleStart, 20)
@@ -180,51 +196,83 @@ type upOutcome struct {
 type upWaiter struct {
 	client   *api.Client
 	pid      int
-	exited   <-chan error
+	ready    <-chan bool  // true: the control socket listens; false: thorp gave up
+	exited   <-chan error // our child's exit
 	stderr   io.Writer
 	deadline time.Time
 	answered bool
 	states   map[string]engine.State
 }
 
+// wait waits for the ready notice, then follows thorp's events and looks
+// at the components again at each one.
 func (w *upWaiter) wait(ctx context.Context) upOutcome {
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
 	timer := time.NewTimer(time.Until(w.deadline))
 	defer timer.Stop()
+	exited := w.exited
+	select {
+	case ok := <-w.ready:
+		if ok {
+			break
+		}
+		// thorp closed the pipe unsaid: it is failing. Another thorp may
+		// have won the race for the socket; then ours exits and that one
+		// is watched instead.
+		info, err := infoWithin(ctx, w.client, time.Second)
+		if err != nil || info.PID == w.pid {
+			select {
+			case err := <-exited:
+				return w.exitedEarly(err)
+			case <-timer.C:
+				return upOutcome{kind: upNoAnswer, why: fmt.Sprintf("thorp (pid %d) did not answer on its control socket within the timeout", w.pid)}
+			case <-ctx.Done():
+				return upOutcome{kind: upCancelled, why: "interrupted; thorp may still be starting ('thorp status' tells)"}
+			}
+		}
+		fmt.Fprintf(w.stderr, "  another thorp (pid %d) answers for this config\n", info.PID)
+		w.pid, exited = info.PID, nil
+	case err := <-exited:
+		return w.exitedEarly(err)
+	case <-ctx.Done():
+		return upOutcome{kind: upCancelled, why: "interrupted; thorp may still be starting ('thorp status' tells)"}
+	case <-timer.C:
+		return upOutcome{kind: upNoAnswer, why: fmt.Sprintf("thorp (pid %d) did not answer on its control socket within the timeout", w.pid)}
+	}
+	w.answered = true
+	fmt.Fprintf(w.stderr, "  thorp answers on its control socket\n")
+	// Follow first, then look: every change after the look is an event.
+	var events <-chan engine.Event
+	if stream, err := w.client.Follow(ctx, api.FollowOptions{}); err == nil {
+		defer stream.Close()
+		events = stream.Events()
+	}
 	for {
 		if o, done := w.look(ctx); done {
 			return o
 		}
 		select {
-		case err := <-w.exited:
-			return upOutcome{kind: upExited, why: fmt.Sprintf("thorp (pid %d) exited before it was up: %s", w.pid, describeWaitErr(err))}
+		case _, ok := <-events:
+			if !ok {
+				events = nil // thorp is going away; its exit or the deadline tells
+			}
+		case err := <-exited:
+			return w.exitedEarly(err)
 		case <-ctx.Done():
 			return upOutcome{kind: upCancelled, why: "interrupted; thorp may still be starting ('thorp status' tells)"}
 		case <-timer.C:
 			return w.timedOut(ctx)
-		case <-tick.C:
 		}
 	}
 }
 
-// look asks thorp once how far it got and reports progress lines.
+func (w *upWaiter) exitedEarly(err error) upOutcome {
+	return upOutcome{kind: upExited, why: fmt.Sprintf("thorp (pid %d) exited before it was up: %s", w.pid, describeWaitErr(err))}
+}
+
+// look asks thorp how far it got and reports progress lines.
 func (w *upWaiter) look(ctx context.Context) (upOutcome, bool) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if !w.answered {
-		info, err := w.client.Info(cctx)
-		if err != nil {
-			return upOutcome{}, false
-		}
-		w.answered = true
-		if info.PID != w.pid {
-			// Another thorp won the race for the socket; ours will exit.
-			fmt.Fprintf(w.stderr, "  another thorp (pid %d) answers for this config\n", info.PID)
-			w.pid = info.PID
-		}
-		fmt.Fprintf(w.stderr, "  thorp answers on its control socket\n")
-	}
 	comps, err := w.client.Components(cctx)
 	if err != nil {
 		return upOutcome{}, false
@@ -417,6 +465,19 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
+	// Watch the process and follow the events before the signal, so
+	// neither its exit nor a stop is missed.
+	gone, err := watchExit(pid, ident.StartTime)
+	if err != nil {
+		fmt.Fprintf(stderr, "thorp down: %v\n", err)
+		return exitFailed
+	}
+	defer gone.Close()
+	var events <-chan engine.Event
+	if stream, err := client.Follow(ctx, api.FollowOptions{}); err == nil {
+		defer stream.Close()
+		events = stream.Events()
+	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			fmt.Fprintf(stdout, "thorp (pid %d) stopped\n", pid)
@@ -427,40 +488,29 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "stopping thorp (pid %d): components stop in reverse dependency order\n", pid)
 
-	states := map[string]engine.State{}
-	answering := true
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		if processGone(pid, ident.StartTime) {
+		select {
+		case <-gone.Done():
 			fmt.Fprintf(stdout, "thorp (pid %d) stopped\n", pid)
 			return exitOK
-		}
-		if answering {
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			comps, err := client.Components(cctx)
-			cancel()
-			if err != nil {
-				answering = false
+		case ev, ok := <-events:
+			if !ok {
+				// thorp has stopped its components and closed its sockets.
+				events = nil
 				fmt.Fprintf(stderr, "  control socket closed; waiting for pid %d to exit\n", pid)
+				continue
 			}
-			for _, c := range comps {
-				if states[c.Name] != c.State {
-					states[c.Name] = c.State
-					fmt.Fprintf(stderr, "  %s: %s\n", c.Name, c.State)
-				}
+			if ev.Type == engine.EventStopping || ev.Type == engine.EventStopped || ev.Type == engine.EventKill {
+				fmt.Fprintf(stderr, "  %s: %s\n", eventSource(ev), ev.State)
 			}
-		}
-		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stderr, "thorp down: interrupted; thorp (pid %d) goes on stopping\n", pid)
 			return exitFailed
 		case <-timer.C:
 			fmt.Fprintf(stderr, "thorp down: thorp (pid %d) has not exited after %s; it may still be stopping a component. 'kill -KILL %d' ends it at once (its components get SIGKILL through their parent-death signal)\n", pid, wait, pid)
 			return exitFailed
-		case <-tick.C:
 		}
 	}
 }
@@ -475,6 +525,76 @@ func processGone(pid int, startTime uint64) bool {
 		return true
 	}
 	return st.StartTime != startTime || st.State == 'Z' || st.State == 'X'
+}
+
+// exitWatch reports the exit of a process that need not be our child,
+// without polling: its pidfd becomes readable when it exits (a zombie
+// counts). One goroutine waits in poll(2); Close wakes and waits for it.
+type exitWatch struct {
+	done   chan struct{} // closed when the process has exited
+	ended  chan struct{} // closed when the goroutine has returned
+	pidfd  int
+	wakeR  int
+	wakeW  int
+	closed bool
+}
+
+// watchExit watches pid, which started at startTime (so a reused pid is
+// not mistaken for it). Call Close when done.
+func watchExit(pid int, startTime uint64) (*exitWatch, error) {
+	w := &exitWatch{done: make(chan struct{}), ended: make(chan struct{}), pidfd: -1, wakeR: -1, wakeW: -1}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil || processGone(pid, startTime) {
+		if err == nil {
+			unix.Close(fd)
+		} else if !errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("watch pid %d: %w", pid, err)
+		}
+		close(w.done)
+		close(w.ended)
+		return w, nil
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch pid %d: %w", pid, err)
+	}
+	w.pidfd, w.wakeR, w.wakeW = fd, p[0], p[1]
+	go w.wait()
+	return w, nil
+}
+
+// wait blocks in poll until the process exits or Close writes to the pipe.
+func (w *exitWatch) wait() {
+	defer close(w.ended)
+	fds := []unix.PollFd{{Fd: int32(w.pidfd), Events: unix.POLLIN}, {Fd: int32(w.wakeR), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && fds[0].Revents != 0 {
+			close(w.done)
+		}
+		return
+	}
+}
+
+// Done is closed when the process has exited.
+func (w *exitWatch) Done() <-chan struct{} { return w.done }
+
+// Close stops the watch and waits for its goroutine. Not safe for
+// concurrent use; safe twice.
+func (w *exitWatch) Close() {
+	if w.closed || w.pidfd < 0 {
+		return
+	}
+	w.closed = true
+	_, _ = unix.Write(w.wakeW, []byte{0})
+	<-w.ended
+	unix.Close(w.pidfd)
+	unix.Close(w.wakeR)
+	unix.Close(w.wakeW)
 }
 
 // systemdUnitOf returns the system service unit that started pid as its

@@ -193,7 +193,8 @@ const (
 // never polls.
 func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name string) {
 	since, replay := uint64(0), false
-	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("since")} {
+	// A reconnecting EventSource keeps its URL: its Last-Event-ID wins.
+	for _, v := range []string{r.URL.Query().Get("since"), r.Header.Get("Last-Event-ID")} {
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
 			since, replay = n, true
 		}

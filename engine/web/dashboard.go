@@ -16,7 +16,9 @@ import (
 )
 
 // dashboardHTML is the whole dashboard: one page with inline CSS and
-// JavaScript that polls /api/v1 and /health. It loads nothing else.
+// JavaScript that follows GET /api/v1/events?follow=1 and reads /api/v1
+// and /health when something happens (and every 10 s for the figures);
+// without the event stream it polls every 2 s. It loads nothing else.
 //
 //go:embed dashboard.html
 var dashboardHTML []byte

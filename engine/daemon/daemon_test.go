@@ -1,0 +1,346 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/config"
+)
+
+// component is a sh -c script with quick test defaults.
+func component(t *testing.T, dir, name, script string) config.Component {
+	t.Helper()
+	c := config.DefaultComponent()
+	c.Name = name
+	c.Command = config.Command{Argv: []string{"/bin/sh", "-c", script}, Shell: true}
+	c.Cwd = dir
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(dir, "logs")
+	c.RestartDelay = 0
+	c.KillTimeout = 2 * time.Second
+	return c
+}
+
+// testConfig is a config for comps with every path under dir and the HTTP
+// server on a free loopback port.
+func testConfig(dir string, comps ...config.Component) *config.Config {
+	st := config.Defaults()
+	st.Control = filepath.Join(dir, ".thorp", "thorp.sock")
+	st.State = filepath.Join(dir, ".thorp", "state.json")
+	st.Logs.Dir = filepath.Join(dir, "logs")
+	st.HTTP = "127.0.0.1:0"
+	return &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: st, Components: comps}
+}
+
+// fakeHooks records what the daemon asks of its hooks.
+type fakeHooks struct {
+	mu       sync.Mutex
+	sets     []*config.Config
+	reloads  int
+	running  atomic.Bool
+	ended    atomic.Bool
+	received atomic.Int64
+	reloaded chan struct{} // one value per reload
+}
+
+func (h *fakeHooks) Set(l Load) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sets = append(h.sets, l.Config)
+}
+func (h *fakeHooks) Handle(engine.Event) { h.received.Add(1) }
+func (h *fakeHooks) Reloaded(engine.ReloadReport) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reloads++
+	h.reloaded <- struct{}{}
+}
+func (h *fakeHooks) Run(ctx context.Context) {
+	h.running.Store(true)
+	<-ctx.Done()
+	h.ended.Store(true)
+}
+
+// fakeNotifier records the lifecycle calls.
+type fakeNotifier struct {
+	stopping, reloading, reloaded atomic.Int64
+	ended                         atomic.Bool
+}
+
+func (n *fakeNotifier) Run(ctx context.Context, _ *engine.Supervisor) {
+	<-ctx.Done()
+	n.ended.Store(true)
+}
+func (n *fakeNotifier) Stopping()  { n.stopping.Add(1) }
+func (n *fakeNotifier) Reloading() { n.reloading.Add(1) }
+func (n *fakeNotifier) Reloaded()  { n.reloaded.Add(1) }
+
+// running is a daemon whose Run goes on in the background.
+type running struct {
+	d      *Daemon
+	hooks  *fakeHooks
+	notify *fakeNotifier
+	sigs   chan os.Signal
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDaemon runs a daemon for cfg until the test ends; load serves
+// reloads (nil: none).
+func startDaemon(t *testing.T, cfg *config.Config, load Loader) *running {
+	t.Helper()
+	r := &running{hooks: &fakeHooks{reloaded: make(chan struct{}, 8)}, notify: &fakeNotifier{}, sigs: make(chan os.Signal, 4), done: make(chan error, 1)}
+	d, err := New(Load{Config: cfg}, Options{Version: "test", Load: load, Hooks: r.hooks, Notifier: r.notify, Signals: r.sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		_ = d.Close()
+	})
+	waitState(t, d.Supervisor(), engine.StateRunning)
+	return r
+}
+
+// wait returns Run's result, failing after d.
+func (r *running) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(d):
+		t.Fatalf("Run did not return within %v", d)
+		return nil
+	}
+}
+
+// waitState waits until every component of sup is in state.
+func waitState(t *testing.T, sup *engine.Supervisor, state engine.State) {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for {
+		changed := sup.WaitEvent() // before the look, so no change is missed
+		if !slices.ContainsFunc(sup.Status(), func(s engine.Status) bool { return s.State != state }) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("components not %s within 15s: %+v", state, sup.Status())
+		}
+	}
+}
+
+// goroutinesBackTo waits (bounded) until at most n goroutines run.
+func goroutinesBackTo(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before Run:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // the runtime's own goroutines wind down on their own time
+	}
+}
+
+// runOnce starts a daemon, follows its events over the control socket,
+// and closes it, returning once Run has returned.
+func runOnce(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(dir, component(t, dir, "svc", "exec sleep 100"))
+	cfg.Settings.MetricsPush = config.MetricsPush{URL: "http://127.0.0.1:1/api/v1/import/prometheus", Interval: time.Hour}
+	r := startDaemon(t, cfg, nil)
+	stream, err := api.NewClient(cfg.Settings.Control).Follow(context.Background(), api.FollowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before Run")
+	}
+	if !r.hooks.ended.Load() || !r.notify.ended.Load() {
+		t.Error("Run returned before the hooks or the notifier ended")
+	}
+	for range stream.Events() {
+	}
+	if err := stream.Err(); err != nil {
+		t.Errorf("the event stream ended with %v; want a clean end at shutdown", err)
+	}
+	if _, err := os.Stat(cfg.Settings.Control); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket left behind: %v", err)
+	}
+	if _, err := os.Stat(cfg.Settings.State); err != nil {
+		t.Errorf("no state saved at shutdown: %v", err)
+	}
+}
+
+func TestDaemon_Run_EndsEveryGoroutine(t *testing.T) {
+	// The first run starts what lives as long as the process (the reaper,
+	// os/signal's watcher); count after it.
+	runOnce(t)
+	before := runtime.NumGoroutine()
+	runOnce(t)
+	goroutinesBackTo(t, before)
+}
+
+func TestDaemon_Signals_OrderedThenKill(t *testing.T) {
+	dir := t.TempDir()
+	// Ignores SIGTERM: the ordered stop would wait out kill_timeout.
+	c := component(t, dir, "stubborn", "trap '' TERM; while :; do sleep 0.1; done")
+	c.KillTimeout = time.Minute
+	r := startDaemon(t, testConfig(dir, c), nil)
+	pid := r.d.Supervisor().Status()[0].PID
+	r.sigs <- syscall.SIGTERM
+	waitState(t, r.d.Supervisor(), engine.StateStopping)
+	if r.notify.stopping.Load() != 1 {
+		t.Errorf("notifier told of stopping %d times, want 1", r.notify.stopping.Load())
+	}
+	r.sigs <- syscall.SIGHUP // ignored during the shutdown
+	r.sigs <- syscall.SIGINT
+	if err := r.wait(t, 10*time.Second); !errors.Is(err, ErrKilled) {
+		t.Fatalf("Run after a second signal: %v, want ErrKilled", err)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("pid %d survived the kill", pid)
+	}
+	if r.notify.reloading.Load() != 0 {
+		t.Error("SIGHUP during the shutdown reloaded")
+	}
+}
+
+func TestDaemon_SIGTERM_OrderedShutdown(t *testing.T) {
+	dir := t.TempDir()
+	r := startDaemon(t, testConfig(dir, component(t, dir, "svc", "exec sleep 100")), nil)
+	pid := r.d.Supervisor().Status()[0].PID
+	r.sigs <- syscall.SIGTERM
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("pid %d survived the shutdown", pid)
+	}
+}
+
+func TestDaemon_Reload(t *testing.T) {
+	dir := t.TempDir()
+	first := testConfig(dir, component(t, dir, "a", "exec sleep 100"))
+	var mu sync.Mutex
+	next := Load{}
+	var released []string
+	load := func() Load {
+		mu.Lock()
+		defer mu.Unlock()
+		return next
+	}
+	set := func(l Load, name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		l.Release = func() {
+			mu.Lock()
+			released = append(released, name)
+			mu.Unlock()
+		}
+		next = l
+	}
+	r := startDaemon(t, first, load)
+	ctx := context.Background()
+
+	// A file with errors changes nothing.
+	set(Load{Problems: config.Problems{{File: "thorp.lua", Line: 3, Message: "bad"}}}, "broken")
+	rep, problems, err := r.d.Reload(ctx)
+	if err != nil || problems.Err() == nil || len(rep.Added)+len(rep.Removed) != 0 {
+		t.Fatalf("broken reload: %+v %v %v", rep, problems, err)
+	}
+	if ok, _ := r.d.Supervisor().LastReload(); ok {
+		t.Error("a refused reload counts as a success")
+	}
+
+	// A good one applies, swaps the hooks and releases the previous load.
+	cfg := testConfig(dir, component(t, dir, "a", "exec sleep 100"), component(t, dir, "b", "exec sleep 100"))
+	cfg.Settings = first.Settings
+	cfg.Settings.HTTP = "127.0.0.1:0"
+	set(Load{Config: cfg}, "second")
+	rep, problems, err = r.d.Reload(ctx)
+	if err != nil || problems.Err() != nil || !slices.Equal(rep.Added, []string{"b"}) || !slices.Equal(rep.Unchanged, []string{"a"}) {
+		t.Fatalf("reload: %+v %v %v", rep, problems, err)
+	}
+	<-r.hooks.reloaded // sent before Reload returned
+	r.hooks.mu.Lock()
+	if len(r.hooks.sets) != 2 || r.hooks.sets[1] != cfg || r.hooks.reloads != 1 {
+		t.Errorf("hooks: %d sets, %d reloads; want the new config set and one reload", len(r.hooks.sets), r.hooks.reloads)
+	}
+	r.hooks.mu.Unlock()
+
+	// SIGHUP reloads too, and tells the notifier; the previous load is released.
+	cfg3 := testConfig(dir, component(t, dir, "a", "exec sleep 100"))
+	cfg3.Settings = cfg.Settings
+	set(Load{Config: cfg3}, "third")
+	r.sigs <- syscall.SIGHUP
+	select {
+	case <-r.hooks.reloaded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGHUP did not reload")
+	}
+	if n := len(r.d.Supervisor().Status()); n != 1 {
+		t.Errorf("%d components after the SIGHUP reload, want 1", n)
+	}
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	_ = r.d.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(released, []string{"broken", "second", "third"}) {
+		t.Errorf("released %v, want the broken load at once, then each replaced one, then the last at Close", released)
+	}
+	if r.notify.reloading.Load() != 1 || r.notify.reloaded.Load() != 1 {
+		t.Errorf("notifier: %d reloading, %d reloaded; want 1 each", r.notify.reloading.Load(), r.notify.reloaded.Load())
+	}
+	if _, _, err := r.d.Reload(ctx); err == nil {
+		t.Error("a reload after the shutdown was accepted")
+	}
+}
+
+func TestNew_BusyHTTPPortStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir, component(t, dir, "svc", "exec sleep 100"))
+	r := startDaemon(t, cfg, nil)
+	busy := testConfig(t.TempDir(), component(t, dir, "svc", "exec sleep 100"))
+	busy.Settings.HTTP = r.d.Info().Listening[0]
+	_, err := New(Load{Config: busy}, Options{})
+	var le *ListenError
+	if !errors.As(err, &le) {
+		t.Fatalf("New on a busy port: %v, want a ListenError", err)
+	}
+	if _, err := os.Stat(busy.Settings.Control); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket left behind after a failed New: %v", err)
+	}
+}
