@@ -1,7 +1,10 @@
 // Command thorp is a process supervisor configured by a Lua file, thorp.lua.
 //
 // This package only parses flags, formats output and maps errors to exit
-// codes; the supervisor itself lives in the engine package.
+// codes; the supervisor itself lives in the engine package, and what
+// 'thorp run' wires together (servers, hooks, signals, reloads) in
+// engine/daemon, to which this package hands the loading of thorp.lua and
+// the Lua hooks.
 package main
 
 import (

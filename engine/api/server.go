@@ -1,6 +1,13 @@
 // Package api is thorp's control API: JSON over HTTP, served on the control
-// unix socket (full control) and, later, on the TCP server (read-only
-// without a token). The CLI talks to it through Client.
+// unix socket (full control) and by the HTTP server of package web (writes
+// only with the token, env values hidden). The CLI talks to it through
+// Client. docs/api.md lists the endpoints.
+//
+// GET /api/v1/events?follow=1 is a stream of server-sent events that waits
+// on the engine's event ring (Supervisor.WaitEvent) instead of polling; it
+// ends when the request's context does, so a server that cancels its
+// requests' base context before Shutdown ends the streams cleanly.
+// Client.Follow reads it.
 //
 // Handler is safe for concurrent use; each request runs on its own
 // goroutine and calls the Supervisor, which serialises per component.

@@ -272,7 +272,7 @@ func (s *Server) Rebind(addr string) error {
 // Close stops listening and closes every connection. It is safe to call
 // twice; the second call does nothing.
 func (s *Server) Close() error {
-	return s.stop(nil)
+	return s.stop(false, context.Background())
 }
 
 // Shutdown stops listening, ends the requests in flight (their context is
@@ -280,11 +280,11 @@ func (s *Server) Close() error {
 // then it closes what is left, as Close does. It is safe to call twice and
 // after Close; later calls do nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.stop(ctx)
+	return s.stop(true, ctx)
 }
 
-// stop is Close (graceful nil) or Shutdown.
-func (s *Server) stop(graceful context.Context) error {
+// stop is Close or (graceful) Shutdown within ctx.
+func (s *Server) stop(graceful bool, ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -297,10 +297,10 @@ func (s *Server) stop(graceful context.Context) error {
 	s.mu.Unlock()
 	s.cancelBase()
 	var err error
-	if graceful != nil {
-		err = s.srv.Shutdown(graceful)
+	if graceful {
+		err = s.srv.Shutdown(ctx)
 	}
-	if graceful == nil || err != nil {
+	if !graceful || err != nil {
 		err = s.srv.Close()
 	}
 	if ln != nil && !serving {
