@@ -188,6 +188,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d.sup = sup
 	ln, err := api.ListenControl(cfg.Settings.Control)
 	if err != nil {
+		_ = sup.Close()
 		return nil, err
 	}
 	d.control = ln
@@ -207,6 +208,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	if cfg.Settings.HTTP != "" {
 		if err := d.web.Listen(); err != nil {
 			d.releaseServers()
+			_ = sup.Close()
 			return nil, &ListenError{Err: err}
 		}
 		d.info.Listening = append(d.info.Listening, d.web.Addr())
@@ -430,7 +432,8 @@ func (d *Daemon) releaseServers() {
 }
 
 // Close ends Run as its context would (an ordered shutdown) and waits for
-// it to return, then releases what New acquired and the current script.
+// it to return, then releases what New acquired (the listeners and the
+// supervisor's sockets, log files and spawner) and the current script.
 // It is safe to call twice, before Run or without it.
 func (d *Daemon) Close() error {
 	d.mu.Lock()
@@ -449,11 +452,12 @@ func (d *Daemon) Close() error {
 		d.endBase()
 		d.releaseServers()
 	}
+	err := d.sup.Close()
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.current.release()
 	d.current = Load{}
-	return nil
+	return err
 }
 
 // doneIfStarted is d.done once Run was called, a closed channel otherwise.
