@@ -38,7 +38,7 @@ func TestServer_Dashboard_ServesPage(t *testing.T) {
 		`"/api/v1/components"`,
 		`"/api/v1/events?since="`,
 		`new EventSource("/api/v1/events?follow=1&since="`, // live updates
-		`if (!streaming`, // and the polling fallback without them
+		`if (!streaming`,                                   // and the polling fallback without them
 		`"/health"`,
 		`"/logs?n=100&stream="`,
 	} {
