@@ -20,33 +20,30 @@ import (
 // markRunning moves in to running and starts what watches a running
 // process (health checks).
 func (c *component) markRunning(in *instance, p *process, msg string) {
-	p.runningAt = time.Now()
+	p.runningAt = c.clock.Now()
+	p.readyBy = time.Time{}
+	if p.stopProbe != nil {
+		p.stopProbe()
+	}
 	c.setState(in, StateRunning, Event{Type: EventRunning, PID: p.pid, Message: msg})
 	c.retireOld(in) // an overlap restart: the old process may go now
 	if h := c.cfg.Health; h != nil && (h.HTTP != "" || h.Func != nil) {
-		ctx, cancel := context.WithCancel(context.Background())
-		p.stopHealth = cancel
-		go c.runHealth(ctx, in, p, *h)
+		hc := *h
+		// Owner: p (release waits); ends with p.ctx.
+		p.watch(func() { c.runHealth(p, hc) })
 	}
 }
 
-// runHealth checks p every interval until ctx ends; results go to the loop.
-func (c *component) runHealth(ctx context.Context, in *instance, p *process, h config.Health) {
+// runHealth checks p every interval until p.ctx ends; results go to the
+// loop. It touches nothing the loop owns.
+func (c *component) runHealth(p *process, h config.Health) {
 	client := &http.Client{Timeout: h.Timeout}
-	t := time.NewTicker(h.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(c.clock, h.Interval, p.ctx.Done(), func() {
+		err := c.checkHealth(p.ctx, client, h)
+		if p.ctx.Err() == nil {
+			c.in.post(healthMsg{p: p, err: err})
 		}
-		err := c.checkHealth(ctx, client, h)
-		if ctx.Err() != nil {
-			return
-		}
-		c.later(func() { c.onHealth(in, p, err) })
-	}
+	})
 }
 
 // checkHealth runs one check: nil when healthy.
@@ -92,15 +89,15 @@ func (c *component) onHealth(in *instance, p *process, err error) {
 	in.healthy = err == nil
 	switch {
 	case err != nil && wasHealthy:
-		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: string(policies.ReasonHealth),
+		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: policies.ReasonHealth,
 			Message: fmt.Sprintf("health check failed (%d of %d): %v", st.Misses, c.cfg.Health.Failures, err)})
 	case err == nil && !wasHealthy:
-		c.event(in, Event{Type: EventRunning, PID: p.pid, Reason: string(policies.ReasonHealth), Message: "health check passes again"})
+		c.event(in, Event{Type: EventRunning, PID: p.pid, Reason: policies.ReasonHealth, Message: "health check passes again"})
 	}
 	if restart {
 		why := fmt.Sprintf("%d health checks failed in a row: %v", st.Misses, err)
-		c.countRestart(in, string(policies.ReasonHealth), why)
-		c.restartInstance(in, string(policies.ReasonHealth))
+		c.countRestart(in, policies.ReasonHealth, why)
+		c.restartInstance(in, policies.ReasonHealth)
 	}
 }
 
@@ -125,11 +122,11 @@ func (c *component) checkWatchdog(in *instance, now time.Time) {
 		return
 	}
 	why := fmt.Sprintf("no WATCHDOG=1 within watchdog = %s: the process looks hung", c.cfg.Watchdog)
-	c.countRestart(in, string(policies.ReasonWatchdog), why)
-	c.restartInstance(in, string(policies.ReasonWatchdog))
+	c.countRestart(in, policies.ReasonWatchdog, why)
+	c.restartInstance(in, policies.ReasonWatchdog)
 }
 
-// schedule returns the component's cron_restart schedule, nil when none.
+// cronSchedule returns the component's cron_restart schedule, nil when none.
 func cronSchedule(cc *config.Component) cron.Schedule {
 	if cc.CronRestart == "" {
 		return nil
@@ -151,8 +148,8 @@ func (c *component) checkCron(now time.Time) {
 		if in.proc == nil || in.proc.stopping || in.proc.exited != nil {
 			continue
 		}
-		c.countRestart(in, string(policies.ReasonCron), fmt.Sprintf("cron_restart %q is due", c.cfg.CronRestart))
-		c.restartInstance(in, string(policies.ReasonCron))
+		c.countRestart(in, policies.ReasonCron, fmt.Sprintf("cron_restart %q is due", c.cfg.CronRestart))
+		c.restartInstance(in, policies.ReasonCron)
 	}
 }
 
@@ -161,6 +158,6 @@ func (c *component) setCron() {
 	c.cron = cronSchedule(c.cfg)
 	c.nextCron = time.Time{}
 	if c.cron != nil {
-		c.nextCron = c.cron.Next(time.Now())
+		c.nextCron = c.cron.Next(c.clock.Now())
 	}
 }

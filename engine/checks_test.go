@@ -79,19 +79,21 @@ func TestSupervisor_WatchdogPingsKeepItRunning(t *testing.T) {
 }
 
 func TestSupervisor_CronRestart(t *testing.T) {
-	s := startSupervisor(t, testComponent(t, "nightly", "exec sleep 100", func(c *config.Component) {
+	// 02:59 on the engine's clock; 03:00 comes when the test says so.
+	clk := newFakeClock(time.Date(2026, 3, 10, 2, 59, 0, 0, time.UTC))
+	s := startSupervisorWith(t, Options{Clock: clk}, testComponent(t, "nightly", "exec sleep 100", func(c *config.Component) {
 		c.CronRestart = "0 3 * * *"
 		c.RestartDelay = 0
 	}))
 	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "nightly", EventRunning) >= 1 })
-	c, _ := s.component("nightly")
-	if c.config().CronRestart == "" {
-		t.Fatal("no schedule")
-	}
-	// Bring 03:00 forward instead of waiting for it.
-	c.later(func() { c.nextCron = time.Now() })
+	clk.Advance(time.Minute)
 	evs := waitEvents(t, s, 10*time.Second, "a cron restart", func(evs []Event) bool { return count(evs, "nightly", EventSpawn) >= 2 })
 	if st := statusOf(t, s, "nightly"); st.RestartsByReason["cron"] != 1 {
 		t.Fatalf("restarts_by_reason %v\n%s", st.RestartsByReason, dumpEvents(evs))
+	}
+	for _, e := range evs {
+		if e.Type == EventRestart && !e.Time.Equal(clk.Now()) {
+			t.Fatalf("restart at %s, want 03:00 on the engine's clock", e.Time)
+		}
 	}
 }

@@ -22,40 +22,46 @@ import (
 // checked for survivors.
 const remnantPoll = 20 * time.Millisecond
 
-// component supervises the instances of one component{}. Its loop goroutine
-// owns every field below the "owned by the loop" line; other goroutines talk
-// to it through reqs and read its snapshot.
+// component supervises the instances of one component{}. Its loop
+// goroutine (run) owns every field below the "owned by the loop" line;
+// before the loop starts its constructor owns them, and after the loop has
+// returned, whoever waited for it (Supervisor.Run, Reload). Other
+// goroutines reach the loop only through the inbox and read only the
+// published view. Those two are the component's only guards.
 type component struct {
-	sup  *Supervisor
-	name string
-	log  *slog.Logger
+	sup   *Supervisor
+	name  string
+	log   *slog.Logger
+	clock Clock
 
-	reqs    chan request
-	wake    chan struct{} // poked by the reaper (exits, orphans) and samplers
+	in      *inbox
 	done    chan struct{} // closed when the loop has returned
 	endLoop func()        // ends the loop (set by Supervisor.startLoop)
 
-	queueMu sync.Mutex
-	queue   []func() // work for the loop from other goroutines (exits, policy results)
-	in      inbox    // newest samples from the sampler
-	shared  atomic.Pointer[config.Component]
-
-	snapMu sync.RWMutex
-	snap   Status
+	// view is the latest published snapshot, immutable once stored: status
+	// and config readers (API, sampler, dependents) load it without
+	// waiting for the loop.
+	view atomic.Pointer[view]
 
 	// owned by the loop
+	ctx      context.Context // the loop's; every process context derives from it
 	cfg      *config.Component
 	insts    []*instance
 	outLog   *rotate.File
 	errLog   *rotate.File
-	restarts map[string]int
-	lastWhy  string
+	restarts map[policies.Reason]int
+	lastWhy  policies.Reason
 	cpu      float64 // cumulative CPU seconds of every run
 	cron     cron.Schedule
-	nextCron time.Time // next cron_restart; zero when none
+	nextCron time.Time     // next cron_restart; zero when none
+	sockets  []*heldSocket // bound by thorp, passed to every process
+}
 
-	sockMu  sync.Mutex
-	sockets []*heldSocket // bound by thorp, passed to every process; guarded by sockMu
+// view is what the loop publishes for other goroutines.
+type view struct {
+	status Status
+	cfg    *config.Component
+	logs   []logRef
 }
 
 // instance is one copy of a component (instances = N gives N of them).
@@ -68,26 +74,30 @@ type instance struct {
 	waiting bool // starting, but waiting for dependencies
 
 	hist      policies.RunHistory
-	nextStart time.Time // end of a backoff or an errored retry; zero = none
-	restartBy string    // reason of the restart waiting for proc to end, "" = none
+	nextStart time.Time       // end of a backoff or an errored retry; zero = none
+	restartBy policies.Reason // reason of the restart waiting for proc to end, "" = none
 	lastExit  *ExitInfo
 	message   string
-	waiters   []waiter
+	waiters   []*pending
 
 	memory     int64 // last sampled tree memory (RSS or PSS)
 	procs      int   // processes in the tree at the last sample
 	memState   policies.MemoryState
 	growth     *policies.GrowthEstimator
 	lastGrowth policies.Growth
-	policyBusy bool // a Lua memory_policy call is in flight
-	policyErr  bool // its failure was logged already
+	policyErr  bool // a failure of memory_policy was logged already
 
 	health  policies.HealthState
 	healthy bool // the last health check passed (true before any)
 }
 
-// process is one running (or ending) main process and its group.
+// process is one running (or ending) main process and its group. Its
+// fields are the loop's, except ctx, cancel and watchers: the goroutines
+// that watch the process (readiness probe, sd_notify reader, health
+// checks, memory_policy calls) run under ctx and are counted in watchers,
+// and release ends them and waits, so none outlives the process.
 type process struct {
+	inst       *instance // the instance it runs for
 	pid        int
 	started    time.Time
 	requested  bool      // thorp asked it to stop
@@ -96,28 +106,35 @@ type process struct {
 	exited     *exitStatus
 	escaped    []proc.Ident // descendants that left the process group
 	ready      *readiness
+	readyBy    time.Time          // end of listen_timeout while the probe runs; zero otherwise
 	stopProbe  context.CancelFunc // ends the readiness probe; nil when none runs
 	notReady   bool               // stopped because it never became ready
 	runningAt  time.Time          // when it became ready
 	lastPing   time.Time          // last WATCHDOG=1
-	stopHealth context.CancelFunc // ends the health checks; nil when none run
+	policyBusy bool               // a Lua memory_policy call is in flight
+
+	ctx      context.Context // derived from the loop's; cancelled by release
+	cancel   context.CancelFunc
+	watchers sync.WaitGroup
 }
 
-// waiter is a caller of Start/Stop/Restart waiting for an outcome.
-type waiter struct {
-	want  State // StateRunning or StateStopped
-	reply chan error
+// watch runs f on a goroutine owned by p: f must return once p.ctx ends,
+// and release waits for it.
+func (p *process) watch(f func()) {
+	p.watchers.Add(1)
+	go func() {
+		defer p.watchers.Done()
+		f()
+	}()
 }
 
-type request struct {
-	op     string // "start", "stop", "restart", "signal", "config"
-	reason string
-	sig    syscall.Signal
-	cfg    *config.Component
-	out    *rotate.File // with cfg: the log files for the new config
-	errLog *rotate.File
-	reply  chan error // receives nil at once, or the outcome when wait is set
-	wait   bool
+// endWatchers ends what watches p and waits for it: the probe, health and
+// policy goroutines see p.ctx end; the sd_notify reader sees its socket
+// close. A Lua call in flight may take its grace period to return.
+func (p *process) endWatchers() {
+	p.cancel()
+	p.ready.close()
+	p.watchers.Wait()
 }
 
 func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File) *component {
@@ -125,18 +142,17 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 		sup:      s,
 		name:     cfg.Name,
 		log:      s.log.With("component", cfg.Name),
-		reqs:     make(chan request),
-		wake:     make(chan struct{}, 1),
+		clock:    s.clock,
+		in:       newInbox(),
 		done:     make(chan struct{}),
 		cfg:      cfg,
 		outLog:   out,
 		errLog:   errLog,
-		restarts: map[string]int{},
+		restarts: map[policies.Reason]int{},
 	}
 	for _, r := range policies.Reasons {
-		c.restarts[string(r)] = 0
+		c.restarts[r] = 0
 	}
-	c.shared.Store(cfg)
 	// A component is starting from the moment thorp means to start it, so
 	// no one mistakes "not started yet" for "stopped".
 	for i := 0; i < max(cfg.Instances, 1); i++ {
@@ -147,20 +163,12 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	return c
 }
 
-// heldSockets returns the sockets passed to new processes.
-func (c *component) heldSockets() []*heldSocket {
-	c.sockMu.Lock()
-	defer c.sockMu.Unlock()
-	return c.sockets
-}
-
 // rebindSockets makes c hold exactly socks: unchanged sockets stay bound
 // (connections keep queueing); otherwise the old ones close first, since
 // the new ones may take the same address. Running processes keep their
-// own copies until they exit. Safe from any goroutine.
+// own copies until they exit. Called by the loop (a config request) or
+// before the loop starts.
 func (c *component) rebindSockets(socks map[string]string) error {
-	c.sockMu.Lock()
-	defer c.sockMu.Unlock()
 	if sameSockets(c.sockets, socks) {
 		return nil
 	}
@@ -174,46 +182,49 @@ func (c *component) rebindSockets(socks map[string]string) error {
 	return nil
 }
 
-// closeHeldSockets closes c's sockets (component removed, thorp stopping).
+// heldSockets returns the sockets passed to new processes; loop only.
+func (c *component) heldSockets() []*heldSocket { return c.sockets }
+
+// closeHeldSockets closes c's sockets. The loop does it as it returns;
+// this is for a component whose loop never ran (a failed New).
 func (c *component) closeHeldSockets() {
-	c.sockMu.Lock()
-	defer c.sockMu.Unlock()
 	closeSockets(c.sockets)
 	c.sockets = nil
 }
 
 // config returns the component's current config; safe from any goroutine.
-func (c *component) config() *config.Component { return c.shared.Load() }
+func (c *component) config() *config.Component { return c.view.Load().cfg }
 
-// later queues f to run on the loop goroutine.
-func (c *component) later(f func()) {
-	c.queueMu.Lock()
-	c.queue = append(c.queue, f)
-	c.queueMu.Unlock()
-	c.poke()
-}
-
-func (c *component) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+// postExit tells the loop that p's main process was reaped. The exit is
+// stamped with the engine's clock (on the system clock, the same instant
+// the reaper saw). Called by the reaper; never blocks.
+func (c *component) postExit(p *process, st exitStatus) {
+	st.time = c.clock.Now()
+	c.in.post(exitMsg{p: p, st: st})
 }
 
 // send delivers a request to the loop. With wait it returns the outcome;
-// otherwise it returns once the loop accepted the request.
+// otherwise it returns once the loop applied the request. A request whose
+// ctx ends before the loop reads it is not applied.
 func (c *component) send(ctx context.Context, r request) error {
+	r.ctx = ctx
 	r.reply = make(chan error, 1)
 	select {
-	case c.reqs <- r:
 	case <-c.done:
-		return fmt.Errorf("component %q is shut down", c.name)
-	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("component %q: %w", c.name, ErrShuttingDown)
+	default:
 	}
+	c.in.post(r)
 	select {
 	case err := <-r.reply:
 		return err
+	case <-c.done:
+		select {
+		case err := <-r.reply: // answered as the loop ended
+			return err
+		default:
+			return fmt.Errorf("component %q: %w", c.name, ErrShuttingDown)
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -222,27 +233,20 @@ func (c *component) send(ctx context.Context, r request) error {
 // run is the loop. It returns when ctx is cancelled; the caller stops the
 // instances first (see Supervisor.shutdown).
 func (c *component) run(ctx context.Context) {
+	c.ctx = ctx
 	defer close(c.done)
-	defer func() {
-		for _, in := range c.insts {
-			for _, w := range in.waiters {
-				w.reply <- fmt.Errorf("component %q: thorp is shutting down", c.name)
-			}
-			in.waiters = nil
-		}
-	}()
-	timer := time.NewTimer(time.Hour)
+	defer c.abandon()
+	timer := c.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		c.drainExits()
+		c.drain()
 		var depsChanged <-chan struct{}
 		if c.anyWaitingDeps() {
 			depsChanged = c.sup.events.wait()
 			c.checkDeps()
 		}
-		next := c.nextDeadline()
-		if !next.IsZero() {
-			timer.Reset(max(time.Until(next), 0))
+		if next := c.nextDeadline(); !next.IsZero() {
+			timer.Reset(max(next.Sub(c.clock.Now()), 0))
 		} else {
 			timer.Stop()
 		}
@@ -250,25 +254,48 @@ func (c *component) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case r := <-c.reqs:
-			c.handle(r)
-		case <-c.wake:
+		case <-c.in.wake:
 		case <-depsChanged:
-		case <-timer.C:
+		case <-timer.C():
 			c.onDeadlines()
 		}
 	}
 }
 
-func (c *component) drainExits() {
-	c.queueMu.Lock()
-	q := c.queue
-	c.queue = nil
-	c.queueMu.Unlock()
-	for _, f := range q {
-		f()
+// abandon runs as the loop returns. Callers still waiting are told thorp
+// is shutting down; what watches the remaining processes ends (the
+// processes themselves were stopped by the caller, or are left to the
+// fence); the held sockets close.
+func (c *component) abandon() {
+	err := fmt.Errorf("component %q: %w", c.name, ErrShuttingDown)
+	for _, in := range c.insts {
+		for _, w := range in.waiters {
+			w.settle(err)
+		}
+		in.waiters = nil
+		for _, p := range []*process{in.old, in.proc} {
+			if p != nil {
+				p.endWatchers()
+			}
+		}
 	}
-	c.applySamples(c.takeSamples())
+	msgs, _ := c.in.take()
+	for _, m := range msgs {
+		if r, ok := m.(request); ok {
+			r.reply <- err
+		}
+	}
+	c.closeHeldSockets()
+}
+
+// drain handles everything in the inbox, in order, then the newest
+// samples.
+func (c *component) drain() {
+	msgs, samples := c.in.take()
+	for _, m := range msgs {
+		c.receive(m)
+	}
+	c.applySamples(samples)
 	c.trim(max(c.cfg.Instances, 1))
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
@@ -280,9 +307,54 @@ func (c *component) drainExits() {
 	}
 }
 
+// receive handles one message. Messages about a process that is no longer
+// its instance's are stale and dropped.
+func (c *component) receive(m message) {
+	switch m := m.(type) {
+	case request:
+		c.handle(m)
+	case exitMsg:
+		if !c.current(m.p) {
+			c.log.Warn("exit of a process the component no longer tracks", "pid", m.p.pid)
+			return
+		}
+		c.onExit(m.p.inst, m.p, m.st)
+	case readyMsg:
+		if c.current(m.p) {
+			c.onReady(m.p.inst, m.p)
+		}
+	case pingMsg:
+		if c.current(m.p) {
+			m.p.lastPing = m.at
+		}
+	case healthMsg:
+		if c.current(m.p) {
+			c.onHealth(m.p.inst, m.p, m.err)
+		}
+	case policyMsg:
+		if c.current(m.p) {
+			m.p.policyBusy = false
+			c.onPolicy(m)
+		}
+	default:
+		panic(fmt.Sprintf("engine: unknown message %T", m)) // a programmer's bug
+	}
+}
+
+// current reports whether p is still a process of its instance, and the
+// instance still one of c's.
+func (c *component) current(p *process) bool {
+	in := p.inst
+	return (in.proc == p || in.old == p) && in.index < len(c.insts) && c.insts[in.index] == in
+}
+
 func (c *component) handle(r request) {
+	if err := r.ctx.Err(); err != nil {
+		r.reply <- err // the caller gave up before the loop read it
+		return
+	}
 	switch r.op {
-	case "start":
+	case opStart:
 		for _, in := range c.active() {
 			in.wantUp = true
 			in.restartBy = ""
@@ -293,7 +365,7 @@ func (c *component) handle(r request) {
 			}
 		}
 		c.reply(r, StateRunning)
-	case "stop":
+	case opStop:
 		for _, in := range c.insts {
 			in.wantUp = false
 			in.restartBy = ""
@@ -301,21 +373,21 @@ func (c *component) handle(r request) {
 			in.waiting = false
 			c.retireOld(in)
 			if in.proc != nil {
-				c.stopProc(in, in.proc, "manual")
+				c.stopProc(in, in.proc, policies.ReasonManual)
 			} else if in.state != StateStopped {
 				c.setState(in, StateStopped, Event{Type: EventStopped, Message: "stopped by request"})
 			}
 		}
 		c.reply(r, StateStopped)
-	case "restart":
+	case opRestart:
 		for _, in := range c.active() {
 			in.wantUp = true
 			in.nextStart = time.Time{}
-			c.countRestart(in, r.reason, "restart requested ("+r.reason+")")
+			c.countRestart(in, r.reason, "restart requested ("+string(r.reason)+")")
 			c.restartInstance(in, r.reason)
 		}
 		c.reply(r, StateRunning)
-	case "signal":
+	case opSignal:
 		var err error
 		sent := 0
 		for _, in := range c.insts {
@@ -331,20 +403,24 @@ func (c *component) handle(r request) {
 				Message: "signal sent to the process group by request"})
 		}
 		if err == nil && sent == 0 {
-			err = fmt.Errorf("component %q has no running process to signal; start it first", c.name)
+			err = fmt.Errorf("component %q has %w to signal; start it first", c.name, ErrNoProcess)
 		}
 		r.reply <- err
-	case "config":
+	case opConfig:
 		c.cfg = r.cfg
-		c.shared.Store(r.cfg)
 		if r.out != nil {
 			c.outLog, c.errLog = r.out, r.errLog
 		}
+		// Changed sockets are rebound before new instances start; a restart
+		// hands them to the running ones. On error the component runs
+		// without them and says so.
+		err := c.rebindSockets(r.cfg.Sockets)
 		c.resize(max(r.cfg.Instances, 1))
 		c.setCron()
-		r.reply <- nil
+		c.updateSnapshot()
+		r.reply <- err
 	default:
-		r.reply <- fmt.Errorf("unknown request %q", r.op)
+		r.reply <- fmt.Errorf("component %q: unknown operation %s", c.name, r.op)
 	}
 }
 
@@ -369,15 +445,29 @@ func (c *component) resize(n int) {
 		in.restartBy = ""
 		in.nextStart = time.Time{}
 		if in.proc != nil {
-			c.stopProc(in, in.proc, "config")
+			c.stopProc(in, in.proc, policies.ReasonConfig)
 		}
 	}
 	c.trim(n)
 }
 
-// trim drops trailing instances beyond n that have no process left.
+// trim drops trailing instances beyond n that have no process left (nor
+// one an overlap restart replaces). Their waiters are answered: a stop is
+// done, a start did not happen.
 func (c *component) trim(n int) {
-	for len(c.insts) > n && c.insts[len(c.insts)-1].proc == nil {
+	for len(c.insts) > n {
+		in := c.insts[len(c.insts)-1]
+		if in.proc != nil || in.old != nil {
+			return
+		}
+		for _, w := range in.waiters {
+			if w.want == StateStopped {
+				w.settle(nil)
+			} else {
+				w.settle(c.didNotStart(in, "the config no longer has this instance"))
+			}
+		}
+		in.waiters = nil
 		c.insts = c.insts[:len(c.insts)-1]
 	}
 }
@@ -385,29 +475,19 @@ func (c *component) trim(n int) {
 // reply answers r now, or registers it to be answered when every instance
 // reaches want (or fails to).
 func (c *component) reply(r request, want State) {
-	if !r.wait {
-		r.reply <- nil
-		return
-	}
 	insts := c.insts
 	if want == StateRunning {
 		insts = c.active()
 	}
-	agg := make(chan error, len(insts))
+	if !r.wait || len(insts) == 0 {
+		r.reply <- nil
+		return
+	}
+	w := &pending{want: want, left: len(insts), reply: r.reply}
 	for _, in := range insts {
-		in.waiters = append(in.waiters, waiter{want: want, reply: agg})
+		in.waiters = append(in.waiters, w)
 		c.settleWaiters(in)
 	}
-	n := len(insts)
-	go func() {
-		var first error
-		for i := 0; i < n; i++ {
-			if err := <-agg; err != nil && first == nil {
-				first = err
-			}
-		}
-		r.reply <- first
-	}()
 }
 
 // settleWaiters answers the waiters of in that its current state satisfies.
@@ -416,13 +496,13 @@ func (c *component) settleWaiters(in *instance) {
 	for _, w := range in.waiters {
 		switch {
 		case w.want == StateRunning && in.state == StateRunning && in.old == nil:
-			w.reply <- nil
+			w.settle(nil)
 		case w.want == StateStopped && in.state == StateStopped && in.proc == nil:
-			w.reply <- nil
+			w.settle(nil)
 		case w.want == StateStopped && in.state == StateErrored && in.proc == nil:
-			w.reply <- nil
+			w.settle(nil)
 		case w.want == StateRunning && (in.state == StateErrored || (in.state == StateStopped && in.proc == nil)):
-			w.reply <- fmt.Errorf("component %q instance %d did not start: %s", c.name, in.index, in.message)
+			w.settle(c.didNotStart(in, in.message))
 		default:
 			kept = append(kept, w)
 		}
@@ -435,12 +515,17 @@ func (c *component) failRunningWaiters(in *instance, why string) {
 	kept := in.waiters[:0]
 	for _, w := range in.waiters {
 		if w.want == StateRunning {
-			w.reply <- fmt.Errorf("component %q instance %d did not start: %s", c.name, in.index, why)
+			w.settle(c.didNotStart(in, why))
 			continue
 		}
 		kept = append(kept, w)
 	}
 	in.waiters = kept
+}
+
+// didNotStart is the error of a start waiter on in.
+func (c *component) didNotStart(in *instance, why string) error {
+	return fmt.Errorf("component %q instance %d %w: %s", c.name, in.index, ErrDidNotStart, why)
 }
 
 // begin starts in now, or marks it waiting when its dependencies are not running.
@@ -478,10 +563,12 @@ func (c *component) checkDeps() {
 
 // spawn starts a new main process for in.
 func (c *component) spawn(in *instance) {
-	now := time.Now()
-	p := &process{started: now}
+	now := c.clock.Now()
+	p := &process{inst: in, started: now}
+	p.ctx, p.cancel = context.WithCancel(c.ctx)
 	pid, err := c.sup.startProcess(c, in, p)
 	if err != nil {
+		p.cancel() // nothing watches it yet
 		c.log.Error("start failed", "instance", in.index, "err", err)
 		in.message = err.Error()
 		c.event(in, Event{Type: EventFailed, Message: err.Error()})
@@ -507,31 +594,42 @@ func (c *component) spawn(in *instance) {
 	in.message = ""
 	in.health, in.healthy = policies.HealthState{}, true
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})
-	p.ready.listenNotify(func() {
-		now := time.Now()
-		c.later(func() { p.lastPing = now })
-	})
+	if p.ready.notify != nil {
+		// Owner: p (release waits); ends when release closes the socket.
+		p.watch(func() {
+			p.ready.readNotify(func() { c.in.post(pingMsg{p: p, at: c.clock.Now()}) })
+		})
+	}
 	if p.ready.immediate() {
 		c.markRunning(in, p, "")
 		return
 	}
-	// Running once the probe says so, within listen_timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ListenTimeout)
+	// Running once the probe says so, within listen_timeout (a deadline of
+	// the loop: see onDeadlines).
+	p.readyBy = now.Add(c.cfg.ListenTimeout)
+	ctx, cancel := context.WithCancel(p.ctx)
 	p.stopProbe = cancel
 	lua, luaTimeout := c.sup.luaCaller(), c.sup.Config().Settings.Plugins.Timeout
-	go func() {
-		err := p.ready.wait(ctx, lua, luaTimeout)
-		c.later(func() { c.onReady(in, p, err) })
-	}()
+	// Owner: p (release waits); ends when the probe succeeds or ctx ends.
+	p.watch(func() {
+		if p.ready.wait(ctx, c.clock, lua, luaTimeout) == nil {
+			c.in.post(readyMsg{p: p})
+		}
+	})
 }
 
-// onReady applies the outcome of p's readiness probe.
-func (c *component) onReady(in *instance, p *process, err error) {
+// onReady applies the success of p's readiness probe.
+func (c *component) onReady(in *instance, p *process) {
 	if in.proc != p || p.exited != nil || p.stopping || in.state != StateStarting {
 		return // the process ended or is being stopped meanwhile
 	}
-	if err == nil {
-		c.markRunning(in, p, "ready: "+p.ready.describe(c.cfg))
+	c.markRunning(in, p, "ready: "+p.ready.describe(c.cfg))
+}
+
+// onNotReady stops p, whose probe did not succeed within listen_timeout.
+func (c *component) onNotReady(in *instance, p *process) {
+	p.stopProbe()
+	if in.proc != p || p.exited != nil || p.stopping || in.state != StateStarting {
 		return
 	}
 	why := fmt.Sprintf("not ready within listen_timeout (%s): %s never answered", c.cfg.ListenTimeout, p.ready.describe(c.cfg))
@@ -539,17 +637,17 @@ func (c *component) onReady(in *instance, p *process, err error) {
 	c.event(in, Event{Type: EventFailed, PID: p.pid, Message: why})
 	c.failRunningWaiters(in, why)
 	p.notReady = true
-	c.stopProc(in, p, string(policies.ReasonCrash))
+	c.stopProc(in, p, policies.ReasonCrash)
 }
 
 // stopProc sends the stop sequence to p's group.
-func (c *component) stopProc(in *instance, p *process, reason string) {
+func (c *component) stopProc(in *instance, p *process, reason policies.Reason) {
 	p.requested = true
 	if p.stopping {
 		return
 	}
 	p.stopping = true
-	p.killAt = time.Now().Add(c.cfg.KillTimeout)
+	p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
 	sig := syscall.Signal(c.cfg.StopSignal)
 	p.signal(sig)
 	c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: reason, Signal: config.Signal(sig).String(),
@@ -581,9 +679,9 @@ func (c *component) checkRemnants(in *instance, p *process) {
 	if p.alive() {
 		if !p.stopping {
 			p.stopping = true
-			p.killAt = time.Now().Add(c.cfg.KillTimeout)
+			p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
 			p.signal(syscall.Signal(c.cfg.StopSignal))
-			ev := Event{Type: EventStopping, PID: p.pid, Reason: "crash",
+			ev := Event{Type: EventStopping, PID: p.pid, Reason: policies.ReasonCrash,
 				Message: "main process exited; stopping the rest of its process group"}
 			if p == in.old {
 				c.event(in, ev) // the instance runs on in its new process
@@ -612,8 +710,7 @@ func (c *component) finish(in *instance, p *process) {
 		reason := in.restartBy
 		in.restartBy = ""
 		delay := time.Duration(0)
-		switch reason {
-		case "memory", "health", "watchdog", "cron":
+		if reason.WaitsRestartDelay() {
 			delay = c.cfg.RestartDelay
 		}
 		c.scheduleStart(in, delay, reason)
@@ -633,15 +730,10 @@ func (c *component) finish(in *instance, p *process) {
 	}
 }
 
-// release frees what p held once it and its group are gone.
+// release frees what p held once it and its group are gone: the
+// goroutines watching it end before release returns.
 func (c *component) release(p *process) {
-	if p.stopProbe != nil {
-		p.stopProbe()
-	}
-	if p.stopHealth != nil {
-		p.stopHealth()
-	}
-	p.ready.close()
+	p.endWatchers()
 	c.sup.fence.RemoveGroup(p.pid)
 	for _, id := range p.escaped {
 		c.sup.fence.RemoveProcess(id.PID)
@@ -654,11 +746,11 @@ func (c *component) decideAfterExit(in *instance, exit policies.Exit, what strin
 	in.hist = hist
 	switch d.Action {
 	case policies.Restart:
-		c.countRestart(in, string(policies.ReasonCrash), what)
-		c.scheduleStart(in, d.Delay, string(policies.ReasonCrash))
+		c.countRestart(in, policies.ReasonCrash, what)
+		c.scheduleStart(in, d.Delay, policies.ReasonCrash)
 	case policies.Errored:
 		in.message = fmt.Sprintf("%s; %s", what, d.Why)
-		if at, ok := policies.ErroredRetryAt(c.policy(), time.Now()); ok {
+		if at, ok := policies.ErroredRetryAt(c.policy(), c.clock.Now()); ok {
 			in.nextStart = at
 			in.message += fmt.Sprintf("; retrying at %s", at.Format(time.TimeOnly))
 		}
@@ -669,19 +761,19 @@ func (c *component) decideAfterExit(in *instance, exit policies.Exit, what strin
 	}
 }
 
-func (c *component) countRestart(in *instance, reason, why string) {
+func (c *component) countRestart(in *instance, reason policies.Reason, why string) {
 	c.restarts[reason]++
 	c.lastWhy = reason
 	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why})
 }
 
 // scheduleStart starts in after delay (now when delay is 0).
-func (c *component) scheduleStart(in *instance, delay time.Duration, reason string) {
+func (c *component) scheduleStart(in *instance, delay time.Duration, reason policies.Reason) {
 	if delay <= 0 {
 		c.begin(in)
 		return
 	}
-	in.nextStart = time.Now().Add(delay)
+	in.nextStart = c.clock.Now().Add(delay)
 	in.message = fmt.Sprintf("restarting in %s (%s)", delay, reason)
 	c.setState(in, StateBackoff, Event{Type: EventBackoff, Reason: reason, Message: in.message})
 }
@@ -706,11 +798,12 @@ func (c *component) nextDeadline() time.Time {
 			next = t
 		}
 	}
+	now := c.clock.Now()
 	for _, in := range c.insts {
 		if old := in.old; old != nil {
 			earliest(old.killAt)
 			if old.exited != nil {
-				earliest(time.Now().Add(remnantPoll))
+				earliest(now.Add(remnantPoll))
 			}
 		}
 		if in.proc == nil {
@@ -718,9 +811,10 @@ func (c *component) nextDeadline() time.Time {
 			continue
 		}
 		earliest(in.proc.killAt)
+		earliest(in.proc.readyBy)
 		earliest(c.watchdogDue(in))
 		if in.proc.exited != nil {
-			earliest(time.Now().Add(remnantPoll))
+			earliest(now.Add(remnantPoll))
 		}
 	}
 	earliest(c.nextCron)
@@ -728,7 +822,7 @@ func (c *component) nextDeadline() time.Time {
 }
 
 func (c *component) onDeadlines() {
-	now := time.Now()
+	now := c.clock.Now()
 	for _, in := range c.insts {
 		if old := in.old; old != nil && !old.killAt.IsZero() && !now.Before(old.killAt) {
 			old.killAt = time.Time{}
@@ -742,7 +836,7 @@ func (c *component) onDeadlines() {
 				in.nextStart = time.Time{}
 				if in.state == StateErrored {
 					in.hist = policies.RunHistory{}
-					c.event(in, Event{Type: EventRestart, Reason: string(policies.ReasonCrash), Message: "retrying after retry_errored_after"})
+					c.event(in, Event{Type: EventRestart, Reason: policies.ReasonCrash, Message: "retrying after retry_errored_after"})
 				}
 				if in.wantUp {
 					c.begin(in)
@@ -755,6 +849,10 @@ func (c *component) onDeadlines() {
 			p.signal(syscall.SIGKILL)
 			c.event(in, Event{Type: EventKill, PID: p.pid, Signal: "SIGKILL",
 				Message: fmt.Sprintf("still running %s after the stop signal; SIGKILL sent to the process group", c.cfg.KillTimeout)})
+		}
+		if !p.readyBy.IsZero() && !now.Before(p.readyBy) {
+			p.readyBy = time.Time{}
+			c.onNotReady(in, p)
 		}
 		c.checkWatchdog(in, now)
 	}
@@ -773,7 +871,7 @@ func (c *component) setState(in *instance, state State, ev Event) {
 }
 
 func (c *component) event(in *instance, ev Event) {
-	ev.Time = time.Now()
+	ev.Time = c.clock.Now()
 	ev.Component = c.name
 	ev.Instance = in.index
 	if ev.State == "" {
@@ -789,12 +887,12 @@ func (c *component) event(in *instance, ev Event) {
 		attrs = append(attrs, "pid", ev.PID)
 	}
 	if ev.Reason != "" {
-		attrs = append(attrs, "reason", ev.Reason)
+		attrs = append(attrs, "reason", string(ev.Reason))
 	}
 	if ev.Message != "" {
 		attrs = append(attrs, "detail", ev.Message)
 	}
-	c.log.Log(context.Background(), lvl, ev.Type, attrs...)
+	c.log.Log(c.ctx, lvl, ev.Type, attrs...)
 	c.sup.events.add(ev)
 }
 
@@ -810,8 +908,9 @@ func aggregate(insts []*instance) State {
 	return best
 }
 
+// updateSnapshot publishes c's view (status, config, log files).
 func (c *component) updateSnapshot() {
-	now := time.Now()
+	now := c.clock.Now()
 	st := Status{
 		Name:              c.name,
 		State:             aggregate(c.insts),
@@ -821,7 +920,7 @@ func (c *component) updateSnapshot() {
 		CPUSeconds:        c.cpu,
 	}
 	for r, n := range c.restarts {
-		st.RestartsByReason[r] = n
+		st.RestartsByReason[string(r)] = n
 		st.Restarts += n
 	}
 	for _, in := range c.insts {
@@ -859,14 +958,16 @@ func (c *component) updateSnapshot() {
 			st.Healthy = false
 		}
 	}
-	for _, l := range c.logFiles() {
+	logs := []logRef{{"out", c.sup.outPath(c.cfg), c.outLog}}
+	if c.errLog != c.outLog {
+		logs = append(logs, logRef{"err", c.sup.errPath(c.cfg), c.errLog})
+	}
+	for _, l := range logs {
 		s := l.file.Stats()
 		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,
 			Rotations: s.Rotations, DroppedBytes: s.DroppedBytes})
 	}
-	c.snapMu.Lock()
-	c.snap = st
-	c.snapMu.Unlock()
+	c.view.Store(&view{status: st, cfg: c.cfg, logs: logs})
 }
 
 type logRef struct {
@@ -874,21 +975,15 @@ type logRef struct {
 	file         *rotate.File
 }
 
-func (c *component) logFiles() []logRef {
-	out := []logRef{{"out", c.sup.outPath(c.cfg), c.outLog}}
-	if c.errLog != c.outLog {
-		out = append(out, logRef{"err", c.sup.errPath(c.cfg), c.errLog})
-	}
-	return out
-}
+// logFiles returns the log files c writes to; safe from any goroutine.
+func (c *component) logFiles() []logRef { return c.view.Load().logs }
 
-// status returns a copy of the latest snapshot, with uptime brought up to now.
+// status returns a copy of the latest snapshot, with uptime brought up to
+// now; safe from any goroutine.
 func (c *component) status() Status {
-	c.snapMu.RLock()
-	st := c.snap
-	c.snapMu.RUnlock()
+	st := c.view.Load().status
 	st.Instances = append([]InstanceStatus(nil), st.Instances...)
-	now := time.Now()
+	now := c.clock.Now()
 	for i, in := range st.Instances {
 		if !in.runningSince.IsZero() {
 			st.Instances[i].UptimeSeconds = now.Sub(in.runningSince).Seconds()

@@ -3,6 +3,8 @@ package engine
 import (
 	"sync"
 	"time"
+
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // State is a component's (or one instance's) lifecycle state.
@@ -39,17 +41,17 @@ const (
 // Event is one thing that happened to a component. Events are values; they
 // are safe to share.
 type Event struct {
-	Seq       uint64    `json:"seq"`
-	Time      time.Time `json:"time"`
-	Component string    `json:"component"`
-	Instance  int       `json:"instance"`
-	Type      string    `json:"type"`
-	State     State     `json:"state,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	PID       int       `json:"pid,omitempty"`
-	Code      *int      `json:"code,omitempty"`
-	Signal    string    `json:"signal,omitempty"`
-	Message   string    `json:"message,omitempty"`
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Component string          `json:"component"`
+	Instance  int             `json:"instance"`
+	Type      string          `json:"type"`
+	State     State           `json:"state,omitempty"`
+	Reason    policies.Reason `json:"reason,omitempty"`
+	PID       int             `json:"pid,omitempty"`
+	Code      *int            `json:"code,omitempty"`
+	Signal    string          `json:"signal,omitempty"`
+	Message   string          `json:"message,omitempty"`
 }
 
 // eventLog is a bounded ring of recent events plus a broadcast of changes.

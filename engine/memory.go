@@ -82,19 +82,19 @@ func (c *component) thresholdPolicy(in *instance, memory int64) {
 }
 
 func (c *component) memoryRestart(in *instance, why string) {
-	c.countRestart(in, string(policies.ReasonMemory), why)
-	c.restartInstance(in, string(policies.ReasonMemory))
+	c.countRestart(in, policies.ReasonMemory, why)
+	c.restartInstance(in, policies.ReasonMemory)
 }
 
 // callMemoryPolicy runs the component's Lua memory_policy off the loop (it
 // may take up to settings.plugins.timeout) and applies its answer on the
-// loop. One call per instance is in flight at a time; samples that arrive
-// meanwhile are recorded but not judged.
+// loop (onPolicy). One call per process is in flight at a time; samples
+// that arrive meanwhile are recorded but not judged.
 func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
-	if in.policyBusy {
+	if p.policyBusy {
 		return
 	}
-	in.policyBusy = true
+	p.policyBusy = true
 	fn := c.cfg.MemoryPolicy
 	arg := map[string]any{
 		"component":       c.name,
@@ -104,24 +104,25 @@ func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
 		"memory":          s.memory,
 		"limit":           int64(c.cfg.MaxMemoryRestart),
 		"growth_per_hour": in.lastGrowth.BytesPerHour,
-		"uptime":          time.Since(p.started).Seconds(),
-		"restarts":        c.restarts[string(policies.ReasonMemory)] + c.restarts[string(policies.ReasonCrash)],
+		"uptime":          c.clock.Now().Sub(p.started).Seconds(),
+		"restarts":        c.restarts[policies.ReasonMemory] + c.restarts[policies.ReasonCrash],
 	}
 	timeout := c.sup.Config().Settings.Plugins.Timeout
 	lua := c.sup.luaCaller()
-	go func() {
-		res, err := lua.Call(context.Background(), fn.ID, arg, timeout)
-		c.later(func() {
-			in.policyBusy = false
-			if in.proc != p || p.stopping || p.exited != nil {
-				return
-			}
-			c.applyPolicyResult(in, p, s, fn, res, err)
-		})
-	}()
+	// Owner: p (release waits); the call ends with p.ctx at the latest.
+	p.watch(func() {
+		res, err := lua.Call(p.ctx, fn.ID, arg, timeout)
+		c.in.post(policyMsg{p: p, s: s, fn: fn, res: res, err: err})
+	})
 }
 
-func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, fn *config.LuaFunc, res any, err error) {
+// onPolicy applies memory_policy's answer m, unless its process is being
+// stopped meanwhile.
+func (c *component) onPolicy(m policyMsg) {
+	in, p, s, fn, res, err := m.p.inst, m.p, m.s, m.fn, m.res, m.err
+	if in.proc != p || p.stopping || p.exited != nil {
+		return
+	}
 	if err == nil {
 		switch res {
 		case "restart":
@@ -129,7 +130,7 @@ func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, f
 				fn.Where, config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
 			return
 		case "alert":
-			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: string(policies.ReasonMemory),
+			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: policies.ReasonMemory,
 				Message: fmt.Sprintf("memory_policy at %s raised an alert (memory %s)", fn.Where, config.Size(s.memory))})
 			return
 		case nil:
@@ -143,7 +144,7 @@ func (c *component) applyPolicyResult(in *instance, p *process, s usageSample, f
 		if errors.Is(err, context.DeadlineExceeded) {
 			what = "timed out"
 		}
-		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: string(policies.ReasonMemory),
+		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: policies.ReasonMemory,
 			Message: fmt.Sprintf("memory_policy at %s %s: %v; using the max_memory_restart threshold instead", fn.Where, what, err)})
 	}
 	c.thresholdPolicy(in, s.memory)

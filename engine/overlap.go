@@ -3,34 +3,26 @@ package engine
 import (
 	"fmt"
 	"syscall"
-	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/policies"
 )
-
-// overlapReasons are the restarts restart_mode = "overlap" applies to
-// (DESIGN: reload, memory and health restarts); the others stop first.
-var overlapReasons = map[string]bool{
-	string(policies.ReasonReload): true,
-	string(policies.ReasonMemory): true,
-	string(policies.ReasonHealth): true,
-}
 
 // restartInstance restarts in for reason: with restart_mode = "overlap"
 // (for the reasons it covers) the new process starts next to the old one,
 // which is stopped once the new one is ready, so the two share the
 // component's sockets for a moment and no request waits on a gap; otherwise
 // the old process stops first and the new one starts after it (with
-// restart_delay for memory, health, watchdog and cron restarts).
-func (c *component) restartInstance(in *instance, reason string) {
+// restart_delay for memory, health, watchdog and cron restarts: see
+// policies.Reason).
+func (c *component) restartInstance(in *instance, reason policies.Reason) {
 	p := in.proc
 	if p == nil {
 		in.hist = policies.RunHistory{}
 		c.begin(in)
 		return
 	}
-	if c.cfg.RestartMode == "overlap" && overlapReasons[reason] && in.old == nil &&
+	if c.cfg.RestartMode == "overlap" && reason.Overlaps() && in.old == nil &&
 		p.exited == nil && !p.stopping && in.state == StateRunning {
 		in.old, in.proc = p, nil
 		c.event(in, Event{Type: EventOverlap, PID: p.pid, Reason: reason,
@@ -55,7 +47,7 @@ func (c *component) retireOld(in *instance) {
 		return
 	}
 	p.requested, p.stopping = true, true
-	p.killAt = time.Now().Add(c.cfg.KillTimeout)
+	p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
 	sig := syscall.Signal(c.cfg.StopSignal)
 	p.signal(sig)
 	c.event(in, Event{Type: EventStopping, PID: p.pid, Signal: config.Signal(sig).String(),

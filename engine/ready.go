@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -80,23 +80,18 @@ func (s *Supervisor) newReadiness(cc *config.Component, index int) (*readiness, 
 	return r, nil
 }
 
-// listenNotify reads the process's sd_notify messages until the socket
-// closes: READY=1 ends a "notify" probe; onPing is called (from this
-// goroutine) for each WATCHDOG=1.
-func (r *readiness) listenNotify(onPing func()) {
-	if r.notify == nil {
-		return
-	}
-	go func() {
-		for m := range r.notify.Messages() {
-			if m.Ready() {
-				r.notifyOnce.Do(func() { close(r.notified) })
-			}
-			if m.Watchdog() {
-				onPing()
-			}
+// readNotify reads the process's sd_notify messages until the socket
+// closes (close): READY=1 ends a "notify" probe; onPing is called for each
+// WATCHDOG=1. The caller runs it on a goroutine the process owns.
+func (r *readiness) readNotify(onPing func()) {
+	for m := range r.notify.Messages() {
+		if m.Ready() {
+			r.notifyOnce.Do(func() { close(r.notified) })
 		}
-	}()
+		if m.Watchdog() {
+			onPing()
+		}
+	}
 }
 
 // immediate reports whether the process is ready as soon as it runs.
@@ -115,28 +110,72 @@ func (r *readiness) env() []string {
 }
 
 // watchOutput wraps a stream of the process so that a "log:" probe sees
-// its lines; other probes leave the stream alone.
+// its lines as the log copier reads them (no goroutine of its own); other
+// probes leave the stream alone.
 func (r *readiness) watchOutput(rd io.Reader) io.Reader {
 	if r.kind != "log" {
 		return rd
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		// Lines pass through unchanged; the first match is reported.
-		sc := bufio.NewScanner(io.TeeReader(rd, pw))
-		sc.Buffer(make([]byte, 0, 4096), 64<<10)
-		matched := false
-		for sc.Scan() {
-			if !matched && r.re.Match(sc.Bytes()) {
-				matched = true
-				r.seen.Do(func() { close(r.logSeen) })
+	return &lineMatcher{r: rd, re: r.re, onMatch: func() { r.seen.Do(func() { close(r.logSeen) }) }}
+}
+
+// maxProbeLine bounds the line a "log:" probe matches; longer lines pass
+// through unmatched.
+const maxProbeLine = 64 << 10
+
+// lineMatcher passes a stream through unchanged and calls onMatch at the
+// first line re matches (a trailing "\r" is not part of the line). It
+// hides the stream's file descriptor, so readers go through Read.
+type lineMatcher struct {
+	r       io.Reader
+	re      *regexp.Regexp
+	onMatch func()
+	line    []byte // the current line so far
+	long    bool   // the current line is over maxProbeLine
+	done    bool   // matched: pass the rest through
+}
+
+func (m *lineMatcher) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if !m.done {
+		m.scan(p[:n])
+		if err != nil && len(m.line) > 0 && !m.long {
+			m.match() // the last line, without a newline
+		}
+	}
+	return n, err
+}
+
+func (m *lineMatcher) scan(b []byte) {
+	for len(b) > 0 && !m.done {
+		i := bytes.IndexByte(b, '\n')
+		part := b
+		if i >= 0 {
+			part = b[:i]
+		}
+		if !m.long {
+			if len(m.line)+len(part) > maxProbeLine {
+				m.long, m.line = true, m.line[:0]
+			} else {
+				m.line = append(m.line, part...)
 			}
 		}
-		// Drain what the scanner could not (an over-long line) and finish.
-		_, err := io.Copy(pw, rd)
-		pw.CloseWithError(err)
-	}()
-	return pr
+		if i < 0 {
+			return
+		}
+		if !m.long {
+			m.match()
+		}
+		m.line, m.long = m.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func (m *lineMatcher) match() {
+	if m.re.Match(bytes.TrimSuffix(m.line, []byte{'\r'})) {
+		m.done, m.line = true, nil
+		m.onMatch()
+	}
 }
 
 // close releases what the probe holds (the notify socket). Safe twice.
@@ -146,9 +185,9 @@ func (r *readiness) close() {
 	}
 }
 
-// wait blocks until the process is ready, ctx ends, or the probe fails for
-// good; it returns nil when ready.
-func (r *readiness) wait(ctx context.Context, lua LuaCaller, luaTimeout time.Duration) error {
+// wait blocks until the process is ready or ctx ends; it returns nil when
+// ready. tcp, http and Lua probes are tried every probeEvery of clk.
+func (r *readiness) wait(ctx context.Context, clk Clock, lua LuaCaller, luaTimeout time.Duration) error {
 	switch r.kind {
 	case "started":
 		return nil
@@ -167,7 +206,7 @@ func (r *readiness) wait(ctx context.Context, lua LuaCaller, luaTimeout time.Dur
 			return ctx.Err()
 		}
 	}
-	t := time.NewTicker(probeEvery)
+	t := clk.NewTimer(probeEvery)
 	defer t.Stop()
 	client := &http.Client{Timeout: time.Second}
 	for {
@@ -177,7 +216,8 @@ func (r *readiness) wait(ctx context.Context, lua LuaCaller, luaTimeout time.Dur
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-t.C():
+			t.Reset(probeEvery)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/policies"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -41,7 +42,7 @@ func (s *Supervisor) LastReload() (ok bool, at time.Time) {
 // (the new file did not evaluate or validate), for the reload metrics.
 func (s *Supervisor) MarkReloadFailed() {
 	s.mu.Lock()
-	s.lastReload = reloadMark{ok: false, at: time.Now()}
+	s.lastReload = reloadMark{ok: false, at: s.clock.Now()}
 	s.mu.Unlock()
 }
 
@@ -58,11 +59,11 @@ func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config, lua LuaCall
 	select {
 	case <-s.running:
 	default:
-		return ReloadReport{}, errors.New("thorp is not running its components yet; try again in a moment")
+		return ReloadReport{}, fmt.Errorf("%w; try again in a moment", ErrNotStarted)
 	}
 	rep, err := s.reload(ctx, cfg, lua)
 	s.mu.Lock()
-	s.lastReload = reloadMark{ok: err == nil, at: time.Now()}
+	s.lastReload = reloadMark{ok: err == nil, at: s.clock.Now()}
 	s.mu.Unlock()
 	return rep, err
 }
@@ -110,15 +111,23 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 	// Removed components stop first, dependents before dependencies.
 	if len(removed) > 0 {
 		s.stopInOrder(old.Components, func(n string) bool { return removed[n] })
+		var ended []*component
 		s.mu.Lock()
 		for n := range removed {
 			if c := s.comps[n]; c != nil {
-				c.endLoop()
-				c.closeHeldSockets()
+				ended = append(ended, c)
 				delete(s.comps, n)
 			}
 		}
+		s.order = slices.DeleteFunc(s.order, func(n string) bool { return removed[n] })
 		s.mu.Unlock()
+		// A loop closes its sockets as it returns: wait for it (outside
+		// s.mu, which it may need), since a new component may bind the
+		// same address.
+		for _, c := range ended {
+			c.endLoop()
+			<-c.done
+		}
 	}
 
 	// Swap the config, then give every kept component its new values.
@@ -149,19 +158,15 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		}
 		c, _ := s.component(cc.Name)
 		f := files[cc.Name]
-		if restart[cc.Name] {
-			// Changed sockets are rebound; the restart below hands them over.
-			if err := c.rebindSockets(cc.Sockets); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := c.send(ctx, request{op: "config", cfg: cc, out: f[0], errLog: f[1]}); err != nil {
+		// Changed sockets are rebound by the loop; the restart below hands
+		// them over.
+		if err := c.send(ctx, request{op: opConfig, cfg: cc, out: f[0], errLog: f[1]}); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, c := range added {
 		s.startLoop(c)
-		if err := c.send(ctx, request{op: "start"}); err != nil {
+		if err := c.send(ctx, request{op: opStart}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -181,7 +186,7 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		if len(names) == 0 {
 			continue
 		}
-		if err := s.Restart(ctx, names, "config", true); err != nil {
+		if err := s.Restart(ctx, names, policies.ReasonConfig, true); err != nil {
 			errs = append(errs, fmt.Errorf("restart after config change: %w", err))
 		}
 	}

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
@@ -75,15 +74,16 @@ func newSampler(s *Supervisor) *sampler {
 // run samples until ctx is done. It sleeps until the next component is
 // due (at least minSampleInterval), so an idle thorp wakes rarely.
 func (sm *sampler) run(ctx context.Context, comps func() []*component) {
-	t := time.NewTimer(minSampleInterval)
+	clk := sm.sup.clock
+	t := clk.NewTimer(minSampleInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case now := <-t.C():
 			next := sm.tick(now, comps())
-			t.Reset(max(time.Until(next), minSampleInterval))
+			t.Reset(max(next.Sub(clk.Now()), minSampleInterval))
 		}
 	}
 }
@@ -159,7 +159,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			samples[i].cpu = cpu
 		}
 		if len(samples) > 0 {
-			c.deliver(samples)
+			c.in.postSamples(samples)
 		}
 	}
 	// Forget the trees of processes that are gone (only for components
@@ -188,26 +188,4 @@ func clear2(m map[proc.Ident]uint64) map[proc.Ident]uint64 {
 	}
 	clear(m)
 	return m
-}
-
-// inbox holds the newest unread samples of a component.
-type inbox struct {
-	mu      sync.Mutex
-	samples []usageSample
-}
-
-// deliver hands samples to the component's loop, replacing unread ones.
-func (c *component) deliver(samples []usageSample) {
-	c.in.mu.Lock()
-	c.in.samples = samples
-	c.in.mu.Unlock()
-	c.poke()
-}
-
-func (c *component) takeSamples() []usageSample {
-	c.in.mu.Lock()
-	defer c.in.mu.Unlock()
-	s := c.in.samples
-	c.in.samples = nil
-	return s
 }

@@ -55,8 +55,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		spec.Shim = s.execShim
 	}
 	child, err := s.spawner.Spawn(spec, func(e spawn.Exit) {
-		st := exitStatus{pid: e.PID, code: e.Code, signal: e.Signal, time: e.Time}
-		c.later(func() { c.onExit(in, p, st) })
+		c.postExit(p, exitStatus{pid: e.PID, code: e.Code, signal: e.Signal, time: e.Time})
 	})
 	if err != nil {
 		ready.close()

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // stateVersion is the format of the state file; a file of another version
@@ -29,9 +31,9 @@ type savedState struct {
 }
 
 type savedComponent struct {
-	RestartsByReason  map[string]int `json:"restarts_by_reason"`
-	LastExit          *ExitInfo      `json:"last_exit,omitempty"`
-	LastRestartReason string         `json:"last_restart_reason,omitempty"`
+	RestartsByReason  map[string]int  `json:"restarts_by_reason"`
+	LastExit          *ExitInfo       `json:"last_exit,omitempty"`
+	LastRestartReason policies.Reason `json:"last_restart_reason,omitempty"`
 }
 
 // loadState restores counters and events from path. A missing file is a
@@ -50,7 +52,7 @@ func (s *Supervisor) loadState(path string) {
 		}
 	}
 	if err != nil {
-		aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().Format("20060102T150405"))
+		aside := fmt.Sprintf("%s.corrupt-%s", path, s.clock.Now().Format("20060102T150405"))
 		_ = os.Rename(path, aside)
 		s.log.Warn("state file unreadable; moved aside, starting with fresh counters", "path", path, "moved_to", aside, "err", err)
 		return
@@ -61,7 +63,7 @@ func (s *Supervisor) loadState(path string) {
 			continue // a component that is no longer declared
 		}
 		for r, n := range sc.RestartsByReason {
-			c.restarts[r] += n
+			c.restarts[policies.Reason(r)] += n
 		}
 		c.lastWhy = sc.LastRestartReason
 		if sc.LastExit != nil {
@@ -74,7 +76,7 @@ func (s *Supervisor) loadState(path string) {
 
 // saveState writes the state atomically: a temporary file, fsync, rename.
 func (s *Supervisor) saveState(path string) error {
-	st := savedState{Version: stateVersion, SavedAt: time.Now(), Components: map[string]savedComponent{}}
+	st := savedState{Version: stateVersion, SavedAt: s.clock.Now(), Components: map[string]savedComponent{}}
 	for _, cs := range s.Status() {
 		st.Components[cs.Name] = savedComponent{RestartsByReason: cs.RestartsByReason, LastExit: cs.LastExit,
 			LastRestartReason: cs.LastRestartReason}
@@ -116,21 +118,14 @@ func (s *Supervisor) saveState(path string) error {
 // keepState saves the state every stateSaveEvery while events happen,
 // until ctx ends.
 func (s *Supervisor) keepState(ctx context.Context, path string) {
-	t := time.NewTicker(stateSaveEvery)
-	defer t.Stop()
 	var saved uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if seq := s.events.last(); seq != saved {
-				if err := s.saveState(path); err != nil {
-					s.log.Warn("cannot save state; counters will not survive a thorp restart", "err", err)
-					continue
-				}
-				saved = seq
+	every(s.clock, stateSaveEvery, ctx.Done(), func() {
+		if seq := s.events.last(); seq != saved {
+			if err := s.saveState(path); err != nil {
+				s.log.Warn("cannot save state; counters will not survive a thorp restart", "err", err)
+				return
 			}
+			saved = seq
 		}
-	}
+	})
 }

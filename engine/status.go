@@ -2,6 +2,8 @@ package engine
 
 import (
 	"time"
+
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // Status is the public view of one component: the element of
@@ -21,7 +23,7 @@ type Status struct {
 	MemoryTimeToLimitSeconds   float64          `json:"memory_time_to_limit_seconds,omitempty"`
 	CPUSeconds                 float64          `json:"cpu_seconds"`
 	LastExit                   *ExitInfo        `json:"last_exit"`
-	LastRestartReason          string           `json:"last_restart_reason"`
+	LastRestartReason          policies.Reason  `json:"last_restart_reason"`
 	Healthy                    bool             `json:"healthy"`
 	Message                    string           `json:"message,omitempty"`
 	Instances                  []InstanceStatus `json:"instances"`

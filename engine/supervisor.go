@@ -2,8 +2,13 @@
 // them, restarts them by policy and stops them in dependency order.
 //
 // Concurrency model: every component has one owner goroutine (its loop) that
-// alone changes the component's state; everything else sends it requests and
-// reads copies of its latest snapshot. Children are started through a
+// alone changes the component's state. Everything else posts typed messages
+// to the component's inbox (requests, exits, samples, probe, health and
+// memory_policy results, each naming its process; stale ones are dropped)
+// and reads the loop's latest published view. The goroutines that watch a
+// process belong to it and end before it is released; callers waiting for
+// a start or stop are answered by the loop. All timing comes from
+// Options.Clock. Children are started through a
 // Spawner (package spawn by default, created by New and stopped by Close):
 // its locked spawn thread forks every child so that the parent-death signal
 // stays armed for the child's whole life, and its reaper hands exit
@@ -31,18 +36,9 @@ import (
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/engine/spawn"
+	"github.com/thorp-dev/thorp/policies"
 	"github.com/thorp-dev/thorp/rotate"
 )
-
-// ErrUnknownComponent is returned (wrapped) for a name the config does not declare.
-var ErrUnknownComponent = errors.New("unknown component")
-
-// ErrRunning is returned by Close while Run has not returned, and by a
-// second Run.
-var ErrRunning = errors.New("supervisor is running")
-
-// ErrClosed is returned by Run after Close.
-var ErrClosed = errors.New("supervisor is closed")
 
 // Options configure a Supervisor.
 type Options struct {
@@ -77,6 +73,8 @@ type Options struct {
 	// Lua calls the Lua functions of the config (memory_policy, …); nil
 	// means they are not called and the plain thresholds apply.
 	Lua LuaCaller
+	// Clock is the engine's time (see Clock); nil means the system clock.
+	Clock Clock
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
@@ -96,6 +94,7 @@ type Supervisor struct {
 	state      string
 	fence      *fence.Writer // nil without a fence; its methods accept nil
 	lua        LuaCaller
+	clock      Clock
 
 	mu    sync.RWMutex
 	comps map[string]*component
@@ -177,8 +176,12 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		lua:      opts.Lua,
 		state:    opts.StatePath,
 		execShim: opts.ExecShim,
+		clock:    opts.Clock,
 	}
-	s.lastReload = reloadMark{ok: true, at: time.Now()}
+	if s.clock == nil {
+		s.clock = systemClock{}
+	}
+	s.lastReload = reloadMark{ok: true, at: s.clock.Now()}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
 		out, errLog, err := s.logs.openComponent(cc)
@@ -246,6 +249,7 @@ func (s *Supervisor) startLoop(c *component) {
 	ctx, cancel := context.WithCancel(s.loopCtx)
 	c.endLoop = cancel
 	s.wg.Add(1)
+	// Owner: s.wg (Run waits); Reload also waits for c.done of a removed one.
 	go func() {
 		defer s.wg.Done()
 		c.run(ctx)
@@ -269,7 +273,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.fence = f
 		defer f.Close()
 	}
-	loopCtx, cancelLoops := context.WithCancel(context.Background())
+	// The loops outlive ctx: once it ends they stop the components.
+	loopCtx, cancelLoops := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelLoops()
 	s.loopCtx = loopCtx
 	comps := s.components()
@@ -277,20 +282,20 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.startLoop(c)
 	}
 	s.wg.Add(1)
-	go func() {
+	go func() { // owner: s.wg
 		defer s.wg.Done()
 		newSampler(s).run(loopCtx, s.components)
 	}()
 	if s.state != "" {
 		s.wg.Add(1)
-		go func() {
+		go func() { // owner: s.wg
 			defer s.wg.Done()
 			s.keepState(loopCtx, s.state)
 		}()
 	}
 	close(s.running)
 	for _, c := range comps {
-		_ = c.send(ctx, request{op: "start"})
+		_ = c.send(ctx, request{op: opStart})
 	}
 	<-ctx.Done()
 	// No reload may add components while they stop.
@@ -361,9 +366,9 @@ func (s *Supervisor) stopInOrder(cs []config.Component, keep func(string) bool) 
 				continue
 			}
 			wg.Add(1)
-			go func() {
+			go func() { // owner: wg, below
 				defer wg.Done()
-				if err := c.send(context.Background(), request{op: "stop", wait: true}); err != nil {
+				if err := c.send(s.loopCtx, request{op: opStop, wait: true}); err != nil {
 					s.log.Warn("stop during shutdown", "component", name, "err", err)
 				}
 			}()
@@ -416,24 +421,24 @@ func (s *Supervisor) WaitEvent() <-chan struct{} { return s.events.wait() }
 // Start starts the named components (or "all") and, with wait, returns when
 // each instance is running or has failed to start.
 func (s *Supervisor) Start(ctx context.Context, names []string, wait bool) error {
-	return s.each(ctx, names, request{op: "start", wait: wait})
+	return s.each(ctx, names, request{op: opStart, wait: wait})
 }
 
 // Stop stops the named components and, with wait, returns when their process
 // groups are gone.
 func (s *Supervisor) Stop(ctx context.Context, names []string, wait bool) error {
-	return s.each(ctx, names, request{op: "stop", wait: wait})
+	return s.each(ctx, names, request{op: opStop, wait: wait})
 }
 
-// Restart restarts the named components for reason (see policies.Reasons)
-// and, with wait, returns when the new processes are running.
-func (s *Supervisor) Restart(ctx context.Context, names []string, reason string, wait bool) error {
-	return s.each(ctx, names, request{op: "restart", reason: reason, wait: wait})
+// Restart restarts the named components for reason and, with wait, returns
+// when the new processes are running.
+func (s *Supervisor) Restart(ctx context.Context, names []string, reason policies.Reason, wait bool) error {
+	return s.each(ctx, names, request{op: opRestart, reason: reason, wait: wait})
 }
 
 // Signal sends sig to the process groups of the named components.
 func (s *Supervisor) Signal(ctx context.Context, names []string, sig syscall.Signal) error {
-	return s.each(ctx, names, request{op: "signal", sig: sig})
+	return s.each(ctx, names, request{op: opSignal, sig: sig})
 }
 
 // each sends r to every named component in parallel and joins the errors.
@@ -451,7 +456,7 @@ func (s *Supervisor) each(ctx context.Context, names []string, r request) error 
 	var wg sync.WaitGroup
 	for i, c := range comps {
 		wg.Add(1)
-		go func() {
+		go func() { // owner: wg, below
 			defer wg.Done()
 			errs[i] = c.send(ctx, r)
 		}()

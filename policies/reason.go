@@ -39,5 +39,31 @@ func (r Reason) CountsTowardMaxRestarts() bool {
 	return r == ReasonCrash
 }
 
+// WaitsRestartDelay reports whether a restart for r waits restart_delay
+// between the old process's end and the new start: restarts thorp decided
+// on its own while the process was still running (memory, health,
+// watchdog, cron) do, so a flapping check cannot spin; a crash follows the
+// backoff of DecideExit instead, and operator and config restarts start
+// at once. Safe for concurrent use.
+func (r Reason) WaitsRestartDelay() bool {
+	switch r {
+	case ReasonMemory, ReasonHealth, ReasonWatchdog, ReasonCron:
+		return true
+	}
+	return false
+}
+
+// Overlaps reports whether restart_mode = "overlap" applies to a restart
+// for r (DESIGN: reload, memory and health restarts start the new process
+// next to the old one); other restarts stop the old process first. Safe for
+// concurrent use.
+func (r Reason) Overlaps() bool {
+	switch r {
+	case ReasonReload, ReasonMemory, ReasonHealth:
+		return true
+	}
+	return false
+}
+
 // String returns r as written in DESIGN.md.
 func (r Reason) String() string { return string(r) }
