@@ -122,7 +122,7 @@ type process struct {
 // and release waits for it.
 func (p *process) watch(f func()) {
 	p.watchers.Add(1)
-	go func() {
+	go func() { // owner: p.watchers; release (endWatchers) waits
 		defer p.watchers.Done()
 		f()
 	}()

@@ -68,6 +68,7 @@ func startSupervisorWith(t testing.TB, opts Options, comps ...config.Component) 
 			if err := s.Close(); err != nil {
 				t.Error(err)
 			}
+			checkNoEngineGoroutines(t)
 		case <-time.After(15 * time.Second):
 			t.Error("supervisor did not shut down within 15s")
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // hookQueue bounds the events waiting for hooks; past it events are dropped
@@ -93,12 +94,8 @@ func hookEvents(ev engine.Event) []string {
 	case engine.EventRestart:
 		names := []string{"restart"}
 		switch ev.Reason {
-		case "crash":
-			names = append(names, "crash")
-		case "memory":
-			names = append(names, "memory")
-		case "health":
-			names = append(names, "health")
+		case policies.ReasonCrash, policies.ReasonMemory, policies.ReasonHealth:
+			names = append(names, string(ev.Reason)) // on("crash"), on("memory"), on("health")
 		}
 		return names
 	case engine.EventStopped:
@@ -108,7 +105,7 @@ func hookEvents(ev engine.Event) []string {
 	case engine.EventAlert:
 		return []string{"alert"}
 	case engine.EventWarning:
-		if ev.Reason == "health" {
+		if ev.Reason == policies.ReasonHealth {
 			return []string{"health"}
 		}
 	case EventReload:
@@ -174,7 +171,7 @@ func hookArg(name string, ev engine.Event, restarts func(string, time.Time) int)
 		"instance":  ev.Instance,
 		"type":      ev.Type,
 		"state":     string(ev.State),
-		"reason":    ev.Reason,
+		"reason":    string(ev.Reason),
 		"pid":       ev.PID,
 		"signal":    ev.Signal,
 		"message":   ev.Message,

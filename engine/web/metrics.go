@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // family describes one metric family for the # HELP and # TYPE lines.
@@ -37,9 +38,6 @@ var families = map[string]family{
 	"thorp_config_last_reload_success":             {"gauge", "1 when the last config load or reload succeeded, else 0."},
 	"thorp_config_last_reload_timestamp_seconds":   {"gauge", "Unix time of the last config load or reload attempt."},
 }
-
-// restartReasons are pre-created at 0 so rate() works from the first scrape.
-var restartReasons = []string{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config"}
 
 // states are the lifecycle states of thorp_component_state.
 var states = []engine.State{
@@ -129,7 +127,7 @@ func newComponentSeries(set *metrics.Set, name string) *componentSeries {
 	c := &componentSeries{
 		label:    `component="` + escapeLabel(name) + `"`,
 		states:   make(map[engine.State]*metrics.Gauge, len(states)),
-		restarts: make(map[string]*metrics.Counter, len(restartReasons)),
+		restarts: make(map[string]*metrics.Counter, len(policies.Reasons)),
 		logs:     make(map[string]*logSeries, len(logStreams)),
 	}
 	c.up = set.GetOrCreateGauge(c.series("thorp_component_up", "", ""), nil)
@@ -142,8 +140,8 @@ func newComponentSeries(set *metrics.Set, name string) *componentSeries {
 	for _, st := range states {
 		c.states[st] = set.GetOrCreateGauge(c.series("thorp_component_state", "state", string(st)), nil)
 	}
-	for _, r := range restartReasons {
-		c.restart(set, r)
+	for _, r := range policies.Reasons { // pre-created at 0 so rate() works from the first scrape
+		c.restart(set, string(r))
 	}
 	for _, s := range logStreams {
 		c.log(set, s)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // sample is one parsed exposition line.
@@ -186,8 +187,8 @@ func TestServer_Metrics_Families(t *testing.T) {
 				t.Errorf("%s{component=%q} missing", fam, name)
 			}
 		}
-		for _, r := range restartReasons {
-			if n := len(find(samples, "thorp_component_restarts_total", map[string]string{"component": name, "reason": r})); n != 1 {
+		for _, r := range policies.Reasons {
+			if n := len(find(samples, "thorp_component_restarts_total", map[string]string{"component": name, "reason": string(r)})); n != 1 {
 				t.Errorf("restarts reason %s of %q: %d series, want 1", r, name, n)
 			}
 		}
