@@ -33,6 +33,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // Info describes the running thorp, for `thorp version` and `up`.
@@ -278,10 +279,10 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	case "stop":
 		err = h.sup.Stop(ctx, names, wait)
 	case "restart":
-		err = h.sup.Restart(ctx, names, "manual", wait)
+		err = h.sup.Restart(ctx, names, policies.ReasonManual, wait)
 	case "reload":
 		// Reason "reload": an overlap restart where restart_mode says so.
-		err = h.sup.Restart(ctx, names, "reload", wait)
+		err = h.sup.Restart(ctx, names, policies.ReasonReload, wait)
 	case "signal":
 		var sig config.Signal
 		sig, err = config.ParseSignal(r.URL.Query().Get("signal"))

@@ -488,7 +488,7 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	if d.isStopping() {
-		return engine.ReloadReport{}, nil, errors.New("thorp is shutting down; the config was not reloaded")
+		return engine.ReloadReport{}, nil, fmt.Errorf("%w; the config was not reloaded", engine.ErrShuttingDown)
 	}
 	next := d.opts.Load()
 	cfg, problems := next.Config, next.Problems
