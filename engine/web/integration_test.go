@@ -17,19 +17,29 @@ import (
 // startSupervisor runs a real Supervisor with one sleeping component.
 func startSupervisor(t *testing.T, name string) *engine.Supervisor {
 	t.Helper()
-	dir := t.TempDir()
-	c := config.DefaultComponent()
-	c.Name = name
-	c.Command = config.Command{Argv: []string{"/bin/sh", "-c", "exec sleep 100"}, Shell: true}
-	c.Cwd = dir
-	c.Logs = config.Defaults().Logs
-	c.Logs.Dir = filepath.Join(dir, "logs")
-	c.RestartDelay = 0
-	c.KillTimeout = 2 * time.Second
-	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{c}}
+	return runSupervisor(t, name)
+}
+
+// runSupervisor runs a real Supervisor with one component per name, each a
+// shell that execs sleep, until the test or benchmark ends.
+func runSupervisor(tb testing.TB, names ...string) *engine.Supervisor {
+	tb.Helper()
+	dir := tb.TempDir()
+	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults()}
+	for _, name := range names {
+		c := config.DefaultComponent()
+		c.Name = name
+		c.Command = config.Command{Argv: []string{"/bin/sh", "-c", "exec sleep 100"}, Shell: true}
+		c.Cwd = dir
+		c.Logs = config.Defaults().Logs
+		c.Logs.Dir = filepath.Join(dir, "logs")
+		c.RestartDelay = 0
+		c.KillTimeout = 2 * time.Second
+		cfg.Components = append(cfg.Components, c)
+	}
 	sup, err := engine.New(cfg, engine.Options{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -37,15 +47,15 @@ func startSupervisor(t *testing.T, name string) *engine.Supervisor {
 		defer close(done)
 		_ = sup.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		select {
 		case <-done:
 			if err := sup.Close(); err != nil {
-				t.Error(err)
+				tb.Error(err)
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("supervisor did not shut down within 15s")
+		case <-time.After(30 * time.Second):
+			tb.Error("supervisor did not shut down within 30s")
 		}
 	})
 	<-sup.Started()

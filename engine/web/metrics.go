@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -15,29 +16,31 @@ import (
 	"github.com/thorp-dev/thorp/policies"
 )
 
-// family describes one metric family for the # HELP and # TYPE lines.
+// family is one metric family thorp exposes (DESIGN "HTTP", "Metrics"):
+// its name, its type and its # HELP text. Every per-component family has
+// the label component.
 type family struct {
-	typ, help string
+	name, typ, help string
 }
 
-// families are the metric families thorp itself exposes (DESIGN "HTTP",
-// "Metrics"). Every per-component family has the label component.
-var families = map[string]family{
-	"thorp_component_up":                           {"gauge", "1 when the component is running (ready), else 0."},
-	"thorp_component_state":                        {"gauge", "1 for the component's current lifecycle state, 0 for the others."},
-	"thorp_component_restarts_total":               {"counter", "Restarts of the component, by reason."},
-	"thorp_component_memory_bytes":                 {"gauge", "Memory of the component's whole process tree."},
-	"thorp_component_memory_limit_bytes":           {"gauge", "The component's max_memory_restart; 0 when unset."},
-	"thorp_component_memory_growth_bytes_per_hour": {"gauge", "Recent growth rate of the component's memory."},
-	"thorp_component_cpu_seconds_total":            {"counter", "CPU time used by the component's process tree."},
-	"thorp_component_uptime_seconds":               {"gauge", "Time since the component's current process started; 0 when not running."},
-	"thorp_component_last_exit_code":               {"gauge", "Exit code of the component's last exit; -1 when killed by a signal, 0 when it never exited."},
-	"thorp_log_bytes_total":                        {"counter", "Bytes written to the component's log, by stream."},
-	"thorp_log_rotations_total":                    {"counter", "Rotations of the component's log, by stream."},
-	"thorp_log_dropped_bytes_total":                {"counter", "Log bytes that could not be written (full disk, missing dir), by stream."},
-	"thorp_config_last_reload_success":             {"gauge", "1 when the last config load or reload succeeded, else 0."},
-	"thorp_config_last_reload_timestamp_seconds":   {"gauge", "Unix time of the last config load or reload attempt."},
-}
+// The families, in the order they are written (by name, as Prometheus
+// clients and the library's own Set sort them).
+var (
+	famCPU        = family{"thorp_component_cpu_seconds_total", "counter", "CPU time used by the component's process tree."}
+	famLastExit   = family{"thorp_component_last_exit_code", "gauge", "Exit code of the component's last exit; -1 when killed by a signal, 0 when it never exited."}
+	famMemory     = family{"thorp_component_memory_bytes", "gauge", "Memory of the component's whole process tree."}
+	famGrowth     = family{"thorp_component_memory_growth_bytes_per_hour", "gauge", "Recent growth rate of the component's memory."}
+	famLimit      = family{"thorp_component_memory_limit_bytes", "gauge", "The component's max_memory_restart; 0 when unset."}
+	famRestarts   = family{"thorp_component_restarts_total", "counter", "Restarts of the component, by reason."}
+	famState      = family{"thorp_component_state", "gauge", "1 for the component's current lifecycle state, 0 for the others."}
+	famUp         = family{"thorp_component_up", "gauge", "1 when the component is running (ready), else 0."}
+	famUptime     = family{"thorp_component_uptime_seconds", "gauge", "Time since the component's current process started; 0 when not running."}
+	famReloadOK   = family{"thorp_config_last_reload_success", "gauge", "1 when the last config load or reload succeeded, else 0."}
+	famReloadAt   = family{"thorp_config_last_reload_timestamp_seconds", "gauge", "Unix time of the last config load or reload attempt."}
+	famLogBytes   = family{"thorp_log_bytes_total", "counter", "Bytes written to the component's log, by stream."}
+	famLogDropped = family{"thorp_log_dropped_bytes_total", "counter", "Log bytes that could not be written (full disk, missing dir), by stream."}
+	famLogRotated = family{"thorp_log_rotations_total", "counter", "Rotations of the component's log, by stream."}
+)
 
 // states are the lifecycle states of thorp_component_state.
 var states = []engine.State{
@@ -48,190 +51,103 @@ var states = []engine.State{
 // logStreams are pre-created for every component; "err" stays 0 with merge_logs.
 var logStreams = []string{"out", "err"}
 
-// rebuildRatio: when more than 1/rebuildRatio of the components went away
-// since the last scrape, the Set is rebuilt rather than pruned one series at
-// a time (each removal is linear in the Set's size).
-const rebuildRatio = 4
-
-// metricsState keeps a metrics.Set in step with the current components: a
-// scrape updates the series of every component and unregisters those of
-// removed ones. It is safe for concurrent use; scrapes are serialised.
+// metricsState writes the exposition text of GET /metrics and of the push.
+// Nothing is registered: each scrape writes every series from the status
+// snapshot it is given, with the library's WriteGaugeUint64,
+// WriteCounterUint64 and WriteCounterFloat64 helpers, after thorp's own
+// # HELP and # TYPE lines. A removed component's series are gone from the
+// next scrape. It is safe for concurrent use; scrapes do not wait for each
+// other.
+//
+// thorp never turns on metrics.ExposeMetadata: with it on, the helpers
+// would write metadata before every sample.
 type metricsState struct {
-	mu       sync.Mutex
-	set      *metrics.Set
-	gen      uint64
-	comps    map[string]*componentSeries
-	reloadOK *metrics.Gauge
-	reloadAt *metrics.Gauge
-	started  time.Time
-	buf      bytes.Buffer // scratch for the Set's output
-	lastSize int          // size of the previous scrape, to size the next
+	started  time.Time    // the reload timestamp when the Source has no ReloadInfo
+	lastSize atomic.Int64 // size of a previous scrape, to size the next
 }
 
 func newMetricsState(started time.Time) *metricsState {
-	m := &metricsState{set: metrics.NewSet(), started: started}
-	m.reset()
-	return m
+	return &metricsState{started: started}
 }
 
-// reset empties the Set and registers the process-wide series.
-func (m *metricsState) reset() {
-	m.set.UnregisterAllMetrics()
-	m.comps = map[string]*componentSeries{}
-	m.reloadOK = m.set.GetOrCreateGauge("thorp_config_last_reload_success", nil)
-	m.reloadAt = m.set.GetOrCreateGauge("thorp_config_last_reload_timestamp_seconds", nil)
-}
+// write appends the exposition text for sts to out: thorp's families with
+// # HELP and # TYPE, then the Go runtime and process metrics.
+func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo) {
+	size := m.lastSize.Load()
+	out.Grow(int(size + size/8))
+	start := out.Len()
+	comps := newScrapeComponents(sts)
+	var name []byte // scratch for series names
 
-// componentSeries holds one component's registered series.
-type componentSeries struct {
-	label    string   // `component="NAME"`, escaped
-	names    []string // every registered series, for removal
-	seen     uint64   // the scrape generation that last saw the component
-	up       *metrics.Gauge
-	memory   *metrics.Gauge
-	limit    *metrics.Gauge
-	growth   *metrics.Gauge
-	uptime   *metrics.Gauge
-	lastExit *metrics.Gauge
-	cpu      *metrics.FloatCounter
-	states   map[engine.State]*metrics.Gauge
-	restarts map[string]*metrics.Counter
-	logs     map[string]*logSeries
-}
-
-type logSeries struct {
-	bytes, rotations, dropped *metrics.Counter
-}
-
-// series returns the full name of family's series for this component with
-// the extra label name=value ("" for none).
-func (c *componentSeries) series(family, name, value string) string {
-	var b strings.Builder
-	b.WriteString(family)
-	b.WriteByte('{')
-	b.WriteString(c.label)
-	if name != "" {
-		b.WriteByte(',')
-		b.WriteString(name)
-		b.WriteString(`="`)
-		b.WriteString(escapeLabel(value))
-		b.WriteByte('"')
+	// series returns the name of fam's series for c, with the extra label
+	// key=value when key is not "".
+	series := func(fam family, c *scrapeComponent, key, value string) string {
+		name = append(name[:0], fam.name...)
+		name = append(name, '{')
+		name = append(name, c.label...)
+		if key != "" {
+			name = append(name, ',')
+			name = append(name, key...)
+			name = append(name, `="`...)
+			name = append(name, escapeLabel(value)...)
+			name = append(name, '"')
+		}
+		name = append(name, '}')
+		return string(name)
 	}
-	b.WriteByte('}')
-	s := b.String()
-	c.names = append(c.names, s)
-	return s
-}
-
-func newComponentSeries(set *metrics.Set, name string) *componentSeries {
-	c := &componentSeries{
-		label:    `component="` + escapeLabel(name) + `"`,
-		states:   make(map[engine.State]*metrics.Gauge, len(states)),
-		restarts: make(map[string]*metrics.Counter, len(policies.Reasons)),
-		logs:     make(map[string]*logSeries, len(logStreams)),
-	}
-	c.up = set.GetOrCreateGauge(c.series("thorp_component_up", "", ""), nil)
-	c.memory = set.GetOrCreateGauge(c.series("thorp_component_memory_bytes", "", ""), nil)
-	c.limit = set.GetOrCreateGauge(c.series("thorp_component_memory_limit_bytes", "", ""), nil)
-	c.growth = set.GetOrCreateGauge(c.series("thorp_component_memory_growth_bytes_per_hour", "", ""), nil)
-	c.uptime = set.GetOrCreateGauge(c.series("thorp_component_uptime_seconds", "", ""), nil)
-	c.lastExit = set.GetOrCreateGauge(c.series("thorp_component_last_exit_code", "", ""), nil)
-	c.cpu = set.GetOrCreateFloatCounter(c.series("thorp_component_cpu_seconds_total", "", ""))
-	for _, st := range states {
-		c.states[st] = set.GetOrCreateGauge(c.series("thorp_component_state", "state", string(st)), nil)
-	}
-	for _, r := range policies.Reasons { // pre-created at 0 so rate() works from the first scrape
-		c.restart(set, string(r))
-	}
-	for _, s := range logStreams {
-		c.log(set, s)
-	}
-	return c
-}
-
-func (c *componentSeries) restart(set *metrics.Set, reason string) *metrics.Counter {
-	if ctr := c.restarts[reason]; ctr != nil {
-		return ctr
-	}
-	ctr := set.GetOrCreateCounter(c.series("thorp_component_restarts_total", "reason", reason))
-	c.restarts[reason] = ctr
-	return ctr
-}
-
-func (c *componentSeries) log(set *metrics.Set, stream string) *logSeries {
-	if l := c.logs[stream]; l != nil {
-		return l
-	}
-	l := &logSeries{
-		bytes:     set.GetOrCreateCounter(c.series("thorp_log_bytes_total", "stream", stream)),
-		rotations: set.GetOrCreateCounter(c.series("thorp_log_rotations_total", "stream", stream)),
-		dropped:   set.GetOrCreateCounter(c.series("thorp_log_dropped_bytes_total", "stream", stream)),
-	}
-	c.logs[stream] = l
-	return l
-}
-
-// update sets every series from st.
-func (c *componentSeries) update(set *metrics.Set, st engine.Status) {
-	c.up.Set(boolFloat(st.State == engine.StateRunning))
-	c.memory.Set(float64(st.MemoryBytes))
-	c.limit.Set(float64(st.MemoryLimitBytes))
-	c.growth.Set(st.MemoryGrowthBytesPerHour)
-	c.uptime.Set(st.UptimeSeconds)
-	c.cpu.Set(st.CPUSeconds)
-	code := 0
-	if st.LastExit != nil {
-		code = st.LastExit.Code
-	}
-	c.lastExit.Set(float64(code))
-	for s, g := range c.states {
-		g.Set(boolFloat(s == st.State))
-	}
-	for reason, ctr := range c.restarts {
-		ctr.Set(nonNegative(int64(st.RestartsByReason[reason])))
-	}
-	for reason, n := range st.RestartsByReason {
-		if c.restarts[reason] == nil {
-			c.restart(set, reason).Set(nonNegative(int64(n)))
+	gauge := func(fam family, value func(st *engine.Status) float64) {
+		writeMetadata(out, fam)
+		for i := range comps {
+			c := &comps[i]
+			writeGauge(out, series(fam, c, "", ""), value(c.st))
 		}
 	}
-	for _, ls := range st.Logs {
-		l := c.log(set, ls.Stream)
-		l.bytes.Set(nonNegative(ls.Bytes))
-		l.rotations.Set(nonNegative(ls.Rotations))
-		l.dropped.Set(nonNegative(ls.DroppedBytes))
+	logCounter := func(fam family, value func(ls *engine.LogStatus) int64) {
+		writeMetadata(out, fam)
+		for i := range comps {
+			c := &comps[i]
+			for _, stream := range c.streams {
+				var v int64
+				if ls := c.log(stream); ls != nil {
+					v = value(ls)
+				}
+				metrics.WriteCounterUint64(out, series(fam, c, "stream", stream), nonNegative(v))
+			}
+		}
 	}
-}
 
-// sync brings the Set in step with sts and the reload state.
-func (m *metricsState) sync(sts []engine.Status, reload ReloadInfo) {
-	m.gen++
-	for _, st := range sts {
-		c := m.comps[st.Name]
-		if c == nil {
-			c = newComponentSeries(m.set, st.Name)
-			m.comps[st.Name] = c
+	writeMetadata(out, famCPU)
+	for i := range comps {
+		c := &comps[i]
+		metrics.WriteCounterFloat64(out, series(famCPU, c, "", ""), c.st.CPUSeconds)
+	}
+	gauge(famLastExit, func(st *engine.Status) float64 {
+		if st.LastExit == nil {
+			return 0
 		}
-		c.seen = m.gen
-		c.update(m.set, st)
-	}
-	var gone []string
-	for name, c := range m.comps {
-		if c.seen != m.gen {
-			gone = append(gone, name)
+		return float64(st.LastExit.Code)
+	})
+	gauge(famMemory, func(st *engine.Status) float64 { return float64(st.MemoryBytes) })
+	gauge(famGrowth, func(st *engine.Status) float64 { return st.MemoryGrowthBytesPerHour })
+	gauge(famLimit, func(st *engine.Status) float64 { return float64(st.MemoryLimitBytes) })
+	writeMetadata(out, famRestarts)
+	for i := range comps {
+		c := &comps[i]
+		for _, reason := range c.reasons {
+			n := int64(c.st.RestartsByReason[reason])
+			metrics.WriteCounterUint64(out, series(famRestarts, c, "reason", reason), nonNegative(n))
 		}
 	}
-	if len(gone) > 0 && len(gone)*rebuildRatio > len(m.comps) && len(gone) > 8 {
-		m.reset()
-		m.sync(sts, reload)
-		return
-	}
-	for _, name := range gone {
-		for _, n := range m.comps[name].names {
-			m.set.UnregisterMetric(n)
+	writeMetadata(out, famState)
+	for i := range comps {
+		c := &comps[i]
+		for _, st := range sortedStates {
+			writeGauge(out, series(famState, c, "state", string(st)), boolFloat(c.st.State == st))
 		}
-		delete(m.comps, name)
 	}
+	gauge(famUp, func(st *engine.Status) float64 { return boolFloat(st.State == engine.StateRunning) })
+	gauge(famUptime, func(st *engine.Status) float64 { return st.UptimeSeconds })
+
 	ok, at := true, m.started
 	if reload != nil {
 		ok, at = reload.LastReload()
@@ -239,36 +155,115 @@ func (m *metricsState) sync(sts []engine.Status, reload ReloadInfo) {
 			at = m.started
 		}
 	}
-	m.reloadOK.Set(boolFloat(ok))
-	m.reloadAt.Set(float64(at.UnixNano()) / 1e9)
+	writeMetadata(out, famReloadOK)
+	writeGauge(out, famReloadOK.name, boolFloat(ok))
+	writeMetadata(out, famReloadAt)
+	writeGauge(out, famReloadAt.name, float64(at.UnixNano())/1e9)
+
+	logCounter(famLogBytes, func(ls *engine.LogStatus) int64 { return ls.Bytes })
+	logCounter(famLogDropped, func(ls *engine.LogStatus) int64 { return ls.DroppedBytes })
+	logCounter(famLogRotated, func(ls *engine.LogStatus) int64 { return ls.Rotations })
+
+	var runtime bytes.Buffer
+	metrics.WriteProcessMetrics(&runtime)
+	describeRuntime(out, runtime.Bytes())
+	m.lastSize.Store(int64(out.Len() - start))
 }
 
-// write appends the exposition text for sts to out: thorp's families with
-// # HELP and # TYPE, then the Go runtime and process metrics.
-func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sync(sts, reload)
-	out.Grow(m.lastSize + m.lastSize/8)
-	defer func() { m.lastSize = out.Len() }()
-	m.buf.Reset()
-	m.set.WritePrometheus(&m.buf)
+// sortedStates are states by name, the order their series are written in.
+var sortedStates = func() []engine.State {
+	s := slices.Clone(states)
+	slices.Sort(s)
+	return s
+}()
+
+// scrapeComponent is one component of a scrape: its status, its escaped
+// component label, and the reasons and streams it has series for.
+type scrapeComponent struct {
+	st      *engine.Status
+	label   string   // `component="NAME"`, escaped
+	reasons []string // policies.Reasons and any other reason in st, by name
+	streams []string // logStreams and any other stream in st, by name
+}
+
+// newScrapeComponents returns the components of sts ordered by their
+// escaped label, as the series of one family are sorted.
+func newScrapeComponents(sts []engine.Status) []scrapeComponent {
+	comps := make([]scrapeComponent, len(sts))
+	for i := range sts {
+		st := &sts[i]
+		c := scrapeComponent{st: st, label: `component="` + escapeLabel(st.Name) + `"`, reasons: sortedReasons, streams: sortedStreams}
+		for reason := range st.RestartsByReason {
+			if !slices.Contains(sortedReasons, reason) {
+				c.reasons = sortedUnion(c.reasons, reason)
+			}
+		}
+		for _, ls := range st.Logs {
+			if !slices.Contains(logStreams, ls.Stream) {
+				c.streams = sortedUnion(c.streams, ls.Stream)
+			}
+		}
+		comps[i] = c
+	}
+	slices.SortFunc(comps, func(a, b scrapeComponent) int { return strings.Compare(a.label, b.label) })
+	return comps
+}
+
+// log returns the component's status of stream, nil when it has none.
+func (c *scrapeComponent) log(stream string) *engine.LogStatus {
+	for i := range c.st.Logs {
+		if c.st.Logs[i].Stream == stream {
+			return &c.st.Logs[i]
+		}
+	}
+	return nil
+}
+
+var (
+	// sortedReasons are policies.Reasons by name: every component's
+	// restarts are pre-created at 0 for each, so rate() works from the
+	// first scrape.
+	sortedReasons = func() []string {
+		var names []string
+		for _, r := range policies.Reasons {
+			names = append(names, string(r))
+		}
+		return sortedUnion(names)
+	}()
+	sortedStreams = sortedUnion(logStreams)
+)
+
+// sortedUnion returns a new sorted slice of list and more, without duplicates.
+func sortedUnion(list []string, more ...string) []string {
+	out := append(slices.Clone(list), more...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// writeMetadata writes fam's # HELP and # TYPE lines.
+func writeMetadata(w *bytes.Buffer, fam family) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", fam.name, fam.help, fam.name, fam.typ)
+}
+
+// writeGauge writes a gauge sample as the library's Gauge does: whole
+// numbers without an exponent.
+func writeGauge(w io.Writer, name string, v float64) {
+	if v >= 0 && v < 1<<63 && v == float64(uint64(v)) {
+		metrics.WriteGaugeUint64(w, name, uint64(v))
+		return
+	}
+	metrics.WriteGaugeFloat64(w, name, v)
+}
+
+// describeRuntime copies the library's Go runtime and process metrics
+// from src to dst, adding a # HELP line before the first sample of each
+// family that has none (the library writes metadata only when
+// metrics.ExposeMetadata is on), so that linters such as promtool accept
+// the exposition; such families stay untyped. Metadata the library wrote
+// is kept, and its summary and histogram series (_sum, _count, _bucket)
+// stay under their family.
+func describeRuntime(dst *bytes.Buffer, src []byte) {
 	described := map[string]bool{}
-	annotate(out, m.buf.Bytes(), described)
-	m.buf.Reset()
-	metrics.WriteProcessMetrics(&m.buf)
-	annotate(out, m.buf.Bytes(), described)
-}
-
-// annotate copies exposition text from src to dst, adding # HELP and # TYPE
-// before the first line of each family that has none: thorp's own families
-// get their help and type from families; others (Go and process metrics,
-// written without metadata unless metrics.ExposeMetadata is on) get a
-// generic help line and stay untyped. Metadata lines already present for
-// thorp's families are replaced by thorp's. described records the names
-// that got a # HELP, so a name whose samples come back later (the
-// library's push histograms interleave) never gets a second one.
-func annotate(dst *bytes.Buffer, src []byte, described map[string]bool) {
 	var cur []byte   // family of the previous line
 	var curMeta bool // cur came with its own # TYPE, so _sum/_count/_bucket belong to it
 	for len(src) > 0 {
@@ -282,12 +277,9 @@ func annotate(dst *bytes.Buffer, src []byte, described map[string]bool) {
 			continue
 		}
 		if line[0] == '#' {
-			f := bytes.Fields(line)
-			if len(f) >= 3 && (string(f[1]) == "HELP" || string(f[1]) == "TYPE") {
-				if _, ours := families[string(f[2])]; ours {
-					continue
-				}
+			if f := bytes.Fields(line); len(f) >= 3 && (string(f[1]) == "HELP" || string(f[1]) == "TYPE") {
 				cur, curMeta = f[2], true
+				described[string(f[2])] = true
 			}
 			dst.Write(line)
 			continue
@@ -295,12 +287,7 @@ func annotate(dst *bytes.Buffer, src []byte, described map[string]bool) {
 		name := sampleName(line)
 		if !bytes.Equal(name, cur) && !(curMeta && isPart(name, cur)) {
 			cur, curMeta = name, false
-			if described[string(name)] {
-				// already described earlier in this exposition
-			} else if fam, ok := families[string(name)]; ok {
-				described[string(name)] = true
-				fmt.Fprintf(dst, "# HELP %s %s\n# TYPE %s %s\n", name, fam.help, name, fam.typ)
-			} else {
+			if !described[string(name)] { // a name whose samples come back later gets one HELP
 				described[string(name)] = true
 				fmt.Fprintf(dst, "# HELP %s Go runtime or process metric %s.\n", name, name)
 			}

@@ -5,9 +5,9 @@
 // Concurrency model: a Server owns one http.Server that may serve several
 // listeners over its life (Rebind swaps them); every request runs on its own
 // goroutine and only reads from the Source, which must be safe for
-// concurrent use. Scrapes of /metrics are serialised by a mutex because they
-// update the Server's metrics.Set to match the current components. Listen,
-// Serve, Rebind, SetToken, Shutdown and Close may be called from any
+// concurrent use. A scrape of /metrics writes every series from one status
+// snapshot and registers nothing, so scrapes do not wait for each other.
+// Listen, Serve, Rebind, SetToken, Shutdown and Close may be called from any
 // goroutine. GET /api/v1/events?follow=1 streams events (see package api)
 // under the same rules as the other reads; Shutdown ends such streams.
 package web
