@@ -1,12 +1,13 @@
 // Package rotate is thorp's log writer: one File per log path, fed by the
 // pipes of components (Copy) and by thorp's own slog handler (Write).
 //
-// Underneath each File is one lumberjack.Logger, kept for the life of the
-// process (lumberjack's Close does not stop its mill goroutine, so loggers
-// are never thrown away; see loggerFor). lumberjack renames, compresses and
-// prunes rotated files; this package decides when to rotate: exactly at
-// max_size on a line boundary, at local midnight, at the top of the hour or
-// after a duration.
+// Each File owns one lumberjack.Logger (a new one when retention changes)
+// and closes it in Close. lumberjack opens the file, renames it to its
+// timestamped backup name and prunes backups by age and count; this package
+// decides when to rotate (exactly at max_size on a line boundary, at local
+// midnight, at the top of the hour or after a duration), gzips backups
+// itself (see compressor), and renames the file itself only when
+// lumberjack's millisecond name is already taken (see rotateToFreeName).
 //
 // Concurrency model:
 //

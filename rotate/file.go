@@ -66,7 +66,7 @@ type File struct {
 	lastCheck  time.Time
 	faulty     bool
 	retryAt    time.Time
-	lastBackup int64 // unix ms of the last rotation (lumberjack's name clock)
+	lastBackup int64 // unix ms named by the latest backup, or later (lumberjack's name clock)
 	gz         compressor
 
 	bytes, lines, rotations, dropped, writeErrors atomic.Int64
@@ -129,8 +129,13 @@ func (f *File) applyLocked(opts Options) {
 	old := f.opts.Load()
 	sched, _ := parseSchedule(opts.Rotate) // validated
 	f.opts.Store(&opts)
-	if lj := loggerFor(f.path, opts); lj != f.lj {
-		f.lj = lj
+	if old == nil || old.RetainDays != opts.RetainDays || old.RetainFiles != opts.RetainFiles {
+		// lumberjack's mill reads MaxAge and MaxBackups without a lock,
+		// so new retention takes a new Logger.
+		if f.lj != nil {
+			_ = f.lj.Close()
+		}
+		f.lj = newLogger(f.path, opts)
 		f.sizeKnown, f.inoKnown = false, false
 	}
 	if old == nil || old.Rotate != opts.Rotate {
@@ -140,27 +145,14 @@ func (f *File) applyLocked(opts Options) {
 	f.armLocked()
 }
 
-// loggers holds one lumberjack.Logger per path for the life of the process:
-// lumberjack starts a mill goroutine per Logger that Close does not stop, and
-// its mill reads MaxAge/MaxBackups/Compress without a lock, so a Logger is
-// never changed after first use. Only a change of retention or compression
-// makes a new one (and leaves one idle goroutine behind).
-var loggers = struct {
-	sync.Mutex
-	m map[string]*lumberjack.Logger
-}{m: map[string]*lumberjack.Logger{}}
-
-func loggerFor(path string, o Options) *lumberjack.Logger {
-	loggers.Lock()
-	defer loggers.Unlock()
-	l := loggers.m[path]
-	if l != nil && l.MaxAge == o.RetainDays && l.MaxBackups == o.RetainFiles {
-		return l
-	}
-	if l != nil {
-		_ = l.Close()
-	}
-	l = &lumberjack.Logger{
+// newLogger returns the lumberjack.Logger that opens, renames and prunes
+// the log at path. Its first write or rotation starts its mill goroutine,
+// which prunes after each rotation. lumberjack v2.2.1's Close closes the
+// file but leaves that goroutine parked on a channel, holding only the
+// Logger (natefinch/lumberjack#205): one per File, and one more per
+// retention change.
+func newLogger(path string, o Options) *lumberjack.Logger {
+	return &lumberjack.Logger{
 		Filename:   path,
 		MaxSize:    hugeMB,
 		MaxAge:     o.RetainDays,
@@ -170,8 +162,6 @@ func loggerFor(path string, o Options) *lumberjack.Logger {
 		// and prunes, which it does for .gz backups too.
 		Compress: false,
 	}
-	loggers.m[path] = l
-	return l
 }
 
 // writeLines writes p, which holds whole lines only, rotating by size
@@ -317,12 +307,15 @@ func (f *File) warnLocked(now time.Time, msg string) string {
 
 // rotateLocked renames the current file to a backup and starts a new one.
 func (f *File) rotateLocked() error {
-	f.avoidBackupClash()
-	if err := f.lj.Rotate(); err != nil {
+	rotate := f.lj.Rotate
+	if t := time.Now(); t.UnixMilli() <= f.lastBackup || backupExists(f.path, t) {
+		rotate = f.rotateToFreeName
+	}
+	if err := rotate(); err != nil {
 		f.sizeKnown, f.inoKnown = false, false
 		return fmt.Errorf("rotate: %w", err)
 	}
-	f.lastBackup = time.Now().UnixMilli()
+	f.lastBackup = max(f.lastBackup, time.Now().UnixMilli())
 	f.size, f.sizeKnown, f.inoKnown = 0, true, false
 	f.rotations.Add(1)
 	if f.opts.Load().Compress {
@@ -331,23 +324,59 @@ func (f *File) rotateLocked() error {
 	return nil
 }
 
-// avoidBackupClash waits until lumberjack's backup name (local wall time
-// in milliseconds) is new: two rotations in one millisecond would give the
-// same name and the second rename would overwrite the first backup.
-func (f *File) avoidBackupClash() {
-	dir, base := filepath.Split(f.path)
-	ext := filepath.Ext(base)
-	prefix := base[:len(base)-len(ext)] + "-"
-	for range 1000 {
-		now := time.Now()
-		if now.UnixMilli() != f.lastBackup {
-			name := filepath.Join(dir, prefix+now.Format(backupLayout)+ext)
-			if !exists(name) && !exists(name+".gz") {
-				return
-			}
+// rotateToFreeName rotates when lumberjack's Rotate would rename the
+// current file over an existing backup. lumberjack names a backup after
+// the local time in milliseconds, so two rotations within one millisecond
+// (or after the clock stepped back) would clash. The current file is
+// renamed here instead, to the first free millisecond after the last
+// backup; lumberjack's Rotate then only opens the new file and prunes.
+// Backups keep lumberjack's names and their order, and nothing waits.
+func (f *File) rotateToFreeName() error {
+	t := time.UnixMilli(max(time.Now().UnixMilli(), f.lastBackup+1))
+	for i := 0; backupExists(f.path, t); i++ {
+		if i == 1000 {
+			return fmt.Errorf("no free backup name for %s in the second after %s", f.path, t.Format(backupLayout))
 		}
-		time.Sleep(time.Millisecond)
+		t = t.Add(time.Millisecond)
 	}
+	_ = f.lj.Close()
+	st, err := os.Stat(f.path)
+	if err == nil {
+		if err := os.Rename(f.path, backupName(f.path, t)); err != nil {
+			return err
+		}
+		f.lastBackup = t.UnixMilli()
+	}
+	if err := f.lj.Rotate(); err != nil {
+		return err
+	}
+	if st == nil {
+		return nil
+	}
+	// As lumberjack does when it renames: the new file gets the old one's
+	// mode and owner.
+	if err := os.Chmod(f.path, st.Mode().Perm()); err != nil {
+		return err
+	}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return os.Chown(f.path, int(s.Uid), int(s.Gid))
+	}
+	return nil
+}
+
+// backupName is lumberjack's name for a backup of the log at path rotated
+// at t: the base name with the local time before the extension.
+func backupName(path string, t time.Time) string {
+	dir, base := filepath.Split(path)
+	ext := filepath.Ext(base)
+	return filepath.Join(dir, base[:len(base)-len(ext)]+"-"+t.Local().Format(backupLayout)+ext)
+}
+
+// backupExists reports whether a backup of path named after t exists,
+// plain or compressed.
+func backupExists(path string, t time.Time) bool {
+	name := backupName(path, t)
+	return exists(name) || exists(name+".gz")
 }
 
 func exists(name string) bool {

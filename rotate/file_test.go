@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +164,90 @@ func TestFile_Rotate_RetainFiles(t *testing.T) {
 	b, _ := Backups(path)
 	if got := string(readLog(t, b[0])); got != "gen 4\n" {
 		t.Errorf("newest backup %q", got)
+	}
+}
+
+// TestFile_Rotate_ManyWithinAMillisecond: rotations faster than
+// lumberjack's millisecond backup names never rename over a backup, keep
+// every line in order and the file's mode, and never wait.
+func TestFile_Rotate_ManyWithinAMillisecond(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fast.log")
+	f := openT(t, path, Options{})
+	const n = 200
+	start := time.Now()
+	for i := range n {
+		fmt.Fprintf(f, "gen %d\n", i)
+		if i == 0 {
+			if err := os.Chmod(path, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+	backups, err := Backups(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(backups) != n || f.Stats().Rotations != n {
+		t.Fatalf("%d backups, %d rotations; want %d", len(backups), f.Stats().Rotations, n)
+	}
+	lines, _ := allLines(t, path)
+	for i, l := range lines {
+		if want := fmt.Sprintf("gen %d", i); l != want {
+			t.Fatalf("line %d = %q, want %q (backups out of order or lost)", i, l, want)
+		}
+	}
+	if len(lines) != n {
+		t.Fatalf("%d lines, want %d", len(lines), n)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("current file mode %v (%v), want 0640 kept across rotations", st.Mode(), err)
+	}
+	t.Logf("%d rotations in %s", n, took)
+}
+
+// TestFile_Close_EndsItsGoroutines: after Close, a File leaves no timer,
+// compressor or copy goroutine behind; only lumberjack v2.2.1's mill stays
+// parked, one per File (natefinch/lumberjack#205).
+func TestFile_Close_EndsItsGoroutines(t *testing.T) {
+	count := func() (all, mills int) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			all++
+			if strings.Contains(g, "lumberjack") && strings.Contains(g, "millRun") {
+				mills++
+			}
+		}
+		return all, mills
+	}
+	before, millsBefore := count()
+	const files = 10
+	for i := range files {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("g%d.log", i))
+		f, err := Open(path, Options{Rotate: "hourly", Compress: true, RetainFiles: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(f, "x\n")
+		if err := f.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(f, "y\n")
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after, mills int
+	waitFor(t, 10*time.Second, "goroutines to end", func() bool {
+		after, mills = count()
+		return after-before <= mills-millsBefore
+	})
+	if mills-millsBefore > files {
+		t.Errorf("%d new lumberjack mills for %d Files", mills-millsBefore, files)
 	}
 }
 
