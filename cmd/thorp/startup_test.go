@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -311,10 +311,61 @@ func TestSystemdLink_ReadyWatchdogStopping(t *testing.T) {
 	}
 }
 
+// TestSystemdLink_NoSocketIsInert: without a usable NOTIFY_SOCKET (unset,
+// or a relative path, which systemd never gives), the link starts no
+// goroutine (Run returns at once), logs nothing and sends nothing, even
+// with WATCHDOG_USEC set; Stopping, Reloading and Reloaded do nothing.
 func TestSystemdLink_NoSocketIsInert(t *testing.T) {
-	link := newSystemdLink(sdnotify.FromEnv(func(string) string { return "" }), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	link.Stopping()
-	link.Run(context.Background(), nil) // returns at once without a socket
+	dir := t.TempDir()
+	t.Chdir(dir) // where a relative NOTIFY_SOCKET would point
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "notify.sock"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	const watchdog = 20 * time.Millisecond
+	for _, socket := range []string{"", "notify.sock"} {
+		env := map[string]string{
+			"NOTIFY_SOCKET": socket,
+			"WATCHDOG_USEC": strconv.Itoa(int(watchdog.Microseconds())),
+			"WATCHDOG_PID":  strconv.Itoa(os.Getpid()),
+		}
+		var logs bytes.Buffer
+		link := newSystemdLink(sdnotify.FromEnv(func(k string) string { return env[k] }), slog.New(slog.NewTextHandler(&logs, nil)))
+		if link.n.Enabled() {
+			t.Errorf("NOTIFY_SOCKET=%q: notifier enabled", socket)
+		}
+		// Run returns at once, before its context ends, having started
+		// nothing: with a nil supervisor, following it would panic.
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() {
+			defer close(ran)
+			link.Run(ctx, nil)
+		}()
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Errorf("NOTIFY_SOCKET=%q: Run did not return at once", socket)
+		}
+		link.Stopping()
+		link.Reloading()
+		link.Reloaded()
+		cancel()
+		<-ran
+		if logs.Len() != 0 {
+			t.Errorf("NOTIFY_SOCKET=%q: logged %q", socket, logs.String())
+		}
+	}
+	// Nothing reached the socket, not even a watchdog ping, within five
+	// watchdog intervals.
+	if err := sock.SetReadDeadline(time.Now().Add(5 * watchdog)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if n, err := sock.Read(buf); err == nil {
+		t.Errorf("the notify socket got %q", buf[:n])
+	}
 }
 
 func TestSettled(t *testing.T) {
