@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,28 +37,38 @@ func withShim(t *testing.T) Options {
 	return Options{ExecShim: []string{self, "__exec"}}
 }
 
-// load sends GETs on fresh connections from 4 clients (at most 2000 each)
-// until stop is closed, and counts answers and failures.
+// load sends GETs on fresh connections from 4 clients until stopped (at
+// most 20,000 requests each, for at most a minute) and records when each
+// request started and ended.
 type load struct {
-	ok, failed atomic.Int64
-	firstErr   atomic.Value
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	mu      sync.Mutex
+	reqs    []loadReq
+	changed chan struct{} // a request ended; capacity 1
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// loadReq is one request of a load.
+type loadReq struct {
+	start, end time.Time
+	err        error
 }
 
 func startLoad(url string) *load {
-	l := &load{stop: make(chan struct{})}
+	l := &load{stop: make(chan struct{}), changed: make(chan struct{}, 1)}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(time.Minute)
 	for range 4 {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			for i := 0; i < 2000; i++ { // bounded
+			for i := 0; i < 20_000 && time.Now().Before(deadline); i++ { // bounded
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
+				r := loadReq{start: time.Now()}
 				resp, err := client.Get(url)
 				if err == nil && resp.StatusCode != http.StatusOK {
 					err = fmt.Errorf("status %s", resp.Status)
@@ -67,22 +76,94 @@ func startLoad(url string) *load {
 				if resp != nil {
 					resp.Body.Close()
 				}
-				if err != nil {
-					l.failed.Add(1)
-					l.firstErr.CompareAndSwap(nil, err.Error())
-					continue
+				r.end, r.err = time.Now(), err
+				l.mu.Lock()
+				l.reqs = append(l.reqs, r)
+				l.mu.Unlock()
+				select {
+				case l.changed <- struct{}{}:
+				default:
 				}
-				l.ok.Add(1)
 			}
 		}()
 	}
 	return l
 }
 
-// end stops the load and waits for the clients.
-func (l *load) end() {
+// await waits until at least n requests that started after since have
+// been answered, and fails t after timeout.
+func (l *load) await(t *testing.T, timeout time.Duration, n int, since time.Time, what string) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		ok := 0
+		for _, r := range l.reqs {
+			if r.err == nil && r.start.After(since) {
+				ok++
+			}
+		}
+		l.mu.Unlock()
+		if ok >= n {
+			return
+		}
+		select {
+		case <-l.changed:
+		case <-deadline:
+			t.Fatalf("%d of %d requests answered %s within %s", ok, n, what, timeout)
+		}
+	}
+}
+
+// end stops the load, waits for the clients and returns every request.
+func (l *load) end() []loadReq {
 	close(l.stop)
 	l.wg.Wait()
+	return l.reqs
+}
+
+// checkAcross fails t when a request failed, when no request was in
+// flight at the instant the old process exited (sent before, answered
+// after), or when fewer than 50 were sent and answered after the restart
+// had returned: a load that ran out, or started late, proves nothing.
+func checkAcross(t *testing.T, reqs []loadReq, exited, restarted time.Time, what string) {
+	t.Helper()
+	var failed, across, after int
+	var firstErr error
+	for _, r := range reqs {
+		if r.err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		if r.start.Before(exited) && r.end.After(exited) {
+			across++
+		}
+		if r.start.After(restarted) {
+			after++
+		}
+	}
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed across %s (first: %v)", failed, len(reqs), what, firstErr)
+	}
+	if across == 0 || after < 50 {
+		t.Fatalf("the load did not cover %s: %d requests in flight when the old process exited, %d sent after it (want >= 1 and >= 50)", what, across, after)
+	}
+	t.Logf("%d requests across %s, none failed: %d in flight when the old process exited, %d after", len(reqs), what, across, after)
+}
+
+// exitTime returns when the process pid exited, from the events.
+func exitTime(t *testing.T, s *Supervisor, pid int) time.Time {
+	t.Helper()
+	for _, e := range s.Events(0, "", time.Time{}) {
+		if e.Type == EventExit && e.PID == pid {
+			return e.Time
+		}
+	}
+	t.Fatalf("no exit event for pid %d:\n%s", pid, dumpEvents(s.Events(0, "", time.Time{})))
+	return time.Time{}
 }
 
 // TestSupervisor_HeldSocketLosesNoRequestAcrossRestart: thorp holds the
@@ -110,19 +191,17 @@ func TestSupervisor_HeldSocketLosesNoRequestAcrossRestart(t *testing.T) {
 
 	// Fresh connections from 4 clients while the component restarts.
 	l := startLoad(url)
-	time.Sleep(200 * time.Millisecond) // traffic before the restart
+	l.await(t, 10*time.Second, 50, time.Time{}, "before the restart")
 	if err := s.Restart(context.Background(), []string{"web"}, "manual", true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // and after
-	l.end()
+	restarted := time.Now()
+	l.await(t, 10*time.Second, 50, restarted, "after the restart")
+	reqs := l.end()
 	if now := statusOf(t, s, "web").PID; now == old {
 		t.Fatal("the component was not restarted")
 	}
-	if l.failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across the restart (first: %v)", l.failed.Load(), l.failed.Load()+l.ok.Load(), l.firstErr.Load())
-	}
-	t.Logf("%d requests, none failed, across a restart", l.ok.Load())
+	checkAcross(t, reqs, exitTime(t, s, old), restarted, "a restart")
 }
 
 // TestSupervisor_OverlapReloadServesThroughout: with restart_mode =
@@ -137,10 +216,13 @@ func TestSupervisor_OverlapReloadServesThroughout(t *testing.T) {
 	since := seq[len(seq)-1].Seq
 
 	l := startLoad(url)
+	l.await(t, 10*time.Second, 50, time.Time{}, "before the reload")
 	if err := s.Restart(context.Background(), []string{"web"}, "reload", true); err != nil {
 		t.Fatal(err)
 	}
-	l.end()
+	restarted := time.Now()
+	l.await(t, 10*time.Second, 50, restarted, "after the reload")
+	reqs := l.end()
 	// Restart returned: the new process runs and the old one is gone.
 	st := statusOf(t, s, "web")
 	if st.State != StateRunning || st.PID == old || alive(old) {
@@ -159,9 +241,7 @@ func TestSupervisor_OverlapReloadServesThroughout(t *testing.T) {
 	if newRunning < 0 || oldStopping < 0 || oldStopping < newRunning {
 		t.Fatalf("the old process must be stopped only after the new one is ready:\n%s", dumpEvents(evs))
 	}
-	if l.failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across an overlap reload (first: %v)", l.failed.Load(), l.failed.Load()+l.ok.Load(), l.firstErr.Load())
-	}
+	checkAcross(t, reqs, exitTime(t, s, old), restarted, "an overlap reload")
 	if st.RestartsByReason["reload"] != 1 {
 		t.Fatalf("restarts_by_reason %v", st.RestartsByReason)
 	}
