@@ -23,8 +23,9 @@ loopback), restarts it a third of the way in (reload by default: zero-downtime
 with restart_mode = "overlap"), and reports requests, failures, success rate,
 the longest gap without a successful answer and latencies. The URL defaults to
 the component's first tcp socket. Exit 1 when any request failed, the
-restart failed, or the downtime exceeded --max-downtime, so it can gate a
-deploy.`
+restart failed, the downtime exceeded --max-downtime, or the load did not
+cover the restart (no request in flight during it or none after it), so it
+can gate a deploy.`
 
 func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("drill", drillUsage, stderr)
@@ -82,7 +83,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	after, _ := client.Describe(ctx, name)
-	passed := rep.Failed == 0 && rep.RestartError == "" &&
+	passed := rep.Failed == 0 && rep.RestartError == "" && rep.Covered() &&
 		(*maxDowntime <= 0 || rep.DowntimeMS <= float64(maxDowntime.Milliseconds()))
 	if *asJSON {
 		writeJSON(stdout, drillReport{Component: name, Action: *action, OldPID: before.PID, NewPID: after.PID,
@@ -129,6 +130,10 @@ func printDrill(w io.Writer, name, action string, before, after engine.Status, r
 	}
 	fmt.Fprintf(w, "%s: %s of %s (pid %d -> %d) took %.0f ms\n", verdict, action, name, before.PID, after.PID, rep.RestartMS)
 	fmt.Fprintf(w, "  requests  %d, failed %d, success rate %.4f%%\n", rep.Requests, rep.Failed, rep.SuccessRate*100)
+	fmt.Fprintf(w, "  coverage  %d in flight during the restart, %d after it\n", rep.DuringRestart, rep.AfterRestart)
+	if !rep.Covered() {
+		fmt.Fprintf(w, "  the load did not cover the restart; give a longer --duration\n")
+	}
 	fmt.Fprintf(w, "  downtime  %.0f ms (longest gap between successful answers around the restart)\n", rep.DowntimeMS)
 	fmt.Fprintf(w, "  latency   p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rep.LatencyP50MS, rep.LatencyP99MS, rep.LatencyMaxMS)
 	for _, e := range rep.Errors {

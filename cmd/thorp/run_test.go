@@ -384,11 +384,13 @@ component "web" {
 		OldPID     int     `json:"old_pid"`
 		NewPID     int     `json:"new_pid"`
 		DowntimeMS float64 `json:"downtime_ms"`
+		During     int     `json:"during_restart"`
+		After      int     `json:"after_restart"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !rep.Passed || rep.Failed != 0 || rep.Requests < 50 || rep.OldPID == rep.NewPID || rep.DowntimeMS > 500 {
+	if !rep.Passed || rep.Failed != 0 || rep.Requests < 50 || rep.During == 0 || rep.After < 10 || rep.OldPID == rep.NewPID || rep.DowntimeMS > 500 {
 		t.Fatalf("drill report: %s", out)
 	}
 }

@@ -45,6 +45,13 @@ type Report struct {
 	LatencyMaxMS float64  `json:"latency_max_ms"`
 	Errors       []string `json:"errors,omitempty"` // the first few distinct errors
 	RestartError string   `json:"restart_error,omitempty"`
+
+	// DuringRestart counts the requests in flight at some moment between
+	// the restart's start and its return; AfterRestart those sent after
+	// it returned. A drill where either is 0 measured no restart: the
+	// load ran out (duration or request budget) or started too late.
+	DuringRestart int `json:"during_restart"`
+	AfterRestart  int `json:"after_restart"`
 }
 
 type result struct {
@@ -151,6 +158,14 @@ func summarize(rep *Report, rs []result, restartStart, restartEnd time.Time) {
 		lat = append(lat, r.end.Sub(r.start))
 		okEnds = append(okEnds, r.end)
 	}
+	for _, r := range rs {
+		if r.start.Before(restartEnd) && r.end.After(restartStart) {
+			rep.DuringRestart++
+		}
+		if r.start.After(restartEnd) {
+			rep.AfterRestart++
+		}
+	}
 	if rep.Requests > 0 {
 		rep.SuccessRate = float64(rep.Requests-rep.Failed) / float64(rep.Requests)
 	}
@@ -173,3 +188,7 @@ func summarize(rep *Report, rs []result, restartStart, restartEnd time.Time) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Covered reports whether the load covered the restart: some request was
+// in flight during it and some were sent after it.
+func (r Report) Covered() bool { return r.DuringRestart > 0 && r.AfterRestart > 0 }

@@ -33,6 +33,30 @@ func TestRun_NoFailuresWhenTheServiceStaysUp(t *testing.T) {
 	}
 }
 
+func TestRun_CountsRequestsDuringAndAfterTheRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, ln)
+	defer srv.Close()
+	var restartStart, restartEnd time.Time
+	restart := func(context.Context) error {
+		restartStart = time.Now()
+		time.Sleep(50 * time.Millisecond) // a restart that takes a while
+		restartEnd = time.Now()
+		return nil
+	}
+	rep, err := Run(context.Background(), Options{URL: "http://" + ln.Addr().String() + "/", Duration: 600 * time.Millisecond,
+		Concurrency: 2, Restart: restart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Covered() || rep.DuringRestart < 2 || rep.AfterRestart == 0 || rep.DuringRestart+rep.AfterRestart > rep.Requests {
+		t.Fatalf("restart from %s to %s: report %+v", restartStart.Format(time.StampMicro), restartEnd.Format(time.StampMicro), rep)
+	}
+}
+
 func TestRun_CountsFailuresAndDowntimeOfAnOutage(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,5 +103,9 @@ func TestRun_RespectsTheRequestBudget(t *testing.T) {
 	}
 	if rep.Requests != 20 {
 		t.Fatalf("%d requests, want exactly the budget of 20", rep.Requests)
+	}
+	// The budget ran out before the restart at a third of the duration.
+	if rep.Covered() || rep.AfterRestart != 0 {
+		t.Fatalf("a drill whose load ran out covered the restart: %+v", rep)
 	}
 }
