@@ -221,8 +221,10 @@ func TestSupervisor_StopKillsWhatIgnoresSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	if took > 300*time.Millisecond+time.Second {
-		t.Fatalf("stop took %s, want <= kill_timeout + 1s", took)
+	// README: a component that ignores SIGTERM is gone within kill_timeout
+	// + a few milliseconds; 50 ms leave room for -race on a busy machine.
+	if took > 300*time.Millisecond+50*time.Millisecond {
+		t.Fatalf("stop took %s, want <= kill_timeout + 50ms", took)
 	}
 	if took < 250*time.Millisecond {
 		t.Fatalf("stop took %s: SIGKILL came before kill_timeout", took)
@@ -391,7 +393,7 @@ func TestSupervisor_LogsBothStreams(t *testing.T) {
 
 func TestSupervisor_DropsPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("dropping privileges needs root")
+		t.Skip("dropping privileges needs root: skipped on a non-root developer machine; CI runs it as root")
 	}
 	s := startSupervisor(t, testComponent(t, "unpriv", "echo uid=$(id -u) gid=$(id -g); exec sleep 100", func(c *config.Component) {
 		c.User = "nobody"

@@ -109,8 +109,9 @@ component "chatty" {
 	waitStopped(t, cfg, "chatty", 5*time.Minute)
 	peak := peakRSS(t, r.cmd.Process.Pid)
 	t.Logf("thorp peak RSS during the flood: %.1f MiB", float64(peak)/(1<<20))
-	if peak > 30<<20 {
-		t.Errorf("thorp's peak RSS %.1f MiB during the flood; want under 30 MiB", float64(peak)/(1<<20))
+	// The target in docs/benchmarks.md: at most 20 MB.
+	if peak > 20e6 {
+		t.Errorf("thorp's peak RSS %.1f MB during the flood; want at most 20 MB", float64(peak)/1e6)
 	}
 	// Stop thorp so every rotated file is compressed and closed.
 	stopThorp(t, r)
@@ -164,8 +165,9 @@ component "flood" {
 	waitStopped(t, cfg, "flood", 5*time.Minute)
 	peak := peakRSS(t, r.cmd.Process.Pid)
 	t.Logf("thorp peak RSS while a component wrote 1 GB: %.1f MiB", float64(peak)/(1<<20))
-	if peak > 30<<20 {
-		t.Fatalf("thorp's peak RSS %.1f MiB; want under 30 MiB", float64(peak)/(1<<20))
+	// The target in docs/benchmarks.md: under 30 MB.
+	if peak >= 30e6 {
+		t.Fatalf("thorp's peak RSS %.1f MB; want under 30 MB", float64(peak)/1e6)
 	}
 }
 
