@@ -49,16 +49,12 @@ func (c *component) runHealth(p *process, h config.Health) {
 // checkHealth runs one check: nil when healthy.
 func (c *component) checkHealth(ctx context.Context, client *http.Client, h config.Health) error {
 	if h.Func != nil {
-		lua := c.sup.luaCaller()
-		if lua == nil {
-			return nil
-		}
-		res, err := lua.Call(ctx, h.Func.ID, map[string]any{"component": c.name}, h.Timeout)
+		res, err := h.Func.Call(ctx, map[string]any{"component": c.name}, h.Timeout)
 		switch {
 		case err != nil:
-			return fmt.Errorf("health function at %s: %w", h.Func.Where, err)
+			return fmt.Errorf("health function at %s: %w", h.Func.Where(), err)
 		case res != true:
-			return fmt.Errorf("health function at %s returned %v", h.Func.Where, res)
+			return fmt.Errorf("health function at %s returned %v", h.Func.Where(), res)
 		}
 		return nil
 	}

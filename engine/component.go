@@ -609,10 +609,10 @@ func (c *component) spawn(in *instance) {
 	p.readyBy = now.Add(c.cfg.ListenTimeout)
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.stopProbe = cancel
-	lua, luaTimeout := c.sup.luaCaller(), c.sup.Config().Settings.Plugins.Timeout
+	luaTimeout := c.sup.Config().Settings.Plugins.Timeout
 	// Owner: p (release waits); ends when the probe succeeds or ctx ends.
 	p.watch(func() {
-		if p.ready.wait(ctx, c.clock, lua, luaTimeout) == nil {
+		if p.ready.wait(ctx, c.clock, luaTimeout) == nil {
 			c.in.post(readyMsg{p: p})
 		}
 	})

@@ -136,7 +136,7 @@ type healthMsg struct {
 type policyMsg struct {
 	p   *process
 	s   usageSample
-	fn  *config.LuaFunc
+	fn  config.Func
 	res any
 	err error
 }

@@ -19,12 +19,6 @@ const (
 	growthSamples = 120
 )
 
-// LuaCaller calls a function defined in thorp.lua (see config.LuaFunc).
-// The plugins package implements it; engine never imports plugins.
-type LuaCaller interface {
-	Call(ctx context.Context, id int, arg map[string]any, timeout time.Duration) (any, error)
-}
-
 // applySamples records samples and applies the memory policy.
 func (c *component) applySamples(samples []usageSample) {
 	for _, s := range samples {
@@ -45,7 +39,7 @@ func (c *component) applySamples(samples []usageSample) {
 		if in.state != StateRunning || p.stopping {
 			continue
 		}
-		if c.cfg.MemoryPolicy != nil && c.sup.luaCaller() != nil {
+		if c.cfg.MemoryPolicy != nil {
 			c.callMemoryPolicy(in, p, s)
 			continue
 		}
@@ -108,10 +102,9 @@ func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
 		"restarts":        c.restarts[policies.ReasonMemory] + c.restarts[policies.ReasonCrash],
 	}
 	timeout := c.sup.Config().Settings.Plugins.Timeout
-	lua := c.sup.luaCaller()
 	// Owner: p (release waits); the call ends with p.ctx at the latest.
 	p.watch(func() {
-		res, err := lua.Call(p.ctx, fn.ID, arg, timeout)
+		res, err := fn.Call(p.ctx, arg, timeout)
 		c.in.post(policyMsg{p: p, s: s, fn: fn, res: res, err: err})
 	})
 }
@@ -127,11 +120,11 @@ func (c *component) onPolicy(m policyMsg) {
 		switch res {
 		case "restart":
 			c.memoryRestart(in, fmt.Sprintf("memory_policy at %s returned \"restart\" (memory %s, limit %s)",
-				fn.Where, config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
+				fn.Where(), config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
 			return
 		case "alert":
 			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: policies.ReasonMemory,
-				Message: fmt.Sprintf("memory_policy at %s raised an alert (memory %s)", fn.Where, config.Size(s.memory))})
+				Message: fmt.Sprintf("memory_policy at %s raised an alert (memory %s)", fn.Where(), config.Size(s.memory))})
 			return
 		case nil:
 			return
@@ -145,7 +138,7 @@ func (c *component) onPolicy(m policyMsg) {
 			what = "timed out"
 		}
 		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: policies.ReasonMemory,
-			Message: fmt.Sprintf("memory_policy at %s %s: %v; using the max_memory_restart threshold instead", fn.Where, what, err)})
+			Message: fmt.Sprintf("memory_policy at %s %s: %v; using the max_memory_restart threshold instead", fn.Where(), what, err)})
 	}
 	c.thresholdPolicy(in, s.memory)
 }

@@ -97,7 +97,7 @@ func TestSupervisor_MemoryAndGrowthReported(t *testing.T) {
 	}
 }
 
-// fakeLua answers memory_policy calls with a fixed result.
+// fakeLua is a memory_policy function answering with a fixed result.
 type fakeLua struct {
 	mu    sync.Mutex
 	res   any
@@ -105,7 +105,10 @@ type fakeLua struct {
 	calls int
 }
 
-func (f *fakeLua) Call(_ context.Context, _ int, arg map[string]any, _ time.Duration) (any, error) {
+func (f *fakeLua) Where() string  { return "thorp.lua:7" }
+func (f *fakeLua) Source() string { return "" }
+
+func (f *fakeLua) Call(_ context.Context, arg map[string]any, _ time.Duration) (any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -115,18 +118,12 @@ func (f *fakeLua) Call(_ context.Context, _ int, arg map[string]any, _ time.Dura
 	return f.res, f.err
 }
 
-func startWithLua(t *testing.T, lua LuaCaller, comps ...config.Component) *Supervisor {
-	t.Helper()
-	return startSupervisorWith(t, Options{Lua: lua}, comps...)
-}
-
 func TestSupervisor_LuaMemoryPolicy(t *testing.T) {
-	policy := &config.LuaFunc{ID: 1, Where: "thorp.lua:7"}
 	t.Run("alert instead of restart", func(t *testing.T) {
 		lua := &fakeLua{res: "alert"}
-		s := startWithLua(t, lua, leakComponent(t, "a", 50<<20, false, func(c *config.Component) {
+		s := startSupervisor(t, leakComponent(t, "a", 50<<20, false, func(c *config.Component) {
 			c.MaxMemoryRestart = 10 << 20
-			c.MemoryPolicy = policy
+			c.MemoryPolicy = lua
 		}))
 		waitEvents(t, s, 20*time.Second, "alert", func(evs []Event) bool { return count(evs, "a", EventAlert) >= 1 })
 		if n := count(s.Events(0, "", time.Time{}), "a", EventRestart); n != 0 {
@@ -135,9 +132,9 @@ func TestSupervisor_LuaMemoryPolicy(t *testing.T) {
 	})
 	t.Run("bad answer falls back to the threshold", func(t *testing.T) {
 		lua := &fakeLua{res: 42.0}
-		s := startWithLua(t, lua, leakComponent(t, "b", 50<<20, false, func(c *config.Component) {
+		s := startSupervisor(t, leakComponent(t, "b", 50<<20, false, func(c *config.Component) {
 			c.MaxMemoryRestart = 40 << 20
-			c.MemoryPolicy = policy
+			c.MemoryPolicy = lua
 		}))
 		evs := waitEvents(t, s, 20*time.Second, "memory restart", func(evs []Event) bool { return count(evs, "b", EventRestart) >= 1 })
 		if n := count(evs, "b", EventWarning); n != 1 {

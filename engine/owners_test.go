@@ -98,7 +98,7 @@ func TestSupervisor_WaiterOnTrimmedInstanceIsAnswered(t *testing.T) {
 	one.Instances = 1
 	reloaded := make(chan error, 1)
 	go func() {
-		_, err := s.Reload(ctx, testConfig(t, dep, one), nil)
+		_, err := s.Reload(ctx, testConfig(t, dep, one))
 		reloaded <- err
 	}()
 	waitEvents(t, s, 10*time.Second, "app down to one instance", func([]Event) bool {
@@ -138,7 +138,10 @@ type blockingLua struct {
 	calls  atomic.Int32
 }
 
-func (b *blockingLua) Call(ctx context.Context, _ int, _ map[string]any, _ time.Duration) (any, error) {
+func (b *blockingLua) Where() string  { return "thorp.lua:1" }
+func (b *blockingLua) Source() string { return "" }
+
+func (b *blockingLua) Call(ctx context.Context, _ map[string]any, _ time.Duration) (any, error) {
 	b.calls.Add(1)
 	b.active.Add(1)
 	defer b.active.Add(-1)
@@ -151,19 +154,18 @@ func (b *blockingLua) Call(ctx context.Context, _ int, _ map[string]any, _ time.
 // checks, its memory_policy calls) end before the process is released:
 // when a stop returns, none of them is still running.
 func TestSupervisor_ReleaseEndsWhatWatchesTheProcess(t *testing.T) {
-	fn := &config.LuaFunc{ID: 1, Where: "thorp.lua:1"}
 	tests := []struct {
 		name string
-		mod  func(*config.Component)
+		mod  func(*config.Component, config.Func)
 	}{
-		{"readiness probe", func(c *config.Component) {
+		{"readiness probe", func(c *config.Component, fn config.Func) {
 			c.ReadyFunc = fn
 			c.ListenTimeout = time.Minute
 		}},
-		{"health check", func(c *config.Component) {
+		{"health check", func(c *config.Component, fn config.Func) {
 			c.Health = &config.Health{Func: fn, Interval: 10 * time.Millisecond, Timeout: time.Minute, Failures: 3}
 		}},
-		{"memory policy", func(c *config.Component) {
+		{"memory policy", func(c *config.Component, fn config.Func) {
 			c.MemoryPolicy = fn
 			c.MaxMemoryRestart = 1 << 30
 			c.MemoryInterval = 100 * time.Millisecond
@@ -172,7 +174,7 @@ func TestSupervisor_ReleaseEndsWhatWatchesTheProcess(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lua := &blockingLua{}
-			s := startWithLua(t, lua, testComponent(t, "watched", "exec sleep 1000", tt.mod))
+			s := startSupervisor(t, testComponent(t, "watched", "exec sleep 1000", func(c *config.Component) { tt.mod(c, lua) }))
 			deadline := time.Now().Add(10 * time.Second)
 			for lua.active.Load() == 0 {
 				if time.Now().After(deadline) {

@@ -28,7 +28,7 @@ type readiness struct {
 	kind    string // "started", "tcp", "http", "log", "notify", "lua"
 	target  string // address or URL
 	re      *regexp.Regexp
-	fn      *config.LuaFunc
+	fn      config.Func
 	notify  *sdnotify.Listener
 	logSeen chan struct{} // closed when the log line matched (kind "log")
 	seen    sync.Once     // stdout and stderr both watch for the line
@@ -187,7 +187,7 @@ func (r *readiness) close() {
 
 // wait blocks until the process is ready or ctx ends; it returns nil when
 // ready. tcp, http and Lua probes are tried every probeEvery of clk.
-func (r *readiness) wait(ctx context.Context, clk Clock, lua LuaCaller, luaTimeout time.Duration) error {
+func (r *readiness) wait(ctx context.Context, clk Clock, luaTimeout time.Duration) error {
 	switch r.kind {
 	case "started":
 		return nil
@@ -210,7 +210,7 @@ func (r *readiness) wait(ctx context.Context, clk Clock, lua LuaCaller, luaTimeo
 	defer t.Stop()
 	client := &http.Client{Timeout: time.Second}
 	for {
-		if r.try(ctx, client, lua, luaTimeout) {
+		if r.try(ctx, client, luaTimeout) {
 			return nil
 		}
 		select {
@@ -223,7 +223,7 @@ func (r *readiness) wait(ctx context.Context, clk Clock, lua LuaCaller, luaTimeo
 }
 
 // try runs one tcp, http or Lua probe.
-func (r *readiness) try(ctx context.Context, client *http.Client, lua LuaCaller, luaTimeout time.Duration) bool {
+func (r *readiness) try(ctx context.Context, client *http.Client, luaTimeout time.Duration) bool {
 	switch r.kind {
 	case "tcp":
 		d := net.Dialer{Timeout: time.Second}
@@ -246,10 +246,7 @@ func (r *readiness) try(ctx context.Context, client *http.Client, lua LuaCaller,
 		resp.Body.Close()
 		return resp.StatusCode < 400
 	case "lua":
-		if lua == nil {
-			return true // no Lua runtime (embedding without plugins): ready when started
-		}
-		res, err := lua.Call(ctx, r.fn.ID, map[string]any{}, luaTimeout)
+		res, err := r.fn.Call(ctx, map[string]any{}, luaTimeout)
 		return err == nil && res == true
 	}
 	return false
@@ -258,7 +255,7 @@ func (r *readiness) try(ctx context.Context, client *http.Client, lua LuaCaller,
 // describe names the probe for messages.
 func (r *readiness) describe(cc *config.Component) string {
 	if r.fn != nil {
-		return "the ready function at " + r.fn.Where
+		return "the ready function at " + r.fn.Where()
 	}
 	return fmt.Sprintf("ready = %q", cc.Ready)
 }

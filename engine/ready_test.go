@@ -118,7 +118,10 @@ type luaReady struct {
 	calls int
 }
 
-func (l *luaReady) Call(context.Context, int, map[string]any, time.Duration) (any, error) {
+func (l *luaReady) Where() string  { return "thorp.lua:3" }
+func (l *luaReady) Source() string { return "" }
+
+func (l *luaReady) Call(context.Context, map[string]any, time.Duration) (any, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
@@ -127,8 +130,8 @@ func (l *luaReady) Call(context.Context, int, map[string]any, time.Duration) (an
 
 func TestSupervisor_ReadinessFromLuaFunction(t *testing.T) {
 	lua := &luaReady{}
-	s := startWithLua(t, lua, testComponent(t, "svc", "exec sleep 100", func(c *config.Component) {
-		c.ReadyFunc = &config.LuaFunc{ID: 1, Where: "thorp.lua:3"}
+	s := startSupervisor(t, testComponent(t, "svc", "exec sleep 100", func(c *config.Component) {
+		c.ReadyFunc = lua
 	}))
 	evs := waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "svc", EventRunning) >= 1 })
 	if d := eventAt(t, evs, "svc", EventRunning).Sub(eventAt(t, evs, "svc", EventSpawn)); d < 2*probeEvery {

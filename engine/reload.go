@@ -49,11 +49,13 @@ func (s *Supervisor) MarkReloadFailed() {
 // Reload applies cfg, a fully validated config, as the difference to the
 // running one: removed components stop, new ones start, changed ones
 // restart with reason "config" or take new policy values in place, and
-// unchanged ones keep their pids. lua calls cfg's Lua functions; the caller
-// closes the previous one after Reload returns. Nothing changes when an
+// unchanged ones keep their pids. cfg's Lua functions are bound to cfg's
+// script; what runs under the previous config (a health check of a process
+// that keeps running) goes on calling the previous config's functions until
+// that process is replaced. Nothing changes when an
 // error is returned before anything was applied (a log file that cannot be
 // opened). Reload is safe for concurrent use; reloads are serialised.
-func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config, lua LuaCaller) (ReloadReport, error) {
+func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	select {
@@ -61,14 +63,14 @@ func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config, lua LuaCall
 	default:
 		return ReloadReport{}, fmt.Errorf("%w; try again in a moment", ErrNotStarted)
 	}
-	rep, err := s.reload(ctx, cfg, lua)
+	rep, err := s.reload(ctx, cfg)
 	s.mu.Lock()
 	s.lastReload = reloadMark{ok: err == nil, at: s.clock.Now()}
 	s.mu.Unlock()
 	return rep, err
 }
 
-func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCaller) (ReloadReport, error) {
+func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
 	old := s.Config()
 	var rep ReloadReport
 	restart := map[string]bool{}
@@ -81,7 +83,7 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 		case needsRestart(oc, nc) || s.outPath(oc) != s.outPath(nc) || s.errPath(oc) != s.errPath(nc):
 			rep.Restarted = append(rep.Restarted, nc.Name)
 			restart[nc.Name] = true
-		case !reflect.DeepEqual(comparable(oc), comparable(nc)):
+		case !reflect.DeepEqual(comparable(oc), comparable(nc)) || !sameFuncs(oc, nc):
 			rep.Updated = append(rep.Updated, nc.Name)
 		default:
 			rep.Unchanged = append(rep.Unchanged, nc.Name)
@@ -135,7 +137,6 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 	var errs []error
 	s.mu.Lock()
 	s.cfg = cfg
-	s.lua = lua
 	s.order = s.order[:0]
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
@@ -197,35 +198,34 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config, lua LuaCall
 func needsRestart(a, b *config.Component) bool {
 	return !reflect.DeepEqual(a.Command, b.Command) || a.Cwd != b.Cwd || !reflect.DeepEqual(a.Env, b.Env) ||
 		a.User != b.User || a.Group != b.Group || !reflect.DeepEqual(a.Sockets, b.Sockets) ||
-		a.Ready != b.Ready || funcWhere(a.ReadyFunc) != funcWhere(b.ReadyFunc) || a.Instances != b.Instances ||
+		a.Ready != b.Ready || !config.SameFunc(a.ReadyFunc, b.ReadyFunc) || a.Instances != b.Instances ||
 		a.LogFile != b.LogFile || a.ErrorFile != b.ErrorFile || a.MergeLogs != b.MergeLogs
 }
 
 // comparable returns a copy of c without what differs between two
-// evaluations of the same text (lines, Lua function ids).
+// evaluations of the same text (lines) and without its Lua functions, which
+// sameFuncs compares.
 func comparable(c *config.Component) config.Component {
 	x := *c
 	x.Line = 0
-	x.MemoryPolicy = stripID(x.MemoryPolicy)
-	x.ReadyFunc = stripID(x.ReadyFunc)
+	x.MemoryPolicy, x.ReadyFunc = nil, nil
 	if x.Health != nil {
 		h := *x.Health
-		h.Func = stripID(h.Func)
+		h.Func = nil
 		x.Health = &h
 	}
 	return x
 }
 
-func stripID(f *config.LuaFunc) *config.LuaFunc {
-	if f == nil {
-		return nil
+// sameFuncs reports whether a and b have the same memory_policy and health
+// function (config.SameFunc); the ready function counts in needsRestart.
+func sameFuncs(a, b *config.Component) bool {
+	var ha, hb config.Func
+	if a.Health != nil {
+		ha = a.Health.Func
 	}
-	return &config.LuaFunc{Where: f.Where}
-}
-
-func funcWhere(f *config.LuaFunc) string {
-	if f == nil {
-		return ""
+	if b.Health != nil {
+		hb = b.Health.Func
 	}
-	return f.Where
+	return config.SameFunc(a.MemoryPolicy, b.MemoryPolicy) && config.SameFunc(ha, hb)
 }

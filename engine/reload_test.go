@@ -27,7 +27,7 @@ func TestSupervisor_ReloadAppliesOnlyTheDifference(t *testing.T) {
 	change2 := change
 	change2.Env = map[string]string{"NEW": "1"}
 	added := testComponent(t, "added", "exec sleep 1000", func(c *config.Component) { c.DependsOn = []string{"change"} })
-	rep, err := s.Reload(context.Background(), testConfig(t, keep, tune2, change2, added), nil)
+	rep, err := s.Reload(context.Background(), testConfig(t, keep, tune2, change2, added))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestSupervisor_ReloadChangesInstances(t *testing.T) {
 	}
 	one := pool
 	one.Instances = 1
-	if _, err := s.Reload(context.Background(), testConfig(t, one), nil); err != nil {
+	if _, err := s.Reload(context.Background(), testConfig(t, one)); err != nil {
 		t.Fatal(err)
 	}
 	waitEvents(t, s, 10*time.Second, "one instance left", func([]Event) bool {

@@ -70,9 +70,6 @@ type Options struct {
 	// start through it, since only the child knows its pid. Without it they
 	// get LISTEN_FDS and LISTEN_FDNAMES but no LISTEN_PID.
 	ExecShim []string
-	// Lua calls the Lua functions of the config (memory_policy, …); nil
-	// means they are not called and the plain thresholds apply.
-	Lua LuaCaller
 	// Clock is the engine's time (see Clock); nil means the system clock.
 	Clock Clock
 }
@@ -93,7 +90,6 @@ type Supervisor struct {
 	execShim   []string
 	state      string
 	fence      *fence.Writer // nil without a fence; its methods accept nil
-	lua        LuaCaller
 	clock      Clock
 
 	mu    sync.RWMutex
@@ -173,7 +169,6 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		comps:    map[string]*component{},
 		running:  make(chan struct{}),
 		fenceCmd: opts.FenceCommand,
-		lua:      opts.Lua,
 		state:    opts.StatePath,
 		execShim: opts.ExecShim,
 		clock:    opts.Clock,
@@ -235,13 +230,6 @@ func (s *Supervisor) Config() *config.Config {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.cfg
-}
-
-// luaCaller returns the caller of the current config's Lua functions.
-func (s *Supervisor) luaCaller() LuaCaller {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.lua
 }
 
 // startLoop runs c's loop until the loops' context ends or c.endLoop.

@@ -16,8 +16,8 @@ type valueError struct {
 }
 
 // luaToConfig converts Lua values from a declaration into the plain Go values
-// config.Raw holds. Functions are registered through fn and become
-// *config.LuaFunc. It collects every bad value instead of stopping at the first.
+// config.Raw holds. Functions are bound to the script through fn and become
+// *Function values. It collects every bad value instead of stopping at the first.
 type luaToConfig struct {
 	// fn registers a Lua function found at key and returns its Go reference,
 	// or records a problem and returns false.

@@ -79,15 +79,23 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	if err != nil {
 		abs = path
 	}
+	script := &Script{}
 	e := &evaluator{
 		path:       path,
 		chunk:      filepath.Base(path),
+		src:        src,
 		opts:       opts,
 		raw:        &config.Raw{File: abs},
+		script:     script,
 		components: map[string]int{},
-		funcIDs:    map[*lua.LFunction]int{},
+		funcs:      map[*lua.LFunction]*Function{},
 		loading:    true,
 	}
+	// The hooks' Lua globals keep e for the state's life: once evaluation
+	// ends, e must not lead to the Script or its functions, or the Script
+	// could never become unreachable (see Script).
+	raw := e.raw
+	defer func() { e.raw, e.script, e.funcs = nil, nil, nil }()
 	L := newSandboxState()
 	e.install(L)
 
@@ -122,9 +130,10 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	sort.SliceStable(e.problems, func(i, j int) bool { return e.problems[i].Line < e.problems[j].Line })
 	if len(e.problems.Errors()) > 0 {
 		L.Close()
-		return e.raw, nil, e.problems
+		return raw, nil, e.problems // its functions report ErrClosed
 	}
-	return e.raw, newScript(L, e.chunk, e.funcs), e.problems
+	script.open(L, e.chunk)
+	return raw, script, e.problems
 }
 
 // skipShebang blanks a leading "#!" line (keeping its newline so line numbers
@@ -147,15 +156,19 @@ type evaluator struct {
 	chunk string // the file's base name, Lua's chunk name and the prefix of every "where"
 	opts  Options
 
+	src   []byte // the file's text, for Function.Source
+
 	raw      *config.Raw
 	problems config.Problems
+	// script is what the functions found are bound to.
+	script *Script
 	// components maps a declared name to its line.
 	components map[string]int
 	// pending are the component "name" calls, to find ones never given a body.
 	pending []*pendingComponent
-	// funcs are the registered Lua functions, ID = index+1.
-	funcs   []scriptFunc
-	funcIDs map[*lua.LFunction]int
+	// funcs are the functions found so far, so that one Lua function used
+	// twice is one Function.
+	funcs map[*lua.LFunction]*Function
 	// loading is true while the file's top level runs; the declaration
 	// functions refuse to run from hooks afterwards.
 	loading bool
@@ -183,20 +196,29 @@ func (e *evaluator) log(level, msg string, line int) {
 	}
 }
 
-// register makes fn callable through the Script and returns its reference.
-// declLine is used as its line when fn is not a Lua function (e.g. print).
-func (e *evaluator) register(fn *lua.LFunction, declLine int) *config.LuaFunc {
-	line := declLine
+// register binds fn to the Script and returns it as a Function. declLine
+// is used as its line when fn is not a Lua function (e.g. print).
+func (e *evaluator) register(fn *lua.LFunction, declLine int) *Function {
+	if f, ok := e.funcs[fn]; ok {
+		return f
+	}
+	f := &Function{script: e.script, fn: fn, where: e.where(declLine)}
 	if fn.Proto != nil && fn.Proto.LineDefined > 0 {
-		line = fn.Proto.LineDefined
+		f.where = e.where(fn.Proto.LineDefined)
+		f.source = sourceLines(e.src, fn.Proto.LineDefined, fn.Proto.LastLineDefined)
 	}
-	id, ok := e.funcIDs[fn]
-	if !ok {
-		e.funcs = append(e.funcs, scriptFunc{fn: fn, where: e.where(line)})
-		id = len(e.funcs)
-		e.funcIDs[fn] = id
+	e.funcs[fn] = f
+	return f
+}
+
+// sourceLines returns lines first to last (1-based, inclusive) of src.
+func sourceLines(src []byte, first, last int) string {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	first, last = max(first, 1), min(last, len(lines))
+	if first > last {
+		return ""
 	}
-	return &config.LuaFunc{ID: id, Where: e.funcs[id-1].where}
+	return string(bytes.Join(lines[first-1:last], nil))
 }
 
 // converter returns a Lua-to-Go converter that registers functions found in a

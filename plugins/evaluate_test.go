@@ -52,8 +52,25 @@ func TestEvaluate_Good(t *testing.T) {
 		t.Fatal("no script")
 	}
 	abs, _ := filepath.Abs("testdata/good.lua")
-	policy := &config.LuaFunc{ID: 1, Where: "good.lua:14"}
-	ready := &config.LuaFunc{ID: 2, Where: "good.lua:19"}
+	// Functions are values bound to the script; one Lua function used
+	// twice is one value.
+	policy, _ := raw.Components[0].Values["memory_policy"].(config.Func)
+	ready, _ := raw.Components[1].Values["ready"].(config.Func)
+	var hook config.Func
+	if len(raw.Hooks) == 1 {
+		hook = raw.Hooks[0].Func
+	}
+	for _, f := range []struct {
+		fn    config.Func
+		where string
+	}{{policy, "good.lua:14"}, {ready, "good.lua:19"}, {hook, "good.lua:27"}} {
+		if f.fn == nil || f.fn.Where() != f.where {
+			t.Fatalf("function %v, want one at %s", f.fn, f.where)
+		}
+	}
+	if want := "  memory_policy = function(s)\n    if s.rss > 100 then return \"restart\" end\n  end,\n"; policy.Source() != want {
+		t.Errorf("Source() = %q, want %q", policy.Source(), want)
+	}
 	want := &config.Raw{
 		File: abs,
 		Settings: map[string]any{
@@ -79,14 +96,11 @@ func TestEvaluate_Good(t *testing.T) {
 			}},
 		},
 		Hooks: []config.Hook{
-			{Event: "restart", Func: &config.LuaFunc{ID: 3, Where: "good.lua:27"}, Line: 27},
+			{Event: "restart", Func: hook, Line: 27},
 		},
 	}
 	if !reflect.DeepEqual(raw, want) {
 		t.Errorf("raw =\n%#v\nwant\n%#v", raw, want)
-	}
-	if got := s.Funcs(); got != 3 {
-		t.Errorf("Funcs() = %d, want 3", got)
 	}
 }
 
@@ -326,7 +340,7 @@ on("start", function() thorp.log("info", "from hook") end)
 		defer mu.Unlock()
 		got = append(got, entry{level, msg, where})
 	}}
-	raw, s, ps := evaluate(t, writeLua(t, src), opts)
+	raw, _, ps := evaluate(t, writeLua(t, src), opts)
 	if len(ps) != 0 {
 		t.Fatalf("problems: %q", problemStrings(ps))
 	}
@@ -334,7 +348,7 @@ on("start", function() thorp.log("info", "from hook") end)
 	if !reflect.DeepEqual(raw.Settings, want) {
 		t.Errorf("settings = %#v, want %#v", raw.Settings, want)
 	}
-	if _, err := s.Call(t.Context(), raw.Hooks[0].Func.ID, nil, time.Second); err != nil {
+	if _, err := raw.Hooks[0].Func.Call(t.Context(), nil, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -352,11 +366,11 @@ on("start", function() thorp.log("info", "from hook") end)
 
 func TestEvaluate_DeclarationsRefusedInHooks(t *testing.T) {
 	src := "on('reload', function() component 'late' { command = 'x' } end)\n"
-	raw, s, ps := evaluate(t, writeLua(t, src), plugins.Options{})
+	raw, _, ps := evaluate(t, writeLua(t, src), plugins.Options{})
 	if len(ps) != 0 {
 		t.Fatalf("problems: %q", problemStrings(ps))
 	}
-	_, err := s.Call(t.Context(), raw.Hooks[0].Func.ID, nil, time.Second)
+	_, err := raw.Hooks[0].Func.Call(t.Context(), nil, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "component can only be used while thorp.lua loads") {
 		t.Errorf("err = %v, want a refusal", err)
 	}

@@ -27,7 +27,6 @@ type HookRunner struct {
 	queue      chan engine.Event
 	dropped    atomic.Int64
 	mu         sync.Mutex
-	script     *Script
 	hooks      []config.Hook
 	settings   config.PluginSettings
 	failures   map[int]int // by hook index, consecutive
@@ -44,12 +43,13 @@ func NewHookRunner(log func(level, msg, where string), restarts func(component s
 	return &HookRunner{log: log, restarts: restarts, queue: make(chan engine.Event, hookQueue)}
 }
 
-// Set installs the hooks of cfg, whose functions script holds (at start and
-// after every config reload); failure counts start afresh.
-func (h *HookRunner) Set(script *Script, cfg *config.Config) {
+// Set installs the hooks of cfg (at start and after every config reload);
+// failure counts start afresh. A hook already running finishes in the
+// script that defined it.
+func (h *HookRunner) Set(cfg *config.Config) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.script, h.hooks, h.settings = script, cfg.Hooks, cfg.Settings.Plugins
+	h.hooks, h.settings = cfg.Hooks, cfg.Settings.Plugins
 	h.failures, h.disabled = map[int]int{}, map[int]bool{}
 	h.generation++
 }
@@ -120,11 +120,8 @@ const EventReload = "reload"
 
 func (h *HookRunner) dispatch(ctx context.Context, name string, ev engine.Event) {
 	h.mu.Lock()
-	script, hooks, settings, gen := h.script, h.hooks, h.settings, h.generation
+	hooks, settings, gen := h.hooks, h.settings, h.generation
 	h.mu.Unlock()
-	if script == nil {
-		return
-	}
 	var arg map[string]any
 	for i, hk := range hooks {
 		if hk.Event != name || h.isDisabled(gen, i) {
@@ -133,7 +130,7 @@ func (h *HookRunner) dispatch(ctx context.Context, name string, ev engine.Event)
 		if arg == nil {
 			arg = hookArg(name, ev, h.restarts)
 		}
-		_, err := script.Call(ctx, hk.Func.ID, arg, settings.Timeout)
+		_, err := hk.Func.Call(ctx, arg, settings.Timeout)
 		h.record(gen, i, hk, settings.MaxFailures, err)
 	}
 }
@@ -156,10 +153,10 @@ func (h *HookRunner) record(gen, i int, hk config.Hook, maxFailures int, err err
 		return
 	}
 	h.failures[i]++
-	h.log("warn", fmt.Sprintf("on(%q) hook failed (%d in a row): %v", hk.Event, h.failures[i], err), hk.Func.Where)
+	h.log("warn", fmt.Sprintf("on(%q) hook failed (%d in a row): %v", hk.Event, h.failures[i], err), hk.Func.Where())
 	if h.failures[i] >= max(maxFailures, 1) {
 		h.disabled[i] = true
-		h.log("error", fmt.Sprintf("on(%q) hook disabled after %d failures in a row; fix it and reload the config", hk.Event, h.failures[i]), hk.Func.Where)
+		h.log("error", fmt.Sprintf("on(%q) hook disabled after %d failures in a row; fix it and reload the config", hk.Event, h.failures[i]), hk.Func.Where())
 	}
 }
 

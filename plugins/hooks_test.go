@@ -42,7 +42,7 @@ func (l *logLines) waitFor(t *testing.T, want string) {
 	}
 }
 
-func loadHooks(t *testing.T, src string, logs *logLines) (*config.Config, *Script) {
+func loadHooks(t *testing.T, src string, logs *logLines) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "thorp.lua")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -53,12 +53,12 @@ func loadHooks(t *testing.T, src string, logs *logLines) (*config.Config, *Scrip
 		t.Fatalf("load: %v", problems.Err())
 	}
 	t.Cleanup(script.Close)
-	return cfg, script
+	return cfg
 }
 
 func TestHookRunner_CallsHooksWithTheEvent(t *testing.T) {
 	logs := &logLines{}
-	cfg, script := loadHooks(t, `
+	cfg := loadHooks(t, `
 settings { http = "" }
 on("restart", function(ev)
   thorp.log("info", ev.component .. " restarted for " .. ev.reason .. ", " .. ev.restarts_last_hour .. " in the last hour")
@@ -66,7 +66,7 @@ end)
 on("crash", function(ev) thorp.alert("crash of " .. ev.component) end)
 `, logs)
 	h := NewHookRunner(logs.add, func(string, time.Time) int { return 11 })
-	h.Set(script, cfg)
+	h.Set(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.Run(ctx)
@@ -77,12 +77,12 @@ on("crash", function(ev) thorp.alert("crash of " .. ev.component) end)
 
 func TestHookRunner_FailingHookIsDisabled(t *testing.T) {
 	logs := &logLines{}
-	cfg, script := loadHooks(t, `
+	cfg := loadHooks(t, `
 settings { http = "", plugins = { max_failures = 2 } }
 on("stop", function(ev) error("boom") end)
 `, logs)
 	h := NewHookRunner(logs.add, nil)
-	h.Set(script, cfg)
+	h.Set(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.Run(ctx)
@@ -105,12 +105,12 @@ on("stop", function(ev) error("boom") end)
 
 func TestHookRunner_SlowHookDoesNotBlock(t *testing.T) {
 	logs := &logLines{}
-	cfg, script := loadHooks(t, `
+	cfg := loadHooks(t, `
 settings { http = "", plugins = { timeout = "50ms" } }
 on("start", function(ev) while true do end end)
 `, logs)
 	h := NewHookRunner(logs.add, nil)
-	h.Set(script, cfg)
+	h.Set(cfg)
 	// Without Run nothing drains the queue: Handle must still return.
 	done := make(chan struct{})
 	go func() {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/thorp-dev/thorp/engine/config"
 )
 
-// DefaultCallTimeout bounds a Script.Call given a timeout of zero or less.
+// DefaultCallTimeout bounds a Function.Call given a timeout of zero or less.
 const DefaultCallTimeout = time.Second
 
 // callGrace is how long Call waits past its deadline for the owner to report
@@ -18,25 +21,70 @@ const DefaultCallTimeout = time.Second
 // ignores the context, such as a pathological string.find, can run on).
 const callGrace = 250 * time.Millisecond
 
-// ErrClosed is returned by Call on a closed Script.
+// ErrClosed is returned by a call into a Script that was closed.
 var ErrClosed = errors.New("lua script is closed")
 
-// scriptFunc is a Lua function thorp.lua handed to thorp, with its definition site.
-type scriptFunc struct {
-	fn    *lua.LFunction
-	where string // "thorp.lua:LINE"
+// Function is a Lua function thorp.lua handed to thorp (a memory_policy, a
+// ready or health function, an on() hook), bound to the Script that defined
+// it: it implements config.Func and always runs in that Script's state.
+// Holding a Function keeps its Script open (see Script). It is safe for
+// concurrent use.
+type Function struct {
+	script *Script
+	fn     *lua.LFunction
+	where  string // "thorp.lua:LINE"
+	source string // the definition's text, "" for a Go function
 }
 
-// Script owns the Lua state that evaluated a thorp.lua and the functions it
-// declared (memory_policy, ready and health functions, on() hooks), known by
-// the IDs in config.LuaFunc. One goroutine owns the state; Call hands it work.
-// Script is safe for concurrent use; Close is safe to call twice.
-type Script struct {
-	chunk string
-	funcs []scriptFunc // read-only after newScript; ID = index+1
+var _ config.Func = (*Function)(nil)
 
-	reqs chan callRequest
-	// closing is cancelled by Close, ending any running call at once.
+// Call calls the function with one table argument built from arg (string
+// keys; values string, float64, int, int64, bool, nested maps, []any or
+// []string), and returns its first result converted to Go: nil, string,
+// float64, bool, map[string]any or []any.
+//
+// The call is protected and bounded by timeout (DefaultCallTimeout when <= 0)
+// and ctx: a Lua error or a timeout comes back as an error naming the
+// function's thorp.lua:LINE (timeouts wrap context.DeadlineExceeded), a
+// closed Script as ErrClosed. Calls into one Script run one at a time on
+// its owner goroutine; time spent waiting for a turn counts against the
+// timeout.
+func (f *Function) Call(ctx context.Context, arg map[string]any, timeout time.Duration) (any, error) {
+	return f.script.call(ctx, f, arg, timeout)
+}
+
+// Where returns "thorp.lua:LINE" of the function's definition.
+func (f *Function) Where() string { return f.where }
+
+// Source returns the text of the function's definition (its lines in
+// thorp.lua), "" when it is not a Lua function.
+func (f *Function) Source() string { return f.source }
+
+// Script is the Lua state that evaluated a thorp.lua, kept for the functions
+// it declared. One goroutine owns the state; every call is a message to it.
+//
+// Lifetime: a Script stays open while anything can still call one of its
+// functions — the config that declared them, a process started under that
+// config whose health check or ready probe holds one, a hook in flight.
+// A reload therefore never closes the previous Script: once nothing
+// references it or any of its functions, the Go runtime's cleanup closes its
+// state (runtime.AddCleanup), after the last call returned, since a call
+// holds its Function. Close closes it at once (thorp's shutdown, a command
+// that only loads the config); a call afterwards returns ErrClosed and never
+// touches the closed state. Script is safe for concurrent use; Close is safe
+// to call twice.
+type Script struct {
+	// st is set once evaluation succeeded; nil means never opened.
+	st *scriptState
+}
+
+// scriptState is the owner side of a Script: it holds nothing that leads
+// back to the Script or its Functions, so they can become unreachable while
+// the owner goroutine runs.
+type scriptState struct {
+	chunk string
+	reqs  chan callRequest
+	// closing is cancelled by close, ending any running call at once.
 	closing context.Context
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the owner goroutine has exited
@@ -45,8 +93,10 @@ type Script struct {
 
 type callRequest struct {
 	ctx context.Context
-	id  int
-	arg map[string]any
+	fn  *lua.LFunction
+	// where names the function in messages.
+	where string
+	arg   map[string]any
 	// timeout is the caller's timeout, for messages.
 	timeout time.Duration
 	reply   chan callResult // buffered: the owner never blocks on it
@@ -57,69 +107,56 @@ type callResult struct {
 	err error
 }
 
-// newScript takes ownership of L and starts its owner goroutine.
-func newScript(L *lua.LState, chunk string, funcs []scriptFunc) *Script {
+// open takes ownership of L, starts its owner goroutine and arranges for
+// the state to be closed once s is unreachable.
+func (s *Script) open(L *lua.LState, chunk string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Script{
+	st := &scriptState{
 		chunk:   chunk,
-		funcs:   funcs,
 		reqs:    make(chan callRequest),
 		closing: ctx,
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
-	go s.own(L)
-	return s
+	s.st = st
+	go st.own(L)
+	runtime.AddCleanup(s, func(st *scriptState) { st.close() }, st)
 }
 
 // own is the owner goroutine: the only one touching L from now on.
-func (s *Script) own(L *lua.LState) {
-	defer close(s.done)
+func (st *scriptState) own(L *lua.LState) {
+	defer close(st.done)
 	defer L.Close()
 	for {
 		select {
-		case <-s.closing.Done():
+		case <-st.closing.Done():
 			return
-		case req := <-s.reqs:
-			req.reply <- s.run(L, req)
+		case req := <-st.reqs:
+			req.reply <- st.run(L, req)
 		}
 	}
 }
 
-// Close stops the owner goroutine, interrupting a running call, and releases
-// the Lua state. It is safe to call twice and from several goroutines.
+// close stops the owner goroutine, interrupting a running call, without
+// waiting for it.
+func (st *scriptState) close() { st.once.Do(st.cancel) }
+
+// Close stops the owner goroutine, interrupting a running call, waits for
+// it and releases the Lua state. It is safe to call twice and from several
+// goroutines.
 func (s *Script) Close() {
-	s.once.Do(s.cancel)
-	<-s.done
-}
-
-// Funcs returns how many functions the script registered; IDs run from 1 to Funcs().
-// It is safe for concurrent use.
-func (s *Script) Funcs() int { return len(s.funcs) }
-
-// Where returns "thorp.lua:LINE" of the function with the given ID, "" when unknown.
-// It is safe for concurrent use.
-func (s *Script) Where(id int) string {
-	if id < 1 || id > len(s.funcs) {
-		return ""
+	if s.st == nil {
+		return
 	}
-	return s.funcs[id-1].where
+	s.st.close()
+	<-s.st.done
 }
 
-// Call calls the function with the given ID with one table argument built from
-// arg (string keys; values string, float64, int, int64, bool, nested maps,
-// []any or []string), and returns its first result converted to Go: nil,
-// string, float64, bool, map[string]any or []any.
-//
-// The call is protected and bounded by timeout (DefaultCallTimeout when <= 0)
-// and ctx: a Lua error or a timeout comes back as an error naming the
-// function's thorp.lua:LINE (timeouts wrap context.DeadlineExceeded). Call is
-// safe for concurrent use; calls run one at a time on the owner goroutine, and
-// time spent waiting for a turn counts against the timeout.
-func (s *Script) Call(ctx context.Context, id int, arg map[string]any, timeout time.Duration) (any, error) {
-	where := s.Where(id)
-	if where == "" {
-		return nil, fmt.Errorf("call lua function %d: no such function", id)
+// call runs f on the owner goroutine; see Function.Call.
+func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, timeout time.Duration) (any, error) {
+	st := s.st
+	if st == nil {
+		return nil, fmt.Errorf("function at %s: %w", f.where, ErrClosed)
 	}
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
@@ -127,13 +164,13 @@ func (s *Script) Call(ctx context.Context, id int, arg map[string]any, timeout t
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	req := callRequest{ctx: ctx, id: id, arg: arg, timeout: timeout, reply: make(chan callResult, 1)}
+	req := callRequest{ctx: ctx, fn: f.fn, where: f.where, arg: arg, timeout: timeout, reply: make(chan callResult, 1)}
 	select {
-	case s.reqs <- req:
-	case <-s.closing.Done():
-		return nil, fmt.Errorf("function at %s: %w", where, ErrClosed)
+	case st.reqs <- req:
+	case <-st.closing.Done():
+		return nil, fmt.Errorf("function at %s: %w", f.where, ErrClosed)
 	case <-ctx.Done():
-		return nil, s.contextError(where, ctx.Err(), timeout, "")
+		return nil, contextError(f.where, ctx.Err(), timeout, "")
 	}
 	select {
 	case r := <-req.reply:
@@ -146,34 +183,34 @@ func (s *Script) Call(ctx context.Context, id int, arg map[string]any, timeout t
 	case r := <-req.reply:
 		return r.v, r.err
 	case <-grace.C:
-		return nil, s.contextError(where, ctx.Err(), timeout, "")
+		return nil, contextError(f.where, ctx.Err(), timeout, "")
 	}
 }
 
 // run performs one call on the owner goroutine.
-func (s *Script) run(L *lua.LState, req callRequest) (res callResult) {
-	f := s.funcs[req.id-1]
+func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
+	where := req.where
 	defer func() {
 		if r := recover(); r != nil {
-			res = callResult{err: fmt.Errorf("function at %s: lua runtime panicked: %v", f.where, r)}
+			res = callResult{err: fmt.Errorf("function at %s: lua runtime panicked: %v", where, r)}
 		}
 	}()
 	if err := req.ctx.Err(); err != nil {
-		return callResult{err: s.contextError(f.where, err, req.timeout, "")}
+		return callResult{err: contextError(where, err, req.timeout, "")}
 	}
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
-	stop := context.AfterFunc(s.closing, cancel)
+	stop := context.AfterFunc(st.closing, cancel)
 	defer stop()
 
 	top := L.GetTop()
 	defer L.SetTop(top)
 	arg, err := goToLua(L, req.arg) // a nil map becomes an empty table
 	if err != nil {
-		return callResult{err: fmt.Errorf("function at %s: argument: %w", f.where, err)}
+		return callResult{err: fmt.Errorf("function at %s: argument: %w", where, err)}
 	}
 	L.SetContext(ctx)
-	err = L.CallByParam(lua.P{Fn: f.fn, NRet: 1, Protect: true}, arg)
+	err = L.CallByParam(lua.P{Fn: req.fn, NRet: 1, Protect: true}, arg)
 	L.RemoveContext()
 	if err != nil {
 		msg := err.Error()
@@ -182,28 +219,28 @@ func (s *Script) run(L *lua.LState, req callRequest) (res callResult) {
 			msg = apiErr.Object.String()
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			if s.closing.Err() != nil {
-				return callResult{err: fmt.Errorf("function at %s: %w", f.where, ErrClosed)}
+			if st.closing.Err() != nil {
+				return callResult{err: fmt.Errorf("function at %s: %w", where, ErrClosed)}
 			}
-			line, _ := splitWhere(s.chunk, msg)
+			line, _ := splitWhere(st.chunk, msg)
 			at := ""
 			if line > 0 {
-				at = fmt.Sprintf("%s:%d", s.chunk, line)
+				at = fmt.Sprintf("%s:%d", st.chunk, line)
 			}
-			return callResult{err: s.contextError(f.where, cerr, req.timeout, at)}
+			return callResult{err: contextError(where, cerr, req.timeout, at)}
 		}
-		return callResult{err: fmt.Errorf("function at %s failed: %s", f.where, msg)}
+		return callResult{err: fmt.Errorf("function at %s failed: %s", where, msg)}
 	}
 	v, err := luaResultToGo(L.Get(-1))
 	if err != nil {
-		return callResult{err: fmt.Errorf("function at %s: %w", f.where, err)}
+		return callResult{err: fmt.Errorf("function at %s: %w", where, err)}
 	}
 	return callResult{v: v}
 }
 
 // contextError describes a call ended by its context; at is where the Lua code
 // was stopped, "" when unknown.
-func (s *Script) contextError(where string, err error, timeout time.Duration, at string) error {
+func contextError(where string, err error, timeout time.Duration, at string) error {
 	var msg string
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && timeout > 0:

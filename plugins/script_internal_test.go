@@ -2,7 +2,11 @@ package plugins
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +27,14 @@ func TestScript_run_StackBalanced(t *testing.T) {
 	if err := L.DoString(src); err != nil {
 		t.Fatal(err)
 	}
-	var funcs []scriptFunc
+	var funcs []*lua.LFunction
 	for i := 1; i <= L.GetTop(); i++ {
-		funcs = append(funcs, scriptFunc{fn: L.Get(i).(*lua.LFunction), where: "thorp.lua:1"})
+		funcs = append(funcs, L.Get(i).(*lua.LFunction))
 	}
 	L.SetTop(0)
 	L.Push(lua.LString("sentinel"))
 
-	s := &Script{chunk: "thorp.lua", funcs: funcs, closing: context.Background()}
+	st := &scriptState{chunk: "thorp.lua", closing: context.Background()}
 	tests := []struct {
 		id      int
 		arg     map[string]any
@@ -47,7 +51,7 @@ func TestScript_run_StackBalanced(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		r := s.run(L, callRequest{ctx: ctx, id: tt.id, arg: tt.arg, timeout: 50 * time.Millisecond})
+		r := st.run(L, callRequest{ctx: ctx, fn: funcs[tt.id-1], where: "thorp.lua:1", arg: tt.arg, timeout: 50 * time.Millisecond})
 		cancel()
 		if tt.wantErr != "" {
 			if r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr) {
@@ -117,5 +121,61 @@ func TestSplitWhere(t *testing.T) {
 		if line != tt.wantLine || msg != tt.wantMsg {
 			t.Errorf("splitWhere(%q) = %d, %q; want %d, %q", tt.msg, line, msg, tt.wantLine, tt.wantMsg)
 		}
+	}
+}
+
+// TestScript_LifetimeFollowsItsFunctions checks when a Script's state is
+// closed without Close: never while one of its functions is reachable, and
+// soon after nothing references the Script or its functions.
+func TestScript_LifetimeFollowsItsFunctions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "thorp.lua")
+	if err := os.WriteFile(path, []byte("on('start', function() return 1 end)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw, s, ps := Evaluate(path, Options{})
+	if s == nil {
+		t.Fatalf("problems: %v", ps)
+	}
+	st, fn := s.st, raw.Hooks[0].Func
+	raw, s = nil, nil
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case <-st.done:
+		t.Fatal("the state was closed while one of its functions is held")
+	default:
+	}
+	if v, err := fn.Call(t.Context(), nil, time.Second); err != nil || v != 1.0 {
+		t.Fatalf("call = %v, %v", v, err)
+	}
+	fn = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-st.done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the state is still open 10s after nothing references the script")
+		}
+	}
+}
+
+// TestScript_FailedEvaluationFunctionsAreClosed checks that functions of a
+// file that did not evaluate cleanly refuse calls instead of crashing.
+func TestScript_FailedEvaluationFunctionsAreClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "thorp.lua")
+	if err := os.WriteFile(path, []byte("on('start', function() return 1 end)\nerror('late')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw, s, _ := Evaluate(path, Options{})
+	if s != nil || raw == nil || len(raw.Hooks) != 1 {
+		t.Fatalf("script %v, raw %v", s, raw)
+	}
+	if _, err := raw.Hooks[0].Func.Call(t.Context(), nil, time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }

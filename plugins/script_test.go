@@ -14,23 +14,23 @@ import (
 	"github.com/thorp-dev/thorp/plugins"
 )
 
-// scriptFixture evaluates testdata/script.lua and returns the script with the
-// IDs of its functions by name.
-func scriptFixture(t *testing.T) (*plugins.Script, map[string]int) {
+// scriptFixture evaluates testdata/script.lua and returns the script with
+// its functions by name.
+func scriptFixture(t *testing.T) (*plugins.Script, map[string]config.Func) {
 	t.Helper()
 	raw, s, ps := evaluate(t, "testdata/script.lua", plugins.Options{})
 	if len(ps) != 0 || s == nil {
 		t.Fatalf("problems: %q", problemStrings(ps))
 	}
-	ids := map[string]int{"memory_policy": raw.Components[0].Values["memory_policy"].(*config.LuaFunc).ID}
+	fns := map[string]config.Func{"memory_policy": raw.Components[0].Values["memory_policy"].(config.Func)}
 	for _, h := range raw.Hooks {
-		ids[h.Event] = h.Func.ID
+		fns[h.Event] = h.Func
 	}
-	return s, ids
+	return s, fns
 }
 
 func TestScript_Call_MemoryPolicy(t *testing.T) {
-	s, ids := scriptFixture(t)
+	_, fns := scriptFixture(t)
 	tests := []struct {
 		rss  any
 		want any
@@ -40,7 +40,7 @@ func TestScript_Call_MemoryPolicy(t *testing.T) {
 		{float64(151), "restart"},
 	}
 	for _, tt := range tests {
-		got, err := s.Call(t.Context(), ids["memory_policy"], map[string]any{"rss": tt.rss, "limit": 150}, time.Second)
+		got, err := fns["memory_policy"].Call(t.Context(), map[string]any{"rss": tt.rss, "limit": 150}, time.Second)
 		if err != nil {
 			t.Fatalf("rss %v: %v", tt.rss, err)
 		}
@@ -51,12 +51,12 @@ func TestScript_Call_MemoryPolicy(t *testing.T) {
 }
 
 func TestScript_Call_Conversion(t *testing.T) {
-	s, ids := scriptFixture(t)
+	_, fns := scriptFixture(t)
 	arg := map[string]any{
 		"component": "api", "n": 21, "tags": []string{"a", "b"},
 		"deep": map[string]any{"x": map[string]any{"y": true}},
 	}
-	got, err := s.Call(t.Context(), ids["ready"], arg, time.Second)
+	got, err := fns["ready"].Call(t.Context(), arg, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,20 +68,20 @@ func TestScript_Call_Conversion(t *testing.T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 
-	if _, err := s.Call(t.Context(), ids["ready"], map[string]any{"bad": make(chan int)}, time.Second); err == nil ||
+	if _, err := fns["ready"].Call(t.Context(), map[string]any{"bad": make(chan int)}, time.Second); err == nil ||
 		!strings.Contains(err.Error(), "cannot pass a chan int to lua") {
 		t.Errorf("bad argument: err = %v", err)
 	}
-	if _, err := s.Call(t.Context(), ids["exit"], nil, time.Second); err == nil ||
+	if _, err := fns["exit"].Call(t.Context(), nil, time.Second); err == nil ||
 		!strings.Contains(err.Error(), "function at script.lua:22: bad return value: a function cannot be returned") {
 		t.Errorf("function result: err = %v", err)
 	}
 }
 
 func TestScript_Call_Timeout(t *testing.T) {
-	s, ids := scriptFixture(t)
+	_, fns := scriptFixture(t)
 	start := time.Now()
-	_, err := s.Call(t.Context(), ids["health"], nil, 100*time.Millisecond)
+	_, err := fns["health"].Call(t.Context(), nil, 100*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline error", err)
 	}
@@ -93,55 +93,46 @@ func TestScript_Call_Timeout(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 	// The state is still usable after an interrupted call.
-	got, err := s.Call(t.Context(), ids["memory_policy"], map[string]any{"rss": 2, "limit": 1}, time.Second)
+	got, err := fns["memory_policy"].Call(t.Context(), map[string]any{"rss": 2, "limit": 1}, time.Second)
 	if err != nil || got != "restart" {
 		t.Errorf("after timeout: got %v, %v", got, err)
 	}
 }
 
 func TestScript_Call_CancelledContext(t *testing.T) {
-	s, ids := scriptFixture(t)
+	_, fns := scriptFixture(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
 		time.Sleep(50 * time.Millisecond) // only to let the call start; the result does not depend on it
 		cancel()
 	}()
-	_, err := s.Call(ctx, ids["health"], nil, 10*time.Second)
+	_, err := fns["health"].Call(ctx, nil, 10*time.Second)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
 
 func TestScript_Call_LuaError(t *testing.T) {
-	s, ids := scriptFixture(t)
-	_, err := s.Call(t.Context(), ids["crash"], map[string]any{"component": "api"}, time.Second)
+	_, fns := scriptFixture(t)
+	_, err := fns["crash"].Call(t.Context(), map[string]any{"component": "api"}, time.Second)
 	want := "function at script.lua:13 failed: script.lua:15: cannot handle api"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
 	}
-	_, err = s.Call(t.Context(), ids["crash"], nil, time.Second)
+	_, err = fns["crash"].Call(t.Context(), nil, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "script.lua:15:") {
 		t.Errorf("err = %v, want the error's line", err)
 	}
 }
 
-func TestScript_Call_UnknownID(t *testing.T) {
-	s, _ := scriptFixture(t)
-	for _, id := range []int{0, -1, 99} {
-		if _, err := s.Call(t.Context(), id, nil, time.Second); err == nil {
-			t.Errorf("id %d: no error", id)
-		}
-	}
-}
-
 func TestScript_Call_Concurrent(t *testing.T) {
-	s, ids := scriptFixture(t)
+	_, fns := scriptFixture(t)
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
 			for i := range 50 {
 				rss := g*100 + i
-				got, err := s.Call(context.Background(), ids["memory_policy"], map[string]any{"rss": rss, "limit": 800}, 5*time.Second)
+				got, err := fns["memory_policy"].Call(context.Background(), map[string]any{"rss": rss, "limit": 800}, 5*time.Second)
 				if err != nil {
 					t.Error(err)
 					return
@@ -155,7 +146,7 @@ func TestScript_Call_Concurrent(t *testing.T) {
 					return
 				}
 				if i%10 == 0 {
-					_, _ = s.Call(context.Background(), ids["ready"], map[string]any{"component": fmt.Sprint(g), "n": i}, 5*time.Second)
+					_, _ = fns["ready"].Call(context.Background(), map[string]any{"component": fmt.Sprint(g), "n": i}, 5*time.Second)
 				}
 			}
 		})
@@ -164,25 +155,25 @@ func TestScript_Call_Concurrent(t *testing.T) {
 }
 
 func TestScript_Close_Twice(t *testing.T) {
-	s, ids := scriptFixture(t)
+	s, fns := scriptFixture(t)
 	s.Close()
 	s.Close()
-	if _, err := s.Call(t.Context(), ids["memory_policy"], nil, time.Second); !errors.Is(err, plugins.ErrClosed) {
+	if _, err := fns["memory_policy"].Call(t.Context(), nil, time.Second); !errors.Is(err, plugins.ErrClosed) {
 		t.Errorf("call after close: err = %v, want ErrClosed", err)
 	}
 }
 
 func TestScript_Close_InterruptsCall(t *testing.T) {
-	s, ids := scriptFixture(t)
+	s, fns := scriptFixture(t)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Call(context.Background(), ids["health"], nil, time.Minute)
+		_, err := fns["health"].Call(context.Background(), nil, time.Minute)
 		errc <- err
 	}()
 	// Wait until the busy call holds the owner: a second call then queues and times out.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := s.Call(context.Background(), ids["memory_policy"], map[string]any{"rss": 1, "limit": 2}, 20*time.Millisecond)
+		_, err := fns["memory_policy"].Call(context.Background(), map[string]any{"rss": 1, "limit": 2}, 20*time.Millisecond)
 		if err != nil {
 			break
 		}

@@ -140,7 +140,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func daemonLoad(cfg *config.Config, script *plugins.Script, problems config.Problems) daemon.Load {
 	l := daemon.Load{Config: cfg, Problems: problems, Release: func() {}}
 	if script != nil {
-		l.Lua, l.Release = script, script.Close
+		l.Release = script.Close
 	}
 	return l
 }
@@ -151,11 +151,8 @@ type hookRunner struct {
 	sup atomic.Pointer[engine.Supervisor] // set once the daemon exists
 }
 
-// Set installs the hooks of l, whose functions its script holds.
-func (h *hookRunner) Set(l daemon.Load) {
-	script, _ := l.Lua.(*plugins.Script)
-	h.HookRunner.Set(script, l.Config)
-}
+// Set installs the hooks of l.
+func (h *hookRunner) Set(l daemon.Load) { h.HookRunner.Set(l.Config) }
 
 // Reloaded hands the hooks a reload event.
 func (h *hookRunner) Reloaded(rep engine.ReloadReport) {

@@ -7,6 +7,7 @@
 package config
 
 import (
+	"context"
 	"syscall"
 	"time"
 )
@@ -135,13 +136,13 @@ type Component struct {
 	MemoryInterval   time.Duration `koanf:"memory_interval"`
 	MemorySamples    int           `koanf:"memory_samples"`
 	MemoryMeasure    string        `koanf:"memory_measure"`
-	MemoryPolicy     *LuaFunc      `koanf:"memory_policy"`
+	MemoryPolicy     Func          `koanf:"memory_policy"`
 
 	DependsOn []string          `koanf:"depends_on"`
 	Sockets   map[string]string `koanf:"sockets"`
 	// Ready is "started", "notify", "http://…", "tcp://…" or "log:REGEX"; ReadyFunc is set instead for a Lua function.
 	Ready         string        `koanf:"-"`
-	ReadyFunc     *LuaFunc      `koanf:"-"`
+	ReadyFunc     Func          `koanf:"-"`
 	ListenTimeout time.Duration `koanf:"listen_timeout"`
 	Watchdog      time.Duration `koanf:"watchdog"`
 	Health        *Health       `koanf:"-"`
@@ -163,23 +164,44 @@ type Health struct {
 	Timeout  time.Duration `koanf:"timeout"`
 	Failures int           `koanf:"failures"`
 	// Func is set instead of HTTP for a Lua function check.
-	Func *LuaFunc `koanf:"-"`
+	Func Func `koanf:"-"`
 }
 
 // Hook is one on(event, fn) registration.
 type Hook struct {
 	Event string
-	Func  *LuaFunc
+	Func  Func
 	Line  int
 }
 
-// LuaFunc refers to a function defined in thorp.lua. The plugins package
-// creates these and is the only one that can call them.
-type LuaFunc struct {
-	// ID identifies the function inside the Lua runtime that evaluated the file.
-	ID int
+// Func is a function thorp.lua defined (a memory_policy, a ready or health
+// function, an on() hook), bound to the script that defined it: it always
+// runs in that script's Lua state, also after a reload replaced the script
+// for everything started later. The plugins package implements it; the
+// engine only calls it. Implementations are safe for concurrent use.
+type Func interface {
+	// Call calls the function with one table argument built from arg and
+	// returns its first result (nil, string, float64, bool, map[string]any
+	// or []any), bounded by timeout and ctx. A Lua error, a timeout or a
+	// script that was closed comes back as an error naming Where.
+	Call(ctx context.Context, arg map[string]any, timeout time.Duration) (any, error)
 	// Where is "thorp.lua:LINE" of the function's definition.
-	Where string
+	Where() string
+	// Source is the text of the function's definition, "" for a function
+	// not written in Lua. SameFunc compares it.
+	Source() string
+}
+
+// SameFunc reports whether a and b are the same definition: the same value,
+// or two evaluations' functions defined at the same place with the same
+// text. nil is the same only as nil. A reload uses it to tell changed
+// functions from unchanged ones; a function whose text is unchanged but
+// which reads a changed upvalue or global counts as unchanged.
+func SameFunc(a, b Func) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a == b || a.Where() == b.Where() && a.Source() == b.Source()
 }
 
 // Command is an argv. A string in thorp.lua becomes {"/bin/sh", "-c", s} with Shell set.

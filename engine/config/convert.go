@@ -48,7 +48,7 @@ func describe(v any) string {
 		return "a table"
 	case []any:
 		return "a list"
-	case *LuaFunc:
+	case Func:
 		return "a function"
 	case time.Duration:
 		return strconv.Quote(x.String())
@@ -277,7 +277,7 @@ func toDuration(v any) (time.Duration, error) {
 		return ParseDuration(x)
 	case float64:
 		return secondsToDuration(x, v)
-	case bool, map[string]any, []any, *LuaFunc, nil:
+	case bool, map[string]any, []any, Func, nil:
 		return 0, expected(`a duration like "4s" or a number of seconds`, v)
 	}
 	if n, err := toInt(v); err == nil {

@@ -418,7 +418,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 
 	if hasReady {
 		switch r := ready.(type) {
-		case *LuaFunc:
+		case Func:
 			c.Ready, c.ReadyFunc = "", r
 		case string:
 			c.Ready = r
@@ -433,7 +433,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 		c.Health = d.decodeHealth(rc, health)
 	}
 	if hasPolicy {
-		if f, ok := policy.(*LuaFunc); ok {
+		if f, ok := policy.(Func); ok {
 			c.MemoryPolicy = f
 		} else {
 			problem("memory_policy", expected("a Lua function", policy).Error())
@@ -450,7 +450,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 func (d *decoder) decodeHealth(rc RawComponent, v any) *Health {
 	h := DefaultHealth()
 	switch x := v.(type) {
-	case *LuaFunc:
+	case Func:
 		h.Func = x
 		return &h
 	case map[string]any:

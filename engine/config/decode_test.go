@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -21,8 +22,15 @@ func fakeHostMemory(t *testing.T, total Size) {
 	t.Cleanup(func() { hostMemory = old })
 }
 
+// testFunc is a Func for decoding; it is never called.
+type testFunc struct{ where string }
+
+func (f *testFunc) Call(context.Context, map[string]any, time.Duration) (any, error) { return nil, nil }
+func (f *testFunc) Where() string                                                    { return f.where }
+func (f *testFunc) Source() string                                                   { return "" }
+
 func goodRaw() *Raw {
-	ready := &LuaFunc{ID: 7, Where: "thorp.lua:30"}
+	ready := &testFunc{where: "thorp.lua:30"}
 	return &Raw{
 		File:         "/srv/app/thorp.lua",
 		SettingsLine: 1,
@@ -108,7 +116,7 @@ func TestDecode_Good(t *testing.T) {
 	sys.StopSignal = Signal(syscall.SIGINT)
 	sys.DependsOn = []string{"cache"}
 	sys.Sockets = map[string]string{"http": "tcp://127.0.0.1:8080"}
-	sys.Ready, sys.ReadyFunc = "", raw.Components[1].Values["ready"].(*LuaFunc)
+	sys.Ready, sys.ReadyFunc = "", raw.Components[1].Values["ready"].(Func)
 	sys.Health = &Health{HTTP: "http://127.0.0.1:8080/health", Interval: 5 * time.Second, Timeout: time.Second, Failures: 5}
 	sys.Watchdog = 30 * time.Second
 	sys.CronRestart = "@daily"
@@ -126,7 +134,7 @@ func TestDecode_Good(t *testing.T) {
 		}
 	}
 	if cfg.Components[1].ReadyFunc != raw.Components[1].Values["ready"] {
-		t.Error("ReadyFunc is not the Raw's *LuaFunc")
+		t.Error("ReadyFunc is not the Raw's Func")
 	}
 	// Decode must not change its input.
 	if !reflect.DeepEqual(raw, goodRaw()) {

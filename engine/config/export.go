@@ -15,14 +15,14 @@ func (c *Component) Map() map[string]any {
 	m["name"] = c.Name
 	switch {
 	case c.ReadyFunc != nil:
-		m["ready"] = "function at " + c.ReadyFunc.Where
+		m["ready"] = "function at " + c.ReadyFunc.Where()
 	default:
 		m["ready"] = c.Ready
 	}
 	if c.Health != nil {
 		h := exportStruct(reflect.ValueOf(*c.Health))
 		if c.Health.Func != nil {
-			h = map[string]any{"function": c.Health.Func.Where, "interval": c.Health.Interval.String(),
+			h = map[string]any{"function": c.Health.Func.Where(), "interval": c.Health.Interval.String(),
 				"timeout": c.Health.Timeout.String(), "failures": c.Health.Failures}
 		}
 		m["health"] = h
@@ -30,7 +30,7 @@ func (c *Component) Map() map[string]any {
 	return m
 }
 
-var luaFuncPtrType = reflect.TypeOf(&LuaFunc{})
+var funcType = reflect.TypeFor[Func]()
 
 func exportStruct(v reflect.Value) map[string]any {
 	out := map[string]any{}
@@ -55,11 +55,11 @@ func exportValue(v reflect.Value) any {
 		return Signal(v.Int()).String()
 	case commandType:
 		return v.Interface().(Command).Argv
-	case luaFuncPtrType:
+	case funcType:
 		if v.IsNil() {
 			return nil
 		}
-		return "function at " + v.Interface().(*LuaFunc).Where
+		return "function at " + v.Interface().(Func).Where()
 	}
 	switch v.Kind() {
 	case reflect.Struct:

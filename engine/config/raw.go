@@ -6,7 +6,7 @@ import (
 )
 
 // Raw is what evaluating a thorp.lua produced, before decoding: plain Go values
-// converted from Lua (string, float64, bool, map[string]any, []any, *LuaFunc),
+// converted from Lua (string, float64, bool, map[string]any, []any, Func),
 // each declaration with the line it came from.
 type Raw struct {
 	// File is the absolute path of the evaluated file.

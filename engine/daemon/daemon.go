@@ -52,10 +52,12 @@ type Load struct {
 	Config *config.Config
 	// Problems lists the errors and warnings the evaluation found.
 	Problems config.Problems
-	// Lua calls the config's Lua functions; nil when there are none.
-	Lua engine.LuaCaller
-	// Release frees what the evaluation holds (its Lua state) once the
-	// config has been replaced or the daemon closes; nil for nothing.
+	// Release closes what the evaluation holds (its Lua state); nil for
+	// nothing. The daemon calls it for a load it refuses and for the
+	// current one at Close, not for one a reload replaced: processes
+	// started under that config may still call its Lua functions, which
+	// are bound to its state and keep it open until nothing uses them
+	// (see plugins.Script).
 	Release func()
 }
 
@@ -102,7 +104,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by GET /api/v1/info.
 	Version string
-	// Engine are the supervisor's options. Logger, Lua, StatePath and
+	// Engine are the supervisor's options. Logger, StatePath and
 	// OnEvent are filled in by New from the other fields and the config.
 	Engine engine.Options
 	// Load evaluates the config file again for a reload; nil refuses
@@ -176,7 +178,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d := &Daemon{log: log, opts: opts, current: first, socket: cfg.Settings.Control,
 		killed: make(chan struct{}), done: make(chan struct{})}
 	eng := opts.Engine
-	eng.Logger, eng.Lua, eng.StatePath = log, first.Lua, cfg.Settings.State
+	eng.Logger, eng.StatePath = log, cfg.Settings.State
 	if opts.Hooks != nil {
 		opts.Hooks.Set(first)
 		eng.OnEvent = opts.Hooks.Handle
@@ -475,8 +477,8 @@ func (d *Daemon) doneIfStarted() <-chan struct{} {
 // Reload evaluates the config file again and applies it as one operation:
 // a file with errors changes nothing and comes back as problems (with a
 // nil error); otherwise the supervisor takes the difference (see
-// engine.Supervisor.Reload), the hooks move to the new script, the old
-// script is released, and the HTTP server takes the new token and address
+// engine.Supervisor.Reload), the hooks move to the new config's functions
+// (the previous load is not released; see Load.Release), and the HTTP server takes the new token and address
 // (an address it cannot bind is a warning; the old one stays). A changed
 // control path or metrics_push is a warning: they apply when thorp
 // restarts. It implements api.Reloader; reloads are serialised, and one
@@ -511,14 +513,12 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 	if !reflect.DeepEqual(cfg.Settings.MetricsPush, old.Settings.MetricsPush) {
 		warn("metrics_push", "a changed metrics_push takes effect when thorp restarts")
 	}
-	rep, err := d.sup.Reload(ctx, cfg, next.Lua)
-	// Hooks move to the new script first; the old script's functions are
-	// no longer referenced once Reload has handed every component its
-	// config.
+	rep, err := d.sup.Reload(ctx, cfg)
+	// The previous load is not released: a process that keeps running
+	// still calls its config's functions (a health check).
 	if d.opts.Hooks != nil {
 		d.opts.Hooks.Set(next)
 	}
-	d.current.release()
 	d.current = next
 	if d.opts.Hooks != nil {
 		d.opts.Hooks.Reloaded(rep)
