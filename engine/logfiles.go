@@ -60,7 +60,7 @@ func (l *logFiles) open(path string, ls config.LogSettings) (*rotate.File, error
 
 // options are the writer options for the log at path.
 func (l *logFiles) options(path string, ls config.LogSettings) rotate.Options {
-	opts := rotate.OptionsFrom(ls)
+	opts := LogOptions(ls)
 	opts.Warn = func(msg string) { l.log.Warn(msg, "log", path) }
 	return opts
 }

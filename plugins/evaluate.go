@@ -156,7 +156,7 @@ type evaluator struct {
 	chunk string // the file's base name, Lua's chunk name and the prefix of every "where"
 	opts  Options
 
-	src   []byte // the file's text, for Function.Source
+	src []byte // the file's text, for Function.Source
 
 	raw      *config.Raw
 	problems config.Problems

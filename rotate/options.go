@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // Rotation schedules accepted in Options.Rotate, besides a Go duration.
@@ -26,6 +24,11 @@ const (
 	OverflowBlock = "block"
 	OverflowDrop  = "drop"
 )
+
+// MinInterval is the shortest rotation interval Options.Rotate accepts as a
+// duration: a shorter one would fill the directory with backups faster
+// than retain_files or retain_days can make sense of them.
+const MinInterval = time.Minute
 
 // DefaultMaxLine is the line length used when Options.MaxLine is 0.
 const DefaultMaxLine = 64 << 10
@@ -48,7 +51,7 @@ type Options struct {
 	// many bytes (whole lines only); 0 = no size rotation.
 	MaxSize int64
 	// Rotate is "daily" (local midnight), "hourly", "none" (or "") or a Go
-	// duration such as "6h".
+	// duration of at least MinInterval such as "6h"; see CheckRotate.
 	Rotate string
 	// RetainDays removes rotated files older than this many days; 0 = keep.
 	RetainDays int
@@ -75,20 +78,13 @@ type Options struct {
 	Warn func(msg string)
 }
 
-// OptionsFrom builds Options from the settings of one log (settings.logs
-// with a component's overrides applied). Clock and Warn are left nil.
-func OptionsFrom(ls config.LogSettings) Options {
-	return Options{
-		MaxSize:     int64(ls.MaxSize),
-		Rotate:      ls.Rotate,
-		RetainDays:  ls.RetainDays,
-		RetainFiles: ls.RetainFiles,
-		Compress:    ls.Compress,
-		Timestamps:  ls.Timestamps,
-		Format:      ls.Format,
-		MaxLine:     int(ls.MaxLine),
-		Overflow:    ls.Overflow,
-	}
+// CheckRotate returns nil when s is a rotation schedule Options.Rotate
+// accepts: "daily", "hourly", "none", "" or a duration of at least
+// MinInterval. It is the one rule for it: thorp's config validation uses it
+// too. It is safe for concurrent use.
+func CheckRotate(s string) error {
+	_, err := parseSchedule(s)
+	return err
 }
 
 // Validate reports the first invalid option, or nil.
@@ -163,8 +159,8 @@ func parseSchedule(s string) (schedule, error) {
 	if err != nil {
 		return schedule{}, fmt.Errorf("rotate: %q is not daily, hourly, none or a duration", s)
 	}
-	if d < time.Second {
-		return schedule{}, fmt.Errorf("rotate: %q is shorter than 1s", s)
+	if d < MinInterval {
+		return schedule{}, fmt.Errorf("rotate: %q is shorter than %s", s, MinInterval)
 	}
 	return schedule{kind: "every", every: d}, nil
 }

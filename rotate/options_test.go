@@ -3,8 +3,6 @@ package rotate
 import (
 	"testing"
 	"time"
-
-	"github.com/thorp-dev/thorp/engine/config"
 )
 
 func TestOptions_Validate_Table(t *testing.T) {
@@ -18,6 +16,8 @@ func TestOptions_Validate_Table(t *testing.T) {
 		{"duration", Options{Rotate: "6h"}, true},
 		{"bad rotate", Options{Rotate: "weekly"}, false},
 		{"too short", Options{Rotate: "10ms"}, false},
+		{"shorter than MinInterval", Options{Rotate: "59s"}, false},
+		{"MinInterval", Options{Rotate: "1m"}, true},
 		{"bad format", Options{Format: "xml"}, false},
 		{"bad overflow", Options{Overflow: "spill"}, false},
 		{"negative size", Options{MaxSize: -1}, false},
@@ -65,19 +65,5 @@ func TestSchedule_Next_Table(t *testing.T) {
 	}
 	if s, _ := parseSchedule("none"); !s.next(time.Now()).IsZero() {
 		t.Error("none has a boundary")
-	}
-}
-
-func TestOptionsFrom_Defaults(t *testing.T) {
-	o := OptionsFrom(config.Defaults().Logs)
-	want := Options{MaxSize: 10_000_000, Rotate: "daily", RetainDays: 30, Compress: true,
-		Timestamps: true, Format: "text", MaxLine: 64 << 10, Overflow: "block"}
-	if o.MaxSize != want.MaxSize || o.Rotate != want.Rotate || o.RetainDays != want.RetainDays ||
-		o.Compress != want.Compress || o.Timestamps != want.Timestamps || o.Format != want.Format ||
-		o.MaxLine != want.MaxLine || o.Overflow != want.Overflow || o.RetainFiles != 0 {
-		t.Errorf("OptionsFrom(defaults) = %+v, want %+v", o, want)
-	}
-	if err := o.Validate(); err != nil {
-		t.Errorf("defaults invalid: %v", err)
 	}
 }

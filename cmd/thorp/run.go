@@ -75,7 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// thorp's own log: logs/thorp.log through the same writer as the components.
 	logPath := filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")
-	ownOpts := rotate.OptionsFrom(cfg.Settings.Logs)
+	ownOpts := engine.LogOptions(cfg.Settings.Logs)
 	ownOpts.Timestamps = false // slog writes its own time
 	ownLog, err := rotate.Open(logPath, ownOpts)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/thorp-dev/thorp/rotate"
 )
 
 // nameRE is what a component (or socket) name must look like.
@@ -73,12 +75,9 @@ func checkLogs(l LogSettings, has func(key string) bool) []keyError {
 	if l.Dir == "" {
 		bad("dir", "must not be empty")
 	}
-	switch l.Rotate {
-	case "daily", "hourly", "none":
-	default:
-		if d, err := time.ParseDuration(l.Rotate); err != nil || d < time.Minute {
-			bad("rotate", `%q is not a rotation (use "daily", "hourly", "none" or a duration of at least 1m like "6h")`, l.Rotate)
-		}
+	if rotate.CheckRotate(l.Rotate) != nil {
+		bad("rotate", `%q is not a rotation (use "daily", "hourly", "none" or a duration of at least %s like "6h")`,
+			l.Rotate, strings.TrimSuffix(rotate.MinInterval.String(), "0s"))
 	}
 	switch l.Format {
 	case "text", "json":
