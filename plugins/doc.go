@@ -1,6 +1,10 @@
 // Package plugins is thorp's Lua runtime: it evaluates thorp.lua in a sandboxed
-// gopher-lua state and keeps the functions the file defined so the supervisor
-// can call them later (memory policies, ready and health checks, on() hooks).
+// gopher-lua state and returns what the file declared as raw values
+// (config.Raw: maps, lists, scalars and functions, with the lines they came
+// from), nothing more; engine/config decodes and validates them. The
+// functions (memory policies, ready and health checks, on() hooks) are
+// *Function values, config.Func implementations bound to the Script whose
+// state defined them, that the supervisor calls later.
 //
 // # Sandbox
 //
@@ -15,9 +19,18 @@
 // An LState is not safe for concurrent use, so exactly one goroutine touches it
 // at a time. Evaluate runs the file on the caller's goroutine; when it succeeds
 // it hands the state to a Script, which starts one owner goroutine for it. From
-// then on every Script.Call is a message to that goroutine: the caller sends the
-// work and waits for the answer, bounded by a timeout that the owner also
+// then on every Function.Call is a message to that goroutine: the caller sends
+// the work and waits for the answer, bounded by a timeout that the owner also
 // installs on the state with SetContext, so a busy loop in Lua ends instead of
-// wedging the owner. Script.Close stops the owner, waits for it and closes the
-// state.
+// wedging the owner.
+//
+// # Lifetime
+//
+// A Script stays open while any of its functions can still be called: a
+// reload does not close the previous one, because a process started under
+// the previous config keeps its health check and ready probe, which call
+// that config's functions. Once nothing references the Script or its
+// functions, a runtime cleanup closes its state. Script.Close closes it at
+// once (shutdown, one-shot commands); a call into a closed Script returns
+// ErrClosed and never touches the state.
 package plugins

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/knadh/koanf/maps"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
@@ -85,7 +86,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		chunk:      filepath.Base(path),
 		src:        src,
 		opts:       opts,
-		raw:        &config.Raw{File: abs},
+		raw:        &config.Raw{File: abs, Name: path},
 		script:     script,
 		components: map[string]int{},
 		funcs:      map[*lua.LFunction]*Function{},
@@ -296,21 +297,8 @@ func (e *evaluator) luaSettings(L *lua.LState) int {
 		e.raw.Settings = map[string]any{}
 		e.raw.SettingsLine = line
 	}
-	mergeMaps(e.raw.Settings, m)
+	maps.Merge(m, e.raw.Settings) // a later settings{} call wins
 	return 0
-}
-
-// mergeMaps merges src into dst: nested maps merge, anything else from src wins.
-func mergeMaps(dst, src map[string]any) {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergeMaps(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
 }
 
 // luaComponent is component "name" (returning the function that takes the

@@ -73,6 +73,7 @@ func TestEvaluate_Good(t *testing.T) {
 	}
 	want := &config.Raw{
 		File: abs,
+		Name: "testdata/good.lua",
 		Settings: map[string]any{
 			"http":  "127.0.0.1:3001",
 			"token": "t",

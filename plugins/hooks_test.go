@@ -48,11 +48,15 @@ func loadHooks(t *testing.T, src string, logs *logLines) *config.Config {
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, script, problems := Load(path, Options{Log: logs.add}, nil, nil)
-	if cfg == nil {
-		t.Fatalf("load: %v", problems.Err())
+	raw, script, problems := Evaluate(path, Options{Log: logs.add})
+	if script == nil {
+		t.Fatalf("evaluate: %v", problems.Err())
 	}
 	t.Cleanup(script.Close)
+	cfg, problems := config.Decode(raw, nil, nil)
+	if cfg == nil {
+		t.Fatalf("decode: %v", problems.Err())
+	}
 	return cfg
 }
 

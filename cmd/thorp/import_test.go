@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/thorp-dev/thorp/plugins"
 )
 
 func TestImport_Ecosystem_Loads(t *testing.T) {
@@ -19,7 +17,7 @@ func TestImport_Ecosystem_Loads(t *testing.T) {
 	if !strings.Contains(errOut, "log_date_format") {
 		t.Errorf("stderr does not list the unconverted key: %s", errOut)
 	}
-	cfg, script, problems := plugins.Load(out, plugins.Options{}, nil, nil)
+	cfg, script, problems := loadConfigWith(out, nil, nil)
 	if err := problems.Err(); err != nil {
 		t.Fatalf("imported file does not load: %v", err)
 	}

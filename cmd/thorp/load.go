@@ -22,14 +22,33 @@ func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.
 	return loadConfigWith(path, nil, log)
 }
 
-// loadConfigWith is loadConfig with the flag layer: overrides are settings
-// keys given with --set, applied over thorp.lua and THORP_* variables.
+// loadConfigWith is the one load path `thorp run`, `thorp check` and a
+// config reload share: plugins evaluates the file into raw values, then
+// config.Decode layers them with the THORP_* variables and overrides (the
+// --set flags), decodes and validates.
+//
+// On success it returns the config and the Script its Lua functions are
+// bound to (the caller closes it when it is done with the config; see
+// plugins.Script for what keeps it open); problems may still hold warnings.
+// On any error cfg and script are nil and problems lists every error found.
 func loadConfigWith(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	return plugins.Load(path, plugins.Options{Self: self, Version: version, Log: luaLog}, os.Environ(), overrides)
+	raw, script, problems := plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Log: luaLog})
+	if raw == nil {
+		return nil, nil, problems
+	}
+	cfg, more := config.Decode(raw, os.Environ(), overrides)
+	problems = append(problems, more...)
+	if problems.Err() != nil {
+		if script != nil {
+			script.Close()
+		}
+		return nil, nil, problems
+	}
+	return cfg, script, problems
 }
 
 // printProblems writes each problem on its own line.

@@ -1,6 +1,9 @@
 // Package config holds thorp's typed configuration: the settings and components
 // a thorp.lua declares, their defaults, the size and duration types, and the
-// validation that turns raw values into a Config or a list of Problems.
+// one loader (Decode) that layers defaults, the raw values of thorp.lua,
+// THORP_* variables and --set flags with koanf, decodes them strictly and
+// validates them into a Config or a list of Problems. Lua functions are Func
+// values; this package never calls them.
 //
 // Values of these types are immutable once built; share them freely between
 // goroutines. A reload builds a new Config instead of changing one in place.
@@ -114,7 +117,7 @@ type Component struct {
 	Line int `koanf:"-"`
 
 	// Command is the argv; when Shell is set it is {"/bin/sh", "-c", script}.
-	Command Command `koanf:"command"`
+	Command Command `koanf:"command,omitnested"`
 	// Cwd is the working directory, absolute.
 	Cwd string `koanf:"cwd"`
 	// Env is added over thorp's own environment.
@@ -145,7 +148,7 @@ type Component struct {
 	ReadyFunc     Func          `koanf:"-"`
 	ListenTimeout time.Duration `koanf:"listen_timeout"`
 	Watchdog      time.Duration `koanf:"watchdog"`
-	Health        *Health       `koanf:"-"`
+	Health        *Health       `koanf:"health"`
 	RestartMode   string        `koanf:"restart_mode"`
 	Instances     int           `koanf:"instances"`
 	CronRestart   string        `koanf:"cron_restart"`

@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +15,14 @@ import (
 )
 
 var (
-	sizeType     = reflect.TypeFor[Size]()
-	durationType = reflect.TypeFor[time.Duration]()
-	signalType   = reflect.TypeFor[Signal]()
-	commandType  = reflect.TypeFor[Command]()
+	sizeType      = reflect.TypeFor[Size]()
+	durationType  = reflect.TypeFor[time.Duration]()
+	signalType    = reflect.TypeFor[Signal]()
+	commandType   = reflect.TypeFor[Command]()
+	funcType      = reflect.TypeFor[Func]()
+	healthPtrType = reflect.TypeFor[*Health]()
+	settingsType  = reflect.TypeFor[Settings]()
+	componentType = reflect.TypeFor[Component]()
 )
 
 // valueError is a problem with one value; its message is shown to the
@@ -48,7 +53,7 @@ func describe(v any) string {
 		return "a table"
 	case []any:
 		return "a list"
-	case Func:
+	case Func, funcRef:
 		return "a function"
 	case time.Duration:
 		return strconv.Quote(x.String())
@@ -63,30 +68,6 @@ func describe(v any) string {
 
 func expected(what string, got any) error {
 	return fmt.Errorf("expected %s, got %s", what, describe(got))
-}
-
-// decodeHook is the single mapstructure hook: it converts every value Lua,
-// the environment or flags can produce into the field's type, strictly, and
-// returns operator-facing messages as *valueError.
-func decodeHook(from, to reflect.Value) (any, error) {
-	if !from.IsValid() {
-		return nil, nil
-	}
-	v, err := convert(to.Type(), from.Interface())
-	if err != nil {
-		return nil, &valueError{msg: err.Error()}
-	}
-	return v, nil
-}
-
-// decoderConfig returns the strict decoder configuration for out.
-func decoderConfig(root string) *mapstructure.DecoderConfig {
-	return &mapstructure.DecoderConfig{
-		DecodeHook:  mapstructure.DecodeHookFuncValue(decodeHook),
-		ErrorUnused: true,
-		TagName:     "koanf",
-		RootName:    root,
-	}
 }
 
 // convert turns v into a value of type t, or explains why it cannot.
@@ -144,7 +125,7 @@ func convert(t reflect.Type, v any) (any, error) {
 			return nil, err
 		}
 		out := reflect.MakeMapWithSize(t, len(m))
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			var c any
 			var err error
 			if t.Elem().Kind() == reflect.String {
@@ -187,8 +168,10 @@ func toInt(v any) (int, error) {
 	return 0, expected("a whole number", v)
 }
 
-// toList accepts a Lua list (an empty Lua table arrives as an empty map) and,
-// when single is set, one string standing for a list of one.
+// toList accepts a Lua list and, when single is set, one string standing for
+// a list of one. An empty Lua table arrives as an empty map (see Raw): where
+// a list is expected it is an empty list. This is the one place that rule
+// lives.
 func toList(v any, single bool) ([]any, error) {
 	switch x := v.(type) {
 	case []any:
@@ -213,15 +196,10 @@ func toList(v any, single bool) ([]any, error) {
 	return nil, expected("a list", v)
 }
 
-// toTable accepts a Lua table of name = value; an empty list is an empty table.
+// toTable accepts a Lua table of name = value.
 func toTable(v any) (map[string]any, error) {
-	switch x := v.(type) {
-	case map[string]any:
+	if x, ok := v.(map[string]any); ok {
 		return x, nil
-	case []any:
-		if len(x) == 0 {
-			return map[string]any{}, nil
-		}
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String {
@@ -277,7 +255,7 @@ func toDuration(v any) (time.Duration, error) {
 		return ParseDuration(x)
 	case float64:
 		return secondsToDuration(x, v)
-	case bool, map[string]any, []any, Func, nil:
+	case bool, map[string]any, []any, Func, funcRef, nil:
 		return 0, expected(`a duration like "4s" or a number of seconds`, v)
 	}
 	if n, err := toInt(v); err == nil {
@@ -374,13 +352,4 @@ func decodeErrors(err error) []keyError {
 	}
 	walk(err)
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,14 +8,29 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-viper/mapstructure/v2"
+	kmaps "github.com/knadh/koanf/maps"
 	"github.com/knadh/koanf/providers/confmap"
+	envprovider "github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
 
-// Decode layers built-in defaults → raw (thorp.lua) → THORP_* environment →
-// overrides (flags), decodes strictly and validates.
+// Decode is thorp's one config loader. With koanf's providers it layers
 //
-// overrides uses settings keys, nested maps or dotted keys ("logs.max_size").
+//  1. the built-in defaults (structs, over Defaults()),
+//  2. thorp.lua's settings{} (confmap, over raw),
+//  3. THORP_<KEY> variables of env, "__" for nesting (env, with a callback
+//     that types each value by the setting it names), and
+//  4. overrides, the --set flags: settings keys, nested or dotted
+//     ("logs.max_size") (confmap),
+//
+// unmarshals the result once into Settings, layers each component over its
+// defaults (with settings.logs inherited) and unmarshals it once, and then
+// validates everything once. Decoding is strict: an unknown key is an error
+// with a "did you mean" where one is close, a wrong type an error in the
+// operator's terms.
+//
 // env is a list of "NAME=value" like os.Environ(). Decode returns every
 // problem found, errors and warnings, sorted by line; cfg is nil when there
 // is any error. It has no side effects beyond reading the host's memory size
@@ -64,11 +79,22 @@ type decoder struct {
 	// sources names where a settings key's final value came from when that
 	// was not thorp.lua ("THORP_HTTP", "a flag").
 	sources map[string]string
+	// funcs are the Lua functions met so far; a funcRef indexes it.
+	funcs []Func
 }
 
+// funcRef stands for a Lua function while values pass through koanf, which
+// deep-copies what it holds and so would lose a function's identity (and
+// the script it is bound to); decodeHook turns it back into the function.
+type funcRef int
+
 func (d *decoder) add(line int, component, key, msg string, warning bool) {
+	file := d.raw.Name
+	if file == "" {
+		file = d.raw.File
+	}
 	d.problems = append(d.problems, Problem{
-		File: d.raw.File, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
+		File: file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
 	})
 }
 
@@ -134,51 +160,127 @@ func absIn(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// decodeSettings layers defaults, thorp.lua, THORP_* and flags (checking
-// each layer's keys first) and decodes the result.
-func (d *decoder) decodeSettings(env []string, overrides map[string]any) Settings {
-	line := d.raw.SettingsLine
-	settingsType := reflect.TypeFor[Settings]()
-	k := koanf.New(".")
-	load := func(m map[string]any, delim string) {
-		if err := k.Load(confmap.Provider(m, delim), nil); err != nil {
-			d.errorf(line, "", "", "load settings: %v", err)
-		}
+// load merges one layer into k; a provider that fails is a problem at line.
+func (d *decoder) load(k *koanf.Koanf, p koanf.Provider, line int, component string) {
+	if err := k.Load(p, nil); err != nil {
+		d.errorf(line, component, "", "load config: %v", err)
 	}
-	load(structToMap(reflect.ValueOf(Defaults())), "")
+}
 
+// values copies raw values for a koanf layer, each Func replaced by a
+// funcRef, so that decoding changes neither the caller's Raw nor a function.
+func (d *decoder) values(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = d.values(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = d.values(e)
+		}
+		return out
+	case Func:
+		d.funcs = append(d.funcs, x)
+		return funcRef(len(d.funcs) - 1)
+	}
+	return v
+}
+
+// table is values for a table of keys; nil becomes an empty table.
+func (d *decoder) table(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return d.values(m).(map[string]any)
+}
+
+// unmarshal decodes everything k holds into out, strictly, and returns one
+// keyError per value that does not fit. Unknown keys never reach it:
+// dropUnknown took them out of each layer, so that each is reported once,
+// where it came from.
+func (d *decoder) unmarshal(k *koanf.Koanf, out any) []keyError {
+	err := k.UnmarshalWithConf("", out, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.DecodeHookFuncValue(d.decodeHook),
+		TagName:    "koanf",
+	}})
+	if err != nil {
+		return decodeErrors(err)
+	}
+	return nil
+}
+
+// decodeHook is the single mapstructure hook: it converts every value Lua,
+// the environment or flags can produce into the field's type, strictly, and
+// returns operator-facing messages as *valueError.
+func (d *decoder) decodeHook(from, to reflect.Value) (any, error) {
+	if !from.IsValid() {
+		return nil, nil
+	}
+	v := from.Interface()
+	if ref, ok := v.(funcRef); ok {
+		v = d.funcs[ref]
+	}
+	switch to.Type() {
+	case funcType:
+		if f, ok := v.(Func); ok {
+			return f, nil
+		}
+		return nil, &valueError{msg: expected("a Lua function", v).Error()}
+	case healthPtrType:
+		if _, ok := v.(map[string]any); !ok {
+			return nil, &valueError{msg: expected(`a table { http = "…", interval = "5s", timeout = "1s", failures = 3 } or a Lua function`, v).Error()}
+		}
+		return v, nil
+	}
+	c, err := convert(to.Type(), v)
+	if err != nil {
+		return nil, &valueError{msg: err.Error()}
+	}
+	return c, nil
+}
+
+// decodeSettings layers defaults, thorp.lua, THORP_* and flags (taking
+// unknown keys out of each layer first) and decodes the result.
+func (d *decoder) decodeSettings(environ []string, overrides map[string]any) Settings {
+	line := d.raw.SettingsLine
+	k := koanf.New(".")
+	d.load(k, structs.Provider(Defaults(), "koanf"), line, "")
 	if d.raw.Settings != nil {
-		m := copyTable(d.raw.Settings)
+		m := d.table(d.raw.Settings)
 		for _, ke := range dropUnknown(m, settingsType, "") {
 			d.errorf(line, "", ke.key, "%s", ke.msg)
 		}
-		load(m, "")
+		d.load(k, confmap.Provider(m, ""), line, "")
 	}
-
-	envMap := d.envLayer(env)
-	load(envMap, "")
-
+	d.load(k, envprovider.Provider(".", envprovider.Opt{
+		Prefix:        "THORP_",
+		TransformFunc: d.envSetting,
+		EnvironFunc:   func() []string { return environ },
+	}), 0, "")
 	if len(overrides) > 0 {
-		m := unflatten(overrides)
+		m := kmaps.Unflatten(d.table(overrides), ".")
 		for _, ke := range dropUnknown(m, settingsType, "") {
 			d.errorf(0, "", ke.key, "%s (from a flag)", ke.msg)
 		}
-		for _, key := range flatKeys(m, "") {
+		flat, _ := kmaps.Flatten(m, nil, ".")
+		for key := range flat {
 			d.source(key, "a flag")
 		}
-		load(m, "")
+		d.load(k, confmap.Provider(m, ""), 0, "")
 	}
 
 	var s Settings
-	if err := k.UnmarshalWithConf("", &s, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: decoderConfig("")}); err != nil {
-		for _, ke := range decodeErrors(err) {
-			msg, at := ke.msg, line
-			if src := d.sources[ke.key]; src != "" {
-				msg += " (from " + src + ")"
-				at = 0
-			}
-			d.errorf(at, "", ke.key, "%s", msg)
+	for _, ke := range d.unmarshal(k, &s) {
+		msg, at := ke.msg, line
+		if src := d.sources[ke.key]; src != "" {
+			msg += " (from " + src + ")"
+			at = 0
 		}
+		d.errorf(at, "", ke.key, "%s", msg)
 	}
 	return s
 }
@@ -190,54 +292,52 @@ func (d *decoder) source(key, src string) {
 	d.sources[key] = src
 }
 
-// envLayer turns THORP_<KEY>=value variables into a settings table.
-func (d *decoder) envLayer(env []string) map[string]any {
-	out := map[string]any{}
-	for _, kv := range env {
-		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, "THORP_") || name == "THORP_CONFIG" || name == "THORP_INSTANCE" {
-			continue
-		}
-		path := strings.Split(strings.ToLower(strings.TrimPrefix(name, "THORP_")), "__")
-		t, ok := settingsLeaf(path)
-		if !ok {
-			d.warnf(0, "", "", "environment variable %s is not a thorp setting; ignored", name)
-			continue
-		}
-		key := strings.Join(path, ".")
-		v, err := envValue(t, val)
-		if err != nil {
-			d.errorf(0, "", key, "%s=%q: %v", name, val, err)
-			continue
-		}
-		setPath(out, path, v)
-		d.source(key, name)
+// envSetting is the env provider's callback: it turns THORP_<KEY>=value
+// into the dotted settings key and a value typed for it, or "" to skip the
+// variable (with a warning when it names no setting, an error when its
+// value does not parse). THORP_CONFIG and THORP_INSTANCE are not settings.
+func (d *decoder) envSetting(name, val string) (string, any) {
+	if name == "THORP_CONFIG" || name == "THORP_INSTANCE" {
+		return "", nil
 	}
-	return out
+	path := strings.Split(strings.ToLower(strings.TrimPrefix(name, "THORP_")), "__")
+	t, ok := settingsLeaf(path)
+	if !ok {
+		d.warnf(0, "", "", "environment variable %s is not a thorp setting; ignored", name)
+		return "", nil
+	}
+	key := strings.Join(path, ".")
+	v, err := envValue(t, val)
+	if err != nil {
+		d.errorf(0, "", key, "%s=%q: %v", name, val, err)
+		return "", nil
+	}
+	d.source(key, name)
+	return key, v
 }
 
 // settingsLeaf returns the type of the settings value at path, which must end
 // at a leaf (or an entry of a name = value table).
 func settingsLeaf(path []string) (reflect.Type, bool) {
-	t := reflect.TypeFor[Settings]()
+	t := settingsType
 	for i, p := range path {
 		if p == "" {
 			return nil, false
 		}
-		switch {
-		case isSection(t):
-			f, ok := tagFields(t)[p]
+		if st, ok := section(t); ok {
+			f, ok := tagFields(st)[p]
 			if !ok {
 				return nil, false
 			}
 			t = f.Type
-		case t.Kind() == reflect.Map && i == len(path)-1:
-			return t.Elem(), true
-		default:
-			return nil, false
+			continue
 		}
+		if t.Kind() == reflect.Map && i == len(path)-1 {
+			return t.Elem(), true
+		}
+		return nil, false
 	}
-	if isSection(t) || t.Kind() == reflect.Map {
+	if _, ok := section(t); ok || t.Kind() == reflect.Map {
 		return nil, false
 	}
 	return t, true
@@ -263,155 +363,56 @@ func envValue(t reflect.Type, s string) (any, error) {
 		}
 		return n, nil
 	case reflect.Slice:
-		var out []any
+		out := []any{}
 		for _, part := range strings.Split(s, ",") {
 			if part = strings.TrimSpace(part); part != "" {
 				out = append(out, part)
 			}
-		}
-		if out == nil {
-			return map[string]any{}, nil
 		}
 		return out, nil
 	}
 	return s, nil
 }
 
-func setPath(m map[string]any, path []string, v any) {
-	for _, p := range path[:len(path)-1] {
-		sub, ok := m[p].(map[string]any)
-		if !ok {
-			sub = map[string]any{}
-			m[p] = sub
-		}
-		m = sub
-	}
-	m[path[len(path)-1]] = v
-}
-
-// unflatten expands dotted keys ("logs.max_size") into nested tables,
-// merging tables that meet at the same key.
-func unflatten(m map[string]any) map[string]any {
-	out := map[string]any{}
-	for _, k := range sortedKeys(m) {
-		v := m[k]
-		if sub, ok := v.(map[string]any); ok {
-			v = unflatten(sub)
-		}
-		mergeAt(out, strings.Split(k, "."), v)
-	}
-	return out
-}
-
-func mergeAt(m map[string]any, path []string, v any) {
-	for _, p := range path[:len(path)-1] {
-		sub, ok := m[p].(map[string]any)
-		if !ok {
-			sub = map[string]any{}
-			m[p] = sub
-		}
-		m = sub
-	}
-	last := path[len(path)-1]
-	if vm, ok := v.(map[string]any); ok {
-		if em, ok := m[last].(map[string]any); ok {
-			for kk, vv := range vm {
-				mergeAt(em, []string{kk}, vv)
-			}
-			return
-		}
-	}
-	m[last] = v
-}
-
-// flatKeys lists the dotted leaf keys of m.
-func flatKeys(m map[string]any, prefix string) []string {
-	var out []string
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
-			out = append(out, flatKeys(sub, prefix+k+".")...)
-			continue
-		}
-		out = append(out, prefix+k)
-	}
-	return out
-}
-
-// copyTable copies nested tables so decoding never changes the caller's Raw;
-// other values are shared.
-func copyTable(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			v = copyTable(sub)
-		}
-		out[k] = v
-	}
-	return out
-}
-
-// structToMap renders a struct with koanf tags as a table for a defaults
-// layer; nil maps, slices and pointers are left out.
-func structToMap(v reflect.Value) map[string]any {
-	out := map[string]any{}
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
-		if tag == "" || tag == "-" {
-			continue
-		}
-		fv := v.Field(i)
-		switch {
-		case isSection(f.Type):
-			out[tag] = structToMap(fv)
-		case (fv.Kind() == reflect.Map || fv.Kind() == reflect.Slice || fv.Kind() == reflect.Pointer) && fv.IsNil():
-		case f.Type == commandType && len(fv.Interface().(Command).Argv) == 0:
-		default:
-			out[tag] = fv.Interface()
-		}
-	}
-	return out
-}
-
 // decodeComponent layers the component defaults (with logs inherited from
-// settings) under rc.Values and decodes the result.
+// settings) under rc.Values and decodes the result. ready, and health when
+// it is a function, take a Lua function as well as plain values and are
+// decoded by hand.
 func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	problem := func(key, msg string) { d.errorf(rc.Line, rc.Name, key, "%s", msg) }
-	values := copyTable(rc.Values)
-	if values == nil {
-		values = map[string]any{}
-	}
-	for _, ke := range dropUnknown(values, reflect.TypeFor[Component](), "", componentExtraKeys...) {
+	values := d.table(rc.Values)
+	for _, ke := range dropUnknown(values, componentType, "", "ready") {
 		problem(ke.key, ke.msg)
 	}
-
 	if b, ok := values["autorestart"].(bool); ok {
 		values["autorestart"] = AutorestartNever
 		if b {
 			values["autorestart"] = AutorestartAlways
 		}
 	}
-	ready, hasReady := values["ready"]
-	health, hasHealth := values["health"]
-	policy, hasPolicy := values["memory_policy"]
+	ready, hasReady := rc.Values["ready"]
 	delete(values, "ready")
-	delete(values, "health")
-	delete(values, "memory_policy")
+	healthFunc, _ := rc.Values["health"].(Func)
+	if healthFunc != nil {
+		delete(values, "health")
+	}
 
 	def := DefaultComponent()
 	def.Logs = logs
-	k := koanf.New(".")
-	for _, m := range []map[string]any{structToMap(reflect.ValueOf(def)), values} {
-		if err := k.Load(confmap.Provider(m, ""), nil); err != nil {
-			problem("", fmt.Sprintf("load component: %v", err))
-		}
-	}
 	var c Component
-	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: decoderConfig("")}); err != nil {
-		for _, ke := range decodeErrors(err) {
-			problem(ke.key, ke.msg)
-		}
+	k := koanf.New(".")
+	d.load(k, structs.Provider(def, "koanf"), rc.Line, rc.Name)
+	if _, ok := values["health"].(map[string]any); ok {
+		// A health table is layered over the health defaults and decoded
+		// in place, so a value that fails leaves the others checkable.
+		d.load(k, structs.Provider(struct {
+			Health Health `koanf:"health"`
+		}{DefaultHealth()}, "koanf"), rc.Line, rc.Name)
+		c.Health = &Health{}
+	}
+	d.load(k, confmap.Provider(values, ""), rc.Line, rc.Name)
+	for _, ke := range d.unmarshal(k, &c) {
+		problem(ke.key, ke.msg)
 	}
 	c.Name, c.Line = rc.Name, rc.Line
 	c.Ready = def.Ready
@@ -429,71 +430,14 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 			problem("ready", expected(`"started", "notify", "http://…", "tcp://host:port", "log:REGEX" or a Lua function`, ready).Error())
 		}
 	}
-	if hasHealth {
-		c.Health = d.decodeHealth(rc, health)
-	}
-	if hasPolicy {
-		if f, ok := policy.(Func); ok {
-			c.MemoryPolicy = f
-		} else {
-			problem("memory_policy", expected("a Lua function", policy).Error())
-		}
+	if healthFunc != nil {
+		h := DefaultHealth()
+		h.Func = healthFunc
+		c.Health = &h
 	}
 	if hasCommand := rc.Values["command"] != nil; !hasCommand {
 		problem("command", `is required: give a list like { "node", "app.js" } or a shell command string`)
 	}
 	d.validateComponent(&c, rc)
 	return c
-}
-
-// decodeHealth decodes health = { … } or health = function.
-func (d *decoder) decodeHealth(rc RawComponent, v any) *Health {
-	h := DefaultHealth()
-	switch x := v.(type) {
-	case Func:
-		h.Func = x
-		return &h
-	case map[string]any:
-		m := copyTable(x)
-		for _, ke := range dropUnknown(m, reflect.TypeFor[Health](), "health.") {
-			d.errorf(rc.Line, rc.Name, ke.key, "%s", ke.msg)
-		}
-		k := koanf.New(".")
-		for _, layer := range []map[string]any{structToMap(reflect.ValueOf(h)), m} {
-			if err := k.Load(confmap.Provider(layer, ""), nil); err != nil {
-				d.errorf(rc.Line, rc.Name, "health", "load health: %v", err)
-			}
-		}
-		h = Health{}
-		failed := map[string]bool{}
-		if err := k.UnmarshalWithConf("", &h, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: decoderConfig("health")}); err != nil {
-			for _, ke := range decodeErrors(err) {
-				d.errorf(rc.Line, rc.Name, ke.key, "%s", ke.msg)
-				failed[ke.key] = true
-			}
-		}
-		bad := func(key, format string, args ...any) {
-			if !failed[key] {
-				d.errorf(rc.Line, rc.Name, key, format, args...)
-			}
-		}
-		if _, ok := m["http"]; !ok {
-			bad("health.http", `is required in a health table (e.g. "http://127.0.0.1:8080/health")`)
-		} else if msg := checkHTTPURL(h.HTTP); msg != "" {
-			bad("health.http", "%s", msg)
-		}
-		if h.Interval <= 0 {
-			bad("health.interval", "must be more than 0")
-		}
-		if h.Timeout <= 0 {
-			bad("health.timeout", "must be more than 0")
-		}
-		if h.Failures < 1 {
-			bad("health.failures", "must be at least 1, got %d", h.Failures)
-		}
-		return &h
-	default:
-		d.errorf(rc.Line, rc.Name, "health", "%v", expected(`a table { http = "…", interval = "5s", timeout = "1s", failures = 3 } or a Lua function`, v))
-		return nil
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -426,17 +427,17 @@ func TestTopoOrder(t *testing.T) {
 func TestKnownKeys(t *testing.T) {
 	settings := KnownSettingsKeys()
 	for _, k := range []string{"http", "control", "state", "token", "logs.max_size", "plugins.allow_exec", "metrics_push.url"} {
-		if !contains(settings, k) {
+		if !slices.Contains(settings, k) {
 			t.Errorf("KnownSettingsKeys lacks %q", k)
 		}
 	}
 	comp := KnownComponentKeys()
 	for _, k := range []string{"command", "ready", "health.http", "memory_policy", "logs.rotate", "max_memory_restart"} {
-		if !contains(comp, k) {
+		if !slices.Contains(comp, k) {
 			t.Errorf("KnownComponentKeys lacks %q", k)
 		}
 	}
-	if contains(comp, "name") || contains(comp, "line") {
+	if slices.Contains(comp, "name") || slices.Contains(comp, "line") {
 		t.Error("KnownComponentKeys has untagged fields")
 	}
 }

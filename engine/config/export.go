@@ -30,8 +30,6 @@ func (c *Component) Map() map[string]any {
 	return m
 }
 
-var funcType = reflect.TypeFor[Func]()
-
 func exportStruct(v reflect.Value) map[string]any {
 	out := map[string]any{}
 	t := v.Type()

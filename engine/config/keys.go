@@ -2,14 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
-
-// componentExtraKeys are component keys without a koanf tag: they take a Lua
-// function as well as plain values and are decoded by hand.
-var componentExtraKeys = []string{"health", "ready"}
 
 // tagFields maps each koanf tag of struct type t to its field.
 func tagFields(t reflect.Type) map[string]reflect.StructField {
@@ -25,17 +23,24 @@ func tagFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
-// isSection reports whether t is a nested table of keys (a struct with koanf tags).
-func isSection(t reflect.Type) bool {
-	return t.Kind() == reflect.Struct && t != commandType && len(tagFields(t)) > 0
+// section returns the struct type of a nested table of keys: a struct with
+// koanf tags, or a pointer to one.
+func section(t reflect.Type) (reflect.Type, bool) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct && t != commandType && len(tagFields(t)) > 0 {
+		return t, true
+	}
+	return nil, false
 }
 
 // keysOf lists the dotted keys of t, sections expanded, sorted.
 func keysOf(t reflect.Type, prefix string, extra ...string) []string {
 	var out []string
 	for tag, f := range tagFields(t) {
-		if isSection(f.Type) {
-			out = append(out, keysOf(f.Type, prefix+tag+".")...)
+		if st, ok := section(f.Type); ok {
+			out = append(out, keysOf(st, prefix+tag+".")...)
 			continue
 		}
 		out = append(out, prefix+tag)
@@ -50,32 +55,31 @@ func keysOf(t reflect.Type, prefix string, extra ...string) []string {
 // KnownSettingsKeys returns every settings key, dotted for nesting
 // ("logs.max_size"), sorted. It is safe for concurrent use.
 func KnownSettingsKeys() []string {
-	return keysOf(reflect.TypeFor[Settings](), "")
+	return keysOf(settingsType, "")
 }
 
 // KnownComponentKeys returns every component key, dotted for nesting
 // ("logs.max_size", "health.interval"), sorted. It is safe for concurrent use.
 func KnownComponentKeys() []string {
-	keys := keysOf(reflect.TypeFor[Component](), "", "ready")
-	keys = append(keys, keysOf(reflect.TypeFor[Health](), "health.")...)
-	sort.Strings(keys)
-	return keys
+	return keysOf(componentType, "", "ready")
 }
 
 // dropUnknown removes from m (in place) every key that struct type t does not
 // have, recursing into sections, and returns one keyError per removed key.
 func dropUnknown(m map[string]any, t reflect.Type, prefix string, extra ...string) []keyError {
 	fields := tagFields(t)
-	names := append(sortedKeys(fields), extra...)
+	names := append(slices.Sorted(maps.Keys(fields)), extra...)
 	var out []keyError
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if f, ok := fields[k]; ok {
-			if sub, ok := m[k].(map[string]any); ok && isSection(f.Type) {
-				out = append(out, dropUnknown(sub, f.Type, prefix+k+".")...)
+			if st, ok := section(f.Type); ok {
+				if sub, ok := m[k].(map[string]any); ok {
+					out = append(out, dropUnknown(sub, st, prefix+k+".")...)
+				}
 			}
 			continue
 		}
-		if contains(extra, k) {
+		if slices.Contains(extra, k) {
 			continue
 		}
 		delete(m, k)
@@ -86,15 +90,6 @@ func dropUnknown(m map[string]any, t reflect.Type, prefix string, extra ...strin
 		out = append(out, keyError{key: prefix + k, msg: msg})
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // suggest returns the candidate closest to s: an edit distance of at most 2

@@ -7,10 +7,14 @@ import (
 
 // Raw is what evaluating a thorp.lua produced, before decoding: plain Go values
 // converted from Lua (string, float64, bool, map[string]any, []any, Func),
-// each declaration with the line it came from.
+// each declaration with the line it came from. A Lua table is a []any when
+// its keys are exactly 1..n and a map[string]any otherwise; an empty table
+// is an empty map, since Lua cannot tell an empty list from it.
 type Raw struct {
 	// File is the absolute path of the evaluated file.
 	File string
+	// Name is the file as the operator named it, for problems; "" means File.
+	Name string
 	// Settings is the merged table of every settings{} call (nil when absent).
 	Settings map[string]any
 	// SettingsLine is the line of the first settings{} call, 0 when absent.

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,12 +157,33 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 			d.warnf(c.Line, c.Name, "max_memory_restart", "%s is more than this host's memory (%s); the limit can never be reached", c.MaxMemoryRestart, total)
 		}
 	}
-	for _, name := range sortedKeys(c.Sockets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sockets)) {
 		addr := c.Sockets[name]
 		if !nameRE.MatchString(name) {
 			bad("sockets."+name, "not a valid socket name (letters, digits, '_' and '-'; 1 to 63 characters)")
 		} else if msg := checkSocketAddr(addr); msg != "" {
 			bad("sockets."+name, "%s", msg)
+		}
+	}
+	if health, ok := rc.Values["health"].(map[string]any); ok {
+		if _, ok := health["http"]; !ok {
+			bad("health.http", `is required in a health table (e.g. "http://127.0.0.1:8080/health")`)
+		}
+		if h := c.Health; h != nil {
+			if _, ok := health["http"]; ok {
+				if msg := checkHTTPURL(h.HTTP); msg != "" {
+					bad("health.http", "%s", msg)
+				}
+			}
+			if h.Interval <= 0 {
+				bad("health.interval", "must be more than 0")
+			}
+			if h.Timeout <= 0 {
+				bad("health.timeout", "must be more than 0")
+			}
+			if h.Failures < 1 {
+				bad("health.failures", "must be at least 1, got %d", h.Failures)
+			}
 		}
 	}
 	if c.ListenTimeout <= 0 {
@@ -182,7 +205,7 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 			bad("cron_restart", `%q is not a cron schedule: %v (use 5 fields like "0 3 * * *" or a descriptor like "@daily")`, c.CronRestart, err)
 		}
 	}
-	for _, k := range sortedKeys(c.Env) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			bad("env", "%q is not a valid environment variable name", k)
 			break

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -310,15 +309,6 @@ func checkDiskSpace(dir string) string {
 		return ""
 	}
 	return fmt.Sprintf("only %s free for logs on the file system of %s (below %s); rotated logs may not fit", config.Size(free), path, minFreeLogSpace)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func quote(s string) string { return strconv.Quote(s) }

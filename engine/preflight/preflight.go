@@ -10,7 +10,9 @@
 package preflight
 
 import (
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/thorp-dev/thorp/engine/config"
 )
@@ -119,7 +121,7 @@ func (c *checker) checkComponent(comp *config.Component) {
 			errf(kf[0], msg)
 		}
 	}
-	for _, name := range sortedKeys(comp.Sockets) {
+	for _, name := range slices.Sorted(maps.Keys(comp.Sockets)) {
 		addr, ok := tcpAddr(comp.Sockets[name])
 		if !ok {
 			continue

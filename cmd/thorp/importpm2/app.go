@@ -3,9 +3,11 @@ package importpm2
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -97,7 +99,7 @@ var envNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 func (c *converter) normalise(app map[string]any) (map[string]any, map[string]any) {
 	out := map[string]any{}
 	leftover := map[string]any{}
-	for _, k := range sortedKeys(app) {
+	for _, k := range slices.Sorted(maps.Keys(app)) {
 		ck := canonical(k)
 		if _, dup := out[ck]; dup {
 			if ck == k { // the canonical spelling replaces an alias seen first
@@ -169,7 +171,7 @@ func (c *converter) app(raw map[string]any, index int) *component {
 	// Keys with no equivalent: silent when they are PM2's default or
 	// dump.pm2's runtime state, a comment otherwise.
 	var unknown []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if done[k] {
 			continue
 		}
@@ -191,7 +193,7 @@ func (c *converter) app(raw map[string]any, index int) *component {
 		unknown = append(unknown, k)
 		comp.comment("", unknownComment(k, v))
 	}
-	for _, k := range sortedKeys(leftover) {
+	for _, k := range slices.Sorted(maps.Keys(leftover)) {
 		unknown = append(unknown, k)
 		comp.comment("", fmt.Sprintf("pm2 key %s repeats a key set under another name; ignored: %s", jsonText(k), jsonText(leftover[k])))
 	}
@@ -320,7 +322,7 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 	if len(out) > 0 || len(comments) > 0 {
 		comp.set("env", luaStringMap(out), "", comments...)
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !strings.HasPrefix(k, "env_") {
 			continue
 		}
@@ -331,7 +333,7 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 			continue
 		}
 		lines := []string{fmt.Sprintf("pm2 %s (used by `pm2 start --env %s`) is not applied; to use it, put these in env:", k, strings.TrimPrefix(k, "env_"))}
-		for _, ek := range sortedKeys(alt) {
+		for _, ek := range slices.Sorted(maps.Keys(alt)) {
 			if s, ok := envValue(alt[ek]); ok {
 				lines = append(lines, fmt.Sprintf("  %s = %s,", luaKey(ek), luaString(s)))
 			}

@@ -12,8 +12,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -165,7 +167,7 @@ func appList(doc any, name string, dump bool) ([]map[string]any, []string, error
 			default:
 				return nil, nil, fmt.Errorf("%s: \"apps\" is not a list of apps", name)
 			}
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				if k != "apps" {
 					extra = append(extra, k)
 				}

@@ -23,12 +23,13 @@ func load(t *testing.T, lua []byte) *config.Config {
 	if err := os.WriteFile(path, lua, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, script, problems := plugins.Load(path, plugins.Options{}, nil, nil)
-	if err := problems.Err(); err != nil || cfg == nil {
-		t.Fatalf("generated thorp.lua does not load: %v\n%s", err, lua)
-	}
+	raw, script, problems := plugins.Evaluate(path, plugins.Options{})
 	if script != nil {
 		script.Close()
+	}
+	cfg, more := config.Decode(raw, nil, nil)
+	if err := append(problems, more...).Err(); err != nil || cfg == nil {
+		t.Fatalf("generated thorp.lua does not load: %v\n%s", err, lua)
 	}
 	return cfg
 }

@@ -3,7 +3,9 @@ package importpm2
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -168,7 +170,7 @@ func luaStringMap(m map[string]string) string {
 	}
 	var b strings.Builder
 	b.WriteString("{\n")
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, "    %s = %s,\n", luaKey(k), luaString(m[k]))
 	}
 	b.WriteString("  }")
@@ -205,13 +207,4 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
