@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -48,10 +47,7 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// componentName is the rule for component names: they become file names and metric labels.
-var componentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
-
-// componentNameRule says componentName in words, for problems.
+// componentNameRule says config.ValidName in words, for problems.
 const componentNameRule = "a name must be 1 to 63 letters, digits, '_' or '-', starting with a letter or digit (it becomes a file name and a metric label)"
 
 // Evaluate runs the thorp.lua at path in a fresh sandboxed Lua state and returns
@@ -315,7 +311,7 @@ func (e *evaluator) luaComponent(L *lua.LState) int {
 		return 1
 	}
 	n := string(name)
-	if !componentName.MatchString(n) {
+	if !config.ValidName(n) {
 		e.problem(line, n, "", "invalid name: "+componentNameRule)
 		L.Push(ignore)
 		return 1

@@ -19,6 +19,11 @@ import (
 // nameRE is what a component (or socket) name must look like.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 
+// ValidName reports whether s may name a component or a socket: 1 to 63
+// letters, digits, '_' or '-', starting with a letter or digit (names
+// become file names and metric labels). It is safe for concurrent use.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 // minMemoryLimit is the smallest max_memory_restart that does not draw a warning.
 const minMemoryLimit = MiB
 
