@@ -441,3 +441,56 @@ func TestKnownKeys(t *testing.T) {
 		t.Error("KnownComponentKeys has untagged fields")
 	}
 }
+
+func TestSameFunc(t *testing.T) {
+	a := &sourceFunc{where: "thorp.lua:3", source: "function() return true end"}
+	tests := []struct {
+		name string
+		x, y Func
+		want bool
+	}{
+		{"both nil", nil, nil, true},
+		{"one nil", a, nil, false},
+		{"same value", a, a, true},
+		{"another evaluation, same place and text", a, &sourceFunc{where: "thorp.lua:3", source: a.source}, true},
+		{"moved", a, &sourceFunc{where: "thorp.lua:4", source: a.source}, false},
+		{"edited on the same line", a, &sourceFunc{where: "thorp.lua:3", source: "function() return false end"}, false},
+	}
+	for _, tt := range tests {
+		if got := SameFunc(tt.x, tt.y); got != tt.want {
+			t.Errorf("%s: SameFunc = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// sourceFunc is a Func with a definition text; it is never called.
+type sourceFunc struct{ where, source string }
+
+func (f *sourceFunc) Call(context.Context, map[string]any, time.Duration) (any, error) {
+	return nil, nil
+}
+func (f *sourceFunc) Where() string  { return f.where }
+func (f *sourceFunc) Source() string { return f.source }
+
+func TestDecode_FunctionsKeepTheirIdentity(t *testing.T) {
+	policy, health := &testFunc{where: "thorp.lua:2"}, &testFunc{where: "thorp.lua:3"}
+	raw := &Raw{File: "thorp.lua", Components: []RawComponent{{Name: "a", Line: 4, Values: map[string]any{
+		"command": "true", "memory_policy": policy, "health": health,
+	}}}}
+	cfg, problems := Decode(raw, nil, nil)
+	if cfg == nil {
+		t.Fatalf("problems: %v", problems)
+	}
+	c := cfg.Components[0]
+	if c.MemoryPolicy != Func(policy) || c.Health == nil || c.Health.Func != Func(health) {
+		t.Fatalf("functions were not passed through as they are: %+v, health %+v", c.MemoryPolicy, c.Health)
+	}
+	if c.Health.Interval != DefaultHealth().Interval {
+		t.Errorf("health function without the health defaults: %+v", c.Health)
+	}
+	// A function where a value is expected is an error in the operator's terms.
+	raw.Components[0].Values["cwd"] = policy
+	if _, problems := Decode(raw, nil, nil); len(problems) != 1 || problems[0].String() != `thorp.lua:4: component "a": cwd: expected a string, got a function` {
+		t.Errorf("problems = %v", problems)
+	}
+}

@@ -82,7 +82,9 @@ func checkLogs(l LogSettings, has func(key string) bool) []keyError {
 	if l.Dir == "" {
 		bad("dir", "must not be empty")
 	}
-	if rotate.CheckRotate(l.Rotate) != nil {
+	// rotate.CheckRotate is the rule; "" (rotate's zero value) is no
+	// spelling a thorp.lua should use for "none".
+	if l.Rotate == "" || rotate.CheckRotate(l.Rotate) != nil {
 		bad("rotate", `%q is not a rotation (use "daily", "hourly", "none" or a duration of at least %s like "6h")`,
 			l.Rotate, strings.TrimSuffix(rotate.MinInterval.String(), "0s"))
 	}
