@@ -74,6 +74,18 @@ type runningThorp struct {
 }
 
 // startThorp starts `thorp run -c cfg` and waits until its control socket answers.
+// startThorpRunning is startThorp for a config whose components all stay
+// up: it returns once every one of them is running (thorp start waits for
+// the outcome), not merely once the control socket answers.
+func startThorpRunning(t testing.TB, cfg string) *runningThorp {
+	t.Helper()
+	r := startThorp(t, cfg)
+	if out, errOut, code := thorpCmd(t, "start", "all", "-c", cfg); code != exitOK {
+		t.Fatalf("start all: exit %d\n%s\n%s", code, out, errOut)
+	}
+	return r
+}
+
 func startThorp(t testing.TB, cfg string) *runningThorp {
 	t.Helper()
 	cmd := exec.Command(thorpBin, "run", "-c", cfg)

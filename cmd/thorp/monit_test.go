@@ -14,7 +14,7 @@ func TestMonit_OneFrameWhenNotATerminal(t *testing.T) {
 settings { http = "" }
 component "sleeper" { command = { "sleep", "1000" } }
 `)
-	startThorp(t, cfg)
+	startThorpRunning(t, cfg)
 	out, errOut, code := thorpCmd(t, "monit", "-c", cfg)
 	if code != exitOK {
 		t.Fatalf("monit: exit %d\n%s\n%s", code, out, errOut)

@@ -20,7 +20,7 @@ settings { http = "" }
 component "db" { command = { "sleep", "1000" } }
 component "api" { command = "exec sleep 1000", depends_on = { "db" } }
 `)
-	r := startThorp(t, cfg)
+	r := startThorpRunning(t, cfg)
 	st := status(t, cfg)
 	if len(st.Components) != 2 || st.Components[0].State != "running" || st.Components[1].State != "running" {
 		t.Fatalf("status: %+v", st)
