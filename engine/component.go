@@ -444,6 +444,8 @@ func (c *component) resize(n int) {
 		in.wantUp = false
 		in.restartBy = ""
 		in.nextStart = time.Time{}
+		in.waiting = false
+		c.retireOld(in) // an overlap restart's old process goes too, or the instance could never be dropped
 		if in.proc != nil {
 			c.stopProc(in, in.proc, policies.ReasonConfig)
 		}
