@@ -296,7 +296,7 @@ func (c *component) drain() {
 		c.receive(m)
 	}
 	c.applySamples(samples)
-	c.trim(max(c.cfg.Instances, 1))
+	c.dropGone()
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
 		for _, p := range []*process{in.old, in.proc} {
@@ -452,6 +452,10 @@ func (c *component) resize(n int) {
 	}
 	c.trim(n)
 }
+
+// dropGone drops the instances beyond the config's count that have
+// nothing left running.
+func (c *component) dropGone() { c.trim(max(c.cfg.Instances, 1)) }
 
 // trim drops trailing instances beyond n that have no process left (nor
 // one an overlap restart replaces). Their waiters are answered: a stop is
@@ -718,6 +722,9 @@ func (c *component) finish(in *instance, p *process) {
 		c.scheduleStart(in, delay, reason)
 	case !in.wantUp:
 		in.message = "stopped by request"
+		// An instance a reload dropped goes from the view before its last
+		// event, so whoever waits on events sees the new count.
+		c.dropGone()
 		c.setState(in, StateStopped, Event{Type: EventStopped, PID: p.pid, Message: in.message})
 	case p.notReady:
 		// A run that never became ready is a failed start, short by policy.

@@ -58,6 +58,8 @@ func (c *component) retireOld(in *instance) {
 func (c *component) finishOld(in *instance, p *process) {
 	in.old = nil
 	c.release(p)
+	c.dropGone()
+	c.updateSnapshot() // the view changes before the event (see setState)
 	c.event(in, Event{Type: EventStopped, PID: p.pid, Message: "the replaced process is gone; overlap restart complete"})
 	c.settleWaiters(in)
 }
