@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test vet fmt-check staticcheck tidy-check lint check-examples bench release clean
+.PHONY: build run test vet fmt-check staticcheck tidy-check layout-check lint check-examples bench release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -36,7 +36,19 @@ staticcheck:
 tidy-check:
 	$(GO) mod tidy -diff
 
-lint: vet fmt-check staticcheck tidy-check
+# The import rules of the layout (README, Layout): policies and rotate are
+# leaves, and nothing under engine/ depends on plugins or the CLI.
+MOD := github.com/thorp-dev/thorp
+layout-check:
+	@set -e; \
+	for p in policies rotate; do \
+		bad=$$($(GO) list -deps ./$$p | grep '^$(MOD)/' | grep -v "^$(MOD)/$$p" || true); \
+		if [ -n "$$bad" ]; then echo "$$p must import no other thorp package, imports: $$bad"; exit 1; fi; \
+	done; \
+	bad=$$($(GO) list -deps ./engine/... | grep -e '^$(MOD)/plugins' -e '^$(MOD)/cmd/' || true); \
+	if [ -n "$$bad" ]; then echo "engine/ must not depend on: $$bad"; exit 1; fi
+
+lint: vet fmt-check staticcheck tidy-check layout-check
 
 # Every shipped config must pass the preflight.
 check-examples: build

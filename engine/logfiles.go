@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -21,11 +22,12 @@ type logFiles struct {
 
 	mu     sync.Mutex
 	files  map[string]*rotate.File
-	copies sync.WaitGroup // goroutines copying children's output
+	pipes  map[io.Closer]struct{} // read ends being copied from
+	copies sync.WaitGroup         // goroutines copying children's output
 }
 
 func newLogFiles(log *slog.Logger) *logFiles {
-	return &logFiles{log: log, files: map[string]*rotate.File{}}
+	return &logFiles{log: log, files: map[string]*rotate.File{}, pipes: map[io.Closer]struct{}{}}
 }
 
 // openComponent returns cc's output and error logs (the same file with
@@ -66,30 +68,60 @@ func (l *logFiles) options(path string, ls config.LogSettings) rotate.Options {
 }
 
 // copy copies r (read from pipe) into f on a goroutine of its own until
-// EOF, then closes pipe; drain waits for it.
+// EOF, then closes pipe. Owner: l.copies; drain waits for it.
 func (l *logFiles) copy(pipe io.Closer, r io.Reader, f *rotate.File, src rotate.Source, log *slog.Logger) {
+	l.mu.Lock()
+	l.pipes[pipe] = struct{}{}
+	l.mu.Unlock()
 	l.copies.Add(1)
 	go func() {
 		defer l.copies.Done()
-		defer pipe.Close()
-		if err := f.Copy(r, src); err != nil {
+		defer l.closePipe(pipe)
+		if err := f.Copy(r, src); err != nil && !errors.Is(err, os.ErrClosed) {
 			log.Warn("reading output", "stream", src.Stream, "err", err)
 		}
 	}()
 }
 
-// drain waits for the copying goroutines, at most d: a descendant that
-// outlived its group could hold a pipe open forever.
+// closePipe closes pipe once, whether its copy ended or drain cut it.
+func (l *logFiles) closePipe(pipe io.Closer) {
+	l.mu.Lock()
+	_, open := l.pipes[pipe]
+	delete(l.pipes, pipe)
+	l.mu.Unlock()
+	if open {
+		_ = pipe.Close()
+	}
+}
+
+// drain waits for the copying goroutines to reach EOF, at most d: a
+// descendant that outlived its group could hold a pipe open forever. After
+// d it closes the read ends still open, which ends their copies (what
+// was read is written whole), and waits for them.
 func (l *logFiles) drain(d time.Duration) {
 	done := make(chan struct{})
-	go func() {
+	go func() { // owner: drain, which returns only once done is closed
 		l.copies.Wait()
 		close(done)
 	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(d):
+		return
+	case <-t.C:
 	}
+	l.mu.Lock()
+	open := make([]io.Closer, 0, len(l.pipes))
+	for p := range l.pipes {
+		open = append(open, p)
+	}
+	l.mu.Unlock()
+	l.log.Warn("output pipes still open after the components stopped (a descendant outlived its group); closing them", "pipes", len(open), "after", d)
+	for _, p := range open {
+		l.closePipe(p)
+	}
+	<-done
 }
 
 // close closes every file; a second call finds none left.
