@@ -43,11 +43,15 @@ func (c *Config) Component(name string) *Component {
 type Settings struct {
 	// HTTP is the listen address of the health/metrics/dashboard server; "" disables it.
 	HTTP string `koanf:"http"`
+	// HTTPHosts are the extra Host names (optionally "name:port") the HTTP
+	// server answers, besides its own address and localhost.
+	HTTPHosts []string `koanf:"http_hosts"`
 	// Control is the unix socket path for the CLI, made absolute against Config.Dir.
 	Control string `koanf:"control"`
 	// State is the state file path, made absolute against Config.Dir.
 	State string `koanf:"state"`
 	// Token authorises mutating API calls over TCP; "" makes TCP read-only.
+	// When set it is at least MinTokenLength printable ASCII characters, no spaces.
 	Token string `koanf:"token"`
 	// Logs are the log defaults every component inherits.
 	Logs LogSettings `koanf:"logs"`

@@ -36,9 +36,10 @@ func goodRaw() *Raw {
 		File:         "/srv/app/thorp.lua",
 		SettingsLine: 1,
 		Settings: map[string]any{
-			"http":  "127.0.0.1:3002",
-			"token": "s3cret",
-			"logs":  map[string]any{"dir": "var/log", "max_size": "20MB", "retain_days": 7.0},
+			"http":       "127.0.0.1:3002",
+			"token":      "s3cret-s3cret-s3cret",
+			"http_hosts": []any{"thorp.example.com", "Metrics.Example.com:9100", "[::1]:3002"},
+			"logs":       map[string]any{"dir": "var/log", "max_size": "20MB", "retain_days": 7.0},
 		},
 		Components: []RawComponent{
 			{Name: "cache", Line: 10, Values: map[string]any{
@@ -85,8 +86,8 @@ func TestDecode_Good(t *testing.T) {
 	wantLogs := LogSettings{Dir: "/srv/app/var/log", MaxSize: 20_000_000, Rotate: "daily", RetainDays: 7,
 		Compress: true, Timestamps: true, Format: "text", MaxLine: 64 * KiB, Overflow: "block"}
 	wantSettings := Settings{
-		HTTP: "127.0.0.1:3002", Control: "/srv/app/.thorp/thorp.sock", State: "/srv/app/.thorp/state.json",
-		Token: "s3cret", Logs: wantLogs,
+		HTTP: "127.0.0.1:3002", HTTPHosts: []string{"thorp.example.com", "Metrics.Example.com:9100", "[::1]:3002"}, Control: "/srv/app/.thorp/thorp.sock", State: "/srv/app/.thorp/state.json",
+		Token: "s3cret-s3cret-s3cret", Logs: wantLogs,
 		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowHosts: []string{}, MaxFailures: 5},
 		MetricsPush: MetricsPush{Interval: 15 * time.Second},
 		Line:        1,
@@ -262,7 +263,7 @@ func TestDecode_EnvLayering(t *testing.T) {
 		"THORP_NOPE=1",
 		"THORP_LOGS=x",
 	}
-	cfg, problems := Decode(raw, env, map[string]any{"logs.retain_days": 9, "token": "t"})
+	cfg, problems := Decode(raw, env, map[string]any{"logs.retain_days": 9, "token": "0123456789abcdef"})
 	if errs := problems.Errors(); len(errs) != 0 {
 		t.Fatalf("errors: %v", errs)
 	}
@@ -278,7 +279,7 @@ func TestDecode_EnvLayering(t *testing.T) {
 		t.Errorf("warnings = %q, want %q", warnings, wantWarnings)
 	}
 	s := cfg.Settings
-	if s.HTTP != "0.0.0.0:3001" || s.Logs.MaxSize != 50_000_000 || s.Logs.Compress || s.Logs.RetainDays != 9 || s.Token != "t" {
+	if s.HTTP != "0.0.0.0:3001" || s.Logs.MaxSize != 50_000_000 || s.Logs.Compress || s.Logs.RetainDays != 9 || s.Token != "0123456789abcdef" {
 		t.Errorf("settings = %+v", s)
 	}
 	if !reflect.DeepEqual(s.Plugins.AllowHosts, []string{"a.example", "b.example"}) || s.Plugins.Timeout != time.Second {

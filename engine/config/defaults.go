@@ -10,9 +10,10 @@ import (
 // a fresh value; it is safe for concurrent use.
 func Defaults() Settings {
 	return Settings{
-		HTTP:    "127.0.0.1:3001",
-		Control: ".thorp/thorp.sock",
-		State:   ".thorp/state.json",
+		HTTP:      "127.0.0.1:3001",
+		HTTPHosts: []string{},
+		Control:   ".thorp/thorp.sock",
+		State:     ".thorp/state.json",
 		Logs: LogSettings{
 			Dir:         "logs",
 			MaxSize:     10 * 1000 * 1000,

@@ -40,6 +40,14 @@ func (d *decoder) validateSettings(s *Settings) {
 			bad("http", `%s (use "host:port" like "127.0.0.1:3001", or "" to turn the server off)`, msg)
 		}
 	}
+	if msg := checkToken(s.Token); msg != "" {
+		bad("token", "%s", msg)
+	}
+	for _, h := range s.HTTPHosts {
+		if msg := checkHTTPHost(h); msg != "" {
+			bad("http_hosts", "%s", msg)
+		}
+	}
 	if s.Control == "" {
 		bad("control", "must not be empty; the CLI talks to thorp over this unix socket")
 	}
