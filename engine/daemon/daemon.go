@@ -197,8 +197,8 @@ func New(first Load, opts Options) (*Daemon, error) {
 	started := time.Now()
 	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started}
 	public := api.NewPublicHandler(sup, d.info)
-	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Started: started,
-		API: public, Logger: log})
+	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
+		Started: started, API: public, Logger: log})
 	// The TCP sockets held for components count as this thorp's, for check.
 	for _, cc := range cfg.Components {
 		for _, addr := range cc.Sockets {
@@ -524,6 +524,7 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		d.opts.Hooks.Reloaded(rep)
 	}
 	d.web.SetToken(cfg.Settings.Token)
+	d.web.SetHosts(cfg.Settings.HTTPHosts)
 	if err := d.web.Rebind(cfg.Settings.HTTP); err != nil {
 		warn("http", fmt.Sprintf("%v; the server stays on its old address", err))
 	}

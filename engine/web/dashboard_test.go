@@ -232,6 +232,7 @@ func TestServer_Logs_NonLoopback(t *testing.T) {
 	get := func(path string, hdr ...string) (int, []byte, *http.Response) {
 		t.Helper()
 		req := httptest.NewRequest("GET", path, nil)
+		req.Host = "10.1.2.3:3001"
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}

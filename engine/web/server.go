@@ -10,6 +10,10 @@
 // Listen, Serve, Rebind, SetToken, Shutdown and Close may be called from any
 // goroutine. GET /api/v1/events?follow=1 streams events (see package api)
 // under the same rules as the other reads; Shutdown ends such streams.
+//
+// Every request first passes the Host rule (host.go): the server answers
+// only its own address, localhost and settings.http_hosts (421 otherwise),
+// and refuses writes from a foreign Origin (403).
 package web
 
 import (
@@ -55,6 +59,9 @@ type Options struct {
 	// Token, when not empty, allows mutating /api/v1 calls that carry
 	// "Authorization: Bearer <Token>". Without it the API is read-only.
 	Token string
+	// Hosts are the names (settings.http_hosts, "name" or "name:port") the
+	// server answers besides its own address and localhost; see SetHosts.
+	Hosts []string
 	// Started is when thorp started, for /health's uptime; zero means New's time.
 	Started time.Time
 	// API serves /api/v1; it must be a mutable handler (api.NewHandler(sup,
@@ -73,6 +80,7 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 	token   atomic.Pointer[[sha256.Size]byte] // nil: no token configured
+	hosts   atomic.Pointer[[]allowedHost]     // settings.http_hosts
 	handler http.Handler
 	srv     *http.Server
 	metrics *metricsState
@@ -119,6 +127,7 @@ func New(src Source, opts Options) *Server {
 		serveErr: make(chan error, 1),
 	}
 	s.SetToken(opts.Token)
+	s.SetHosts(opts.Hosts)
 	s.metrics = newMetricsState(time.Now())
 	s.handler = s.routes()
 	s.srv = api.NewServer(s.handler)
@@ -328,7 +337,8 @@ func (s *Server) routes() http.Handler {
 	return s.guard(mux)
 }
 
-// guard caps the body size and turns a handler panic into a JSON 500.
+// guard applies the Host and Origin rules, caps the body size and turns a
+// handler panic into a JSON 500.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -340,6 +350,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusInternalServerError, "internal error")
 			}
 		}()
+		if !s.checkHost(w, r) {
+			return
+		}
 		if r.ContentLength > MaxBodyBytes {
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes))
