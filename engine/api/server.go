@@ -124,15 +124,45 @@ func (h *Handler) mutating(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (h *Handler) getInfo(w http.ResponseWriter, _ *http.Request) {
+// query parses r's query for an endpoint taking the allowed parameters;
+// on a problem it answers 400 naming the parameter and returns nil.
+func query(w http.ResponseWriter, r *http.Request, allowed ...string) *Query {
+	q := NewQuery(r, allowed...)
+	if err := q.Err(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil
+	}
+	return q
+}
+
+// done answers 400 when reading q's values found a problem, reporting
+// whether it did.
+func (q *Query) done(w http.ResponseWriter) bool {
+	if err := q.Err(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return true
+	}
+	return false
+}
+
+func (h *Handler) getInfo(w http.ResponseWriter, r *http.Request) {
+	if query(w, r) == nil {
+		return
+	}
 	writeJSON(w, http.StatusOK, h.info)
 }
 
-func (h *Handler) listComponents(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) listComponents(w http.ResponseWriter, r *http.Request) {
+	if query(w, r) == nil {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"components": h.sup.Status()})
 }
 
 func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
+	if query(w, r) == nil {
+		return
+	}
 	d, err := h.sup.Describe(r.PathValue("name"))
 	if err != nil {
 		writeErr(w, err)
@@ -152,14 +182,18 @@ func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 // until at least one arrives or the duration passes (for `-f` style tails).
 // With ?follow=1 it streams them instead (see followEvents).
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
-	name := q.Get("component")
-	if follow, _ := strconv.ParseBool(q.Get("follow")); follow {
-		h.followEvents(w, r, name)
+	q := query(w, r, "since", "component", "wait", "follow")
+	if q == nil {
 		return
 	}
-	wait, _ := time.ParseDuration(q.Get("wait"))
+	since, name, follow, wait := q.Uint("since"), q.Name("component"), q.Bool("follow"), q.Duration("wait")
+	if q.done(w) {
+		return
+	}
+	if follow {
+		h.followEvents(w, r, name, since, q.Has("since"))
+		return
+	}
 	wait = min(wait, time.Minute)
 	deadline := time.After(wait)
 	for {
@@ -198,14 +232,11 @@ const (
 // stored events after SEQ; without either the stream starts with the next
 // event. The response headers are sent at once: a client that has them
 // will see every event from then on. It waits on the engine's event ring,
-// never polls.
-func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name string) {
-	since, replay := uint64(0), false
+// never polls. since and replay come from ?since.
+func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name string, since uint64, replay bool) {
 	// A reconnecting EventSource keeps its URL: its Last-Event-ID wins.
-	for _, v := range []string{r.URL.Query().Get("since"), r.Header.Get("Last-Event-ID")} {
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			since, replay = n, true
-		}
+	if n, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		since, replay = n, true
 	}
 	changed := h.sup.WaitEvent()
 	if !replay {
@@ -270,10 +301,22 @@ func (h *Handler) streamWrite(w http.ResponseWriter, rc *http.ResponseController
 
 func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	names := strings.Split(r.PathValue("name"), ",")
-	wait := r.URL.Query().Get("no_wait") == ""
+	action := r.PathValue("action")
+	allowed := []string{"no_wait"}
+	if action == "signal" {
+		allowed = []string{"signal"}
+	}
+	q := query(w, r, allowed...)
+	if q == nil {
+		return
+	}
+	wait := !q.Bool("no_wait")
+	if q.done(w) {
+		return
+	}
 	ctx := r.Context()
 	var err error
-	switch action := r.PathValue("action"); action {
+	switch action {
 	case "start":
 		err = h.sup.Start(ctx, names, wait)
 	case "stop":
@@ -285,9 +328,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		err = h.sup.Restart(ctx, names, policies.ReasonReload, wait)
 	case "signal":
 		var sig config.Signal
-		sig, err = config.ParseSignal(r.URL.Query().Get("signal"))
+		sig, err = config.ParseSignal(q.String("signal"))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, (&QueryError{Param: "signal", Msg: err.Error()}).Error())
 			return
 		}
 		err = h.sup.Signal(ctx, names, syscall.Signal(sig))
@@ -321,9 +364,13 @@ func (h *Handler) selected(names []string) []engine.Status {
 // logAction serves rotate and flush: ?component=a,b (all when absent).
 func (h *Handler) logAction(do func([]string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var names []string
-		if n := r.URL.Query().Get("component"); n != "" {
-			names = strings.Split(n, ",")
+		q := query(w, r, "component")
+		if q == nil {
+			return
+		}
+		names := q.Names("component")
+		if q.done(w) {
+			return
 		}
 		if err := do(names); err != nil {
 			writeErr(w, err)
@@ -334,6 +381,9 @@ func (h *Handler) logAction(do func([]string) error) http.HandlerFunc {
 }
 
 func (h *Handler) reloadConfig(w http.ResponseWriter, r *http.Request) {
+	if query(w, r) == nil {
+		return
+	}
 	h.reloadMu.RLock()
 	reload := h.reloader
 	h.reloadMu.RUnlock()

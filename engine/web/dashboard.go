@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -77,23 +78,11 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	q := r.URL.Query()
-	n := defaultLogLines
-	if v := q.Get("n"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("n=%q: want a positive number of lines", v))
-			return
-		}
-		n = min(n, maxLogLines)
-	}
-	stream := q.Get("stream")
-	switch stream {
-	case "":
-		stream = "out"
-	case "out", "err":
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("stream=%q: want out or err", stream))
+	q := api.NewQuery(r, "n", "stream")
+	n := min(q.Int("n", defaultLogLines, 1), maxLogLines)
+	stream := q.OneOf("stream", "out", "out", "err")
+	if err := q.Err(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	name := r.PathValue("name")
