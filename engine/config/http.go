@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -42,6 +43,29 @@ func checkToken(tok string) string {
 func checkHTTPHost(h string) string {
 	if _, _, err := SplitHost(h); err != nil {
 		return fmt.Sprintf(`%q %v (use a host name or IP address, optionally with ":port", like "thorp.example.com" or "thorp.example.com:3001")`, h, err)
+	}
+	return ""
+}
+
+// thorpLabels are the label names of the series on thorp's /metrics (its
+// own and the Go runtime's); a pushed label of the same name would make a
+// series with the label twice, which receivers reject.
+var thorpLabels = []string{"component", "reason", "state", "stream", "quantile", "le", "version", "compiler", "GOARCH", "GOOS", "GOROOT"}
+
+// checkPushLabel returns "" when name may label every pushed series: a
+// Prometheus label name that is not reserved ("__…") nor one of thorp's own.
+func checkPushLabel(name string) string {
+	ok := name != "" && !strings.HasPrefix(name, "__")
+	for i, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			ok = false
+		}
+	}
+	switch {
+	case !ok:
+		return fmt.Sprintf("%q is not a label name (letters, digits and '_', not starting with a digit or \"__\")", name)
+	case slices.Contains(thorpLabels, name):
+		return fmt.Sprintf("%q is a label of thorp's own series; pick another name", name)
 	}
 	return ""
 }

@@ -114,3 +114,22 @@ func TestDecode_HTTPHosts(t *testing.T) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestDecode_MetricsPushLabels(t *testing.T) {
+	problems := decodeSettings(t, map[string]any{"metrics_push": map[string]any{"labels": map[string]any{
+		"host": "web-1", "_dc": "x", "Zone9": "y", "bad-name": "z", "9lives": "z", "__name__": "z", "component": "z",
+	}}}, nil)
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`/srv/thorp.lua:3: metrics_push.labels: "9lives" is not a label name (letters, digits and '_', not starting with a digit or "__")`,
+		`/srv/thorp.lua:3: metrics_push.labels: "__name__" is not a label name (letters, digits and '_', not starting with a digit or "__")`,
+		`/srv/thorp.lua:3: metrics_push.labels: "bad-name" is not a label name (letters, digits and '_', not starting with a digit or "__")`,
+		`/srv/thorp.lua:3: metrics_push.labels: "component" is a label of thorp's own series; pick another name`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

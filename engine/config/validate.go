@@ -73,6 +73,11 @@ func (d *decoder) validateSettings(s *Settings) {
 			bad("metrics_push.url", "%s", msg)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.MetricsPush.Labels)) {
+		if msg := checkPushLabel(name); msg != "" {
+			bad("metrics_push.labels", "%s", msg)
+		}
+	}
 	if s.MetricsPush.Interval < time.Second {
 		bad("metrics_push.interval", "%s is too short; use at least 1s", s.MetricsPush.Interval)
 	}

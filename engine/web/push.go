@@ -34,7 +34,9 @@ func (s *Server) Push(ctx context.Context, url string, interval time.Duration, l
 	sort.Strings(keys)
 	var extra []string
 	for _, k := range keys {
-		extra = append(extra, fmt.Sprintf("%s=%q", k, escapeLabel(labels[k])))
+		// escapeLabel is the text format's escaping, done once (%q would
+		// escape its backslashes again, in Go's own syntax).
+		extra = append(extra, k+`="`+escapeLabel(labels[k])+`"`)
 	}
 	var wg sync.WaitGroup
 	opts := &metrics.PushOptions{
