@@ -19,7 +19,7 @@ sockets, ready, instances or log paths changed restart with reason "config"
 (dependencies first), components whose policies changed (restart, memory,
 stop, log rotation settings) take the new values without a restart, and
 unchanged ones keep their pids. settings apply too: a changed http address
-is rebound, a changed token takes effect; a changed control path needs a
+is rebound, a changed token or http_hosts takes effect; a changed control path needs a
 thorp restart. A file with errors changes nothing: the errors are printed
 and the exit code is 1. SIGHUP to thorp does the same.`
 
