@@ -14,9 +14,10 @@ import (
 	"github.com/thorp-dev/thorp/engine"
 )
 
-func TestServer_PushSendsMetricsWithLabels(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []string
+// pushReceiver is a loopback HTTP server that hands each pushed body,
+// gunzipped, to got, until the test ends.
+func pushReceiver(t *testing.T, got func(body string)) *httptest.Server {
+	t.Helper()
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
 		if r.Header.Get("Content-Encoding") == "gzip" {
@@ -28,11 +29,20 @@ func TestServer_PushSendsMetricsWithLabels(t *testing.T) {
 			body = zr
 		}
 		b, _ := io.ReadAll(body)
-		mu.Lock()
-		bodies = append(bodies, string(b))
-		mu.Unlock()
+		got(string(b))
 	}))
-	defer recv.Close()
+	t.Cleanup(recv.Close)
+	return recv
+}
+
+func TestServer_PushSendsMetricsWithLabels(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	recv := pushReceiver(t, func(b string) {
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	})
 	src := &fakeSource{}
 	src.set(comp("api", engine.StateRunning))
 	s := New(src, Options{Addr: "127.0.0.1:0", Started: time.Now()})
@@ -81,23 +91,12 @@ func TestServer_Push_LabelValuesEscapedOnce(t *testing.T) {
 		"mixed": "a\\\"b\"\n\\n",
 	}
 	bodies := make(chan string, 1)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				t.Errorf("gzip: %v", err)
-				return
-			}
-			body = zr
-		}
-		b, _ := io.ReadAll(body)
+	recv := pushReceiver(t, func(b string) {
 		select {
-		case bodies <- string(b):
+		case bodies <- b:
 		default:
 		}
-	}))
-	defer recv.Close()
+	})
 	src := &fakeSource{}
 	src.set(comp("api", engine.StateRunning))
 	s := New(src, Options{Addr: "127.0.0.1:0", Started: time.Now()})
