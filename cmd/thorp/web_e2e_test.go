@@ -31,10 +31,10 @@ component "x" { command = { "sleep", "1000" } }
 		return resp.StatusCode
 	}
 	for host, want := range map[string]int{
-		"thorp.test":                       http.StatusOK,
+		"thorp.test":                      http.StatusOK,
 		fmt.Sprintf("localhost:%d", port): http.StatusOK,
-		"other.test":                       http.StatusMisdirectedRequest,
-		"evil.example":                     http.StatusMisdirectedRequest,
+		"other.test":                      http.StatusMisdirectedRequest,
+		"evil.example":                    http.StatusMisdirectedRequest,
 	} {
 		if got := status(host); got != want {
 			t.Errorf("Host %s: %d, want %d", host, got, want)

@@ -9,6 +9,9 @@
 // requests' base context before Shutdown ends the streams cleanly.
 // Client.Follow reads it.
 //
+// Query parameters are read strictly (Query): one an endpoint does not
+// take, one given twice, or a value that does not parse is a 400 naming it.
+//
 // Handler is safe for concurrent use; each request runs on its own
 // goroutine and calls the Supervisor, which serialises per component.
 package api
@@ -135,9 +138,9 @@ func query(w http.ResponseWriter, r *http.Request, allowed ...string) *Query {
 	return q
 }
 
-// done answers 400 when reading q's values found a problem, reporting
+// refused answers 400 when reading q's values found a problem, reporting
 // whether it did.
-func (q *Query) done(w http.ResponseWriter) bool {
+func (q *Query) refused(w http.ResponseWriter) bool {
 	if err := q.Err(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return true
@@ -187,7 +190,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	since, name, follow, wait := q.Uint("since"), q.Name("component"), q.Bool("follow"), q.Duration("wait")
-	if q.done(w) {
+	if q.refused(w) {
 		return
 	}
 	if follow {
@@ -311,7 +314,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := !q.Bool("no_wait")
-	if q.done(w) {
+	if q.refused(w) {
 		return
 	}
 	ctx := r.Context()
@@ -369,7 +372,7 @@ func (h *Handler) logAction(do func([]string) error) http.HandlerFunc {
 			return
 		}
 		names := q.Names("component")
-		if q.done(w) {
+		if q.refused(w) {
 			return
 		}
 		if err := do(names); err != nil {
