@@ -163,23 +163,15 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	return c
 }
 
-// rebindSockets makes c hold exactly socks: unchanged sockets stay bound
-// (connections keep queueing); otherwise the old ones close first, since
-// the new ones may take the same address. Running processes keep their
-// own copies until they exit. Called by the loop (a config request) or
-// before the loop starts.
-func (c *component) rebindSockets(socks map[string]string) error {
-	if sameSockets(c.sockets, socks) {
-		return nil
-	}
-	closeSockets(c.sockets)
-	c.sockets = nil
-	hs, err := listenSockets(socks)
-	if err != nil {
-		return fmt.Errorf("component %q: %w", c.name, err)
-	}
+// setSockets makes c hold hs (prepared by a reload, or bound by New)
+// and releases the sockets it held: an address hs shares with them stays
+// bound, so connections keep queueing. Running processes keep their own
+// copies until they exit. Called by the loop (a config request) or before
+// the loop starts.
+func (c *component) setSockets(hs []*heldSocket) {
+	old := c.sockets
 	c.sockets = hs
-	return nil
+	closeSockets(old)
 }
 
 // heldSockets returns the sockets passed to new processes; loop only.
@@ -411,14 +403,16 @@ func (c *component) handle(r request) {
 		if r.out != nil {
 			c.outLog, c.errLog = r.out, r.errLog
 		}
-		// Changed sockets are rebound before new instances start; a restart
-		// hands them to the running ones. On error the component runs
-		// without them and says so.
-		err := c.rebindSockets(r.cfg.Sockets)
+		// Changed sockets, bound by the reload before anything changed,
+		// are taken before new instances start; a restart hands them to
+		// the running ones.
+		if r.rebind {
+			c.setSockets(r.sockets)
+		}
 		c.resize(max(r.cfg.Instances, 1))
 		c.setCron()
 		c.updateSnapshot()
-		r.reply <- err
+		r.reply <- nil
 	default:
 		r.reply <- fmt.Errorf("component %q: unknown operation %s", c.name, r.op)
 	}

@@ -106,9 +106,13 @@ type request struct {
 	cfg    *config.Component
 	out    *rotate.File // opConfig: the log files for the new config
 	errLog *rotate.File
-	ctx    context.Context // the caller's: a request whose caller gave up is not applied
-	reply  chan error
-	wait   bool
+	// opConfig: with rebind, the held sockets for the new config (bound
+	// or shared by the reload's prepare), replacing the component's.
+	rebind  bool
+	sockets []*heldSocket
+	ctx     context.Context // the caller's: a request whose caller gave up is not applied
+	reply   chan error
+	wait    bool
 }
 
 // exitMsg: the reaper reaped p's main process.

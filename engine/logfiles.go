@@ -31,22 +31,25 @@ func newLogFiles(log *slog.Logger) *logFiles {
 }
 
 // openComponent returns cc's output and error logs (the same file with
-// merge_logs), opening them on first use.
-func (l *logFiles) openComponent(cc *config.Component) (out, errLog *rotate.File, err error) {
-	if out, err = l.open(cc.OutLog(), cc.Logs); err != nil {
+// merge_logs), opening them on first use. The paths it opened for the
+// first time are appended to opened when it is not nil, so that a reload
+// that fails can discard them again.
+func (l *logFiles) openComponent(cc *config.Component, opened *[]string) (out, errLog *rotate.File, err error) {
+	if out, err = l.open(cc.OutLog(), cc.Logs, opened); err != nil {
 		return nil, nil, err
 	}
 	if cc.MergeLogs {
 		return out, out, nil
 	}
-	if errLog, err = l.open(cc.ErrLog(), cc.Logs); err != nil {
+	if errLog, err = l.open(cc.ErrLog(), cc.Logs, opened); err != nil {
 		return nil, nil, err
 	}
 	return out, errLog, nil
 }
 
-// open returns the one rotate.File for path, opening it on first use.
-func (l *logFiles) open(path string, ls config.LogSettings) (*rotate.File, error) {
+// open returns the one rotate.File for path, opening it on first use (and
+// then appending path to opened when it is not nil).
+func (l *logFiles) open(path string, ls config.LogSettings, opened *[]string) (*rotate.File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f := l.files[path]; f != nil {
@@ -57,7 +60,25 @@ func (l *logFiles) open(path string, ls config.LogSettings) (*rotate.File, error
 		return nil, fmt.Errorf("open log %s: %w (check that the log directory is writable)", path, err)
 	}
 	l.files[path] = f
+	if opened != nil {
+		*opened = append(*opened, path)
+	}
 	return f, nil
+}
+
+// discard closes and forgets the files at paths, which openComponent
+// opened for a reload that failed: nothing writes to them.
+func (l *logFiles) discard(paths []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, path := range paths {
+		if f := l.files[path]; f != nil {
+			if err := f.Close(); err != nil {
+				l.log.Warn("close unused log", "log", path, "err", err)
+			}
+			delete(l.files, path)
+		}
+	}
 }
 
 // options are the writer options for the log at path.

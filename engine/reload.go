@@ -40,40 +40,93 @@ func (s *Supervisor) LastReload() (ok bool, at time.Time) {
 
 // MarkReloadFailed records a reload that failed before reaching Reload
 // (the new file did not evaluate or validate), for the reload metrics.
-func (s *Supervisor) MarkReloadFailed() {
-	s.mu.Lock()
-	s.lastReload = reloadMark{ok: false, at: s.clock.Now()}
-	s.mu.Unlock()
-}
+func (s *Supervisor) MarkReloadFailed() { s.markReload(false) }
 
 // Reload applies cfg, a fully validated config, as the difference to the
-// running one: removed components stop, new ones start, changed ones
-// restart with reason "config" or take new policy values in place, and
-// unchanged ones keep their pids. cfg's Lua functions are bound to cfg's
-// script; what runs under the previous config (a health check of a process
-// that keeps running) goes on calling the previous config's functions until
-// that process is replaced. Nothing changes when an
-// error is returned before anything was applied (a log file that cannot be
-// opened). Reload is safe for concurrent use; reloads are serialised.
+// running one: PrepareReload, then Commit. See PrepareReload for what
+// happens when it cannot be applied (nothing changes).
 func (s *Supervisor) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
+	p, err := s.PrepareReload(cfg)
+	if err != nil {
+		return ReloadReport{}, err
+	}
+	return p.Commit(ctx)
+}
+
+// PreparedReload is a reload whose every step that can fail has
+// succeeded: the log files and held sockets of the new config are open,
+// and nothing running has changed yet. Exactly one of Commit or Abort must
+// be called; until then other reloads wait.
+type PreparedReload struct {
+	s       *Supervisor
+	cfg     *config.Config
+	rep     ReloadReport
+	restart map[string]bool
+	removed map[string]bool
+	levels  [][]string                 // cfg's dependency order
+	files   map[string][2]*rotate.File // every component's out and error log
+	opened  []string                   // log paths opened for this reload
+	// sockets are the held sockets of the components whose sockets change
+	// (or are added): bound now, or shared with their running holder.
+	sockets map[string][]*heldSocket
+	ended   bool
+}
+
+// PrepareReload does every part of applying cfg that can fail, before
+// anything changes: it compares cfg with the running config, opens the
+// log files cfg needs and binds the held sockets of the components whose
+// sockets change. An address a component already holds is not bound
+// again: the listener passes to whichever component of cfg names it
+// first, so connections keep queueing and a component can keep (or take)
+// an address on which a bind would fail. On error everything it opened or
+// bound is released, the running config, processes, sockets and checks are
+// exactly as before (the next reload compares against them), and the
+// error says so. Reloads are serialised: the next one waits for Commit or
+// Abort. Safe for concurrent use.
+func (s *Supervisor) PrepareReload(cfg *config.Config) (*PreparedReload, error) {
 	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
 	select {
 	case <-s.running:
 	default:
-		return ReloadReport{}, fmt.Errorf("%w; try again in a moment", ErrNotStarted)
+		s.reloadMu.Unlock()
+		return nil, fmt.Errorf("%w; try again in a moment", ErrNotStarted)
 	}
-	rep, err := s.reload(ctx, cfg)
-	s.mu.Lock()
-	s.lastReload = reloadMark{ok: err == nil, at: s.clock.Now()}
-	s.mu.Unlock()
-	return rep, err
+	p, err := s.prepare(cfg)
+	if err != nil {
+		s.markReload(false)
+		s.reloadMu.Unlock()
+		return nil, fmt.Errorf("%w; nothing changed", err)
+	}
+	return p, nil
 }
 
-func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
-	old := s.Config()
-	var rep ReloadReport
-	restart := map[string]bool{}
+// markReload records the outcome of a reload, for the reload metrics.
+func (s *Supervisor) markReload(ok bool) {
+	s.mu.Lock()
+	s.lastReload = reloadMark{ok: ok, at: s.clock.Now()}
+	s.mu.Unlock()
+}
+
+// prepare is PrepareReload under s.reloadMu. Reading the components'
+// sockets is safe here: a loop replaces them only for a reload's config
+// request, or as it ends, which happens only under s.reloadMu.
+func (s *Supervisor) prepare(cfg *config.Config) (*PreparedReload, error) {
+	p := &PreparedReload{s: s, cfg: cfg, restart: map[string]bool{}, removed: map[string]bool{},
+		files: map[string][2]*rotate.File{}, sockets: map[string][]*heldSocket{}}
+	if err := p.prepare(); err != nil {
+		p.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// prepare fills p in; on error the caller releases what it holds.
+func (p *PreparedReload) prepare() (err error) {
+	s, cfg, old := p.s, p.cfg, p.s.Config()
+	if p.levels, err = config.TopoOrder(cfg.Components); err != nil {
+		return err
+	}
+	rep := &p.rep
 	for i := range cfg.Components {
 		nc := &cfg.Components[i]
 		oc := old.Component(nc.Name)
@@ -82,50 +135,136 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadRepo
 			rep.Added = append(rep.Added, nc.Name)
 		case needsRestart(oc, nc) || s.outPath(oc) != s.outPath(nc) || s.errPath(oc) != s.errPath(nc):
 			rep.Restarted = append(rep.Restarted, nc.Name)
-			restart[nc.Name] = true
+			p.restart[nc.Name] = true
 		case !reflect.DeepEqual(comparable(oc), comparable(nc)) || !sameFuncs(oc, nc):
 			rep.Updated = append(rep.Updated, nc.Name)
 		default:
 			rep.Unchanged = append(rep.Unchanged, nc.Name)
 		}
 	}
-	removed := map[string]bool{}
 	for _, oc := range old.Components {
 		if cfg.Component(oc.Name) == nil {
 			rep.Removed = append(rep.Removed, oc.Name)
-			removed[oc.Name] = true
+			p.removed[oc.Name] = true
 		}
 	}
 
-	// Open every log file the new config needs before changing anything.
-	files := map[string][2]*rotate.File{}
+	// Every log file the new config needs.
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, errLog, err := s.logs.openComponent(cc)
+		out, errLog, err := s.logs.openComponent(cc, &p.opened)
 		if err != nil {
-			return ReloadReport{}, err
+			return err
 		}
-		out.SetOptions(s.logs.options(s.outPath(cc), cc.Logs))
-		errLog.SetOptions(s.logs.options(s.errPath(cc), cc.Logs))
-		files[cc.Name] = [2]*rotate.File{out, errLog}
+		p.files[cc.Name] = [2]*rotate.File{out, errLog}
+	}
+
+	// The held sockets of components that are added or whose sockets
+	// change. The listeners of removed components and of changing ones
+	// may pass to a new holder.
+	pool := map[string]*heldSocket{}
+	var changing []*config.Component
+	s.mu.RLock()
+	for name, c := range s.comps {
+		nc := cfg.Component(name)
+		if nc != nil && sameSockets(c.sockets, nc.Sockets) {
+			continue
+		}
+		for _, h := range c.sockets {
+			if pool[h.addr] == nil {
+				pool[h.addr] = h
+			}
+		}
+	}
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		if c := s.comps[cc.Name]; c == nil || !sameSockets(c.sockets, cc.Sockets) {
+			changing = append(changing, cc)
+		}
+	}
+	s.mu.RUnlock()
+	for _, cc := range changing {
+		hs, err := listenSockets(cc.Sockets, pool)
+		if err != nil {
+			return fmt.Errorf("component %q: %w", cc.Name, err)
+		}
+		p.sockets[cc.Name] = hs
+	}
+	return nil
+}
+
+// Report is what Commit will report.
+func (p *PreparedReload) Report() ReloadReport { return p.rep }
+
+// Abort gives up a prepared reload: what PrepareReload opened or bound is
+// released and nothing changes; the reload counts as failed. Abort after
+// Commit or a second Abort does nothing.
+func (p *PreparedReload) Abort() {
+	if p.ended {
+		return
+	}
+	p.ended = true
+	p.release()
+	p.s.markReload(false)
+	p.s.reloadMu.Unlock()
+}
+
+// release closes the sockets and log files prepared for the reload.
+func (p *PreparedReload) release() {
+	for _, hs := range p.sockets {
+		closeSockets(hs)
+	}
+	p.sockets = nil
+	p.s.logs.discard(p.opened)
+	p.opened = nil
+}
+
+// Commit applies the prepared reload: removed components stop, new ones
+// start, changed ones restart with reason "config" or take new policy
+// values in place, and unchanged ones keep their pids. cfg's Lua functions
+// are bound to cfg's script; what runs under the previous config (a
+// health check of a process that keeps running) goes on calling the
+// previous config's functions until that process is replaced. Once begun
+// it runs to the end even when ctx ends (a reload applied halfway is what
+// it exists to prevent); an error it returns (a component that did not
+// restart) comes after the new config was applied. Commit after Abort or a second Commit
+// returns an error and does nothing.
+func (p *PreparedReload) Commit(ctx context.Context) (ReloadReport, error) {
+	if p.ended {
+		return ReloadReport{}, errors.New("reload already committed or aborted")
+	}
+	p.ended = true
+	s := p.s
+	defer s.reloadMu.Unlock()
+	err := p.commit(context.WithoutCancel(ctx))
+	s.markReload(err == nil)
+	return p.rep, err
+}
+
+func (p *PreparedReload) commit(ctx context.Context) error {
+	s, cfg, old := p.s, p.cfg, p.s.Config()
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		f := p.files[cc.Name]
+		f[0].SetOptions(s.logs.options(s.outPath(cc), cc.Logs))
+		f[1].SetOptions(s.logs.options(s.errPath(cc), cc.Logs))
 	}
 
 	// Removed components stop first, dependents before dependencies.
-	if len(removed) > 0 {
-		s.stopInOrder(old.Components, func(n string) bool { return removed[n] })
+	if len(p.removed) > 0 {
+		s.stopInOrder(old.Components, func(n string) bool { return p.removed[n] })
 		var ended []*component
 		s.mu.Lock()
-		for n := range removed {
+		for n := range p.removed {
 			if c := s.comps[n]; c != nil {
 				ended = append(ended, c)
 				delete(s.comps, n)
 			}
 		}
-		s.order = slices.DeleteFunc(s.order, func(n string) bool { return removed[n] })
+		s.order = slices.DeleteFunc(s.order, func(n string) bool { return p.removed[n] })
 		s.mu.Unlock()
-		// A loop closes its sockets as it returns: wait for it (outside
-		// s.mu, which it may need), since a new component may bind the
-		// same address.
+		// A loop releases its sockets as it returns: wait for it (outside
+		// s.mu, which it may need). A listener it passed on stays open.
 		for _, c := range ended {
 			c.endLoop()
 			<-c.done
@@ -142,11 +281,10 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadRepo
 		cc := &cfg.Components[i]
 		s.order = append(s.order, cc.Name)
 		if s.comps[cc.Name] == nil {
-			f := files[cc.Name]
+			f := p.files[cc.Name]
 			c := newComponent(s, cc, f[0], f[1])
-			if err := c.rebindSockets(cc.Sockets); err != nil {
-				errs = append(errs, err) // it starts without them and fails loudly
-			}
+			c.setSockets(p.sockets[cc.Name])
+			delete(p.sockets, cc.Name)
 			s.comps[cc.Name] = c
 			added = append(added, c)
 		}
@@ -154,14 +292,17 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadRepo
 	s.mu.Unlock()
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		if slices.Contains(rep.Added, cc.Name) {
+		if slices.Contains(p.rep.Added, cc.Name) {
 			continue
 		}
 		c, _ := s.component(cc.Name)
-		f := files[cc.Name]
-		// Changed sockets are rebound by the loop; the restart below hands
-		// them over.
-		if err := c.send(ctx, request{op: opConfig, cfg: cc, out: f[0], errLog: f[1]}); err != nil {
+		f := p.files[cc.Name]
+		hs, rebind := p.sockets[cc.Name]
+		delete(p.sockets, cc.Name)
+		// Changed sockets pass to the loop; the restart below hands them
+		// to the processes.
+		if err := c.send(ctx, request{op: opConfig, cfg: cc, out: f[0], errLog: f[1], rebind: rebind, sockets: hs}); err != nil {
+			closeSockets(hs) // the loop ended (thorp is stopping) before taking them
 			errs = append(errs, err)
 		}
 	}
@@ -173,14 +314,10 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadRepo
 	}
 
 	// Changed components restart in dependency order, dependencies first.
-	levels, err := config.TopoOrder(cfg.Components)
-	if err != nil {
-		return rep, err
-	}
-	for _, level := range levels {
+	for _, level := range p.levels {
 		var names []string
 		for _, n := range level {
-			if restart[n] {
+			if p.restart[n] {
 				names = append(names, n)
 			}
 		}
@@ -191,7 +328,7 @@ func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) (ReloadRepo
 			errs = append(errs, fmt.Errorf("restart after config change: %w", err))
 		}
 	}
-	return rep, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // needsRestart reports whether moving from a to b needs a new process.

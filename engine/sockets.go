@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // heldSocket is a listening socket thorp binds for a component and keeps
@@ -17,11 +18,24 @@ type heldSocket struct {
 	addr string // as configured: tcp://host:port or unix:///path
 	ln   net.Listener
 	file *os.File // a dup of ln's descriptor, passed to children as fd 3, 4, …
+	// holders counts the heldSockets sharing ln and file (a reload hands
+	// a bound address from its old holder to its new one); the last one
+	// released closes them.
+	holders *atomic.Int32
+}
+
+// share returns another holder of h's listener, named name.
+func (h *heldSocket) share(name string) *heldSocket {
+	h.holders.Add(1)
+	return &heldSocket{name: name, addr: h.addr, ln: h.ln, file: h.file, holders: h.holders}
 }
 
 // listenSockets binds every socket of a component, in name order (the
-// order of LISTEN_FDNAMES). On error the ones already bound are closed.
-func listenSockets(socks map[string]string) ([]*heldSocket, error) {
+// order of LISTEN_FDNAMES). An address found in pool (listeners a reload
+// takes from their old holders) is not bound again: the new holder shares
+// that listener, which keeps its queue, and the address leaves pool so no
+// one else takes it. On error what it bound or took is released again.
+func listenSockets(socks map[string]string, pool map[string]*heldSocket) ([]*heldSocket, error) {
 	names := make([]string, 0, len(socks))
 	for n := range socks {
 		names = append(names, n)
@@ -29,6 +43,11 @@ func listenSockets(socks map[string]string) ([]*heldSocket, error) {
 	sort.Strings(names)
 	var out []*heldSocket
 	for _, n := range names {
+		if old := pool[socks[n]]; old != nil {
+			delete(pool, socks[n])
+			out = append(out, old.share(n))
+			continue
+		}
 		h, err := listenSocket(n, socks[n])
 		if err != nil {
 			closeSockets(out)
@@ -63,13 +82,19 @@ func listenSocket(name, addr string) (*heldSocket, error) {
 		ln.Close()
 		return nil, fmt.Errorf("socket %s: %w", name, err)
 	}
-	return &heldSocket{name: name, addr: addr, ln: ln, file: f}, nil
+	h := &heldSocket{name: name, addr: addr, ln: ln, file: f, holders: new(atomic.Int32)}
+	h.holders.Store(1)
+	return h, nil
 }
 
+// closeSockets releases hs: a listener closes when its last holder lets go.
+// Each heldSocket is released once.
 func closeSockets(hs []*heldSocket) {
 	for _, h := range hs {
-		h.file.Close()
-		h.ln.Close()
+		if h.holders.Add(-1) == 0 {
+			h.file.Close()
+			h.ln.Close()
+		}
 	}
 }
 

@@ -179,17 +179,19 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	s.lastReload = reloadMark{ok: true, at: s.clock.Now()}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, errLog, err := s.logs.openComponent(cc)
+		out, errLog, err := s.logs.openComponent(cc, nil)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
 		c := newComponent(s, cc, out, errLog)
-		if err := c.rebindSockets(cc.Sockets); err != nil {
-			s.Close()
-			return nil, err
-		}
 		s.comps[cc.Name] = c
+		hs, err := listenSockets(cc.Sockets, nil)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("component %q: %w", cc.Name, err)
+		}
+		c.setSockets(hs)
 		s.order = append(s.order, cc.Name)
 	}
 	if s.state != "" {

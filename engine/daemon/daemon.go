@@ -474,15 +474,22 @@ func (d *Daemon) doneIfStarted() <-chan struct{} {
 	return c
 }
 
-// Reload evaluates the config file again and applies it as one operation:
-// a file with errors changes nothing and comes back as problems (with a
-// nil error); otherwise the supervisor takes the difference (see
-// engine.Supervisor.Reload), the hooks move to the new config's functions
-// (the previous load is not released; see Load.Release), and the HTTP server takes the new token and address
-// (an address it cannot bind is a warning; the old one stays). A changed
-// control path or metrics_push is a warning: they apply when thorp
-// restarts. It implements api.Reloader; reloads are serialised, and one
-// asked for during the shutdown is refused.
+// Reload evaluates the config file again and applies it as one operation,
+// all or nothing: a file with errors changes nothing and comes back as
+// problems (with a nil error). Otherwise everything that can fail is
+// prepared first: the supervisor's log files and held sockets (see
+// engine.Supervisor.PrepareReload) and the HTTP server's new address. If
+// any of it fails, what was prepared is released, the running config,
+// processes, sockets, checks, hooks and HTTP server stay exactly as they
+// were, and the error ends in "nothing changed". Only then is the
+// difference applied (engine.PreparedReload.Commit), the hooks move to the
+// new config's functions (the previous load is not released; see
+// Load.Release), and the HTTP server takes the new token and address. An
+// error after that comes from applying (a component that did not
+// restart); the new config is running. A changed control path or
+// metrics_push is a warning: they apply when thorp restarts. It implements
+// api.Reloader; reloads are serialised, and one asked for during the
+// shutdown is refused.
 func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Problems, error) {
 	if d.opts.Load == nil {
 		return engine.ReloadReport{}, nil, errors.New("this thorp cannot reload its config")
@@ -513,21 +520,42 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 	if !reflect.DeepEqual(cfg.Settings.MetricsPush, old.Settings.MetricsPush) {
 		warn("metrics_push", "a changed metrics_push takes effect when thorp restarts")
 	}
-	rep, err := d.sup.Reload(ctx, cfg)
+
+	// Prepare: everything that can fail, before anything changes.
+	fail := func(err error) (engine.ReloadReport, config.Problems, error) {
+		next.release()
+		d.log.Warn("config reload failed; nothing changed", "err", err)
+		return engine.ReloadReport{}, problems, err
+	}
+	switchWeb, abortWeb, err := d.web.PrepareRebind(cfg.Settings.HTTP)
+	if err != nil {
+		d.sup.MarkReloadFailed()
+		return fail(fmt.Errorf("settings.http: %w; nothing changed", err))
+	}
+	prep, err := d.sup.PrepareReload(cfg)
+	if err != nil {
+		abortWeb()
+		return fail(err)
+	}
+
+	// Commit.
+	rep, err := prep.Commit(ctx)
 	// The previous load is not released: a process that keeps running
 	// still calls its config's functions (a health check).
 	if d.opts.Hooks != nil {
 		d.opts.Hooks.Set(next)
 	}
 	d.current = next
+	d.web.SetToken(cfg.Settings.Token)
+	d.web.SetHosts(cfg.Settings.HTTPHosts)
+	switchWeb()
 	if d.opts.Hooks != nil {
 		d.opts.Hooks.Reloaded(rep)
 	}
-	d.web.SetToken(cfg.Settings.Token)
-	d.web.SetHosts(cfg.Settings.HTTPHosts)
-	if err := d.web.Rebind(cfg.Settings.HTTP); err != nil {
-		warn("http", fmt.Sprintf("%v; the server stays on its old address", err))
+	if err != nil {
+		d.log.Warn("config reloaded with errors", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted, "updated", rep.Updated, "err", err)
+		return rep, problems, fmt.Errorf("the new config was applied, but: %w", err)
 	}
 	d.log.Info("config reloaded", "added", rep.Added, "removed", rep.Removed, "restarted", rep.Restarted, "updated", rep.Updated)
-	return rep, problems, err
+	return rep, problems, nil
 }

@@ -249,20 +249,53 @@ func (s *Server) Addr() string {
 // serving. Connections already accepted finish on their own. An unchanged
 // addr does nothing; "" stops listening (Serve keeps waiting for Close).
 func (s *Server) Rebind(addr string) error {
+	commit, _, err := s.PrepareRebind(addr)
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// PrepareRebind is Rebind in two steps, so that a reload can bind
+// everything before it changes anything: it binds addr (when the server
+// listens and addr changed) and changes nothing else. commit moves the
+// server to addr and closes the old listener; abort closes what was bound.
+// Exactly one of them must be called.
+func (s *Server) PrepareRebind(addr string) (commit, abort func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("http server: closed")
+		return nil, nil, errors.New("http server: closed")
 	}
 	if addr == s.addr && (s.ln != nil || addr == "") {
-		return nil
+		return func() {}, func() {}, nil
 	}
 	var ln *listener
 	if addr != "" && (s.ln != nil || s.serving) {
-		var err error
 		if ln, err = listen(addr); err != nil {
-			return fmt.Errorf("rebind from %s: %w", s.addr, err)
+			return nil, nil, fmt.Errorf("rebind from %s: %w", s.addr, err)
 		}
+	}
+	commit = func() { s.switchTo(addr, ln) }
+	abort = func() {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	return commit, abort, nil
+}
+
+// switchTo serves on ln (bound to addr; nil when not listening) instead of
+// the current listener, which closes.
+func (s *Server) switchTo(addr string, ln *listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		if ln != nil {
+			_ = ln.Close()
+		}
+		return
 	}
 	old := s.ln
 	s.addr, s.ln = addr, ln
@@ -275,7 +308,6 @@ func (s *Server) Rebind(addr string) error {
 			s.log.Warn("close old http listener", "addr", old.Addr().String(), "err", err)
 		}
 	}
-	return nil
 }
 
 // Close stops listening and closes every connection. It is safe to call
