@@ -3,10 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -342,5 +345,87 @@ func TestNew_BusyHTTPPortStartsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(busy.Settings.Control); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket left behind after a failed New: %v", err)
+	}
+}
+
+// TestDaemon_ReloadBadHTTPAddressChangesNothing: a reload whose new HTTP
+// address cannot be bound fails as a whole, even though the rest of it
+// (a changed command, an added component) would apply: the processes,
+// hooks, config and HTTP server stay as they were, the refused load is
+// released, and the error says nothing changed. With the address free
+// the same load applies.
+func TestDaemon_ReloadBadHTTPAddressChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	first := testConfig(dir, component(t, dir, "a", "exec sleep 100"))
+	var mu sync.Mutex
+	var next Load
+	released := 0
+	load := func() Load {
+		mu.Lock()
+		defer mu.Unlock()
+		return next
+	}
+	r := startDaemon(t, first, load)
+	sup := r.d.Supervisor()
+	pid := sup.Status()[0].PID
+	oldAddr := r.d.web.Addr()
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(dir, component(t, dir, "a", "exec sleep 101"), component(t, dir, "b", "exec sleep 100"))
+	cfg.Settings = first.Settings
+	cfg.Settings.HTTP = busy.Addr().String()
+	mu.Lock()
+	next = Load{Config: cfg, Release: func() {
+		mu.Lock()
+		released++
+		mu.Unlock()
+	}}
+	mu.Unlock()
+	rep, _, err := r.d.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "nothing changed") || !strings.Contains(err.Error(), "settings.http") {
+		t.Fatalf("reload onto a busy HTTP port: %+v %v, want an error saying nothing changed", rep, err)
+	}
+	if len(rep.Added)+len(rep.Restarted) != 0 {
+		t.Errorf("a failed reload reports changes: %+v", rep)
+	}
+	st := sup.Status()
+	if len(st) != 1 || st[0].PID != pid || syscall.Kill(pid, 0) != nil || sup.Config() != first {
+		t.Fatalf("after the failed reload: %+v, want a alone, pid %d, the first config", st, pid)
+	}
+	if got := r.d.web.Addr(); got != oldAddr {
+		t.Fatalf("HTTP server on %s, want %s", got, oldAddr)
+	}
+	resp, err := http.Get("http://" + oldAddr + "/health")
+	if err != nil {
+		t.Fatalf("the old HTTP address: %v", err)
+	}
+	resp.Body.Close()
+	r.hooks.mu.Lock()
+	sets, reloads := len(r.hooks.sets), r.hooks.reloads
+	r.hooks.mu.Unlock()
+	if sets != 1 || reloads != 0 {
+		t.Errorf("hooks: %d sets, %d reloads after the failed reload; want 1 and 0", sets, reloads)
+	}
+	mu.Lock()
+	if released != 1 {
+		t.Errorf("the refused load was released %d times, want 1", released)
+	}
+	mu.Unlock()
+	if ok, _ := sup.LastReload(); ok {
+		t.Error("the failed reload counts as a success")
+	}
+
+	// The address free, the same load applies.
+	busy.Close()
+	rep, _, err = r.d.Reload(context.Background())
+	if err != nil || !slices.Equal(rep.Restarted, []string{"a"}) || !slices.Equal(rep.Added, []string{"b"}) {
+		t.Fatalf("reload with the address free: %+v %v", rep, err)
+	}
+	if got := r.d.web.Addr(); got != cfg.Settings.HTTP {
+		t.Fatalf("HTTP server on %s, want %s", got, cfg.Settings.HTTP)
 	}
 }
