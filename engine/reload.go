@@ -193,9 +193,6 @@ func (p *PreparedReload) prepare() (err error) {
 	return nil
 }
 
-// Report is what Commit will report.
-func (p *PreparedReload) Report() ReloadReport { return p.rep }
-
 // Abort gives up a prepared reload: what PrepareReload opened or bound is
 // released and nothing changes; the reload counts as failed. Abort after
 // Commit or a second Abort does nothing.

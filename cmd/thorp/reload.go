@@ -21,7 +21,12 @@ stop, log rotation settings) take the new values without a restart, and
 unchanged ones keep their pids. settings apply too: a changed http address
 is rebound, a changed token or http_hosts takes effect; a changed control path needs a
 thorp restart. A file with errors changes nothing: the errors are printed
-and the exit code is 1. SIGHUP to thorp does the same.`
+and the exit code is 1. A reload is all or nothing: every socket, HTTP
+address and log file it needs is bound or opened before anything changes,
+and if one fails (a busy port, a log that cannot be written) nothing
+changed: the message says so, the exit code is 1, and the running
+components, sockets and health checks stay as they were. SIGHUP to thorp
+does the same.`
 
 func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("reload-config", reloadUsage, stderr)
@@ -39,8 +44,12 @@ func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Write
 	} else {
 		printProblems(stderr, res.Errors)
 		printProblems(stderr, res.Warnings)
-		if res.OK {
-			r := res.Report
+		r := res.Report
+		// A reload that fails before its commit reports nothing: nothing
+		// changed. One that applied and then met an error (a component
+		// that did not restart) reports what it did.
+		applied := len(r.Added)+len(r.Removed)+len(r.Restarted)+len(r.Updated)+len(r.Unchanged) > 0
+		if res.OK || applied {
 			fmt.Fprintf(stdout, "config reloaded: %d added, %d removed, %d restarted, %d updated in place, %d unchanged\n",
 				len(r.Added), len(r.Removed), len(r.Restarted), len(r.Updated), len(r.Unchanged))
 			for _, l := range []struct {
@@ -51,7 +60,12 @@ func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Write
 					fmt.Fprintf(stdout, "  %s: %v\n", l.what, l.names)
 				}
 			}
-		} else {
+		}
+		switch {
+		case res.OK:
+		case applied:
+			fmt.Fprintf(stderr, "thorp: %s\n", res.Error) // "the new config was applied, but: …"
+		default:
 			fmt.Fprintf(stderr, "thorp: reload failed: %s\n", res.Error)
 		}
 	}
