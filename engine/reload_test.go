@@ -214,3 +214,39 @@ func TestSupervisor_ReloadPassesHeldSocketsOn(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestSupervisor_PreparedReloadAbort: a prepared reload holds the sockets
+// of the new config until Abort releases them; nothing else changed, and
+// the next reload proceeds.
+func TestSupervisor_PreparedReloadAbort(t *testing.T) {
+	a := testComponent(t, "a", "exec sleep 1000", nil)
+	s := startSupervisor(t, a)
+	waitEvents(t, s, 10*time.Second, "a running", func([]Event) bool { return allRunning(s) })
+	pid := statusOf(t, s, "a").PID
+	port := freePort(t)
+	a2 := a
+	a2.Sockets = map[string]string{"http": fmt.Sprintf("tcp://127.0.0.1:%d", port)}
+	p, err := s.PrepareReload(testConfig(t, a2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		t.Fatal("the prepared socket is not bound")
+	}
+	p.Abort()
+	p.Abort() // a second Abort does nothing
+	if _, err := p.Commit(context.Background()); err == nil {
+		t.Fatal("Commit after Abort was accepted")
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("the aborted reload's socket is still bound: %v", err)
+	}
+	l.Close()
+	if st := statusOf(t, s, "a"); st.PID != pid || len(s.Config().Component("a").Sockets) != 0 {
+		t.Fatalf("the aborted reload changed a: %+v", st)
+	}
+	if rep, err := s.Reload(context.Background(), testConfig(t, a2)); err != nil || !slices.Equal(rep.Restarted, []string{"a"}) {
+		t.Fatalf("reload after the abort: %+v %v", rep, err)
+	}
+}
