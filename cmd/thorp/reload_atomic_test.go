@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,10 +29,22 @@ func TestReloadConfig_FailedReloadChangesNothing(t *testing.T) {
 	before := `settings { http = "" }
 component "web" { command = { "sleep", "1000" } }
 `
+	// The health check's target: every check it receives is a hit.
+	hits := make(chan struct{}, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case hits <- struct{}{}:
+		default:
+		}
+	}))
+	defer target.Close()
 	after := fmt.Sprintf(`settings { http = "" }
-local function probe(ev) thorp.log("info", "new health check ran for " .. ev.component) return true end
-component "web" { command = { "sleep", "1001" }, health = probe, sockets = { http = "tcp://127.0.0.1:%d" } }
-`, port)
+component "web" {
+  command = { "sleep", "1001" },
+  health = { http = %q, interval = "100ms" },
+  sockets = { http = "tcp://127.0.0.1:%d" },
+}
+`, target.URL, port)
 	cfg := writeConfig(t, before)
 	startThorpRunning(t, cfg)
 	logPath := filepath.Join(filepath.Dir(cfg), "logs", "thorp.log")
@@ -67,11 +81,12 @@ component "web" { command = { "sleep", "1001" }, health = probe, sockets = { htt
 	} else {
 		c.Close()
 	}
-	// The new health check would run at once and then every 5s (the
-	// default interval): give it a bounded while to show up.
-	time.Sleep(time.Second)
-	if l := readLog(); strings.Contains(l, "new health check ran") {
-		t.Fatalf("the failed reload's health check runs:\n%s", l)
+	// The new health check would run every 100ms: ten intervals without
+	// a check show it does not run.
+	select {
+	case <-hits:
+		t.Fatal("the failed reload's health check runs")
+	case <-time.After(time.Second):
 	}
 	c := status(t, cfg).Components[0]
 	if c.PID != pid || c.State != "running" || !alive(pid) {
@@ -89,9 +104,11 @@ component "web" { command = { "sleep", "1001" }, health = probe, sockets = { htt
 	if code != 0 || !strings.Contains(out, "1 restarted") {
 		t.Fatalf("reload with the port free: exit %d, want 1 restarted\n%s%s", code, out, errOut)
 	}
-	waitFor(t, 15*time.Second, "the new health check", func() bool {
-		return strings.Contains(readLog(), "new health check ran for web")
-	})
+	select {
+	case <-hits:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the new health check does not run after the good reload")
+	}
 	c = status(t, cfg).Components[0]
 	if c.PID == pid || c.State != "running" {
 		t.Fatalf("web after the good reload: pid %d (was %d), state %s", c.PID, pid, c.State)
