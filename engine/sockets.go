@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/thorp-dev/thorp/engine/sockfile"
 )
 
 // heldSocket is a listening socket thorp binds for a component and keeps
@@ -22,12 +24,15 @@ type heldSocket struct {
 	// a bound address from its old holder to its new one); the last one
 	// released closes them.
 	holders *atomic.Int32
+	// bound is the unix socket file thorp created; closeSockets removes
+	// it only while it is still that file.
+	bound sockfile.Bound
 }
 
 // share returns another holder of h's listener, named name.
 func (h *heldSocket) share(name string) *heldSocket {
 	h.holders.Add(1)
-	return &heldSocket{name: name, addr: h.addr, ln: h.ln, file: h.file, holders: h.holders}
+	return &heldSocket{name: name, addr: h.addr, ln: h.ln, file: h.file, holders: h.holders, bound: h.bound}
 }
 
 // listenSockets binds every socket of a component, in name order (the
@@ -64,25 +69,32 @@ func listenSocket(name, addr string) (*heldSocket, error) {
 		return nil, fmt.Errorf("socket %s: %q is not tcp://host:port or unix:///path", name, addr)
 	}
 	if network == "unix" {
-		_ = os.Remove(address) // a stale socket file from an earlier run
+		// Only a stale socket is removed; anything else is an error.
+		if err := sockfile.Clear(address); err != nil {
+			return nil, fmt.Errorf("socket %s: %w", name, err)
+		}
 	}
 	ln, err := net.Listen(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("socket %s: %w (free the address or change sockets.%s)", name, err, name)
 	}
 	var f *os.File
+	var bound sockfile.Bound
 	switch l := ln.(type) {
 	case *net.TCPListener:
 		f, err = l.File()
 	case *net.UnixListener:
-		l.SetUnlinkOnClose(true)
-		f, err = l.File()
+		l.SetUnlinkOnClose(false) // closeSockets removes what it created
+		if bound, err = sockfile.Mark(address); err == nil {
+			f, err = l.File()
+		}
 	}
 	if err != nil {
 		ln.Close()
+		_ = bound.Remove()
 		return nil, fmt.Errorf("socket %s: %w", name, err)
 	}
-	h := &heldSocket{name: name, addr: addr, ln: ln, file: f, holders: new(atomic.Int32)}
+	h := &heldSocket{name: name, addr: addr, ln: ln, file: f, holders: new(atomic.Int32), bound: bound}
 	h.holders.Store(1)
 	return h, nil
 }
@@ -94,6 +106,7 @@ func closeSockets(hs []*heldSocket) {
 		if h.holders.Add(-1) == 0 {
 			h.file.Close()
 			h.ln.Close()
+			_ = h.bound.Remove()
 		}
 	}
 }

@@ -89,8 +89,10 @@ func (c *compressor) compressAll() {
 
 // gzipFile writes name.gz through a temporary file renamed into place,
 // then removes name. A backup pruned meanwhile (ENOENT) is not an error.
+// Neither file is opened through a symbolic link: a link at either name
+// is an error and its target stays as it is.
 func gzipFile(name string) error {
-	src, err := os.Open(name)
+	src, err := openNoFollow(name, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func gzipFile(name string) error {
 		return err
 	}
 	tmp := name + ".gz.tmp"
-	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
+	dst, err := openNoFollow(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
 	if err != nil {
 		return err
 	}

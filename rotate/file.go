@@ -63,6 +63,7 @@ type File struct {
 	sizeKnown  bool
 	ino        uint64 // inode of the current file, valid when inoKnown
 	inoKnown   bool
+	ljOpen     bool // lumberjack may hold the file open; false: its next write opens by name
 	lastCheck  time.Time
 	faulty     bool
 	retryAt    time.Time
@@ -88,7 +89,10 @@ func Open(path string, opts Options) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	_ = os.MkdirAll(filepath.Dir(abs), 0o755) // retried by lumberjack on open
+	if err := CheckPath(abs); err != nil {
+		return nil, err
+	}
+	_ = os.MkdirAll(filepath.Dir(abs), 0o755) // retried before each open
 	f := &File{path: abs}
 	f.gz.path = abs
 	f.gz.retain = func() (int, int) {
@@ -136,7 +140,7 @@ func (f *File) applyLocked(opts Options) {
 			_ = f.lj.Close()
 		}
 		f.lj = newLogger(f.path, opts)
-		f.sizeKnown, f.inoKnown = false, false
+		f.sizeKnown, f.inoKnown, f.ljOpen = false, false, false
 	}
 	if old == nil || old.Rotate != opts.Rotate {
 		f.sched = sched
@@ -220,12 +224,18 @@ func (f *File) writeLocked(p []byte) (warning string) {
 				chunk = p[:k+1]
 			}
 		}
+		if !f.ljOpen {
+			if err := f.prepareLocked(); err != nil {
+				return f.faultLocked(now, err, len(p))
+			}
+		}
 		n, err := f.lj.Write(chunk)
+		f.ljOpen = true
 		if err != nil {
 			// Keep whole lines only: cut a partly written line off again.
 			keep := bytes.LastIndexByte(chunk[:n], '\n') + 1
 			if keep < n {
-				_ = os.Truncate(f.path, f.size+int64(keep))
+				_ = truncateTo(f.path, f.size+int64(keep))
 			}
 			f.account(chunk[:keep])
 			return f.faultLocked(now, fmt.Errorf("write: %w", err), len(p)-keep)
@@ -233,7 +243,7 @@ func (f *File) writeLocked(p []byte) (warning string) {
 		f.account(chunk)
 		p = p[len(chunk):]
 		if !f.inoKnown {
-			if st, err := os.Stat(f.path); err == nil {
+			if st, err := os.Lstat(f.path); err == nil {
 				f.ino, f.inoKnown = inode(st), true
 			}
 		}
@@ -260,7 +270,7 @@ func (f *File) checkLocked(now time.Time) {
 		return
 	}
 	f.lastCheck = now
-	st, err := os.Stat(f.path)
+	st, err := os.Lstat(f.path)
 	switch {
 	case err != nil:
 		f.closeLocked()
@@ -277,7 +287,7 @@ func (f *File) checkLocked(now time.Time) {
 // creating it and its directory) on the next write.
 func (f *File) closeLocked() {
 	_ = f.lj.Close()
-	f.sizeKnown, f.inoKnown = false, false
+	f.sizeKnown, f.inoKnown, f.ljOpen = false, false, false
 }
 
 func (f *File) faultLocked(now time.Time, err error, dropped int) string {
@@ -311,10 +321,16 @@ func (f *File) rotateLocked() error {
 	if t := time.Now(); t.UnixMilli() <= f.lastBackup || backupExists(f.path, t) {
 		rotate = f.rotateToFreeName
 	}
-	if err := rotate(); err != nil {
-		f.sizeKnown, f.inoKnown = false, false
+	// lumberjack renames the file at the path and creates a new one
+	// there; what it renames must be the log, not a link.
+	if err := CheckPath(f.path); err != nil {
 		return fmt.Errorf("rotate: %w", err)
 	}
+	if err := rotate(); err != nil {
+		f.sizeKnown, f.inoKnown, f.ljOpen = false, false, false
+		return fmt.Errorf("rotate: %w", err)
+	}
+	f.ljOpen = true
 	f.lastBackup = max(f.lastBackup, time.Now().UnixMilli())
 	f.size, f.sizeKnown, f.inoKnown = 0, true, false
 	f.rotations.Add(1)
@@ -340,7 +356,7 @@ func (f *File) rotateToFreeName() error {
 		t = t.Add(time.Millisecond)
 	}
 	_ = f.lj.Close()
-	st, err := os.Stat(f.path)
+	st, err := os.Lstat(f.path)
 	if err == nil {
 		if err := os.Rename(f.path, backupName(f.path, t)); err != nil {
 			return err
@@ -354,12 +370,17 @@ func (f *File) rotateToFreeName() error {
 		return nil
 	}
 	// As lumberjack does when it renames: the new file gets the old one's
-	// mode and owner.
-	if err := os.Chmod(f.path, st.Mode().Perm()); err != nil {
+	// mode and owner, set through a descriptor that follows no link.
+	nf, err := openNoFollow(f.path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer nf.Close()
+	if err := nf.Chmod(st.Mode().Perm()); err != nil {
 		return err
 	}
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return os.Chown(f.path, int(s.Uid), int(s.Gid))
+		return nf.Chown(int(s.Uid), int(s.Gid))
 	}
 	return nil
 }
@@ -463,13 +484,14 @@ func (f *File) armLocked() {
 	f.timer.Reset(d)
 }
 
-// Truncate empties the current file ("thorp flush"); backups are kept.
-// Safe for concurrent use.
+// Truncate empties the current file ("thorp flush") through a descriptor
+// opened with O_NOFOLLOW (a symlink swapped in at the path is an error and
+// its target stays as it is); backups are kept. Safe for concurrent use.
 func (f *File) Truncate() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closeLocked()
-	if err := os.Truncate(f.path, 0); err != nil && !os.IsNotExist(err) {
+	if err := truncateTo(f.path, 0); err != nil {
 		return fmt.Errorf("truncate log %s: %w", f.path, err)
 	}
 	f.size, f.sizeKnown = 0, true

@@ -97,16 +97,42 @@ func TestListenControl_ModeStaleAndBusy(t *testing.T) {
 	if _, err := ListenControl(sock); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second listen: %v", err)
 	}
-	// A stale socket file (nobody listening) is replaced.
-	stale := filepath.Join(t.TempDir(), "stale.sock")
-	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+	// A regular file at the path is refused and stays as it was.
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "precious.txt")
+	if err := os.WriteFile(precious, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ListenControl(precious); err == nil || !strings.Contains(err.Error(), "is a regular file, not a socket") {
+		t.Fatalf("listen on a regular file: %v", err)
+	}
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "keep me" {
+		t.Fatalf("regular file changed: %q, %v", b, err)
+	}
+	// A stale socket file (nobody listening) is replaced.
+	stale := filepath.Join(dir, "stale.sock")
+	old, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.(*net.UnixListener).SetUnlinkOnClose(false)
+	old.Close()
 	ln, err := ListenControl(stale)
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
+	// Close removes only the socket it created: a file put in its place
+	// meanwhile stays.
+	if err := os.Remove(stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ln.Close()
+	if b, err := os.ReadFile(stale); err != nil || string(b) != "new" {
+		t.Fatalf("close removed a file it did not create: %q, %v", b, err)
+	}
 }
 
 func TestClient_ActionsAndErrors(t *testing.T) {

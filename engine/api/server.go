@@ -36,6 +36,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/sockfile"
 	"github.com/thorp-dev/thorp/policies"
 )
 
@@ -45,8 +46,9 @@ type Info struct {
 	Version string    `json:"version"`
 	Config  string    `json:"config"`
 	Started time.Time `json:"started"`
-	// Listening lists the TCP addresses this thorp holds (http, sockets), as
-	// configured, so `thorp check` does not call them busy.
+	// Listening lists the addresses this thorp holds, as configured, so
+	// `thorp check` does not call them busy: TCP host:port (http, tcp://
+	// sockets) and unix:///path (the control socket, unix:// sockets).
 	Listening []string `json:"listening"`
 }
 
@@ -440,21 +442,25 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
-// socket left by a dead thorp is removed; a live one is an error naming the
-// running thorp.
+// socket (one nothing answers on) is removed first; a live one is an error
+// naming the running thorp, and anything else at path (a regular file, a
+// directory, a symlink) is an error and stays untouched (see
+// engine/sockfile). Closing the listener removes the socket file only
+// while it is still the one this call created.
 func ListenControl(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
-	if _, err := os.Stat(path); err == nil {
-		c := NewClient(path)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := c.Info(ctx)
-		cancel()
-		if err == nil {
-			return nil, fmt.Errorf("a thorp (pid %d) is already running with this config's control socket %s; stop it with 'thorp down' or use another config", info.PID, path)
+	if err := sockfile.Clear(path); err != nil {
+		if errors.Is(err, sockfile.ErrLive) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			info, ierr := NewClient(path).Info(ctx)
+			cancel()
+			if ierr == nil {
+				return nil, fmt.Errorf("a thorp (pid %d) is already running with this config's control socket %s; stop it with 'thorp down' or use another config", info.PID, path)
+			}
 		}
-		_ = os.Remove(path)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
@@ -462,11 +468,17 @@ func ListenControl(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	l.(*net.UnixListener).SetUnlinkOnClose(false) // removed by Bound.Remove
+	bound, err := sockfile.Mark(path)
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
 		l.Close()
+		_ = bound.Remove()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	return &peerListener{Listener: l, uid: os.Geteuid()}, nil
+	return &peerListener{Listener: l, uid: os.Geteuid(), bound: bound}, nil
 }
 
 // peerListener accepts only connections from thorp's own user or root,
@@ -474,7 +486,16 @@ func ListenControl(path string) (net.Listener, error) {
 // this is the second (a mode widened by hand, a socket dir shared).
 type peerListener struct {
 	net.Listener
-	uid int
+	uid   int
+	bound sockfile.Bound
+	once  sync.Once
+}
+
+// Close closes the listener and removes the socket file it created (once).
+func (l *peerListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { _ = l.bound.Remove() })
+	return err
 }
 
 // Accept returns the next connection from an allowed peer; others are

@@ -199,11 +199,14 @@ func New(first Load, opts Options) (*Daemon, error) {
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
 		Started: started, API: public, Logger: log})
-	// The TCP sockets held for components count as this thorp's, for check.
+	// The sockets held for components count as this thorp's, for check.
+	d.info.Listening = append(d.info.Listening, "unix://"+cfg.Settings.Control)
 	for _, cc := range cfg.Components {
 		for _, addr := range cc.Sockets {
 			if hp, ok := strings.CutPrefix(addr, "tcp://"); ok {
 				d.info.Listening = append(d.info.Listening, hp)
+			} else if strings.HasPrefix(addr, "unix://") {
+				d.info.Listening = append(d.info.Listening, addr)
 			}
 		}
 	}
@@ -425,12 +428,11 @@ func (d *Daemon) shutdownServers() {
 	d.releaseServers()
 }
 
-// releaseServers closes the listeners (a second close does nothing) and
-// removes the control socket.
+// releaseServers closes the listeners (a second close does nothing);
+// closing the control listener removes the socket file it created.
 func (d *Daemon) releaseServers() {
 	_ = d.web.Close()
 	_ = d.control.Close()
-	_ = os.Remove(d.socket)
 }
 
 // Close ends Run as its context would (an ordered shutdown) and waits for

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/sockfile"
+	"github.com/thorp-dev/thorp/rotate"
 )
 
 // minFreeLogSpace is the free space below which the log dir draws a warning.
@@ -172,6 +175,44 @@ func checkSocketPath(path string) string {
 		return fmt.Sprintf("%s is %d bytes long; unix socket paths must be at most %d (use a shorter path)", path, len(path), maxSocketPath)
 	}
 	return ""
+}
+
+// checkSocketFile returns "" when thorp may bind the unix socket at path
+// (engine/sockfile's rule, the one thorp run applies): nothing there, a
+// stale socket, or a socket the running thorp of this config holds.
+func (c *checker) checkSocketFile(path string) string {
+	err := sockfile.Check(path)
+	if err == nil || errors.Is(err, sockfile.ErrLive) && c.opts.HeldBySelf != nil && c.opts.HeldBySelf("unix://"+path) {
+		return ""
+	}
+	return err.Error()
+}
+
+// checkLogFile returns "" when path can be a log file (rotate's rule: not
+// a symlink, nothing but a regular file).
+func checkLogFile(path string) string {
+	if err := rotate.CheckPath(path); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// checkComponentLogs checks the component's output and error log paths;
+// a problem is reported under log_file or error_file when that key names
+// the file, else under logs.
+func (c *checker) checkComponentLogs(comp *config.Component, errf func(key, msg string)) {
+	for _, path := range slices.Compact([]string{comp.OutLog(), comp.ErrLog()}) {
+		key := "logs"
+		switch path {
+		case comp.LogFile:
+			key = "log_file"
+		case comp.ErrorFile:
+			key = "error_file"
+		}
+		if msg := checkLogFile(path); msg != "" {
+			errf(key, msg)
+		}
+	}
 }
 
 // checkIdentity checks the user or group key (which) of a component. Setting

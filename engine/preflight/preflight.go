@@ -10,18 +10,22 @@
 package preflight
 
 import (
+	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
 // Options tune Check.
 type Options struct {
-	// HeldBySelf reports whether a TCP address ("host:port", as written in
-	// the config without any "tcp://") is held by the running thorp of this
-	// same config; such an address is not busy. May be nil.
+	// HeldBySelf reports whether an address is held by the running thorp
+	// of this same config: a TCP "host:port" (as written in the config
+	// without any "tcp://") or a "unix:///path" socket (the control
+	// socket, unix:// sockets); such an address is not busy. May be nil.
 	HeldBySelf func(addr string) bool
 	// Env is the environment thorp would run with (for PATH); nil means
 	// os.Environ().
@@ -85,6 +89,8 @@ func (c *checker) checkSettings() {
 	}
 	if msg := checkSocketPath(s.Control); msg != "" {
 		errf("control", msg)
+	} else if msg := c.checkSocketFile(s.Control); msg != "" {
+		errf("control", msg)
 	}
 	if msg := c.checkWritableDir(parentDir(s.Control)); msg != "" {
 		errf("control", msg)
@@ -93,6 +99,9 @@ func (c *checker) checkSettings() {
 		errf("state", msg)
 	}
 	c.checkLogDir(s.Logs.Dir, line, "")
+	if msg := checkLogFile(filepath.Join(s.Logs.Dir, "thorp.log")); msg != "" {
+		errf("logs", msg)
+	}
 }
 
 func (c *checker) checkComponent(comp *config.Component) {
@@ -113,15 +122,18 @@ func (c *checker) checkComponent(comp *config.Component) {
 		if kf[1] == "" {
 			continue
 		}
-		if fi, err := os.Stat(kf[1]); err == nil && fi.IsDir() {
-			errf(kf[0], kf[1]+" is a directory, not a file")
-			continue
-		}
 		if msg := c.checkWritableDir(parentDir(kf[1])); msg != "" {
 			errf(kf[0], msg)
 		}
 	}
+	c.checkComponentLogs(comp, errf)
 	for _, name := range slices.Sorted(maps.Keys(comp.Sockets)) {
+		if path, ok := strings.CutPrefix(comp.Sockets[name], "unix://"); ok {
+			if msg := c.checkSocketFile(path); msg != "" {
+				errf("sockets", fmt.Sprintf("socket %q: %s", name, msg))
+			}
+			continue
+		}
 		addr, ok := tcpAddr(comp.Sockets[name])
 		if !ok {
 			continue

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thorp-dev/thorp/engine/sockfile"
 )
 
 // Message is one datagram a process sent to a Listener.
@@ -59,12 +60,13 @@ func ParseMessage(b []byte) map[string]string {
 // watchdog. Create it with Listen, read Messages, and Close it. Its methods
 // are safe for concurrent use; Close is safe twice.
 type Listener struct {
-	conn *net.UnixConn
-	path string
-	ch   chan Message
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	conn  *net.UnixConn
+	path  string
+	bound sockfile.Bound // the socket file Listen created
+	ch    chan Message
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // maxDatagram bounds one message; systemd's own limit is a page or so.
@@ -72,28 +74,31 @@ const maxDatagram = 8192
 
 // Listen binds a unixgram socket at path (a filesystem path, or '@name' for
 // the abstract namespace), asks the kernel for senders' credentials
-// (SO_PASSCRED) and starts reading. A stale socket file at path is removed
-// first. buffer is the channel's capacity; when the channel is full the
+// (SO_PASSCRED) and starts reading. A stale socket file at path (one
+// nothing answers on) is removed first; anything else there is an error
+// (see engine/sockfile). buffer is the channel's capacity; when the channel is full the
 // reader waits (the kernel then queues datagrams and, once its queue is
 // full, blocks or fails the senders), so read Messages steadily. The socket
 // file is created with the process umask; chmod it if the senders run as
 // another user.
 func Listen(path string, buffer int) (*Listener, error) {
-	abstract := strings.HasPrefix(path, "@")
-	if !abstract {
-		if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == os.ModeSocket {
-			_ = os.Remove(path)
-		}
+	if err := sockfile.Clear(path); err != nil {
+		return nil, fmt.Errorf("listen for sd_notify: %w", err)
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("listen for sd_notify on %s: %w", path, err)
 	}
-	if err := setPassCred(conn); err != nil {
+	bound, err := sockfile.Mark(path)
+	if err == nil {
+		err = setPassCred(conn)
+	}
+	if err != nil {
 		conn.Close()
+		_ = bound.Remove()
 		return nil, fmt.Errorf("listen for sd_notify on %s: %w", path, err)
 	}
-	l := &Listener{conn: conn, path: path, ch: make(chan Message, buffer), done: make(chan struct{})}
+	l := &Listener{conn: conn, path: path, bound: bound, ch: make(chan Message, buffer), done: make(chan struct{})}
 	l.wg.Add(1)
 	go l.read()
 	return l, nil
@@ -123,7 +128,8 @@ func (l *Listener) Path() string { return l.path }
 // It is closed after Close.
 func (l *Listener) Messages() <-chan Message { return l.ch }
 
-// Close stops reading, removes the socket file and waits for the reader
+// Close stops reading, removes the socket file Listen created (unless
+// something replaced it) and waits for the reader
 // goroutine; then Messages is closed. It is safe to call twice.
 func (l *Listener) Close() error {
 	var err error
@@ -131,10 +137,8 @@ func (l *Listener) Close() error {
 		close(l.done)
 		err = l.conn.Close()
 		l.wg.Wait()
-		if !strings.HasPrefix(l.path, "@") {
-			if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
-				err = rerr
-			}
+		if rerr := l.bound.Remove(); rerr != nil && err == nil {
+			err = rerr
 		}
 	})
 	return err
