@@ -16,6 +16,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/daemon"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -238,6 +239,11 @@ func flushOffline(cfgPath string, names []string, stdout, stderr io.Writer) int 
 		printProblems(stderr, problems.Errors())
 		return exitFailed
 	}
+	if pid, held := daemon.LockHolder(cfg.Settings.Control); held {
+		// It holds the files open: only it may empty them.
+		fmt.Fprintf(stderr, "thorp flush: a thorp (pid %d) runs this config but does not answer on %s; try again once it does\n", pid, cfg.Settings.Control)
+		return exitFailed
+	}
 	sources, err := logSources(cfg, names, true, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp flush: %v\n", err)
@@ -246,7 +252,7 @@ func flushOffline(cfgPath string, names []string, stdout, stderr io.Writer) int 
 	code := exitOK
 	var done []string
 	for _, s := range sources {
-		if err := os.Truncate(s.path, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := rotate.Empty(s.path); err != nil {
 			fmt.Fprintf(stderr, "thorp flush: %v\n", err)
 			code = exitFailed
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/daemon"
+	"github.com/thorp-dev/thorp/engine/preflight"
 	"github.com/thorp-dev/thorp/engine/sdnotify"
 	"github.com/thorp-dev/thorp/plugins"
 	"github.com/thorp-dev/thorp/rotate"
@@ -34,7 +35,12 @@ Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
 then stops them in reverse dependency order and exits 0. A second signal
 during the shutdown SIGKILLs every component's process group and exits 2.
 SIGHUP reloads the config (as thorp reload-config does).
-thorp's own log goes to logs/thorp.log (and to stderr on a terminal).`
+thorp's own log goes to logs/thorp.log (and to stderr on a terminal).
+One thorp runs a config at a time: it first locks thorp.lock next to the
+control socket (.thorp/thorp.lock by default); a second thorp run refuses
+with the first one's pid and touches nothing. Unix socket paths it binds
+(control, unix:// sockets) are taken over only when they hold a stale
+socket; anything else there is an error.`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", runUsage, stderr)
@@ -72,6 +78,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	cfg := first.Config
+
+	// One thorp per config, decided before anything is opened or bound: a
+	// second thorp run refuses here and touches nothing of the first.
+	lock, err := daemon.TakeLock(cfg.Settings.Control)
+	if err != nil {
+		first.Release()
+		fmt.Fprintf(stderr, "thorp: %v\n", err)
+		return exitFailed
+	}
+	defer lock.Close()
+	// Nothing thorp did not create is removed, followed or truncated: a
+	// path it would have to bind or log to that holds something else is
+	// an error here, at its thorp.lua line, before anything is opened.
+	if bad := preflight.CheckFiles(cfg, preflight.Options{File: *cfgPath}); len(bad) > 0 {
+		first.Release()
+		printProblems(stderr, bad)
+		fmt.Fprintf(stderr, "thorp: %s names paths thorp will not take over; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
+		return exitFailed
+	}
 
 	// thorp's own log: logs/thorp.log through the same writer as the components.
 	logPath := filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
+	"github.com/thorp-dev/thorp/engine/daemon"
 	"github.com/thorp-dev/thorp/engine/proc"
 )
 
@@ -80,6 +81,15 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return printUpStatus(ctx, client, stdout, stderr)
 	} else if !errors.Is(err, api.ErrNotRunning) {
 		return clientExit(stderr, err)
+	}
+	// A thorp that holds the lock but does not answer (still starting,
+	// or hung): starting another would only be refused.
+	if cfg != nil {
+		if pid, held := daemon.LockHolder(cfg.Settings.Control); held {
+			fmt.Fprintf(stderr, "thorp up: a thorp (pid %d) holds %s but does not answer on %s; nothing was started\n",
+				pid, daemon.LockPath(cfg.Settings.Control), cfg.Settings.Control)
+			return exitFailed
+		}
 	}
 	printProblems(stderr, problems)
 	if cfg == nil {

@@ -10,7 +10,6 @@
 package preflight
 
 import (
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -41,16 +40,25 @@ type Options struct {
 // is fine when thorp can create it (its nearest existing parent is a
 // writable directory). Check is safe for concurrent use.
 func Check(cfg *config.Config, opts Options) config.Problems {
-	if opts.Env == nil {
-		opts.Env = os.Environ()
-	}
-	c := &checker{cfg: cfg, opts: opts, file: opts.File, dirs: map[string]bool{}, logDirs: map[string]bool{}, binds: map[string]string{}}
-	if c.file == "" {
-		c.file = cfg.File
-	}
+	c := newChecker(cfg, opts)
 	c.checkSettings()
 	for i := range cfg.Components {
 		c.checkComponent(&cfg.Components[i])
+	}
+	return c.problems
+}
+
+// CheckFiles applies only the files rule of Check, the one thorp run
+// applies before it opens or binds anything: every unix socket path thorp
+// binds (settings.control, unix:// sockets) holds nothing or a socket
+// nothing answers on (engine/sockfile), and no log file (thorp.log, each
+// component's output and error logs) is a symlink or anything but a
+// regular file. Its errors are Check's, at the same lines and keys.
+func CheckFiles(cfg *config.Config, opts Options) config.Problems {
+	c := newChecker(cfg, opts)
+	c.checkSettingsFiles()
+	for i := range cfg.Components {
+		c.checkComponentFiles(&cfg.Components[i])
 	}
 	return c.problems
 }
@@ -67,6 +75,17 @@ type checker struct {
 	logDirs map[string]bool
 	// binds maps a TCP address to who in the config listens on it.
 	binds map[string]string
+}
+
+func newChecker(cfg *config.Config, opts Options) *checker {
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	c := &checker{cfg: cfg, opts: opts, file: opts.File, dirs: map[string]bool{}, logDirs: map[string]bool{}, binds: map[string]string{}}
+	if c.file == "" {
+		c.file = cfg.File
+	}
+	return c
 }
 
 func (c *checker) add(line int, component, key, msg string, warning bool) {
@@ -89,8 +108,6 @@ func (c *checker) checkSettings() {
 	}
 	if msg := checkSocketPath(s.Control); msg != "" {
 		errf("control", msg)
-	} else if msg := c.checkSocketFile(s.Control); msg != "" {
-		errf("control", msg)
 	}
 	if msg := c.checkWritableDir(parentDir(s.Control)); msg != "" {
 		errf("control", msg)
@@ -99,8 +116,34 @@ func (c *checker) checkSettings() {
 		errf("state", msg)
 	}
 	c.checkLogDir(s.Logs.Dir, line, "")
+	c.checkSettingsFiles()
+}
+
+// checkSettingsFiles applies the files rule to the control socket and
+// thorp's own log.
+func (c *checker) checkSettingsFiles() {
+	s := c.cfg.Settings
+	if checkSocketPath(s.Control) == "" {
+		if msg := c.checkSocketFile(s.Control); msg != "" {
+			c.add(s.Line, "", "control", msg, false)
+		}
+	}
 	if msg := checkLogFile(filepath.Join(s.Logs.Dir, "thorp.log")); msg != "" {
-		errf("logs", msg)
+		c.add(s.Line, "", "logs", msg, false)
+	}
+}
+
+// checkComponentFiles applies the files rule to a component's log files
+// and unix:// sockets.
+func (c *checker) checkComponentFiles(comp *config.Component) {
+	errf := func(key, msg string) { c.add(comp.Line, comp.Name, key, msg, false) }
+	c.checkComponentLogs(comp, errf)
+	for _, name := range slices.Sorted(maps.Keys(comp.Sockets)) {
+		if path, ok := strings.CutPrefix(comp.Sockets[name], "unix://"); ok {
+			if msg := c.checkSocketFile(path); msg != "" {
+				errf("sockets."+name, msg)
+			}
+		}
 	}
 }
 
@@ -126,14 +169,8 @@ func (c *checker) checkComponent(comp *config.Component) {
 			errf(kf[0], msg)
 		}
 	}
-	c.checkComponentLogs(comp, errf)
+	c.checkComponentFiles(comp)
 	for _, name := range slices.Sorted(maps.Keys(comp.Sockets)) {
-		if path, ok := strings.CutPrefix(comp.Sockets[name], "unix://"); ok {
-			if msg := c.checkSocketFile(path); msg != "" {
-				errf("sockets", fmt.Sprintf("socket %q: %s", name, msg))
-			}
-			continue
-		}
 		addr, ok := tcpAddr(comp.Sockets[name])
 		if !ok {
 			continue
