@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/sdnotify"
+	"github.com/thorp-dev/thorp/engine/sockfile"
 )
 
 // probeEvery is how often a tcp, http or Lua readiness probe is tried.
@@ -70,8 +72,17 @@ func (s *Supervisor) newReadiness(cc *config.Component, index int) (*readiness, 
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("notify socket directory: %w", err)
 		}
-		path := filepath.Join(dir, fmt.Sprintf("%s-%d.sock", cc.Name, index))
-		l, err := sdnotify.Listen(path, 16)
+		// An overlap restart runs a second process of the instance while
+		// the first still listens on its socket: that one takes the
+		// other name (sockfile never takes over a live socket).
+		var l *sdnotify.Listener
+		var path string
+		for _, suffix := range []string{".sock", "-b.sock"} {
+			path = filepath.Join(dir, fmt.Sprintf("%s-%d%s", cc.Name, index, suffix))
+			if l, err = sdnotify.Listen(path, 16); !errors.Is(err, sockfile.ErrLive) {
+				break
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("notify socket %s: %w (a unix socket path must be under 108 bytes: move settings.control to a shorter path)", path, err)
 		}

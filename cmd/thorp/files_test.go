@@ -17,15 +17,18 @@ import (
 // Issue 9 items 1–3: thorp removes, truncates or follows only what it
 // created, and one thorp runs a config.
 
-// staleSocket leaves a socket file at path that nothing listens on.
+// staleSocket leaves a socket file at path that nothing answers on, as
+// a thorp killed with SIGKILL would: bound, never listened on, closed.
 func staleSocket(t *testing.T, path string) {
 	t.Helper()
-	l, err := net.Listen("unix", path)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // mustContain fails unless the file at path holds exactly want.

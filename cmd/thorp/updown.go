@@ -36,7 +36,8 @@ prints the status table. thorp's own log is logs/thorp.log; what it writes
 before that log is open (and a crash dump) goes to logs/thorp-console.log.
 
 Exit 0 when everything is up (or a thorp already runs this config). Exit 1
-when thorp does not come up (the reason and the log tail are printed, and
+when a thorp holds this config's lock (.thorp/thorp.lock) but does not
+answer (nothing is started), when thorp does not come up (the reason and the log tail are printed, and
 nothing is left running), or when thorp is up but a component is errored or
 still not running at the deadline (thorp keeps running and retrying it;
 see 'thorp describe NAME', stop everything with 'thorp down').`

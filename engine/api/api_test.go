@@ -111,12 +111,16 @@ func TestListenControl_ModeStaleAndBusy(t *testing.T) {
 	}
 	// A stale socket file (nobody listening) is replaced.
 	stale := filepath.Join(dir, "stale.sock")
-	old, err := net.Listen("unix", stale)
+	// Bound, never listened on: a listener closed instead could live on
+	// for an instant in a child the supervisor forks meanwhile.
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.(*net.UnixListener).SetUnlinkOnClose(false)
-	old.Close()
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: stale}); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(fd)
 	ln, err := ListenControl(stale)
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)

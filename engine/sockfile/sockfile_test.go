@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -46,20 +47,9 @@ func TestClear_TakesOverOnlyStaleSockets(t *testing.T) {
 		t.Errorf("a live socket's error does not wrap ErrLive: %v", err)
 	}
 	// Stale stream and datagram sockets are removed.
-	for _, network := range []string{"unix", "unixgram"} {
+	for network, typ := range map[string]int{"unix": syscall.SOCK_STREAM, "unixgram": syscall.SOCK_DGRAM} {
 		stale := filepath.Join(dir, "stale."+network)
-		var c interface{ Close() error }
-		if network == "unix" {
-			l, err := net.Listen(network, stale)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.(*net.UnixListener).SetUnlinkOnClose(false)
-			c = l
-		} else if c, err = net.ListenUnixgram(network, &net.UnixAddr{Name: stale, Net: network}); err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
+		staleSocket(t, stale, typ)
 		if err := Clear(stale); err != nil {
 			t.Errorf("Clear stale %s socket: %v", network, err)
 		}
@@ -113,5 +103,20 @@ func TestBound_RemovesOnlyWhatItCreated(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Fatalf("its own socket stayed: %v", err)
+	}
+}
+
+// staleSocket leaves a socket file at path that nothing answers on: bound,
+// never listened on, closed. (A listener closed instead could live on for
+// an instant in a child forked meanwhile and still take connections.)
+func staleSocket(t *testing.T, path string, typ int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
 	}
 }
