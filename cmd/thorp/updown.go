@@ -109,7 +109,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	consolePath := filepath.Join(logDir, consoleLog)
-	console, err := os.OpenFile(consolePath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	// Like every log, never followed through a symlink.
+	console, err := os.OpenFile(consolePath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp up: %v; make the log directory writable\n", err)
 		return exitFailed
