@@ -73,7 +73,7 @@ component "x" { command = { "sleep", "1000" } }
 	if err := os.WriteFile(precious, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkAndRunRefuse(t, cfg, cfg + `:2: control: ` + precious + ` is a regular file, not a socket`)
+	checkAndRunRefuse(t, cfg, cfg+`:2: control: `+precious+` is a regular file, not a socket`)
 	mustContain(t, precious, "keep me")
 }
 
@@ -90,7 +90,7 @@ component "db" {
   sockets = { http = "unix://%s" },
 }
 `, db))
-	checkAndRunRefuse(t, cfg, cfg + `:3: component "db": sockets.http: ` + db + ` is a regular file, not a socket`)
+	checkAndRunRefuse(t, cfg, cfg+`:3: component "db": sockets.http: `+db+` is a regular file, not a socket`)
 	mustContain(t, db, "rows")
 	// A directory, a symlink and a live socket are refused as well.
 	other, err := net.Listen("unix", filepath.Join(dir, "live.sock"))
@@ -209,7 +209,7 @@ component "web" {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	checkAndRunRefuse(t, cfg, cfg + `:2: component "web": logs: log ` + link + ` is a symbolic link`)
+	checkAndRunRefuse(t, cfg, cfg+`:2: component "web": logs: log `+link+` is a symbolic link`)
 	if out, errOut, code := thorpCmd(t, "flush", "web", "-c", cfg); code == exitOK {
 		t.Fatalf("offline flush through a symlink succeeded\n%s%s", out, errOut)
 	}
