@@ -47,7 +47,7 @@ func TestRun_CountsRequestsDuringAndAfterTheRestart(t *testing.T) {
 		restartEnd = time.Now()
 		return nil
 	}
-	rep, err := Run(context.Background(), Options{URL: "http://" + ln.Addr().String() + "/", Duration: 600 * time.Millisecond,
+	rep, err := Run(context.Background(), Options{URL: "http://" + ln.Addr().String() + "/", Duration: 2 * time.Second,
 		Concurrency: 2, Restart: restart})
 	if err != nil {
 		t.Fatal(err)
