@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test vet fmt-check staticcheck tidy-check layout-check lint check-examples bench release clean
+.PHONY: build run test vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -21,6 +21,7 @@ run: build
 test: lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) check-examples
+	$(MAKE) fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -61,6 +62,29 @@ check-examples: build
 BENCHTIME ?= 1x
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./...
+
+# Fuzz targets (package:target), each run alone: go test -fuzz takes one
+# target per invocation. `make fuzz FUZZTIME=5m` for a longer run; CI runs
+# fuzz-short (3s each). Crashers land in the package's testdata/fuzz/.
+FUZZ_TARGETS := ./plugins:FuzzLoad ./engine/api:FuzzHandler ./engine/sdnotify:FuzzParseMessage \
+	./rotate:FuzzFrame ./engine:FuzzLoadState
+FUZZTIME ?= 1m
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=3s
+
+# The soak benchmark (docs/benchmarks.md): a real `thorp run` of 50 crashing
+# and 5 leaking components with rotating logs, scraped every second; fails
+# when RSS, goroutines or fds grow after warm-up. SOAK=1m for a short run.
+SOAK ?= 10m
+soak:
+	THORP_SOAK=$(SOAK) $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 0 ./cmd/thorp
 
 release:
 	@mkdir -p dist

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startAPI(t *testing.T, mutable bool) (string, *engine.Supervisor) {
+func startAPI(t testing.TB, mutable bool) (string, *engine.Supervisor) {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.DefaultComponent()
