@@ -41,18 +41,16 @@ func (m Message) Status() (string, bool) {
 	return s, ok
 }
 
-// ParseMessage splits a datagram into its KEY=value fields. Empty lines and
-// lines without '=' are skipped, as systemd does (a bare "STATUS" line sets
-// no status); a later duplicate key wins. It is safe for concurrent use.
+// ParseMessage splits a datagram into its KEY=value fields. Empty lines are
+// skipped; a later duplicate key wins. It is safe for concurrent use.
 func ParseMessage(b []byte) map[string]string {
 	fields := map[string]string{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if line == "" {
 			continue
 		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			fields[k] = v
-		}
+		k, v, _ := strings.Cut(line, "=")
+		fields[k] = v
 	}
 	return fields
 }
