@@ -9,6 +9,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/preflight"
 	"github.com/thorp-dev/thorp/plugins"
 )
 
@@ -42,6 +43,25 @@ func loadConfigWith(path string, overrides map[string]any, luaLog func(level, ms
 	}
 	cfg, more := config.Decode(raw, os.Environ(), overrides)
 	problems = append(problems, more...)
+	if problems.Err() != nil {
+		if script != nil {
+			script.Close()
+		}
+		return nil, nil, problems
+	}
+	return cfg, script, problems
+}
+
+// loadForRun is loadConfigWith plus the host rules `thorp run` applies
+// before it starts anything, the first time and on every reload
+// (preflight.Identities: user and group): what `thorp check` rejects, run
+// refuses the same way instead of starting components that can only fail.
+func loadForRun(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
+	cfg, script, problems := loadConfigWith(path, overrides, luaLog)
+	if cfg == nil {
+		return nil, nil, problems
+	}
+	problems = append(problems, preflight.Identities(cfg, path)...)
 	if problems.Err() != nil {
 		if script != nil {
 			script.Close()

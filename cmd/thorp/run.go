@@ -70,7 +70,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// keeps its footprint small for a negligible CPU cost.
 		debug.SetGCPercent(50)
 	}
-	load := func() daemon.Load { return daemonLoad(loadConfigWith(*cfgPath, overrides, luaLog)) }
+	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, overrides, luaLog)) }
 	first := load()
 	printProblems(stderr, first.Problems)
 	if first.Config == nil {

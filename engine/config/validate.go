@@ -217,20 +217,12 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 	default:
 		bad("restart_mode", `%q is not a restart mode (use "stop-start" or "overlap")`, c.RestartMode)
 	}
-	if c.Instances < 1 {
-		bad("instances", "must be at least 1, got %d", c.Instances)
-	}
 	if c.CronRestart != "" {
 		if _, err := cron.ParseStandard(c.CronRestart); err != nil {
 			bad("cron_restart", `%q is not a cron schedule: %v (use 5 fields like "0 3 * * *" or a descriptor like "@daily")`, c.CronRestart, err)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env", "%q is not a valid environment variable name", k)
-			break
-		}
-	}
+	validateLimits(c, bad)
 	logs, _ := rc.Values["logs"].(map[string]any)
 	for _, ke := range checkLogs(c.Logs, func(key string) bool { _, ok := logs[key]; return ok }) {
 		bad(ke.key, "%s", ke.msg)

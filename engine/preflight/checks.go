@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/sockfile"
+	"github.com/thorp-dev/thorp/engine/spawn"
 	"github.com/thorp-dev/thorp/rotate"
 )
 
@@ -215,61 +215,20 @@ func (c *checker) checkComponentLogs(comp *config.Component, errf func(key, msg 
 	}
 }
 
-// checkIdentity checks the user or group key (which) of a component. Setting
-// either needs thorp to run as root, unless it names the identity thorp
-// already runs as.
+// checkIdentity checks the user or group key (which) of a component with
+// spawn.Credential, the rule thorp run applies too (see Identities).
 func checkIdentity(which, userName, groupName string) string {
+	var err error
 	switch which {
 	case "user":
-		if userName == "" {
-			return ""
-		}
-		u, err := lookupUser(userName)
-		if err != nil {
-			return err.Error()
-		}
-		if os.Geteuid() != 0 && u.Uid != strconv.Itoa(os.Geteuid()) {
-			return "user is set but thorp is not running as root"
-		}
+		_, err = spawn.Credential(userName, "")
 	case "group":
-		if groupName == "" {
-			return ""
-		}
-		g, err := lookupGroup(groupName)
-		if err != nil {
-			return err.Error()
-		}
-		if os.Geteuid() != 0 && g.Gid != strconv.Itoa(os.Getegid()) {
-			return "group is set but thorp is not running as root"
-		}
+		_, err = spawn.Credential("", groupName)
+	}
+	if err != nil {
+		return err.Error()
 	}
 	return ""
-}
-
-func lookupUser(name string) (*user.User, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		if _, nerr := strconv.Atoi(name); nerr == nil {
-			if u, err2 := user.LookupId(name); err2 == nil {
-				return u, nil
-			}
-		}
-		return nil, fmt.Errorf("no such user %q", name)
-	}
-	return u, nil
-}
-
-func lookupGroup(name string) (*user.Group, error) {
-	g, err := user.LookupGroup(name)
-	if err != nil {
-		if _, nerr := strconv.Atoi(name); nerr == nil {
-			if g, err2 := user.LookupGroupId(name); err2 == nil {
-				return g, nil
-			}
-		}
-		return nil, fmt.Errorf("no such group %q", name)
-	}
-	return g, nil
 }
 
 // tcpAddr returns host:port of a "tcp://host:port" socket.

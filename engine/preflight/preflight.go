@@ -155,11 +155,7 @@ func (c *checker) checkComponent(comp *config.Component) {
 	if msg := checkCommand(comp, c.opts.Env); msg != "" {
 		errf("command", msg)
 	}
-	for _, key := range []string{"user", "group"} {
-		if msg := checkIdentity(key, comp.User, comp.Group); msg != "" {
-			errf(key, msg)
-		}
-	}
+	c.checkIdentities(comp)
 	c.checkLogDir(comp.Logs.Dir, comp.Line, comp.Name)
 	for _, kf := range [][2]string{{"log_file", comp.LogFile}, {"error_file", comp.ErrorFile}} {
 		if kf[1] == "" {
@@ -177,6 +173,32 @@ func (c *checker) checkComponent(comp *config.Component) {
 		}
 		if msg := c.checkBind(addr, "component "+quote(comp.Name)+" socket "+quote(name)); msg != "" {
 			errf("sockets."+name, msg)
+		}
+	}
+}
+
+// Identities returns the errors of every component's user and group: the
+// host rule that `thorp run` and a reload apply before starting anything,
+// so that run refuses what check rejects instead of starting components
+// that can only fail (Check reports the same problems among the others).
+// file names the config in problems; "" means cfg.File. It is safe for
+// concurrent use.
+func Identities(cfg *config.Config, file string) config.Problems {
+	c := &checker{cfg: cfg, file: file}
+	if c.file == "" {
+		c.file = cfg.File
+	}
+	for i := range cfg.Components {
+		c.checkIdentities(&cfg.Components[i])
+	}
+	return c.problems
+}
+
+// checkIdentities adds the problems of comp's user and group.
+func (c *checker) checkIdentities(comp *config.Component) {
+	for _, key := range []string{"user", "group"} {
+		if msg := checkIdentity(key, comp.User, comp.Group); msg != "" {
+			c.add(comp.Line, comp.Name, key, msg, false)
 		}
 	}
 }

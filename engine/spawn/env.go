@@ -3,12 +3,9 @@ package spawn
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 )
 
 // lookPath finds file in pathEnv's directories like a shell would; a name
@@ -88,38 +85,3 @@ func thorps(key string) bool {
 		key == "THORP_INSTANCE" || key == "THORP_COMPONENT"
 }
 
-// credential resolves user/group for privilege dropping; nil when neither is set.
-func credential(userName, groupName string) (*syscall.Credential, error) {
-	if userName == "" && groupName == "" {
-		return nil, nil
-	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("user/group is set but thorp is not running as root; run thorp as root or remove user/group")
-	}
-	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
-	if userName != "" {
-		u, err := user.Lookup(userName)
-		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", userName, err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
-		if ids, err := u.GroupIds(); err == nil {
-			for _, g := range ids {
-				if n, err := strconv.Atoi(g); err == nil {
-					cred.Groups = append(cred.Groups, uint32(n))
-				}
-			}
-		}
-	}
-	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
-		if err != nil {
-			return nil, fmt.Errorf("group %q: %w", groupName, err)
-		}
-		gid, _ := strconv.Atoi(g.Gid)
-		cred.Gid = uint32(gid)
-	}
-	return cred, nil
-}

@@ -180,8 +180,11 @@ func (s *Spawner) Spawn(spec Spec, onExit func(Exit)) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	cred, err := credential(spec.User, spec.Group)
+	cred, err := Credential(spec.User, spec.Group)
 	if err != nil {
+		if ie := (*IdentityError)(nil); errors.As(err, &ie) {
+			err = fmt.Errorf("%s: %w", ie.Key, err)
+		}
 		return Process{}, err
 	}
 	argv := spec.Argv

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // HangOptions configure the hang workload.
@@ -23,8 +24,12 @@ type HangOptions struct {
 	Self []string
 }
 
-// Hang ignores SIGTERM and SIGINT for the whole process (signal.Ignore) and
-// blocks: a hung process for kill-timeout and group-kill tests. It first
+// Hang ignores SIGTERM and SIGINT for the whole process (signal.Ignore, so
+// the copies it starts ignore them from birth) and blocks: a hung process
+// for kill-timeout and group-kill tests, ended only by SIGKILL or another
+// signal it does not ignore. While it blocks a timer stays armed: with only
+// a never-cancelled context to wait for, Go would otherwise end the program
+// with "all goroutines are asleep - deadlock!". It first
 // starts opts.Children copies of itself (opts.Self), which stay in its process group,
 // with the LISTEN_*, NOTIFY_SOCKET and WATCHDOG_* variables removed, and
 // prints "pid=P children=C1,C2" to stdout. It returns only when ctx is
@@ -58,8 +63,16 @@ func Hang(ctx context.Context, opts HangOptions, stdout io.Writer) error {
 		wg.Go(func() { _ = c.Wait() })
 	}
 	fmt.Fprintf(stdout, "pid=%d children=%s\n", os.Getpid(), strings.Join(pids, ","))
-	<-ctx.Done()
-	return nil
+	// A pending timer keeps the runtime from declaring a deadlock.
+	alive := time.NewTicker(time.Hour)
+	defer alive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-alive.C:
+		}
+	}
 }
 
 // childEnv is env without the variables addressed to this process only.
