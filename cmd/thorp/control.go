@@ -59,7 +59,7 @@ func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	if _, err := config.ParseSignal(pos[0]); err != nil {
-		fmt.Fprintf(stderr, "thorp signal: %v\n", err)
+		fmt.Fprintf(stderr, "thorp signal: %s\n", termSafeErr(err))
 		return exitUsage
 	}
 	if err := clientFor(*cfgPath).Signal(ctx, pos[0], pos[1:]); err != nil {

@@ -79,7 +79,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return err
 		}})
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp drill: %v\n", err)
+		fmt.Fprintf(stderr, "thorp drill: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	after, _ := client.Describe(ctx, name)
@@ -137,9 +137,9 @@ func printDrill(w io.Writer, name, action string, before, after engine.Status, r
 	fmt.Fprintf(w, "  downtime  %.0f ms (longest gap between successful answers around the restart)\n", rep.DowntimeMS)
 	fmt.Fprintf(w, "  latency   p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rep.LatencyP50MS, rep.LatencyP99MS, rep.LatencyMaxMS)
 	for _, e := range rep.Errors {
-		fmt.Fprintf(w, "  error     %s\n", e)
+		fmt.Fprintf(w, "  error     %s\n", termSafe(e))
 	}
 	if rep.RestartError != "" {
-		fmt.Fprintf(w, "  restart   %s\n", rep.RestartError)
+		fmt.Fprintf(w, "  restart   %s\n", termSafe(rep.RestartError))
 	}
 }

@@ -78,7 +78,7 @@ func printProblems(w io.Writer, ps config.Problems) {
 		if p.Warning {
 			prefix = "warning: "
 		}
-		fmt.Fprintln(w, prefix+p.String())
+		fmt.Fprintln(w, prefix+termSafe(p.String()))
 	}
 }
 
@@ -120,7 +120,7 @@ func clientExit(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "thorp: %v\n", err)
+	fmt.Fprintf(stderr, "thorp: %s\n", termSafeErr(err))
 	if errors.Is(err, api.ErrNotRunning) {
 		return exitNoThorp
 	}

@@ -32,7 +32,10 @@ Prints the last lines of the components' logs (all components when no name
 is given), both streams merged by time unless --out or --err is given, each
 line prefixed with its component and stream when more than one file is
 shown. With -f it keeps printing new lines, across rotations, until Ctrl-C.
-It reads the files directly, so it works whether or not thorp is running.`
+It reads the files directly, so it works whether or not thorp is running.
+The lines are printed as the components wrote them, escape sequences
+included (colour output stays colour, as with tail or PM2); pipe through
+'less' or 'cat -v' to see a component's output you do not trust.`
 
 // logSource is one log file to show.
 type logSource struct {
@@ -67,7 +70,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sources, err := logSources(cfg, names, !*onlyErr, !*onlyOut)
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+		fmt.Fprintf(stderr, "thorp logs: %s\n", termSafeErr(err))
 		return exitUsage
 	}
 	if len(sources) == 1 {
@@ -86,7 +89,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i, src := range sources {
 		got, err := rotate.Tail(src.path, want)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+			fmt.Fprintf(stderr, "thorp logs: %s\n", termSafeErr(err))
 			continue
 		}
 		for j, l := range got {
@@ -129,7 +132,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			})
 			if err != nil {
 				mu.Lock()
-				fmt.Fprintf(stderr, "thorp logs: %v\n", err)
+				fmt.Fprintf(stderr, "thorp logs: %s\n", termSafeErr(err))
 				mu.Unlock()
 			}
 		}()
@@ -246,14 +249,14 @@ func flushOffline(cfgPath string, names []string, stdout, stderr io.Writer) int 
 	}
 	sources, err := logSources(cfg, names, true, true)
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp flush: %v\n", err)
+		fmt.Fprintf(stderr, "thorp flush: %s\n", termSafeErr(err))
 		return exitUsage
 	}
 	code := exitOK
 	var done []string
 	for _, s := range sources {
 		if err := rotate.Empty(s.path); err != nil {
-			fmt.Fprintf(stderr, "thorp flush: %v\n", err)
+			fmt.Fprintf(stderr, "thorp flush: %s\n", termSafeErr(err))
 			code = exitFailed
 			continue
 		}

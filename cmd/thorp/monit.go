@@ -163,7 +163,7 @@ func (m *monitor) refresh(ctx context.Context) error {
 func (m *monitor) draw(w io.Writer, err error) {
 	fmt.Fprintf(w, "thorp pid %d · %s · every component (Ctrl-C to quit)\n", m.pid, time.Now().Format("2006-01-02 15:04:05"))
 	if err != nil {
-		fmt.Fprintf(w, "!! %v (showing the last figures)\n", err)
+		fmt.Fprintf(w, "!! %s (showing the last figures)\n", termSafeErr(err))
 	}
 	fmt.Fprintln(w)
 	printStatusTable(w, m.comps)
@@ -180,7 +180,7 @@ func (m *monitor) draw(w io.Writer, err error) {
 // eventSource names an event's component, with the instance when not 0.
 func eventSource(ev engine.Event) string {
 	if ev.Instance > 0 {
-		return fmt.Sprintf("%s#%d", ev.Component, ev.Instance)
+		return fmt.Sprintf("%s#%d", termSafe(ev.Component), ev.Instance)
 	}
-	return ev.Component
+	return termSafe(ev.Component)
 }

@@ -57,16 +57,16 @@ func cmdReloadConfig(ctx context.Context, args []string, stdout, stderr io.Write
 				names []string
 			}{{"added", r.Added}, {"removed", r.Removed}, {"restarted", r.Restarted}, {"updated", r.Updated}} {
 				if len(l.names) > 0 {
-					fmt.Fprintf(stdout, "  %s: %v\n", l.what, l.names)
+					fmt.Fprintf(stdout, "  %s: %s\n", l.what, termSafe(fmt.Sprint(l.names)))
 				}
 			}
 		}
 		switch {
 		case res.OK:
 		case applied:
-			fmt.Fprintf(stderr, "thorp: %s\n", res.Error) // "the new config was applied, but: …"
+			fmt.Fprintf(stderr, "thorp: %s\n", termSafe(res.Error)) // "the new config was applied, but: …"
 		default:
-			fmt.Fprintf(stderr, "thorp: reload failed: %s\n", res.Error)
+			fmt.Fprintf(stderr, "thorp: reload failed: %s\n", termSafe(res.Error))
 		}
 	}
 	if !res.OK {

@@ -118,7 +118,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
 		first.Release()
-		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %v\n", err)
+		fmt.Fprintf(stderr, "thorp: cannot find my own executable: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	sigs := make(chan os.Signal, 4)
@@ -139,9 +139,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		first.Release()
 		if le := (*daemon.ListenError)(nil); errors.As(err, &le) {
-			fmt.Fprintf(stderr, "thorp: %v; free the port or change settings.http in %s\n", err, *cfgPath)
+			fmt.Fprintf(stderr, "thorp: %s; free the port or change settings.http in %s\n", termSafeErr(err), *cfgPath)
 		} else {
-			fmt.Fprintf(stderr, "thorp: %v\n", err)
+			fmt.Fprintf(stderr, "thorp: %s\n", termSafeErr(err))
 		}
 		return exitFailed
 	}
@@ -154,7 +154,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case err != nil:
 		log.Error("thorp stopped", "err", err)
-		fmt.Fprintf(stderr, "thorp: %v\n", err)
+		fmt.Fprintf(stderr, "thorp: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	log.Info("thorp stopped")

@@ -62,9 +62,9 @@ func useColor(w io.Writer) bool {
 
 func stateCell(st engine.State, color bool) string {
 	if !color {
-		return string(st)
+		return termSafe(string(st))
 	}
-	return stateColors[st] + string(st) + "\x1b[0m"
+	return stateColors[st] + termSafe(string(st)) + "\x1b[0m"
 }
 
 func filterStatus(all []engine.Status, names []string) []engine.Status {
@@ -102,7 +102,7 @@ func printStatusTable(w io.Writer, comps []engine.Status) {
 		if st.PID > 0 {
 			pid = fmt.Sprint(st.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", st.Name, stateCell(st.State, color), pid, humanDuration(st.UptimeSeconds),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", termSafe(st.Name), stateCell(st.State, color), pid, humanDuration(st.UptimeSeconds),
 			restartsCell(st), memoryCell(st), st.CPUSeconds)
 	}
 	tw.Flush()
@@ -118,7 +118,7 @@ func restartsCell(st engine.Status) string {
 	var parts []string
 	for r, n := range st.RestartsByReason {
 		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+			parts = append(parts, fmt.Sprintf("%s %d", termSafe(r), n))
 		}
 	}
 	sort.Strings(parts)
@@ -184,7 +184,8 @@ func cmdDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 func printDetail(w io.Writer, d engine.Detail) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, a...)...) }
+	// Every value is formatted first and printed through termSafe.
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, termSafe(fmt.Sprintf(format, a...))) }
 	row("name", "%s", d.Name)
 	row("state", "%s", d.State)
 	if d.Message != "" {
@@ -235,8 +236,10 @@ func printDetail(w io.Writer, d engine.Detail) {
 	}
 }
 
-func formatEvent(ev engine.Event) string {
+// formatEvent renders an event for people, through termSafe.
+func formatEvent(ev engine.Event) (s string) {
 	var b strings.Builder
+	defer func() { s = termSafe(b.String()) }()
 	b.WriteString(ev.Type)
 	if ev.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", ev.Reason)
@@ -247,5 +250,5 @@ func formatEvent(ev engine.Event) string {
 	if ev.Message != "" {
 		b.WriteString(": " + ev.Message)
 	}
-	return b.String()
+	return ""
 }

@@ -66,7 +66,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	abs, err := filepath.Abs(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp up: %v\n", err)
+		fmt.Fprintf(stderr, "thorp up: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 
@@ -100,7 +100,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp up: cannot find thorp's own path: %v\n", err)
+		fmt.Fprintf(stderr, "thorp up: cannot find thorp's own path: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	logDir := cfg.Settings.Logs.Dir
@@ -123,7 +123,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// closes it unsaid if it fails before: no polling for the socket.
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp up: %v\n", err)
+		fmt.Fprintf(stderr, "thorp up: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	defer readyR.Close()
@@ -165,11 +165,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case upComponentFailed:
 		printStatusTable(stdout, outcome.comps)
-		fmt.Fprintf(stderr, "thorp up: %s\n", outcome.why)
+		fmt.Fprintf(stderr, "thorp up: %s\n", termSafe(outcome.why))
 		fmt.Fprintf(stderr, "thorp itself is up (pid %d) and keeps retrying; see 'thorp describe NAME' and 'thorp logs NAME', stop everything with 'thorp down -c %s'\n", pid, *cfgPath)
 		return exitFailed
 	default:
-		fmt.Fprintf(stderr, "thorp up: %s\n", outcome.why)
+		fmt.Fprintf(stderr, "thorp up: %s\n", termSafe(outcome.why))
 		if outcome.kind == upNoAnswer {
 			stopChild(cmd.Process, exited, stderr)
 		}
@@ -314,7 +314,7 @@ func (w *upWaiter) progress(comps []engine.Status) {
 			continue
 		}
 		w.states[c.Name] = c.State
-		line := fmt.Sprintf("  %s: %s", c.Name, c.State)
+		line := fmt.Sprintf("  %s: %s", termSafe(c.Name), termSafe(string(c.State)))
 		if c.Message != "" && c.State != engine.StateRunning {
 			line += " (" + c.Message + ")"
 		}
@@ -342,7 +342,7 @@ func (w *upWaiter) timedOut(ctx context.Context) upOutcome {
 }
 
 func describeComponent(c engine.Status) string {
-	s := fmt.Sprintf("%s is %s", c.Name, c.State)
+	s := fmt.Sprintf("%s is %s", termSafe(c.Name), termSafe(string(c.State)))
 	if c.Message != "" {
 		s += " (" + c.Message + ")"
 	}
@@ -405,9 +405,9 @@ func printTail(w io.Writer, path string, offset int64, n int) {
 	if len(lines) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "--- last lines of %s:\n", path)
+	fmt.Fprintf(w, "--- last lines of %s:\n", termSafe(path))
 	for _, l := range lines {
-		fmt.Fprintln(w, "  "+l)
+		fmt.Fprintln(w, "  "+termSafe(l))
 	}
 }
 
@@ -481,7 +481,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// neither its exit nor a stop is missed.
 	gone, err := watchExit(pid, ident.StartTime)
 	if err != nil {
-		fmt.Fprintf(stderr, "thorp down: %v\n", err)
+		fmt.Fprintf(stderr, "thorp down: %s\n", termSafeErr(err))
 		return exitFailed
 	}
 	defer gone.Close()
@@ -515,7 +515,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			if ev.Type == engine.EventStopping || ev.Type == engine.EventStopped || ev.Type == engine.EventKill {
-				fmt.Fprintf(stderr, "  %s: %s\n", eventSource(ev), ev.State)
+				fmt.Fprintf(stderr, "  %s: %s\n", eventSource(ev), termSafe(string(ev.State)))
 			}
 		case <-ctx.Done():
 			fmt.Fprintf(stderr, "thorp down: interrupted; thorp (pid %d) goes on stopping\n", pid)

@@ -84,4 +84,3 @@ func thorps(key string) bool {
 	return key == "NOTIFY_SOCKET" || strings.HasPrefix(key, "LISTEN_") || strings.HasPrefix(key, "WATCHDOG_") ||
 		key == "THORP_INSTANCE" || key == "THORP_COMPONENT"
 }
-
