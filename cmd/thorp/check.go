@@ -22,7 +22,9 @@ const checkUsage = `check [-c FILE] [--json] [--set KEY=VALUE...]
 Runs the same load path as 'thorp run' without starting anything, then checks
 the host: commands exist and are executable, cwd and log directories are
 writable, ports are free (a port held by the running thorp of this config is
-not busy), users and groups exist, dependencies have no cycles. Prints every
+not busy), users and groups exist (and can be used: another identity needs
+root; 'thorp run' refuses such a config the same way), dependencies have no
+cycles. Prints every
 problem as FILE:LINE: component "x": key: message. Warnings never change the
 exit code; any error exits 1.`
 

@@ -34,7 +34,9 @@ const runUsage = `run [-c FILE] [--set KEY=VALUE...] [--ready-fd N]
 Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
 then stops them in reverse dependency order and exits 0. A second signal
 during the shutdown SIGKILLs every component's process group and exits 2.
-SIGHUP reloads the config (as thorp reload-config does).
+SIGHUP reloads the config (as thorp reload-config does). A config with an
+error 'thorp check' would report in it, or in a component's user or group,
+starts nothing.
 thorp's own log goes to logs/thorp.log (and to stderr on a terminal).
 One thorp runs a config at a time: it first locks thorp.lock next to the
 control socket (.thorp/thorp.lock by default); a second thorp run refuses
