@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/thorp-dev/thorp/engine/config"
 )
@@ -80,5 +81,53 @@ func TestSupervisor_CorruptStateIsSetAside(t *testing.T) {
 	}
 	if !aside {
 		t.Fatalf("corrupt state not moved aside: %v", entries)
+	}
+}
+
+func TestSavedState_Clean(t *testing.T) {
+	st := savedState{
+		Version: stateVersion,
+		Components: map[string]savedComponent{
+			"web": {
+				RestartsByReason:  map[string]int{"crash": 9223372036854775715, "manual": -5, "pwned\x1b[31m": 7, "memory": 2},
+				LastRestartReason: "pwned\x1b[31m",
+				LastExit:          &ExitInfo{Code: 1, Signal: strings.Repeat("S", 100)},
+			},
+			"ghost": {RestartsByReason: map[string]int{"crash": 3}},
+		},
+		Events: []Event{
+			{Component: "web", Type: EventExit, Message: strings.Repeat("é", 3000)},
+			{Component: "web", Type: EventRestart, Reason: "evil"},
+			{Component: "ghost", Type: EventExit},
+			{Type: "reload", Message: "kept"},
+		},
+	}
+	var warnings []string
+	st.clean(func(name string) bool { return name == "web" }, func(msg string, _ ...any) { warnings = append(warnings, msg) })
+
+	if _, ok := st.Components["ghost"]; ok {
+		t.Error("unknown component kept")
+	}
+	web := st.Components["web"]
+	want := map[string]int{"crash": maxStateCount, "manual": 0, "memory": 2}
+	if len(web.RestartsByReason) != len(want) {
+		t.Errorf("restarts %v, want %v", web.RestartsByReason, want)
+	}
+	for r, n := range want {
+		if web.RestartsByReason[r] != n {
+			t.Errorf("restarts[%s] = %d, want %d", r, web.RestartsByReason[r], n)
+		}
+	}
+	if web.LastRestartReason != "" || len(web.LastExit.Signal) != maxStateSignal {
+		t.Errorf("last reason %q, last exit signal %q", web.LastRestartReason, web.LastExit.Signal)
+	}
+	if len(st.Events) != 2 || st.Events[1].Message != "kept" {
+		t.Fatalf("events %+v, want the web exit and the reload", st.Events)
+	}
+	if m := st.Events[0].Message; len(m) > maxStateMessage || !utf8.ValidString(m) {
+		t.Errorf("message of %d bytes (valid UTF-8: %v), want at most %d, whole runes", len(m), utf8.ValidString(m), maxStateMessage)
+	}
+	if len(warnings) != 9 {
+		t.Errorf("%d warnings, want 9 (one per change): %q", len(warnings), warnings)
 	}
 }
