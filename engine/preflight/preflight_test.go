@@ -254,3 +254,27 @@ func TestCheck_ControlPathTooLong(t *testing.T) {
 		t.Errorf("problems = %q", got)
 	}
 }
+
+// TestIdentities_SameAsCheck: the user/group problems `thorp run` refuses on
+// (Identities) are exactly those `thorp check` reports, whoever runs thorp.
+func TestIdentities_SameAsCheck(t *testing.T) {
+	fakeFreeSpace(t, 1<<40)
+	for _, ug := range [][2]string{
+		{"thorp-no-such-user", "thorp-no-such-group"},
+		{"root", ""}, {"", "root"}, {"0", "0"}, {"nobody", ""}, {"", ""},
+	} {
+		cfg := testConfig(t)
+		cfg.Components[0].User, cfg.Components[0].Group = ug[0], ug[1]
+		var fromCheck []string
+		for _, p := range check(t, cfg, Options{}) {
+			if strings.Contains(p, ": user: ") || strings.Contains(p, ": group: ") {
+				fromCheck = append(fromCheck, p)
+			}
+		}
+		var fromRun []string
+		for _, p := range Identities(cfg, "thorp.lua") {
+			fromRun = append(fromRun, p.String())
+		}
+		wantProblems(t, fromRun, fromCheck...)
+	}
+}
