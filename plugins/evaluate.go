@@ -77,45 +77,28 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		abs = path
 	}
 	script := &Script{}
-	e := &evaluator{
-		path:       path,
-		chunk:      filepath.Base(path),
-		src:        src,
-		opts:       opts,
-		raw:        &config.Raw{File: abs, Name: path},
-		script:     script,
-		components: map[string]int{},
-		funcs:      map[*lua.LFunction]*Function{},
-		loading:    true,
-	}
+	lim := newLimits()
+	e := newEvaluator(path, src, opts, lim)
+	e.raw = &config.Raw{File: abs, Name: path}
+	e.script = script
 	// The hooks' Lua globals keep e for the state's life: once evaluation
 	// ends, e must not lead to the Script or its functions, or the Script
 	// could never become unreachable (see Script).
 	raw := e.raw
-	defer func() { e.raw, e.script, e.funcs = nil, nil, nil }()
-	L := newSandboxState()
-	e.install(L)
+	defer func() { e.raw, e.script, e.funcs, e.byKey = nil, nil, nil, nil }()
 
-	fn, err := L.Load(bytes.NewReader(skipShebang(src)), e.chunk)
+	chunk, err := parse.Parse(bytes.NewReader(skipShebang(src)), e.chunk)
+	var proto *lua.FunctionProto
+	if err == nil {
+		proto, err = lua.Compile(chunk, e.chunk)
+	}
 	if err != nil {
-		L.Close()
 		return nil, nil, config.Problems{e.syntaxProblem(err, src)}
 	}
-
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultEvalTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	L.SetContext(ctx)
-	L.Push(fn)
-	err = L.PCall(0, 0, nil)
-	L.RemoveContext()
-	timedOut := ctx.Err()
-	cancel()
-	e.loading = false
-	if err != nil {
-		e.problems = append(e.problems, e.runtimeProblem(err, timedOut, timeout))
+	L := newSandboxState(lim)
+	e.install(L)
+	if err, cause, timeout := e.runTop(L, proto); err != nil {
+		e.problems = append(e.problems, e.runtimeProblem(err, cause, timeout))
 	} else {
 		for _, p := range e.pending {
 			if !p.given {
@@ -129,8 +112,61 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		L.Close()
 		return raw, nil, e.problems // its functions report ErrClosed
 	}
-	script.open(L, e.chunk)
+	// Each further state evaluates the same compiled chunk again, quietly.
+	build := func() (*lua.LState, map[funcKey]*lua.LFunction, error) {
+		r := newEvaluator(path, src, opts, lim)
+		r.raw, r.quiet = &config.Raw{}, true
+		L := newSandboxState(lim)
+		r.install(L)
+		if err, cause, timeout := r.runTop(L, proto); err != nil {
+			L.Close()
+			p := r.runtimeProblem(err, cause, timeout)
+			return nil, nil, fmt.Errorf("%s:%d: %s", r.chunk, p.Line, p.Message)
+		}
+		fns := r.byKey
+		r.raw, r.funcs, r.byKey = nil, nil, nil
+		return L, fns, nil
+	}
+	script.open(L, e.byKey, len(raw.Hooks) > 0, e.chunk, lim, build, opts.Log)
 	return raw, script, e.problems
+}
+
+// newEvaluator returns an evaluator for the thorp.lua at path, read as src.
+func newEvaluator(path string, src []byte, opts Options, lim *limits) *evaluator {
+	return &evaluator{
+		path:       path,
+		chunk:      filepath.Base(path),
+		src:        src,
+		opts:       opts,
+		lim:        lim,
+		components: map[string]int{},
+		funcs:      map[funcRef]*Function{},
+		keys:       map[*lua.LFunction]funcKey{},
+		byKey:      map[funcKey]*lua.LFunction{},
+		protoN:     map[*lua.FunctionProto]int{},
+		loading:    true,
+	}
+}
+
+// runTop runs the compiled thorp.lua in L, bounded by the evaluation's time
+// limit and the memory ceiling; cause says why a context ended it.
+func (e *evaluator) runTop(L *lua.LState, proto *lua.FunctionProto) (err, cause error, timeout time.Duration) {
+	timeout = e.opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultEvalTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err, cause = e.lim.runLimited(ctx, L, func() error {
+		L.Push(L.NewFunctionFromProto(proto))
+		err := L.PCall(0, 0, nil)
+		if err != nil {
+			err = errors.New(errorText(L, e.chunk, err))
+		}
+		return err
+	})
+	e.loading = false
+	return err, cause, timeout
 }
 
 // skipShebang blanks a leading "#!" line (keeping its newline so line numbers
@@ -164,11 +200,27 @@ type evaluator struct {
 	// pending are the component "name" calls, to find ones never given a body.
 	pending []*pendingComponent
 	// funcs are the functions found so far, so that one Lua function used
-	// twice is one Function.
-	funcs map[*lua.LFunction]*Function
+	// twice (in one role) is one Function.
+	funcs map[funcRef]*Function
+	// keys and byKey are the definition sites of the functions found, and
+	// protoN counts the closures found per prototype.
+	keys   map[*lua.LFunction]funcKey
+	byKey  map[funcKey]*lua.LFunction
+	protoN map[*lua.FunctionProto]int
+	// lim are the state's bounds; settings{} may set the memory ceiling.
+	lim *limits
+	// quiet is true when the file is evaluated again for another state:
+	// what it prints or logs while loading was already said.
+	quiet bool
 	// loading is true while the file's top level runs; the declaration
 	// functions refuse to run from hooks afterwards.
 	loading bool
+}
+
+// funcRef is a Lua function in one role.
+type funcRef struct {
+	fn   *lua.LFunction
+	role role
 }
 
 type pendingComponent struct {
@@ -188,23 +240,30 @@ func (e *evaluator) where(line int) string {
 }
 
 func (e *evaluator) log(level, msg string, line int) {
-	if e.opts.Log != nil {
+	if e.opts.Log != nil && !(e.quiet && e.loading) {
 		e.opts.Log(level, msg, e.where(line))
 	}
 }
 
-// register binds fn to the Script and returns it as a Function. declLine
-// is used as its line when fn is not a Lua function (e.g. print).
-func (e *evaluator) register(fn *lua.LFunction, declLine int) *Function {
-	if f, ok := e.funcs[fn]; ok {
+// register binds fn to the Script in role r and returns it as a Function.
+// declLine is used as its line when fn is not a Lua function (e.g. print).
+func (e *evaluator) register(fn *lua.LFunction, declLine int, r role) *Function {
+	if f, ok := e.funcs[funcRef{fn, r}]; ok {
 		return f
 	}
-	f := &Function{script: e.script, fn: fn, where: e.where(declLine)}
+	key, ok := e.keys[fn]
+	if !ok {
+		key = funcKey{proto: fn.Proto, n: e.protoN[fn.Proto]}
+		e.protoN[fn.Proto]++
+		e.keys[fn] = key
+		e.byKey[key] = fn
+	}
+	f := &Function{script: e.script, role: r, key: key, where: e.where(declLine)}
 	if fn.Proto != nil && fn.Proto.LineDefined > 0 {
 		f.where = e.where(fn.Proto.LineDefined)
 		f.source = sourceLines(e.src, fn.Proto.LineDefined, fn.Proto.LastLineDefined)
 	}
-	e.funcs[fn] = f
+	e.funcs[funcRef{fn, r}] = f
 	return f
 }
 
@@ -222,7 +281,7 @@ func sourceLines(src []byte, first, last int) string {
 // declaration made at line.
 func (e *evaluator) converter(line int) *luaToConfig {
 	return &luaToConfig{fn: func(f *lua.LFunction, _ string) (any, bool) {
-		return e.register(f, line), true
+		return e.register(f, line, roleProbe), true
 	}}
 }
 
@@ -294,7 +353,25 @@ func (e *evaluator) luaSettings(L *lua.LState) int {
 		e.raw.SettingsLine = line
 	}
 	maps.Merge(m, e.raw.Settings) // a later settings{} call wins
+	e.setCeiling()
 	return 0
+}
+
+// setCeiling applies settings.plugins.max_memory as soon as it is declared,
+// so the rest of the evaluation is bounded by it; a bad value is left to
+// engine/config to report.
+func (e *evaluator) setCeiling() {
+	p, _ := e.raw.Settings["plugins"].(map[string]any)
+	var n config.Size
+	switch v := p["max_memory"].(type) {
+	case string:
+		n, _ = config.ParseSize(v)
+	case float64:
+		n = config.Size(v)
+	}
+	if n >= config.MinPluginMemory {
+		e.lim.ceiling.Store(int64(n))
+	}
 }
 
 // luaComponent is component "name" (returning the function that takes the
@@ -385,7 +462,7 @@ func (e *evaluator) luaOn(L *lua.LState) int {
 		e.problem(line, "", "", fmt.Sprintf(`on(%q, …) needs a function, got a %s: on(%q, function(ev) … end)`, string(ev), L.Get(2).Type(), string(ev)))
 		return 0
 	}
-	e.raw.Hooks = append(e.raw.Hooks, config.Hook{Event: string(ev), Func: e.register(fn, line), Line: line})
+	e.raw.Hooks = append(e.raw.Hooks, config.Hook{Event: string(ev), Func: e.register(fn, line, roleHook), Line: line})
 	return 0
 }
 
@@ -475,16 +552,14 @@ func splitWhere(chunk, msg string) (int, string) {
 }
 
 // runtimeProblem turns the error that ended the script into a problem.
-func (e *evaluator) runtimeProblem(err, ctxErr error, timeout time.Duration) config.Problem {
-	msg := err.Error()
-	var apiErr *lua.ApiError
-	if errors.As(err, &apiErr) && apiErr.Object != nil {
-		msg = apiErr.Object.String()
-	}
-	line, text := e.errorAt(msg)
-	if ctxErr != nil {
+func (e *evaluator) runtimeProblem(err, cause error, timeout time.Duration) config.Problem {
+	line, text := e.errorAt(err.Error())
+	switch {
+	case errors.Is(cause, errMemory):
+		text = fmt.Sprintf("grew thorp's memory past the ceiling of %s (settings.plugins.max_memory); look for a table or string growing without end", config.Size(e.lim.max()))
+	case cause != nil:
 		text = fmt.Sprintf("still running after %s: thorp.lua must finish quickly; look for an endless loop", timeout)
-	} else {
+	default:
 		text = hint(text)
 	}
 	return config.Problem{File: e.path, Line: line, Message: text}

@@ -189,7 +189,10 @@ func TestEvaluate_SmallErrors(t *testing.T) {
 		want      string
 	}{
 		{"error call", "\nerror('no port configured')", "thorp.lua:2: no port configured"},
-		{"error without position", "error('bare', 0)", "thorp.lua: bare"},
+		{"error without position", "error('bare', 0)", "thorp.lua:1: bare"},
+		{"error with a table", "\nerror({})", "thorp.lua:2: (error object is a table value without __tostring)"},
+		{"error with __tostring", "error(setmetatable({}, {__tostring = function() return 'custom' end}))", "thorp.lua:1: custom"},
+		{"long error", "error(string.rep('A', 1e7))", "thorp.lua:1: " + strings.Repeat("A", 1011) + "… (9998989 bytes cut)"},
 		{"index nil", "local t = {}\nt.a.b = 1", "thorp.lua:2: attempt to index a non-table object(nil) with key 'b' (a misspelt table or field name?)"},
 		{"stack overflow", "local function f() return 1 + f() end\nf()", "thorp.lua:1: stack overflow"},
 		{"compile", "break", "thorp.lua:1: no loop to break"},

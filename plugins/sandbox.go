@@ -15,9 +15,10 @@ var removedBaseGlobals = []string{
 // safeOSFuncs are the only os functions a thorp.lua gets.
 var safeOSFuncs = []string{"time", "date", "clock", "getenv"}
 
-// newSandboxState returns a fresh LState with only the sandboxed libraries open.
-// The caller adds thorp's own globals (settings, component, on, thorp, print).
-func newSandboxState() *lua.LState {
+// newSandboxState returns a fresh LState with only the sandboxed libraries
+// open, their builtins bounded by lim. The caller adds thorp's own globals
+// (settings, component, on, thorp, print).
+func newSandboxState(lim *limits) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	for _, lib := range []struct {
 		name string
@@ -38,6 +39,7 @@ func newSandboxState() *lua.LState {
 	}
 	restrictPackage(L)
 	L.SetGlobal("os", safeOS(L))
+	lim.installBounded(L)
 	return L
 }
 

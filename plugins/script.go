@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -26,31 +27,72 @@ var ErrClosed = errors.New("lua script is closed")
 
 // Function is a Lua function thorp.lua handed to thorp (a memory_policy, a
 // ready or health function, an on() hook), bound to the Script that defined
-// it: it implements config.Func and always runs in that Script's state.
-// Holding a Function keeps its Script open (see Script). It is safe for
-// concurrent use.
+// it: it implements config.Func and always runs in that Script's states.
+// Hooks run in a Lua state of their own, probes and policies in another, so
+// no hook can hold up a probe; each state is thorp.lua evaluated once, and a
+// Function finds itself in either by its definition site. Holding a
+// Function keeps its Script open (see Script). It is safe for concurrent use.
 type Function struct {
 	script *Script
-	fn     *lua.LFunction
+	role   role
+	key    funcKey
 	where  string // "thorp.lua:LINE"
 	source string // the definition's text, "" for a Go function
+	// disabled holds why the function no longer runs, nil while it does.
+	disabled atomic.Pointer[string]
 }
 
 var _ config.Func = (*Function)(nil)
+
+// role says which of a Script's states runs a function.
+type role int
+
+const (
+	roleProbe role = iota // ready, health, memory_policy and other values
+	roleHook              // on() hooks
+	roles
+)
+
+func (r role) String() string {
+	if r == roleHook {
+		return "hooks"
+	}
+	return "ready, health and memory_policy functions"
+}
+
+// funcKey identifies a function's definition across evaluations of one
+// thorp.lua: its compiled prototype (shared by every state of a Script) and
+// which closure of that prototype, in the order thorp.lua handed them over.
+type funcKey struct {
+	proto *lua.FunctionProto // nil for a Go function (print, thorp.log, …)
+	n     int
+}
 
 // Call calls the function with one table argument built from arg (string
 // keys; values string, float64, int, int64, bool, nested maps, []any or
 // []string), and returns its first result converted to Go: nil, string,
 // float64, bool, map[string]any or []any.
 //
-// The call is protected and bounded by timeout (DefaultCallTimeout when <= 0)
-// and ctx: a Lua error or a timeout comes back as an error naming the
-// function's thorp.lua:LINE (timeouts wrap context.DeadlineExceeded), a
-// closed Script as ErrClosed. Calls into one Script run one at a time on
-// its owner goroutine; time spent waiting for a turn counts against the
-// timeout.
+// The call is protected and bounded by timeout (DefaultCallTimeout when <= 0),
+// by ctx and by settings.plugins.max_memory: a Lua error or a timeout comes
+// back as an error naming the function's thorp.lua:LINE (timeouts wrap
+// context.DeadlineExceeded), a closed Script as ErrClosed. A call that ran
+// past its timeout or the memory ceiling wraps ErrOverrun: the function is
+// disabled from then on (its calls fail at once, wrapping ErrOverrun, until
+// a reload makes a new one) and the Lua state it ran in is replaced by a
+// fresh evaluation of thorp.lua (its globals are lost). Calls into one state
+// run one at a time on its owner goroutine; time spent waiting for a turn
+// counts against the timeout.
 func (f *Function) Call(ctx context.Context, arg map[string]any, timeout time.Duration) (any, error) {
-	return f.script.call(ctx, f, arg, timeout)
+	if why := f.disabled.Load(); why != nil {
+		return nil, fmt.Errorf("function at %s is disabled since it %s; fix it and reload the config: %w", f.where, *why, ErrOverrun)
+	}
+	v, err := f.script.call(ctx, f, arg, timeout)
+	var o *overrunError
+	if errors.As(err, &o) {
+		f.disabled.CompareAndSwap(nil, &o.what)
+	}
+	return v, err
 }
 
 // Where returns "thorp.lua:LINE" of the function's definition.
@@ -60,29 +102,49 @@ func (f *Function) Where() string { return f.where }
 // thorp.lua), "" when it is not a Lua function.
 func (f *Function) Source() string { return f.source }
 
-// Script is the Lua state that evaluated a thorp.lua, kept for the functions
-// it declared. One goroutine owns the state; every call is a message to it.
+// overrunError is the error of a call that overran its limit.
+type overrunError struct {
+	what string // "ran past its 200ms limit"
+	err  error
+}
+
+func (o *overrunError) Error() string { return o.err.Error() }
+
+func (o *overrunError) Unwrap() []error { return []error{o.err, ErrOverrun} }
+
+// Script is the Lua states that evaluated a thorp.lua, kept for the
+// functions it declared: one for ready, health and memory_policy functions,
+// one for hooks (only when thorp.lua has some). One goroutine owns each
+// state; every call is a message to it.
 //
 // Lifetime: a Script stays open while anything can still call one of its
 // functions — the config that declared them, a process started under that
 // config whose health check or ready probe holds one, a hook in flight.
 // A reload therefore never closes the previous Script: once nothing
 // references it or any of its functions, the Go runtime's cleanup closes its
-// state (runtime.AddCleanup), after the last call returned, since a call
+// states (runtime.AddCleanup), after the last call returned, since a call
 // holds its Function. Close closes it at once (thorp's shutdown, a command
 // that only loads the config); a call afterwards returns ErrClosed and never
 // touches the closed state. Script is safe for concurrent use; Close is safe
 // to call twice.
 type Script struct {
-	// st is set once evaluation succeeded; nil means never opened.
-	st *scriptState
+	// states are by role; nil means never opened.
+	states [roles]*scriptState
 }
 
-// scriptState is the owner side of a Script: it holds nothing that leads
+// builder evaluates thorp.lua again, quietly, into a fresh state, and
+// returns it with its functions by definition site.
+type builder func() (*lua.LState, map[funcKey]*lua.LFunction, error)
+
+// scriptState is the owner side of one state: it holds nothing that leads
 // back to the Script or its Functions, so they can become unreachable while
 // the owner goroutine runs.
 type scriptState struct {
 	chunk string
+	role  role
+	lim   *limits
+	build builder
+	log   func(level, msg, where string)
 	reqs  chan callRequest
 	// closing is cancelled by close, ending any running call at once.
 	closing context.Context
@@ -93,7 +155,7 @@ type scriptState struct {
 
 type callRequest struct {
 	ctx context.Context
-	fn  *lua.LFunction
+	key funcKey
 	// where names the function in messages.
 	where string
 	arg   map[string]any
@@ -107,32 +169,94 @@ type callResult struct {
 	err error
 }
 
-// open takes ownership of L, starts its owner goroutine and arranges for
-// the state to be closed once s is unreachable.
-func (s *Script) open(L *lua.LState, chunk string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	st := &scriptState{
-		chunk:   chunk,
-		reqs:    make(chan callRequest),
-		closing: ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
+// open starts the owner goroutines of the states: L (already evaluated,
+// with its functions fns) for probes, and, when hooks is true, a state for
+// hooks that build makes; it arranges for them to be closed once s is
+// unreachable.
+func (s *Script) open(L *lua.LState, fns map[funcKey]*lua.LFunction, hooks bool, chunk string, lim *limits, build builder, log func(level, msg, where string)) {
+	if log == nil {
+		log = func(string, string, string) {}
 	}
-	s.st = st
-	go st.own(L)
-	runtime.AddCleanup(s, func(st *scriptState) { st.close() }, st)
+	for r := range roles {
+		if r == roleHook && !hooks {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		st := &scriptState{
+			chunk:   chunk,
+			role:    r,
+			lim:     lim,
+			build:   build,
+			log:     log,
+			reqs:    make(chan callRequest),
+			closing: ctx,
+			cancel:  cancel,
+			done:    make(chan struct{}),
+		}
+		s.states[r] = st
+		if r == roleProbe {
+			go st.own(L, fns)
+		} else {
+			go st.own(nil, nil)
+		}
+	}
+	runtime.AddCleanup(s, func(sts [roles]*scriptState) {
+		for _, st := range sts {
+			if st != nil {
+				st.close()
+			}
+		}
+	}, s.states)
 }
 
-// own is the owner goroutine: the only one touching L from now on.
-func (st *scriptState) own(L *lua.LState) {
+// own is the owner goroutine: the only one touching its state from now on.
+// It builds the state when it has none (at first for hooks, and after a
+// replacement) before taking the next call.
+func (st *scriptState) own(L *lua.LState, fns map[funcKey]*lua.LFunction) {
 	defer close(st.done)
-	defer L.Close()
+	defer func() {
+		if L != nil {
+			L.Close()
+		}
+	}()
+	var buildErr error
+	var baseLive int64
+	if L != nil {
+		baseLive = liveHeapBytes()
+	}
 	for {
+		if L == nil && buildErr == nil && st.closing.Err() == nil {
+			L, fns, buildErr = st.build()
+			if buildErr != nil {
+				st.log("error", fmt.Sprintf("cannot make a Lua state for %s: %v; they fail until the config is reloaded", st.role, buildErr), st.chunk)
+			}
+			baseLive = liveHeapBytes()
+		}
 		select {
 		case <-st.closing.Done():
 			return
 		case req := <-st.reqs:
-			req.reply <- st.run(L, req)
+			if L == nil {
+				req.reply <- callResult{err: fmt.Errorf("function at %s: no Lua state: %v", req.where, buildErr)}
+				continue
+			}
+			res := st.run(L, fns, req)
+			req.reply <- res
+			var o *overrunError
+			replace := ""
+			if errors.As(res.err, &o) {
+				replace = fmt.Sprintf("the function at %s %s and is disabled", req.where, o.what)
+			} else if grown := liveHeapBytes() - baseLive; grown > st.lim.max() {
+				if size := stateSize(L, st.lim.max()); size > st.lim.max() {
+					replace = fmt.Sprintf("its globals keep more than %s (settings.plugins.max_memory)", config.Size(st.lim.max()))
+				}
+			}
+			if replace != "" {
+				st.log("warn", fmt.Sprintf("Lua state for %s replaced by a fresh evaluation of %s, its globals lost: %s", st.role, st.chunk, replace), req.where)
+				L.Close()
+				L, fns = nil, nil
+				runtime.GC()
+			}
 		}
 	}
 }
@@ -141,20 +265,25 @@ func (st *scriptState) own(L *lua.LState) {
 // waiting for it.
 func (st *scriptState) close() { st.once.Do(st.cancel) }
 
-// Close stops the owner goroutine, interrupting a running call, waits for
-// it and releases the Lua state. It is safe to call twice and from several
-// goroutines.
+// Close stops the owner goroutines, interrupting running calls, waits for
+// them and releases the Lua states. It is safe to call twice and from
+// several goroutines.
 func (s *Script) Close() {
-	if s.st == nil {
-		return
+	for _, st := range s.states {
+		if st != nil {
+			st.close()
+		}
 	}
-	s.st.close()
-	<-s.st.done
+	for _, st := range s.states {
+		if st != nil {
+			<-st.done
+		}
+	}
 }
 
-// call runs f on the owner goroutine; see Function.Call.
+// call runs f on the owner goroutine of its state; see Function.Call.
 func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, timeout time.Duration) (any, error) {
-	st := s.st
+	st := s.states[f.role]
 	if st == nil {
 		return nil, fmt.Errorf("function at %s: %w", f.where, ErrClosed)
 	}
@@ -164,7 +293,7 @@ func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, time
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	req := callRequest{ctx: ctx, fn: f.fn, where: f.where, arg: arg, timeout: timeout, reply: make(chan callResult, 1)}
+	req := callRequest{ctx: ctx, key: f.key, where: f.where, arg: arg, timeout: timeout, reply: make(chan callResult, 1)}
 	select {
 	case st.reqs <- req:
 	case <-st.closing.Done():
@@ -183,12 +312,16 @@ func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, time
 	case r := <-req.reply:
 		return r.v, r.err
 	case <-grace.C:
-		return nil, contextError(f.where, ctx.Err(), timeout, "")
+		err := contextError(f.where, ctx.Err(), timeout, "")
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, &overrunError{what: fmt.Sprintf("ran past its %s limit", timeout), err: err}
+		}
+		return nil, err
 	}
 }
 
 // run performs one call on the owner goroutine.
-func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
+func (st *scriptState) run(L *lua.LState, fns map[funcKey]*lua.LFunction, req callRequest) (res callResult) {
 	where := req.where
 	defer func() {
 		if r := recover(); r != nil {
@@ -197,6 +330,10 @@ func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
 	}()
 	if err := req.ctx.Err(); err != nil {
 		return callResult{err: contextError(where, err, req.timeout, "")}
+	}
+	fn := fns[req.key]
+	if fn == nil {
+		return callResult{err: fmt.Errorf("function at %s: not found in the Lua state for %s (does thorp.lua declare its functions the same way each time it runs?)", where, st.role)}
 	}
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
@@ -209,16 +346,16 @@ func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
 	if err != nil {
 		return callResult{err: fmt.Errorf("function at %s: argument: %w", where, err)}
 	}
-	L.SetContext(ctx)
-	err = L.CallByParam(lua.P{Fn: req.fn, NRet: 1, Protect: true}, arg)
-	L.RemoveContext()
-	if err != nil {
-		msg := err.Error()
-		var apiErr *lua.ApiError
-		if errors.As(err, &apiErr) && apiErr.Object != nil {
-			msg = apiErr.Object.String()
+	var msg string
+	err, cause := st.lim.runLimited(ctx, L, func() error {
+		err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, arg)
+		if err != nil {
+			msg = errorText(L, st.chunk, err)
 		}
-		if cerr := ctx.Err(); cerr != nil {
+		return err
+	})
+	if err != nil {
+		if cause != nil {
 			if st.closing.Err() != nil {
 				return callResult{err: fmt.Errorf("function at %s: %w", where, ErrClosed)}
 			}
@@ -227,7 +364,15 @@ func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
 			if line > 0 {
 				at = fmt.Sprintf("%s:%d", st.chunk, line)
 			}
-			return callResult{err: contextError(where, cerr, req.timeout, at)}
+			switch {
+			case errors.Is(cause, errMemory):
+				e := fmt.Errorf("function at %s grew thorp's memory past the ceiling of %s (settings.plugins.max_memory)%s", where, config.Size(st.lim.max()), stoppedAt(at))
+				return callResult{err: &overrunError{what: "grew thorp's memory past " + config.Size(st.lim.max()).String(), err: e}}
+			case errors.Is(cause, context.DeadlineExceeded):
+				e := contextError(where, cause, req.timeout, at)
+				return callResult{err: &overrunError{what: fmt.Sprintf("ran past its %s limit", req.timeout), err: e}}
+			}
+			return callResult{err: contextError(where, cause, req.timeout, at)}
 		}
 		return callResult{err: fmt.Errorf("function at %s failed: %s", where, msg)}
 	}
@@ -236,6 +381,13 @@ func (st *scriptState) run(L *lua.LState, req callRequest) (res callResult) {
 		return callResult{err: fmt.Errorf("function at %s: %w", where, err)}
 	}
 	return callResult{v: v}
+}
+
+func stoppedAt(at string) string {
+	if at == "" {
+		return ""
+	}
+	return " (stopped at " + at + ")"
 }
 
 // contextError describes a call ended by its context; at is where the Lua code
@@ -250,8 +402,6 @@ func contextError(where string, err error, timeout time.Duration, at string) err
 	default:
 		msg = "cancelled"
 	}
-	if at != "" {
-		msg += " (stopped at " + at + ")"
-	}
+	msg += stoppedAt(at)
 	return fmt.Errorf("function at %s %s: %w", where, msg, err)
 }

@@ -17,7 +17,7 @@ import (
 // TestScript_run_StackBalanced calls run directly on the test goroutine (no
 // owner) and checks that every outcome leaves the Lua stack as it found it.
 func TestScript_run_StackBalanced(t *testing.T) {
-	L := newSandboxState()
+	L := newSandboxState(newLimits())
 	defer L.Close()
 	src := `return function(ev) return ev.x end,
 	function() error("boom") end,
@@ -34,7 +34,11 @@ func TestScript_run_StackBalanced(t *testing.T) {
 	L.SetTop(0)
 	L.Push(lua.LString("sentinel"))
 
-	st := &scriptState{chunk: "thorp.lua", closing: context.Background()}
+	st := &scriptState{chunk: "thorp.lua", closing: context.Background(), lim: newLimits()}
+	fns := map[funcKey]*lua.LFunction{}
+	for i, fn := range funcs {
+		fns[funcKey{n: i}] = fn
+	}
 	tests := []struct {
 		id      int
 		arg     map[string]any
@@ -51,7 +55,7 @@ func TestScript_run_StackBalanced(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		r := st.run(L, callRequest{ctx: ctx, fn: funcs[tt.id-1], where: "thorp.lua:1", arg: tt.arg, timeout: 50 * time.Millisecond})
+		r := st.run(L, fns, callRequest{ctx: ctx, key: funcKey{n: tt.id - 1}, where: "thorp.lua:1", arg: tt.arg, timeout: 50 * time.Millisecond})
 		cancel()
 		if tt.wantErr != "" {
 			if r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr) {
@@ -82,7 +86,7 @@ func TestTableShape(t *testing.T) {
 		{"{1, x = 2}", nil, "mixes list items and named keys"},
 		{"{[{}] = 1}", nil, "a table cannot be a table key"},
 	}
-	L := newSandboxState()
+	L := newSandboxState(newLimits())
 	defer L.Close()
 	for _, tt := range tests {
 		if err := L.DoString("return " + tt.src); err != nil {
@@ -136,7 +140,7 @@ func TestScript_LifetimeFollowsItsFunctions(t *testing.T) {
 	if s == nil {
 		t.Fatalf("problems: %v", ps)
 	}
-	st, fn := s.st, raw.Hooks[0].Func
+	st, fn := s.states[roleHook], raw.Hooks[0].Func
 	raw, s = nil, nil
 	for range 3 {
 		runtime.GC()

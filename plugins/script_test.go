@@ -170,10 +170,10 @@ func TestScript_Close_InterruptsCall(t *testing.T) {
 		_, err := fns["health"].Call(context.Background(), nil, time.Minute)
 		errc <- err
 	}()
-	// Wait until the busy call holds the owner: a second call then queues and times out.
+	// Wait until the busy call holds the hooks' owner: a second hook then queues and times out.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := fns["memory_policy"].Call(context.Background(), map[string]any{"rss": 1, "limit": 2}, 20*time.Millisecond)
+		_, err := fns["ready"].Call(context.Background(), map[string]any{"n": 1}, 20*time.Millisecond)
 		if err != nil {
 			break
 		}

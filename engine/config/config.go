@@ -97,7 +97,13 @@ type PluginSettings struct {
 	AllowHosts []string `koanf:"allow_hosts"`
 	// MaxFailures disables a hook after this many failures in a row.
 	MaxFailures int `koanf:"max_failures"`
+	// MaxMemory is the memory ceiling of one Lua call and of evaluating
+	// thorp.lua: a call that grows thorp's heap past it is stopped.
+	MaxMemory Size `koanf:"max_memory"`
 }
+
+// MinPluginMemory is the smallest settings.plugins.max_memory.
+const MinPluginMemory = MiB
 
 // MetricsPush are the keys of settings.metrics_push.
 type MetricsPush struct {

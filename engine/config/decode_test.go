@@ -88,7 +88,7 @@ func TestDecode_Good(t *testing.T) {
 	wantSettings := Settings{
 		HTTP: "127.0.0.1:3002", HTTPHosts: []string{"thorp.example.com", "Metrics.Example.com:9100", "[::1]:3002"}, Control: "/srv/app/.thorp/thorp.sock", State: "/srv/app/.thorp/state.json",
 		Token: "s3cret-s3cret-s3cret", Logs: wantLogs,
-		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowHosts: []string{}, MaxFailures: 5},
+		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowHosts: []string{}, MaxFailures: 5, MaxMemory: 64 * MiB},
 		MetricsPush: MetricsPush{Interval: 15 * time.Second},
 		Line:        1,
 	}

@@ -31,6 +31,7 @@ func Defaults() Settings {
 			AllowExec:   false,
 			AllowHosts:  []string{},
 			MaxFailures: 5,
+			MaxMemory:   64 * MiB,
 		},
 		MetricsPush: MetricsPush{
 			Interval: 15 * time.Second,

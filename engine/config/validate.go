@@ -63,6 +63,9 @@ func (d *decoder) validateSettings(s *Settings) {
 	if s.Plugins.MaxFailures < 1 {
 		bad("plugins.max_failures", "must be at least 1, got %d", s.Plugins.MaxFailures)
 	}
+	if msg := checkPluginMemory(s.Plugins.MaxMemory); msg != "" {
+		bad("plugins.max_memory", "%s", msg)
+	}
 	for _, h := range s.Plugins.AllowHosts {
 		if strings.TrimSpace(h) == "" {
 			bad("plugins.allow_hosts", "must not contain an empty host")
@@ -319,4 +322,15 @@ func checkReady(s string) string {
 		return ""
 	}
 	return fmt.Sprintf(`%q is not a readiness check (use "started", "notify", "http://…", "https://…", "tcp://host:port", "log:REGEX" or a Lua function)`, s)
+}
+
+// maxPluginMemory is the largest settings.plugins.max_memory.
+const maxPluginMemory = 16 * GiB
+
+// checkPluginMemory checks settings.plugins.max_memory; "" when it is fine.
+func checkPluginMemory(n Size) string {
+	if n < MinPluginMemory || n > maxPluginMemory {
+		return fmt.Sprintf("%s is out of range; use %s to %s (default 64MiB)", n, Size(MinPluginMemory), Size(maxPluginMemory))
+	}
+	return ""
 }
