@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,11 @@ const hookQueue = 256
 
 // HookRunner runs the on(event, fn) hooks of thorp.lua for the engine's
 // events: one goroutine calls them in order, each under
-// settings.plugins.timeout. A hook that fails max_failures times in a row
-// is disabled and says so once; supervision never waits for a hook.
+// settings.plugins.timeout and settings.plugins.max_memory, in a Lua state
+// of their own (never the one ready, health and memory_policy functions run
+// in). A hook that fails max_failures times in a row, or overruns its time
+// or memory limit once, is disabled and says so once; supervision never
+// waits for a hook.
 // Handle and Set are safe for concurrent use; Run runs once.
 type HookRunner struct {
 	log        func(level, msg, where string)
@@ -154,6 +158,11 @@ func (h *HookRunner) record(gen, i int, hk config.Hook, maxFailures int, err err
 	}
 	h.failures[i]++
 	h.log("warn", fmt.Sprintf("on(%q) hook failed (%d in a row): %v", hk.Event, h.failures[i], err), hk.Func.Where())
+	if errors.Is(err, ErrOverrun) {
+		h.disabled[i] = true
+		h.log("error", fmt.Sprintf("on(%q) hook disabled: it overran its limit (settings.plugins.timeout or max_memory); fix it and reload the config", hk.Event), hk.Func.Where())
+		return
+	}
 	if h.failures[i] >= max(maxFailures, 1) {
 		h.disabled[i] = true
 		h.log("error", fmt.Sprintf("on(%q) hook disabled after %d failures in a row; fix it and reload the config", hk.Event, h.failures[i]), hk.Func.Where())

@@ -149,10 +149,15 @@ func (l *limits) installBounded(L *lua.LState) {
 		if !ok {
 			return
 		}
-		t.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+		// Same upvalues as the original: gmatch keeps its iterator in one.
+		upvalues := make([]lua.LValue, len(orig.Upvalues))
+		for i, uv := range orig.Upvalues {
+			upvalues[i] = uv.Value()
+		}
+		t.RawSetString(name, L.NewClosure(func(L *lua.LState) int {
 			check(L)
 			return orig.GFunction(L)
-		}))
+		}, upvalues...))
 	}
 	wrap(str, "rep", func(L *lua.LState) {
 		s, n := L.CheckString(1), L.CheckInt(2)
