@@ -97,7 +97,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	}
 	L := newSandboxState(lim)
 	e.install(L)
-	if err, cause, timeout := e.runTop(L, proto); err != nil {
+	if err, cause, timeout := e.runTop(context.Background(), L, proto); err != nil {
 		e.problems = append(e.problems, e.runtimeProblem(err, cause, timeout))
 	} else {
 		for _, p := range e.pending {
@@ -113,12 +113,12 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		return raw, nil, e.problems // its functions report ErrClosed
 	}
 	// Each further state evaluates the same compiled chunk again, quietly.
-	build := func() (*lua.LState, map[funcKey]*lua.LFunction, error) {
+	build := func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error) {
 		r := newEvaluator(path, src, opts, lim)
 		r.raw, r.quiet = &config.Raw{}, true
 		L := newSandboxState(lim)
 		r.install(L)
-		if err, cause, timeout := r.runTop(L, proto); err != nil {
+		if err, cause, timeout := r.runTop(ctx, L, proto); err != nil {
 			L.Close()
 			p := r.runtimeProblem(err, cause, timeout)
 			return nil, nil, fmt.Errorf("%s:%d: %s", r.chunk, p.Line, p.Message)
@@ -148,14 +148,14 @@ func newEvaluator(path string, src []byte, opts Options, lim *limits) *evaluator
 	}
 }
 
-// runTop runs the compiled thorp.lua in L, bounded by the evaluation's time
-// limit and the memory ceiling; cause says why a context ended it.
-func (e *evaluator) runTop(L *lua.LState, proto *lua.FunctionProto) (err, cause error, timeout time.Duration) {
+// runTop runs the compiled thorp.lua in L, bounded by ctx, the evaluation's
+// time limit and the memory ceiling; cause says why a context ended it.
+func (e *evaluator) runTop(ctx context.Context, L *lua.LState, proto *lua.FunctionProto) (err, cause error, timeout time.Duration) {
 	timeout = e.opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultEvalTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err, cause = e.lim.runLimited(ctx, L, func() error {
 		L.Push(L.NewFunctionFromProto(proto))

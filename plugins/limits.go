@@ -92,28 +92,39 @@ func liveHeapBytes() int64 {
 // watchMemory cancels cancel with errMemory once thorp's heap has grown by
 // more than the ceiling since it was called, sampling every memorySample
 // until ctx ends. Garbage is not counted: growth past the ceiling is
-// confirmed after a collection before the call is stopped. thorp's other
-// goroutines allocate too, so the ceiling is a bound on the call, not an
-// exact account of it.
+// confirmed by a collection (in the background, sampling goes on) before
+// the call is stopped, unless the heap grew by twice the ceiling, which
+// stops it at once. thorp's other goroutines allocate too, so the ceiling is
+// a bound on the call, not an exact account of it.
 func (l *limits) watchMemory(ctx context.Context, cancel context.CancelCauseFunc) {
 	base := heapBytes()
 	t := time.NewTicker(memorySample)
 	defer t.Stop()
+	var collected chan int64 // the heap after a collection, while one runs
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case after := <-collected:
+			collected = nil
+			if after-base > l.max() {
+				cancel(errMemory)
+				return
+			}
+			base = min(base, after) // something else freed memory meanwhile
 		case <-t.C:
-		}
-		if heapBytes()-base <= l.max() {
-			continue
-		}
-		runtime.GC()
-		if now := heapBytes(); now-base > l.max() {
-			cancel(errMemory)
-			return
-		} else if now < base {
-			base = now // something else freed memory meanwhile
+			grown := heapBytes() - base
+			switch {
+			case grown > 2*l.max():
+				cancel(errMemory)
+				return
+			case grown > l.max() && collected == nil:
+				collected = make(chan int64, 1)
+				go func(c chan<- int64) {
+					runtime.GC()
+					c <- heapBytes()
+				}(collected)
+			}
 		}
 	}
 }

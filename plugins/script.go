@@ -134,7 +134,8 @@ type Script struct {
 
 // builder evaluates thorp.lua again, quietly, into a fresh state, and
 // returns it with its functions by definition site.
-type builder func() (*lua.LState, map[funcKey]*lua.LFunction, error)
+// It ends early when ctx does.
+type builder func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error)
 
 // scriptState is the owner side of one state: it holds nothing that leads
 // back to the Script or its Functions, so they can become unreachable while
@@ -226,8 +227,8 @@ func (st *scriptState) own(L *lua.LState, fns map[funcKey]*lua.LFunction) {
 	}
 	for {
 		if L == nil && buildErr == nil && st.closing.Err() == nil {
-			L, fns, buildErr = st.build()
-			if buildErr != nil {
+			L, fns, buildErr = st.build(st.closing)
+			if buildErr != nil && st.closing.Err() == nil {
 				st.log("error", fmt.Sprintf("cannot make a Lua state for %s: %v; they fail until the config is reloaded", st.role, buildErr), st.chunk)
 			}
 			baseLive = liveHeapBytes()
