@@ -17,12 +17,31 @@
 // # Concurrency model
 //
 // An LState is not safe for concurrent use, so exactly one goroutine touches it
-// at a time. Evaluate runs the file on the caller's goroutine; when it succeeds
-// it hands the state to a Script, which starts one owner goroutine for it. From
-// then on every Function.Call is a message to that goroutine: the caller sends
+// at a time. Evaluate compiles the file once and runs it on the caller's
+// goroutine; when it succeeds it hands the state to a Script, which starts one
+// owner goroutine for it, the state of ready, health and memory_policy
+// functions. When the file declared hooks, the Script has a second state for
+// them, the same compiled chunk evaluated again (quietly) by its own owner, so
+// a hook never holds up a probe. A Function finds itself in either state by
+// its definition site (its prototype and which closure of it). From then on
+// every Function.Call is a message to the owner of its state: the caller sends
 // the work and waits for the answer, bounded by a timeout that the owner also
 // installs on the state with SetContext, so a busy loop in Lua ends instead of
 // wedging the owner.
+//
+// # Limits
+//
+// gopher-lua checks its context only between VM instructions, and its Go
+// builtins have no allocation hook. So each call (and the evaluation) runs
+// with a watchdog that samples Go's heap and cancels the call once it grew
+// past settings.plugins.max_memory; the builtins that build big results in
+// one Go call (string.rep, string.format, table.concat, string.gsub) check
+// the result's size first, and the pattern functions refuse patterns whose
+// worst-case backtracking on the given string exceeds a step budget. A call
+// that overruns its time or memory limit disables its Function (ErrOverrun)
+// and the owner replaces the state by a fresh evaluation; so does a state
+// whose globals keep more than the ceiling. Lua errors are always
+// "thorp.lua:LINE: message", with __tostring applied and cut at 1 KiB.
 //
 // # Lifetime
 //

@@ -28,7 +28,7 @@ func TestEvaluate_BuiltinsBounded(t *testing.T) {
 		{"concat", `local t = {} local s = string.rep("x", 2^20) for i = 1, 100 do t[i] = s end local r = table.concat(t)`, "table.concat: result"},
 		{"gsub growing", `local s = string.rep("x", 2^20) string.gsub(string.rep("a", 100), "a", function() return s end)`, "string.gsub: result"},
 		{"gsub string", `string.gsub(string.rep("a", 2^16), "a", string.rep("b", 2^11))`, "string.gsub: result"},
-		{"table grown in a loop", "\nlocal t = {}\nfor i = 1, 1e9 do t[i] = i end", "grew thorp's memory past the ceiling of 64 MiB"},
+		{"table grown in a loop", "settings { plugins = { max_memory = '8MiB' } }\nlocal t = {}\nfor i = 1, 1e9 do t[i] = i end", "grew thorp's memory past the ceiling of 8 MiB"},
 		{"concatenation doubling", "local s = 'x'\nwhile true do s = s .. s end", "grew thorp's memory past the ceiling"},
 		{"lower ceiling", `settings { plugins = { max_memory = "4MiB" } }` + "\n" + `local s = string.rep("x", 5 * 2^20)`, "over the memory ceiling of 4 MiB"},
 	}
@@ -76,7 +76,7 @@ eq(n, 2002, "gmatch")
 // ceiling, later calls of that function fail at once, and another function
 // of the same state works in a fresh state (its globals are gone).
 func TestFunction_MemoryOverrunDisablesAndReplaces(t *testing.T) {
-	src := `counter = 0
+	src := `counter = 0 settings { plugins = { max_memory = "8MiB" } }
 component "a" { command = "x",
   memory_policy = function() local t = {} for i = 1, 1e9 do t[i] = i end end,
   health = function() counter = counter + 1 return counter end,
@@ -102,8 +102,8 @@ component "a" { command = "x",
 	}
 	start := time.Now()
 	_, err := policy.Call(t.Context(), nil, 20*time.Second)
-	if !errors.Is(err, plugins.ErrOverrun) || !strings.Contains(err.Error(), "thorp.lua:3") || !strings.Contains(err.Error(), "64 MiB") {
-		t.Fatalf("err = %v, want an overrun at thorp.lua:3 naming 64 MiB", err)
+	if !errors.Is(err, plugins.ErrOverrun) || !strings.Contains(err.Error(), "thorp.lua:3") || !strings.Contains(err.Error(), "8 MiB") {
+		t.Fatalf("err = %v, want an overrun at thorp.lua:3 naming 8 MiB", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the overrun took %v to stop", d)
@@ -148,12 +148,12 @@ component "a" { command = "x", ready = function() n = n + 1 return n end, health
 	}
 }
 
-// TestFunction_RetainedMemoryReplacesState calls a hook that keeps 8 MiB
-// per call in a global, under the per-call ceiling: once the state holds
+// TestFunction_RetainedMemoryReplacesState calls a hook that keeps about
+// 2 MiB per call in a global, under the per-call ceiling: once the state holds
 // more than the ceiling it is replaced, so the memory stays bounded.
 func TestFunction_RetainedMemoryReplacesState(t *testing.T) {
-	src := `keep = {}
-on("start", function() local t = {} for i = 1, 2^19 do t[i] = i end keep[#keep + 1] = t return #keep end)
+	src := `keep = {} settings { plugins = { max_memory = "16MiB" } }
+on("start", function() local t = {} for i = 1, 2^17 do t[i] = i end keep[#keep + 1] = t return #keep end)
 `
 	var mu sync.Mutex
 	replaced := 0
