@@ -97,7 +97,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	}
 	L := newSandboxState(lim)
 	e.install(L)
-	if err, cause, timeout := e.runTop(context.Background(), L, proto); err != nil {
+	if timeout, cause, err := e.runTop(context.Background(), L, proto); err != nil {
 		e.problems = append(e.problems, e.runtimeProblem(err, cause, timeout))
 	} else {
 		for _, p := range e.pending {
@@ -118,7 +118,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		r.raw, r.quiet = &config.Raw{}, true
 		L := newSandboxState(lim)
 		r.install(L)
-		if err, cause, timeout := r.runTop(ctx, L, proto); err != nil {
+		if timeout, cause, err := r.runTop(ctx, L, proto); err != nil {
 			L.Close()
 			p := r.runtimeProblem(err, cause, timeout)
 			return nil, nil, fmt.Errorf("%s:%d: %s", r.chunk, p.Line, p.Message)
@@ -150,7 +150,7 @@ func newEvaluator(path string, src []byte, opts Options, lim *limits) *evaluator
 
 // runTop runs the compiled thorp.lua in L, bounded by ctx, the evaluation's
 // time limit and the memory ceiling; cause says why a context ended it.
-func (e *evaluator) runTop(ctx context.Context, L *lua.LState, proto *lua.FunctionProto) (err, cause error, timeout time.Duration) {
+func (e *evaluator) runTop(ctx context.Context, L *lua.LState, proto *lua.FunctionProto) (timeout time.Duration, cause, err error) {
 	timeout = e.opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultEvalTimeout
@@ -166,7 +166,7 @@ func (e *evaluator) runTop(ctx context.Context, L *lua.LState, proto *lua.Functi
 		return err
 	})
 	e.loading = false
-	return err, cause, timeout
+	return timeout, cause, err
 }
 
 // skipShebang blanks a leading "#!" line (keeping its newline so line numbers
