@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,26 +81,6 @@ func runMeasured(t *testing.T, name string, args ...string) (string, int64, time
 	return out.String(), ru.Maxrss << 10, wall
 }
 
-// vmHWM reads the peak RSS of a running process from /proc/PID/status.
-func vmHWM(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
-}
-
 func thorpLog(cfg string) string {
 	b, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "logs", "thorp.log"))
 	return string(b)
@@ -146,7 +124,7 @@ on("start", function(ev) while true do end end)
 		l := thorpLog(cfg)
 		return strings.Contains(l, "too costly") && strings.Contains(l, `hook disabled: it overran its limit`)
 	})
-	if rss := vmHWM(t, r.cmd.Process.Pid); rss > rssBound {
+	if rss := peakRSS(t, r.cmd.Process.Pid); rss > rssBound {
 		t.Errorf("thorp run peaked at %d MiB RSS", rss>>20)
 	}
 }
@@ -184,7 +162,7 @@ end)
 	if l := thorpLog(cfg); !strings.Contains(l, "grew thorp's memory past the ceiling of 64 MiB") || !strings.Contains(l, "thorp.lua:5") {
 		t.Errorf("thorp.log does not name the ceiling and the hook's line:\n%s", l)
 	}
-	if rss := vmHWM(t, r.cmd.Process.Pid); rss > rssBound {
+	if rss := peakRSS(t, r.cmd.Process.Pid); rss > rssBound {
 		t.Errorf("thorp run peaked at %d MiB RSS", rss>>20)
 	}
 }
