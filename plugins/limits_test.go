@@ -29,7 +29,7 @@ func TestEvaluate_BuiltinsBounded(t *testing.T) {
 		{"gsub growing", `local s = string.rep("x", 2^20) string.gsub(string.rep("a", 100), "a", function() return s end)`, "string.gsub: result"},
 		{"gsub string", `string.gsub(string.rep("a", 2^16), "a", string.rep("b", 2^11))`, "string.gsub: result"},
 		{"table grown in a loop", "settings { plugins = { max_memory = '8MiB' } }\nlocal t = {}\nfor i = 1, 1e9 do t[i] = i end", "grew thorp's memory past the ceiling of 8 MiB"},
-		{"concatenation doubling", "local s = 'x'\nwhile true do s = s .. s end", "grew thorp's memory past the ceiling"},
+		{"concatenation doubling", "settings { plugins = { max_memory = '8MiB' } }\nlocal s = 'x'\nwhile true do s = s .. s end", "grew thorp's memory past the ceiling of 8 MiB"},
 		{"lower ceiling", `settings { plugins = { max_memory = "4MiB" } }` + "\n" + `local s = string.rep("x", 5 * 2^20)`, "over the memory ceiling of 4 MiB"},
 	}
 	for _, tt := range tests {
