@@ -17,6 +17,9 @@ import (
 const (
 	fuzzEvalTimeout = 50 * time.Millisecond
 	fuzzEvalSlack   = 3 * time.Second
+	// fuzzMaxMessage bounds a problem's message: Lua errors are cut at
+	// 1 KiB, and nothing else quotes more than the generated values.
+	fuzzMaxMessage = 4096
 )
 
 // luaQuote renders s as a Lua string literal, every byte kept.
@@ -44,7 +47,9 @@ func luaQuote(s string) string {
 // strings, a number used as both, and a table expression spliced into a
 // component and into settings. It never panics, returns within the
 // evaluation timeout (plus slack), and every error names a line of the
-// file (a warning may be about the whole file: no components). When the
+// file (a warning may be about the whole file: no components) with a
+// message of sane length that is never just a raw "table: 0x…" (an error
+// value's address). When the
 // config decodes, the size and duration are what config.ParseSize and
 // config.ParseDuration make of the strings, and a duration survives a
 // round trip through its String form.
@@ -100,6 +105,9 @@ component "fuzz" {
 		for _, p := range problems.Errors() {
 			if p.Line < 1 || p.Line > lines {
 				t.Fatalf("problem without a line of the file (%d lines): %s\n%s", lines, p, src)
+			}
+			if len(p.Message) > fuzzMaxMessage || strings.HasPrefix(p.Message, "table: 0x") {
+				t.Fatalf("problem message of %d bytes, or a raw table: %.200q\n%s", len(p.Message), p.Message, src)
 			}
 		}
 		if problems.Err() != nil || cfg == nil {
