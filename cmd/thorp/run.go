@@ -74,6 +74,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, overrides, luaLog)) }
 	first := load()
+	// Evaluating thorp.lua (twice when it has hooks) leaves garbage thorp
+	// never needs again; hand it back now rather than carry it for the
+	// daemon's whole life.
+	debug.FreeOSMemory()
 	printProblems(stderr, first.Problems)
 	if first.Config == nil {
 		fmt.Fprintf(stderr, "thorp: %s has errors; nothing was started. Fix them (thorp check -c %s) and run again.\n", *cfgPath, *cfgPath)
