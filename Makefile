@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
+.PHONY: build run test test-deps vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -17,6 +17,19 @@ build:
 
 run: build
 	./$(BIN) run -c thorp.lua
+
+# What the tests need beyond Go, from Debian's packages: tmux (monit in a real
+# terminal) and setpriv (util-linux: thorp run as an unprivileged user).
+# Installed when missing and running as root (CI); tests that need them
+# skip, saying so, on a developer machine without them.
+TEST_DEPS := tmux:tmux setpriv:util-linux
+test-deps:
+	@missing=""; for d in $(TEST_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "test-deps: missing$$missing (install them; the tests that need them will skip)"; fi; \
+	fi
 
 test: lint
 	$(GO) test -race -count=1 -timeout 20m ./...
