@@ -57,8 +57,11 @@ type Event struct {
 // eventLog is a bounded ring of recent events plus a broadcast of changes.
 // It is safe for concurrent use.
 type eventLog struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// ring grows up to size as events come (most supervisors keep far
+	// fewer than size), then wraps.
 	ring    []Event
+	size    int
 	next    int
 	full    bool
 	seq     uint64
@@ -67,7 +70,27 @@ type eventLog struct {
 }
 
 func newEventLog(size int, sink func(Event)) *eventLog {
-	return &eventLog{ring: make([]Event, size), changed: make(chan struct{}), sink: sink}
+	return &eventLog{size: max(size, 1), changed: make(chan struct{}), sink: sink}
+}
+
+// put stores ev at the ring's next slot, growing the ring while it is
+// shorter than size; l.mu is held.
+func (l *eventLog) put(ev Event) {
+	if len(l.ring) < l.size {
+		if len(l.ring) == cap(l.ring) {
+			grown := make([]Event, len(l.ring), min(max(2*cap(l.ring), 16), l.size))
+			copy(grown, l.ring)
+			l.ring = grown
+		}
+		l.ring = append(l.ring, ev)
+		l.next = len(l.ring) % l.size
+	} else {
+		l.ring[l.next] = ev
+		l.next = (l.next + 1) % l.size
+	}
+	if l.next == 0 {
+		l.full = true
+	}
 }
 
 // add stamps ev with a sequence number and stores it.
@@ -75,11 +98,7 @@ func (l *eventLog) add(ev Event) {
 	l.mu.Lock()
 	l.seq++
 	ev.Seq = l.seq
-	l.ring[l.next] = ev
-	l.next = (l.next + 1) % len(l.ring)
-	if l.next == 0 {
-		l.full = true
-	}
+	l.put(ev)
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
@@ -134,10 +153,6 @@ func (l *eventLog) restore(evs []Event) {
 	for _, ev := range evs {
 		l.seq++
 		ev.Seq = l.seq
-		l.ring[l.next] = ev
-		l.next = (l.next + 1) % len(l.ring)
-		if l.next == 0 {
-			l.full = true
-		}
+		l.put(ev)
 	}
 }

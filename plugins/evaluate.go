@@ -127,7 +127,11 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		r.raw, r.funcs, r.byKey = nil, nil, nil
 		return L, fns, nil
 	}
-	script.open(L, e.byKey, len(raw.Hooks) > 0, e.chunk, lim, build, opts.Log)
+	probes := false
+	for ref := range e.funcs {
+		probes = probes || ref.role == roleProbe
+	}
+	script.open(L, e.byKey, probes, len(raw.Hooks) > 0, e.chunk, lim, build, opts.Log)
 	return raw, script, e.problems
 }
 

@@ -114,8 +114,9 @@ func (o *overrunError) Unwrap() []error { return []error{o.err, ErrOverrun} }
 
 // Script is the Lua states that evaluated a thorp.lua, kept for the
 // functions it declared: one for ready, health and memory_policy functions,
-// one for hooks (only when thorp.lua has some). One goroutine owns each
-// state; every call is a message to it.
+// one for hooks, each only when thorp.lua has such functions (a Script
+// without any holds no Lua state). One goroutine owns each state; every
+// call is a message to it.
 //
 // Lifetime: a Script stays open while anything can still call one of its
 // functions — the config that declared them, a process started under that
@@ -128,7 +129,7 @@ func (o *overrunError) Unwrap() []error { return []error{o.err, ErrOverrun} }
 // touches the closed state. Script is safe for concurrent use; Close is safe
 // to call twice.
 type Script struct {
-	// states are by role; nil means never opened.
+	// states are by role; nil means never opened (no such functions).
 	states [roles]*scriptState
 }
 
@@ -171,15 +172,20 @@ type callResult struct {
 }
 
 // open starts the owner goroutines of the states: L (already evaluated,
-// with its functions fns) for probes, and, when hooks is true, a state for
-// hooks that build makes; it arranges for them to be closed once s is
-// unreachable.
-func (s *Script) open(L *lua.LState, fns map[funcKey]*lua.LFunction, hooks bool, chunk string, lim *limits, build builder, log func(level, msg, where string)) {
+// with its functions fns) for probes when probes is true (thorp.lua handed
+// over a ready, health or memory_policy function; otherwise nothing could
+// ever run in it, and L is closed at once), and, when hooks is true, a
+// state for hooks that build makes; it arranges for them to be closed once
+// s is unreachable.
+func (s *Script) open(L *lua.LState, fns map[funcKey]*lua.LFunction, probes, hooks bool, chunk string, lim *limits, build builder, log func(level, msg, where string)) {
 	if log == nil {
 		log = func(string, string, string) {}
 	}
+	if !probes {
+		L.Close()
+	}
 	for r := range roles {
-		if r == roleHook && !hooks {
+		if (r == roleHook && !hooks) || (r == roleProbe && !probes) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())

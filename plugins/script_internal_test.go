@@ -183,3 +183,48 @@ func TestScript_FailedEvaluationFunctionsAreClosed(t *testing.T) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }
+
+// TestScript_StatesOnlyForTheirFunctions checks that a Script keeps a Lua
+// state for probes only when thorp.lua handed over a ready, health or
+// memory_policy function, and one for hooks only when it has hooks: a
+// state nothing can call would only cost memory for the daemon's life.
+func TestScript_StatesOnlyForTheirFunctions(t *testing.T) {
+	for _, c := range []struct {
+		name, src     string
+		probes, hooks bool
+	}{
+		{"none", `component "a" { command = { "true" } }`, false, false},
+		{"probe", `component "a" { command = { "true" }, ready = function() return true end }`, true, false},
+		{"hook", `component "a" { command = { "true" } }
+on('start', function() end)`, false, true},
+		{"both", `component "a" { command = { "true" }, ready = function() return true end }
+on('start', function() end)`, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "thorp.lua")
+			if err := os.WriteFile(path, []byte(c.src+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			raw, s, ps := Evaluate(path, Options{})
+			if s == nil {
+				t.Fatalf("problems: %v", ps)
+			}
+			defer s.Close()
+			if got := s.states[roleProbe] != nil; got != c.probes {
+				t.Errorf("probe state: %v, want %v", got, c.probes)
+			}
+			if got := s.states[roleHook] != nil; got != c.hooks {
+				t.Errorf("hook state: %v, want %v", got, c.hooks)
+			}
+			if c.probes {
+				f, ok := raw.Components[0].Values["ready"].(*Function)
+				if !ok {
+					t.Fatalf("ready = %#v", raw.Components[0].Values["ready"])
+				}
+				if v, err := f.Call(t.Context(), nil, time.Second); err != nil || v != true {
+					t.Fatalf("ready() = %v, %v", v, err)
+				}
+			}
+		})
+	}
+}

@@ -46,25 +46,42 @@ func Backups(path string) ([]string, error) {
 	}
 	ext := filepath.Ext(base)
 	prefix := base[:len(base)-len(ext)] + "-"
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list backups of %s: %w", path, err)
-	}
 	type backup struct {
 		name string
 		t    time.Time
 	}
 	var found []backup
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasPrefix(name, prefix) {
-			continue
+	// The directory is read a batch of names at a time: it usually holds
+	// every component's logs, and each log's compressor lists it when the
+	// log is opened, so listing it whole would make a start with many
+	// components allocate (and keep at once) quadratic memory.
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list backups of %s: %w", path, err)
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(256)
+		for _, name := range names {
+			if !strings.HasPrefix(name, prefix) {
+				continue
+			}
+			t, ok := backupTime(path, name)
+			if !ok {
+				continue
+			}
+			full := filepath.Join(dir, name)
+			if st, err := os.Lstat(full); err != nil || st.IsDir() {
+				continue // gone meanwhile, or not a backup
+			}
+			found = append(found, backup{full, t})
 		}
-		t, ok := backupTime(path, name)
-		if !ok {
-			continue
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		found = append(found, backup{filepath.Join(dir, name), t})
+		if err != nil {
+			return nil, fmt.Errorf("list backups of %s: %w", path, err)
+		}
 	}
 	// While a backup is being compressed, its .gz (whole: it is renamed
 	// into place) and the original exist for a moment: list it once.
