@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
@@ -59,7 +57,7 @@ func (l *logFiles) open(path string, ls config.LogSettings, opened *[]string) (*
 	}
 	f, err := rotate.Open(path, l.options(path, ls))
 	if err == nil {
-		err = probeLog(path)
+		err = f.Probe()
 		if err != nil {
 			_ = f.Close()
 		}
@@ -163,21 +161,4 @@ func (l *logFiles) close() error {
 		delete(l.files, path)
 	}
 	return errors.Join(errs...)
-}
-
-// probeLog makes sure the log at path can be written before anything is
-// written to it (a rotate.File opens its file on the first write): the
-// directory is created and the file opened for appending, created when
-// missing (mode 0600, as the writer would), never through a symbolic link
-// and without blocking on a FIFO. A start or a reload thus fails at once
-// on a log it could not write, instead of losing the output later.
-func probeLog(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }

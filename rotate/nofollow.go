@@ -100,6 +100,25 @@ func truncateTo(path string, size int64) error {
 	return fd.Truncate(size)
 }
 
+// Probe makes sure f's file can be written before anything is written to
+// it (f opens its file on the first write): the directory is created and
+// the file opened for appending, created when missing, never through a
+// symbolic link and without blocking on a FIFO. A start or a reload thus
+// fails at once on a log thorp could not write, instead of losing output
+// later. Safe for concurrent use.
+func (f *File) Probe() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return err
+	}
+	fd, err := openNoFollow(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logPerm)
+	if err != nil {
+		return err
+	}
+	return fd.Close()
+}
+
 // logPerm is the mode of a new log file, lumberjack's own.
 const logPerm = 0o600
 
