@@ -101,6 +101,11 @@ func (l *limits) watchMemory(ctx context.Context, cancel context.CancelCauseFunc
 	t := time.NewTicker(memorySample)
 	defer t.Stop()
 	var collected chan int64 // the heap after a collection, while one runs
+	defer func() {
+		if collected != nil {
+			<-collected // the collection below is owned here: wait for it
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,7 +125,7 @@ func (l *limits) watchMemory(ctx context.Context, cancel context.CancelCauseFunc
 				return
 			case grown > l.max() && collected == nil:
 				collected = make(chan int64, 1)
-				go func(c chan<- int64) {
+				go func(c chan<- int64) { // owner: watchMemory, which waits for it
 					runtime.GC()
 					c <- heapBytes()
 				}(collected)
