@@ -162,12 +162,42 @@ type Component struct {
 	RestartMode   string        `koanf:"restart_mode"`
 	Instances     int           `koanf:"instances"`
 	CronRestart   string        `koanf:"cron_restart"`
+	// Proxy, when set, puts thorp's balancer in front of the component's
+	// processes (the proxy key; a string is the short form of Listen).
+	Proxy *Proxy `koanf:"proxy"`
+	// Rolling is how many instances a rolling restart of a proxied
+	// component replaces at a time.
+	Rolling int `koanf:"rolling"`
 
 	LogFile   string `koanf:"log_file"`
 	ErrorFile string `koanf:"error_file"`
 	MergeLogs bool   `koanf:"merge_logs"`
 	// Logs is settings.logs with this component's overrides applied.
 	Logs LogSettings `koanf:"logs"`
+}
+
+// Proxy modes.
+const (
+	ProxyTCP  = "tcp"
+	ProxyHTTP = "http"
+)
+
+// Proxy is a component's balancer: thorp listens on Listen and forwards each
+// connection (tcp) or request (http) to the ready process with the fewest
+// active connections; each process listens on its own loopback port, told
+// in the environment variable PortEnv.
+type Proxy struct {
+	// Listen is "tcp://host:port" or "unix:///path", bound by thorp.
+	Listen string `koanf:"listen"`
+	// Mode is ProxyTCP or ProxyHTTP.
+	Mode string `koanf:"mode"`
+	// PortEnv names the variable that tells each process its port.
+	PortEnv string `koanf:"port_env"`
+	// DrainTimeout bounds how long a process taken out of rotation keeps
+	// its open connections before it is sent stop_signal.
+	DrainTimeout time.Duration `koanf:"drain_timeout"`
+	// QueueTimeout bounds how long a client waits for a ready process.
+	QueueTimeout time.Duration `koanf:"queue_timeout"`
 }
 
 // Health is a component's health check.

@@ -59,7 +59,14 @@ func DefaultComponent() Component {
 		ListenTimeout:     10 * time.Second,
 		RestartMode:       "stop-start",
 		Instances:         1,
+		Rolling:           1,
 	}
+}
+
+// DefaultProxy returns the defaults of a proxy table: tcp mode, the port in
+// $PORT, 30s to drain, 10s in the queue.
+func DefaultProxy() Proxy {
+	return Proxy{Mode: ProxyTCP, PortEnv: "PORT", DrainTimeout: 30 * time.Second, QueueTimeout: 10 * time.Second}
 }
 
 // DefaultHealth returns the defaults of a health check: every 5s, 1s timeout,
