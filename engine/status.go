@@ -28,6 +28,42 @@ type Status struct {
 	Message                    string           `json:"message,omitempty"`
 	Instances                  []InstanceStatus `json:"instances"`
 	Logs                       []LogStatus      `json:"logs,omitempty"`
+	// Proxy is the component's balancer; nil when it has no proxy.
+	Proxy *ProxyStatus `json:"proxy,omitempty"`
+}
+
+// Rotation states of a proxied process (InstanceStatus.Rotation,
+// BackendStatus.Rotation).
+const (
+	RotationIn       = "in rotation"     // receives new connections
+	RotationDraining = "draining"        // out of rotation, its connections finishing
+	RotationOut      = "out of rotation" // not ready yet, or stopping
+)
+
+// ProxyStatus is a proxied component's balancer.
+type ProxyStatus struct {
+	Listen string `json:"listen"`
+	Mode   string `json:"mode"`
+	// ConnectionsTotal counts client connections accepted since thorp
+	// started the balancer; Active is those open now.
+	ConnectionsTotal uint64 `json:"connections_total"`
+	Active           int    `json:"active"`
+	// Errors counts failures by kind: refused, reset, timeout, no_backend.
+	Errors map[string]uint64 `json:"errors"`
+	// Requests counts http-mode responses by status code.
+	Requests map[string]uint64 `json:"requests,omitempty"`
+	// Backends lists every process in rotation or draining, a replaced
+	// process of an overlap restart included.
+	Backends []BackendStatus `json:"backends"`
+}
+
+// BackendStatus is one process behind a balancer.
+type BackendStatus struct {
+	Instance    int    `json:"instance"`
+	PID         int    `json:"pid"`
+	Port        int    `json:"port"`
+	Rotation    string `json:"rotation"`
+	Connections int    `json:"connections"`
 }
 
 // InstanceStatus is one instance of a component.
@@ -39,6 +75,12 @@ type InstanceStatus struct {
 	MemoryBytes   int64   `json:"memory_bytes"`
 	// Procs is how many processes the instance's tree had at the last sample.
 	Procs int `json:"procs"`
+	// Port is the loopback port of a proxied instance's process ($PORT);
+	// Rotation is one of RotationIn, RotationDraining, RotationOut and
+	// Connections its open connections. All zero without a proxy.
+	Port        int    `json:"port,omitempty"`
+	Rotation    string `json:"rotation,omitempty"`
+	Connections int    `json:"connections,omitempty"`
 
 	runningSince time.Time // for UptimeSeconds at read time; zero when not running
 }
