@@ -25,8 +25,9 @@ func (c *component) markRunning(in *instance, p *process, msg string) {
 	if p.stopProbe != nil {
 		p.stopProbe()
 	}
+	c.intoRotation(in, p)
 	c.setState(in, StateRunning, Event{Type: EventRunning, PID: p.pid, Message: msg})
-	c.retireOld(in) // an overlap restart: the old process may go now
+	c.retireOld(in, true) // an overlap restart: the old process may go now
 	if h := c.cfg.Health; h != nil && (h.HTTP != "" || h.Func != nil) {
 		hc := *h
 		// Owner: p (release waits); ends with p.ctx.
@@ -140,13 +141,14 @@ func (c *component) checkCron(now time.Time) {
 		return
 	}
 	c.nextCron = c.cron.Next(now)
+	var due []*instance
 	for _, in := range c.active() {
 		if in.proc == nil || in.proc.stopping || in.proc.exited != nil {
 			continue
 		}
-		c.countRestart(in, policies.ReasonCron, fmt.Sprintf("cron_restart %q is due", c.cfg.CronRestart))
-		c.restartInstance(in, policies.ReasonCron)
+		due = append(due, in)
 	}
+	c.restartAll(due, policies.ReasonCron, fmt.Sprintf("cron_restart %q is due", c.cfg.CronRestart))
 }
 
 // setCron (re)computes the cron schedule from the config.

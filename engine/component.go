@@ -12,6 +12,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/thorp-dev/thorp/engine/balancer"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/proc"
 	"github.com/thorp-dev/thorp/policies"
@@ -55,6 +56,7 @@ type component struct {
 	cron     cron.Schedule
 	nextCron time.Time     // next cron_restart; zero when none
 	sockets  []*heldSocket // bound by thorp, passed to every process
+	front    *front        // the balancer of a proxied component; nil without a proxy
 }
 
 // view is what the loop publishes for other goroutines.
@@ -62,6 +64,7 @@ type view struct {
 	status Status
 	cfg    *config.Component
 	logs   []logRef
+	bal    *balancer.Balancer // for the live counts of status.Proxy; nil without a proxy
 }
 
 // instance is one copy of a component (instances = N gives N of them).
@@ -76,9 +79,17 @@ type instance struct {
 	hist      policies.RunHistory
 	nextStart time.Time       // end of a backoff or an errored retry; zero = none
 	restartBy policies.Reason // reason of the restart waiting for proc to end, "" = none
-	lastExit  *ExitInfo
-	message   string
-	waiters   []*pending
+
+	// A rolling restart of a proxied component replaces `rolling`
+	// instances at a time: rollNext is the reason of one still to come
+	// ("" = none), rolling marks one under way (see advanceRoll).
+	rollNext policies.Reason
+	rollWhy  string
+	rolling  bool
+
+	lastExit *ExitInfo
+	message  string
+	waiters  []*pending
 
 	memory     int64 // last sampled tree memory (RSS or PSS)
 	procs      int   // processes in the tree at the last sample
@@ -112,6 +123,14 @@ type process struct {
 	runningAt  time.Time          // when it became ready
 	lastPing   time.Time          // last WATCHDOG=1
 	policyBusy bool               // a Lua memory_policy call is in flight
+
+	// Behind a balancer: port is the process's $PORT, backend its place in
+	// the balancer (nil when out of rotation); draining is set while it is
+	// out of rotation with connections left to finish, until drainBy.
+	port     int
+	backend  *balancer.Backend
+	draining bool
+	drainBy  time.Time
 
 	ctx      context.Context // derived from the loop's; cancelled by release
 	cancel   context.CancelFunc
@@ -182,6 +201,7 @@ func (c *component) heldSockets() []*heldSocket { return c.sockets }
 func (c *component) closeHeldSockets() {
 	closeSockets(c.sockets)
 	c.sockets = nil
+	c.closeFront()
 }
 
 // config returns the component's current config; safe from any goroutine.
@@ -288,6 +308,7 @@ func (c *component) drain() {
 		c.receive(m)
 	}
 	c.applySamples(samples)
+	c.advanceRoll()
 	c.dropGone()
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
@@ -328,6 +349,10 @@ func (c *component) receive(m message) {
 			m.p.policyBusy = false
 			c.onPolicy(m)
 		}
+	case drainedMsg:
+		if c.current(m.p) {
+			c.onDrained(m.p.inst, m.p, "its connections have ended")
+		}
 	default:
 		panic(fmt.Sprintf("engine: unknown message %T", m)) // a programmer's bug
 	}
@@ -363,7 +388,8 @@ func (c *component) handle(r request) {
 			in.restartBy = ""
 			in.nextStart = time.Time{}
 			in.waiting = false
-			c.retireOld(in)
+			in.rollNext, in.rolling = "", false
+			c.retireOld(in, false)
 			if in.proc != nil {
 				c.stopProc(in, in.proc, policies.ReasonManual)
 			} else if in.state != StateStopped {
@@ -375,9 +401,8 @@ func (c *component) handle(r request) {
 		for _, in := range c.active() {
 			in.wantUp = true
 			in.nextStart = time.Time{}
-			c.countRestart(in, r.reason, "restart requested ("+string(r.reason)+")")
-			c.restartInstance(in, r.reason)
 		}
+		c.restartAll(c.active(), r.reason, "restart requested ("+string(r.reason)+")")
 		c.reply(r, StateRunning)
 	case opSignal:
 		var err error
@@ -409,6 +434,7 @@ func (c *component) handle(r request) {
 		if r.rebind {
 			c.setSockets(r.sockets)
 		}
+		c.updateFront(r)
 		c.resize(max(r.cfg.Instances, 1))
 		c.setCron()
 		c.updateSnapshot()
@@ -439,7 +465,8 @@ func (c *component) resize(n int) {
 		in.restartBy = ""
 		in.nextStart = time.Time{}
 		in.waiting = false
-		c.retireOld(in) // an overlap restart's old process goes too, or the instance could never be dropped
+		in.rollNext, in.rolling = "", false
+		c.retireOld(in, false) // an overlap restart's old process goes too, or the instance could never be dropped
 		if in.proc != nil {
 			c.stopProc(in, in.proc, policies.ReasonConfig)
 		}
@@ -495,7 +522,7 @@ func (c *component) settleWaiters(in *instance) {
 	kept := in.waiters[:0]
 	for _, w := range in.waiters {
 		switch {
-		case w.want == StateRunning && in.state == StateRunning && in.old == nil:
+		case w.want == StateRunning && in.state == StateRunning && in.old == nil && in.rollNext == "":
 			w.settle(nil)
 		case w.want == StateStopped && in.state == StateStopped && in.proc == nil:
 			w.settle(nil)
@@ -643,6 +670,7 @@ func (c *component) onNotReady(in *instance, p *process) {
 // stopProc sends the stop sequence to p's group.
 func (c *component) stopProc(in *instance, p *process, reason policies.Reason) {
 	p.requested = true
+	c.outOfRotation(p)
 	if p.stopping {
 		return
 	}
@@ -657,6 +685,7 @@ func (c *component) stopProc(in *instance, p *process, reason policies.Reason) {
 // onExit handles the end of a main process.
 func (c *component) onExit(in *instance, p *process, st exitStatus) {
 	p.exited = &st
+	c.outOfRotation(p) // new connections go to the others at once
 	info := &ExitInfo{Code: st.code, Time: st.time}
 	if st.signal != 0 {
 		info.Signal = config.Signal(st.signal).String()
@@ -736,6 +765,7 @@ func (c *component) finish(in *instance, p *process) {
 // release frees what p held once it and its group are gone: the
 // goroutines watching it end before release returns.
 func (c *component) release(p *process) {
+	c.outOfRotation(p)
 	p.endWatchers()
 	c.sup.fence.RemoveGroup(p.pid)
 	for _, id := range p.escaped {
@@ -805,6 +835,7 @@ func (c *component) nextDeadline() time.Time {
 	for _, in := range c.insts {
 		if old := in.old; old != nil {
 			earliest(old.killAt)
+			earliest(old.drainBy)
 			if old.exited != nil {
 				earliest(now.Add(remnantPoll))
 			}
@@ -827,6 +858,9 @@ func (c *component) nextDeadline() time.Time {
 func (c *component) onDeadlines() {
 	now := c.clock.Now()
 	for _, in := range c.insts {
+		if old := in.old; old != nil && old.draining && !now.Before(old.drainBy) {
+			c.onDrained(in, old, fmt.Sprintf("drain_timeout (%s) passed with connections still open", c.cfg.Proxy.DrainTimeout))
+		}
 		if old := in.old; old != nil && !old.killAt.IsZero() && !now.Before(old.killAt) {
 			old.killAt = time.Time{}
 			old.signal(syscall.SIGKILL)
@@ -938,6 +972,7 @@ func (c *component) updateSnapshot() {
 		}
 		if in.proc != nil {
 			is.PID = in.proc.pid
+			is.Port, is.Rotation = in.proc.port, in.proc.rotation()
 			if in.state == StateRunning {
 				is.runningSince = in.proc.started
 				is.UptimeSeconds = now.Sub(in.proc.started).Seconds()
@@ -970,7 +1005,12 @@ func (c *component) updateSnapshot() {
 		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,
 			Rotations: s.Rotations, DroppedBytes: s.DroppedBytes})
 	}
-	c.view.Store(&view{status: st, cfg: c.cfg, logs: logs})
+	st.Proxy = c.proxyStatus()
+	v := &view{status: st, cfg: c.cfg, logs: logs}
+	if st.Proxy != nil {
+		v.bal = c.front.bal
+	}
+	c.view.Store(v)
 }
 
 type logRef struct {
@@ -984,8 +1024,10 @@ func (c *component) logFiles() []logRef { return c.view.Load().logs }
 // status returns a copy of the latest snapshot, with uptime brought up to
 // now; safe from any goroutine.
 func (c *component) status() Status {
-	st := c.view.Load().status
+	v := c.view.Load()
+	st := v.status
 	st.Instances = append([]InstanceStatus(nil), st.Instances...)
+	fillProxy(&st, v.bal)
 	now := c.clock.Now()
 	for i, in := range st.Instances {
 		if !in.runningSince.IsZero() {

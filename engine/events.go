@@ -30,6 +30,7 @@ const (
 	EventStopped  = "stopped"  // the instance's whole process group is gone and it stays down
 	EventRestart  = "restart"  // a restart was decided (Reason says why)
 	EventOverlap  = "overlap"  // an overlap restart started the new process next to the old one
+	EventDraining = "draining" // a replaced process left the balancer's rotation; its connections finish
 	EventBackoff  = "backoff"  // waiting out a restart delay
 	EventErrored  = "errored"  // too many short runs in a row
 	EventSignal   = "signal"   // an operator sent a signal

@@ -63,7 +63,7 @@ func (b *inbox) take() ([]message, []usageSample) {
 }
 
 // message is what the loop reads from its inbox: exactly one of request,
-// exitMsg, readyMsg, pingMsg, healthMsg and policyMsg. Every message but a
+// exitMsg, readyMsg, pingMsg, healthMsg, policyMsg and drainedMsg. Every message but a
 // request names the process it is about; the loop drops it when that
 // process is no longer its instance's (see component.current).
 type message interface{ isMessage() }
@@ -110,9 +110,13 @@ type request struct {
 	// or shared by the reload's prepare), replacing the component's.
 	rebind  bool
 	sockets []*heldSocket
-	ctx     context.Context // the caller's: a request whose caller gave up is not applied
-	reply   chan error
-	wait    bool
+	// opConfig: with reproxy, the proxy listener for the new config
+	// (nil: no proxy any more), replacing the component's.
+	reproxy   bool
+	proxySock *heldSocket
+	ctx       context.Context // the caller's: a request whose caller gave up is not applied
+	reply     chan error
+	wait      bool
 }
 
 // exitMsg: the reaper reaped p's main process.

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"fmt"
-	"syscall"
 
-	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/policies"
 )
 
@@ -22,7 +20,13 @@ func (c *component) restartInstance(in *instance, reason policies.Reason) {
 		c.begin(in)
 		return
 	}
-	if c.cfg.RestartMode == "overlap" && reason.Overlaps() && in.old == nil &&
+	if c.proxied() && in.old != nil && reason != policies.ReasonCrash {
+		// A replacement is under way already; stopping its new process
+		// would leave the instance with none in rotation.
+		c.log.Info("restart skipped: a replacement of this instance is under way", "instance", in.index, "reason", string(reason))
+		return
+	}
+	if c.overlaps(reason) && in.old == nil &&
 		p.exited == nil && !p.stopping && in.state == StateRunning {
 		in.old, in.proc = p, nil
 		c.event(in, Event{Type: EventOverlap, PID: p.pid, Reason: reason,
@@ -39,19 +43,31 @@ func (c *component) restartInstance(in *instance, reason policies.Reason) {
 	c.stopProc(in, p, reason)
 }
 
-// retireOld sends the stop sequence to the process an overlap restart
-// replaces, once the new one is ready. The instance stays running.
-func (c *component) retireOld(in *instance) {
+// overlaps reports whether a restart for reason starts the new process
+// first: with restart_mode = "overlap" for the reasons it covers, and for
+// every planned restart (all but a crash) of a proxied component, whose
+// clients then never wait on a gap.
+func (c *component) overlaps(reason policies.Reason) bool {
+	if c.proxied() {
+		return reason != policies.ReasonCrash
+	}
+	return c.cfg.RestartMode == "overlap" && reason.Overlaps()
+}
+
+// retireOld ends the process an overlap restart replaces, once the new one
+// is ready: behind a balancer it is drained first (see drainOld), unless
+// drain is false (the instance is being stopped). The instance stays
+// running.
+func (c *component) retireOld(in *instance, drain bool) {
 	p := in.old
 	if p == nil || p.stopping {
 		return
 	}
-	p.requested, p.stopping = true, true
-	p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
-	sig := syscall.Signal(c.cfg.StopSignal)
-	p.signal(sig)
-	c.event(in, Event{Type: EventStopping, PID: p.pid, Signal: config.Signal(sig).String(),
-		Message: fmt.Sprintf("the new process is ready; %s sent to the old one's group, SIGKILL in %s", config.Signal(sig), c.cfg.KillTimeout)})
+	if drain && c.drainOld(in) {
+		return
+	}
+	c.outOfRotation(p)
+	c.stopRetired(in, p, "the new process is ready")
 }
 
 // finishOld runs when the replaced process and its group are gone.

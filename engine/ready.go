@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,10 @@ import (
 
 // probeEvery is how often a tcp, http or Lua readiness probe is tried.
 const probeEvery = 100 * time.Millisecond
+
+// portProbeEvery is how often a proxied process's $PORT is tried: a
+// loopback connect is cheap, and a rolling restart waits for each one.
+const portProbeEvery = 10 * time.Millisecond
 
 // readiness is how one process shows it is ready: the probe a component's
 // `ready` asks for, prepared before the process starts (a notify socket
@@ -38,14 +43,19 @@ type readiness struct {
 	notified   chan struct{} // closed at the first READY=1 (kind "notify")
 	notifyOnce sync.Once
 	watchdog   time.Duration // told to the process as WATCHDOG_USEC
+	every      time.Duration // between tries of a tcp, http or Lua probe; probeEvery when 0
 }
 
-// newReadiness prepares the probe of cc for instance index.
-func (s *Supervisor) newReadiness(cc *config.Component, index int) (*readiness, error) {
+// newReadiness prepares the probe of cc for instance index. A proxied
+// process (port is its $PORT) is ready, unless ready says otherwise, when
+// its port accepts a connection.
+func (s *Supervisor) newReadiness(cc *config.Component, index, port int) (*readiness, error) {
 	r := &readiness{kind: "started"}
 	switch {
 	case cc.ReadyFunc != nil:
 		r.kind, r.fn = "lua", cc.ReadyFunc
+	case port != 0 && (cc.Ready == "" || cc.Ready == "started"):
+		r.kind, r.target, r.every = "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), portProbeEvery
 	case cc.Ready == "" || cc.Ready == "started":
 	case cc.Ready == "notify":
 		r.kind = "notify"
@@ -217,7 +227,11 @@ func (r *readiness) wait(ctx context.Context, clk Clock, luaTimeout time.Duratio
 			return ctx.Err()
 		}
 	}
-	t := clk.NewTimer(probeEvery)
+	every := r.every
+	if every == 0 {
+		every = probeEvery
+	}
+	t := clk.NewTimer(every)
 	defer t.Stop()
 	client := &http.Client{Timeout: time.Second}
 	for {
@@ -228,7 +242,7 @@ func (r *readiness) wait(ctx context.Context, clk Clock, luaTimeout time.Duratio
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C():
-			t.Reset(probeEvery)
+			t.Reset(every)
 		}
 	}
 }
@@ -267,6 +281,9 @@ func (r *readiness) try(ctx context.Context, client *http.Client, luaTimeout tim
 func (r *readiness) describe(cc *config.Component) string {
 	if r.fn != nil {
 		return "the ready function at " + r.fn.Where()
+	}
+	if r.kind == "tcp" && cc.Ready != r.kind+"://"+r.target {
+		return fmt.Sprintf("its $%s (%s)", cc.Proxy.PortEnv, r.target)
 	}
 	return fmt.Sprintf("ready = %q", cc.Ready)
 }

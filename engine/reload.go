@@ -21,7 +21,10 @@ type ReloadReport struct {
 	Removed []string `json:"removed"`
 	// Restarted components changed in a way only a new process can apply
 	// (command, cwd, env, user, group, sockets, ready, instances, log
-	// paths); they restarted with reason "config", dependencies first.
+	// paths, gaining or losing a proxy, proxy.port_env); they restarted
+	// with reason "config", dependencies first (a proxied one as a rolling
+	// restart). A proxy's other keys apply in place: a new listen address
+	// is bound before anything changes, a new mode gets a new balancer.
 	Restarted []string `json:"restarted"`
 	// Updated components changed only in policy (restart, memory, stop,
 	// log rotation settings…); the new values apply to the running process.
@@ -69,6 +72,10 @@ type PreparedReload struct {
 	// sockets are the held sockets of the components whose sockets change
 	// (or are added): bound now, or shared with their running holder.
 	sockets map[string][]*heldSocket
+	// proxies are the proxy listeners of the components whose proxy
+	// address changes (or that are added with one); nil for a component
+	// whose proxy goes.
+	proxies map[string]*heldSocket
 	ended   bool
 }
 
@@ -112,7 +119,7 @@ func (s *Supervisor) markReload(ok bool) {
 // request, or as it ends, which happens only under s.reloadMu.
 func (s *Supervisor) prepare(cfg *config.Config) (*PreparedReload, error) {
 	p := &PreparedReload{s: s, cfg: cfg, restart: map[string]bool{}, removed: map[string]bool{},
-		files: map[string][2]*rotate.File{}, sockets: map[string][]*heldSocket{}}
+		files: map[string][2]*rotate.File{}, sockets: map[string][]*heldSocket{}, proxies: map[string]*heldSocket{}}
 	if err := p.prepare(); err != nil {
 		p.release()
 		return nil, err
@@ -182,6 +189,24 @@ func (p *PreparedReload) prepare() (err error) {
 			changing = append(changing, cc)
 		}
 	}
+	// Proxy listeners likewise: one whose address changes or whose
+	// component goes may pass to a new holder.
+	var reproxy []*config.Component
+	for name, c := range s.comps {
+		nc := cfg.Component(name)
+		if f := c.front; f != nil && proxyListen(nc) != f.sock.addr && pool[f.sock.addr] == nil {
+			pool[f.sock.addr] = f.sock
+		}
+		if nc != nil && c.front != nil && nc.Proxy == nil {
+			p.proxies[name] = nil
+		}
+	}
+	for i := range cfg.Components {
+		cc := &cfg.Components[i]
+		if c := s.comps[cc.Name]; cc.Proxy != nil && (c == nil || c.front == nil || c.front.sock.addr != cc.Proxy.Listen) {
+			reproxy = append(reproxy, cc)
+		}
+	}
 	s.mu.RUnlock()
 	for _, cc := range changing {
 		hs, err := listenSockets(cc.Sockets, pool)
@@ -190,7 +215,22 @@ func (p *PreparedReload) prepare() (err error) {
 		}
 		p.sockets[cc.Name] = hs
 	}
+	for _, cc := range reproxy {
+		hs, err := listenSockets(map[string]string{"proxy": cc.Proxy.Listen}, pool)
+		if err != nil {
+			return fmt.Errorf("component %q: proxy.listen: %w", cc.Name, err)
+		}
+		p.proxies[cc.Name] = hs[0]
+	}
 	return nil
+}
+
+// proxyListen is cc's proxy address; "" when cc is nil or has no proxy.
+func proxyListen(cc *config.Component) string {
+	if cc == nil || cc.Proxy == nil {
+		return ""
+	}
+	return cc.Proxy.Listen
 }
 
 // Abort gives up a prepared reload: what PrepareReload opened or bound is
@@ -212,6 +252,12 @@ func (p *PreparedReload) release() {
 		closeSockets(hs)
 	}
 	p.sockets = nil
+	for _, h := range p.proxies {
+		if h != nil {
+			closeSockets([]*heldSocket{h})
+		}
+	}
+	p.proxies = nil
 	p.s.logs.discard(p.opened)
 	p.opened = nil
 }
@@ -282,6 +328,10 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 			c := newComponent(s, cc, f[0], f[1])
 			c.setSockets(p.sockets[cc.Name])
 			delete(p.sockets, cc.Name)
+			if h := p.proxies[cc.Name]; h != nil {
+				c.setFront(h)
+			}
+			delete(p.proxies, cc.Name)
 			s.comps[cc.Name] = c
 			added = append(added, c)
 		}
@@ -296,10 +346,16 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 		f := p.files[cc.Name]
 		hs, rebind := p.sockets[cc.Name]
 		delete(p.sockets, cc.Name)
+		px, reproxy := p.proxies[cc.Name]
+		delete(p.proxies, cc.Name)
 		// Changed sockets pass to the loop; the restart below hands them
 		// to the processes.
-		if err := c.send(ctx, request{op: opConfig, cfg: cc, out: f[0], errLog: f[1], rebind: rebind, sockets: hs}); err != nil {
+		if err := c.send(ctx, request{op: opConfig, cfg: cc, out: f[0], errLog: f[1], rebind: rebind, sockets: hs,
+			reproxy: reproxy, proxySock: px}); err != nil {
 			closeSockets(hs) // the loop ended (thorp is stopping) before taking them
+			if px != nil {
+				closeSockets([]*heldSocket{px})
+			}
 			errs = append(errs, err)
 		}
 	}
@@ -333,7 +389,8 @@ func needsRestart(a, b *config.Component) bool {
 	return !reflect.DeepEqual(a.Command, b.Command) || a.Cwd != b.Cwd || !reflect.DeepEqual(a.Env, b.Env) ||
 		a.User != b.User || a.Group != b.Group || !reflect.DeepEqual(a.Sockets, b.Sockets) ||
 		a.Ready != b.Ready || !config.SameFunc(a.ReadyFunc, b.ReadyFunc) || a.Instances != b.Instances ||
-		a.LogFile != b.LogFile || a.ErrorFile != b.ErrorFile || a.MergeLogs != b.MergeLogs
+		a.LogFile != b.LogFile || a.ErrorFile != b.ErrorFile || a.MergeLogs != b.MergeLogs ||
+		(a.Proxy == nil) != (b.Proxy == nil) || a.Proxy != nil && b.Proxy != nil && a.Proxy.PortEnv != b.Proxy.PortEnv
 }
 
 // comparable returns a copy of c without what differs between two

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,7 +33,22 @@ type exitStatus struct {
 // output to the component's logs.
 func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, error) {
 	cc := c.cfg
-	ready, err := s.newReadiness(cc, in.index)
+	env := cc.Env
+	if c.proxied() {
+		// Its own loopback port, in $PORT (port_env): the balancer in
+		// front of it owns the address clients know.
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return 0, err
+		}
+		p.port = port
+		env = maps.Clone(cc.Env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[cc.Proxy.PortEnv] = strconv.Itoa(port)
+	}
+	ready, err := s.newReadiness(cc, in.index, p.port)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +57,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		Argv:    cc.Command.Argv,
 		Dir:     cc.Cwd,
 		Environ: s.environ,
-		Env:     cc.Env,
+		Env:     env,
 		Extra:   append([]string{"THORP_INSTANCE=" + strconv.Itoa(in.index), "THORP_COMPONENT=" + cc.Name}, ready.env()...),
 		User:    cc.User,
 		Group:   cc.Group,

@@ -192,6 +192,15 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("component %q: %w", cc.Name, err)
 		}
 		c.setSockets(hs)
+		if cc.Proxy != nil {
+			// Bound now, before any process runs: clients queue.
+			h, err := listenSocket("proxy", cc.Proxy.Listen)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("component %q: proxy.listen: %w", cc.Name, err)
+			}
+			c.setFront(h)
+		}
 		s.order = append(s.order, cc.Name)
 	}
 	if s.state != "" {

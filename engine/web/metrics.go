@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,12 @@ var (
 	famLogBytes   = family{"thorp_log_bytes_total", "counter", "Bytes written to the component's log, by stream."}
 	famLogDropped = family{"thorp_log_dropped_bytes_total", "counter", "Log bytes that could not be written (full disk, missing dir), by stream."}
 	famLogRotated = family{"thorp_log_rotations_total", "counter", "Rotations of the component's log, by stream."}
+
+	famProxyConns    = family{"thorp_proxy_connections", "gauge", "Open client connections through the component's balancer, by instance."}
+	famProxyTotal    = family{"thorp_proxy_connections_total", "counter", "Client connections the component's balancer accepted."}
+	famProxyErrors   = family{"thorp_proxy_errors_total", "counter", "Failures of the component's balancer, by kind (refused, reset, timeout, no_backend)."}
+	famProxyDuration = family{"thorp_proxy_request_duration_seconds", "histogram", "Time from a request's arrival at the balancer to the end of its response (http mode)."}
+	famProxyRequests = family{"thorp_proxy_requests_total", "counter", "Responses of the component's balancer in http mode, by status code."}
 )
 
 // states are the lifecycle states of thorp_component_state.
@@ -73,7 +81,7 @@ func newMetricsState(started time.Time) *metricsState {
 
 // write appends the exposition text for sts to out: thorp's families with
 // # HELP and # TYPE, then the Go runtime and process metrics.
-func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo) {
+func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo, hist ProxyMetrics) {
 	size := m.lastSize.Load()
 	out.Grow(int(size + size/8))
 	start := out.Len()
@@ -164,11 +172,61 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	logCounter(famLogBytes, func(ls *engine.LogStatus) int64 { return ls.Bytes })
 	logCounter(famLogDropped, func(ls *engine.LogStatus) int64 { return ls.DroppedBytes })
 	logCounter(famLogRotated, func(ls *engine.LogStatus) int64 { return ls.Rotations })
+	writeProxy(out, comps, hist)
 
 	var runtime bytes.Buffer
 	metrics.WriteProcessMetrics(&runtime)
 	describeRuntime(out, runtime.Bytes())
 	m.lastSize.Store(int64(out.Len() - start))
+}
+
+// writeProxy writes the thorp_proxy_* families of the proxied components
+// in comps (nothing when there is none); hist writes the histograms.
+func writeProxy(out *bytes.Buffer, comps []scrapeComponent, hist ProxyMetrics) {
+	var proxied []*scrapeComponent
+	for i := range comps {
+		if comps[i].st.Proxy != nil {
+			proxied = append(proxied, &comps[i])
+		}
+	}
+	if len(proxied) == 0 {
+		return
+	}
+	labelled := func(fam family, c *scrapeComponent, key, value string) string {
+		if key == "" {
+			return fam.name + "{" + c.label + "}"
+		}
+		return fam.name + "{" + c.label + "," + key + `="` + escapeLabel(value) + `"}`
+	}
+	writeMetadata(out, famProxyConns)
+	for _, c := range proxied {
+		for _, in := range c.st.Instances {
+			writeGauge(out, labelled(famProxyConns, c, "instance", strconv.Itoa(in.Index)), float64(in.Connections))
+		}
+	}
+	writeMetadata(out, famProxyTotal)
+	for _, c := range proxied {
+		metrics.WriteCounterUint64(out, labelled(famProxyTotal, c, "", ""), c.st.Proxy.ConnectionsTotal)
+	}
+	counters := func(fam family, key string, m func(*engine.ProxyStatus) map[string]uint64) {
+		writeMetadata(out, fam)
+		for _, c := range proxied {
+			vals := m(c.st.Proxy)
+			for _, k := range slices.Sorted(maps.Keys(vals)) {
+				metrics.WriteCounterUint64(out, labelled(fam, c, key, k), vals[k])
+			}
+		}
+	}
+	counters(famProxyErrors, "kind", func(ps *engine.ProxyStatus) map[string]uint64 { return ps.Errors })
+	if hist != nil {
+		var h bytes.Buffer
+		hist.WriteProxyMetrics(&h)
+		if h.Len() > 0 {
+			writeMetadata(out, famProxyDuration)
+			out.Write(h.Bytes())
+		}
+	}
+	counters(famProxyRequests, "code", func(ps *engine.ProxyStatus) map[string]uint64 { return ps.Requests })
 }
 
 // sortedStates are states by name, the order their series are written in.
@@ -326,7 +384,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		scrapeBuffers.Put(out)
 	}()
 	reload, _ := s.src.(ReloadInfo)
-	s.metrics.write(out, s.src.Status(), reload)
+	hist, _ := s.src.(ProxyMetrics)
+	s.metrics.write(out, s.src.Status(), reload, hist)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -17,7 +17,8 @@ import (
 func (s *Server) WriteMetrics(w io.Writer) {
 	var out bytes.Buffer
 	reload, _ := s.src.(ReloadInfo)
-	s.metrics.write(&out, s.src.Status(), reload)
+	hist, _ := s.src.(ProxyMetrics)
+	s.metrics.write(&out, s.src.Status(), reload, hist)
 	_, _ = w.Write(out.Bytes())
 }
 

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +51,13 @@ type Source interface {
 // timestamp is the server's start.
 type ReloadInfo interface {
 	LastReload() (ok bool, at time.Time)
+}
+
+// ProxyMetrics is optional: if the Source also implements it, the metrics
+// include the balancers' request-duration histograms, which it writes
+// without # HELP and # TYPE lines.
+type ProxyMetrics interface {
+	WriteProxyMetrics(w io.Writer)
 }
 
 // Options configure a Server.
