@@ -30,13 +30,18 @@ Built-in workloads to try supervision policies on; they need nothing but thorp.
 All but hang exit 0 on SIGTERM/SIGINT; servers finish every request they
 accepted first. Servers use an inherited socket when LISTEN_FDS is set, and
 send READY=1 to $NOTIFY_SOCKET (WATCHDOG=1 too, with $WATCHDOG_USEC).
+With --port-env NAME a server is instead an app that knows nothing of thorp:
+it listens on 127.0.0.1:$NAME itself, ignores LISTEN_FDS and notifies
+nothing; that is what a component with a proxy runs (thorp puts a free port
+in $PORT for each process and balances its proxy address over them).
 
 Workloads:
-  leak    --rate 10MB/s [--max 1GB] [--port P | --addr ADDR]
+  leak    --rate 10MB/s [--max 1GB] [--port P | --addr ADDR | --port-env NAME]
           grow resident memory at the rate (allocated and touched), up to
           --max (0 = no limit); print "rss=… allocated=…" every second. With
-          --port, --addr or LISTEN_FDS also serve GET / and GET /health.
-  http    [--port 8080 | --addr ADDR] [--startup-delay 300ms]
+          --port, --addr, --port-env or LISTEN_FDS also serve GET / and
+          GET /health.
+  http    [--port 8080 | --addr ADDR | --port-env NAME] [--startup-delay 300ms]
           serve GET / ("ok") and GET /health (JSON) on 127.0.0.1:PORT.
   crash   [--after 2s] [--code 1 | --signal SIGSEGV]
           run, then exit with the code or die by the signal.
@@ -57,6 +62,7 @@ var simulateFlags = map[string][]string{
 	"max":           {"leak"},
 	"port":          {"leak", "http"},
 	"addr":          {"leak", "http"},
+	"port-env":      {"leak", "http"},
 	"startup-delay": {"http"},
 	"after":         {"crash"},
 	"code":          {"crash"},
@@ -78,6 +84,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	maxSize := fs.String("max", "1GB", "leak: stop growing at this `SIZE`; 0 = no limit")
 	port := fs.Int("port", 0, "leak, http: listen on 127.0.0.1:`PORT` [http: 8080]")
 	addr := fs.String("addr", "", "leak, http: listen on `HOST:PORT` instead")
+	portEnv := fs.String("port-env", "", "leak, http: listen on 127.0.0.1:$`NAME` (e.g. PORT), as an app unaware of thorp: no inherited socket, no notify")
 	startupDelay := fs.Duration("startup-delay", 0, "http: wait this long before listening")
 	after := fs.Duration("after", 2*time.Second, "crash: run this long first")
 	code := fs.Int("code", 1, "crash: exit status")
@@ -139,9 +146,17 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer stop()
 
 	listenAddr := func(defaultPort int) (string, error) {
+		given := 0
+		for _, f := range []string{"port", "addr", "port-env"} {
+			if set[f] {
+				given++
+			}
+		}
 		switch {
-		case set["port"] && set["addr"]:
-			return "", errors.New("give --port or --addr, not both")
+		case given > 1:
+			return "", errors.New("give one of --port, --addr and --port-env")
+		case set["port-env"]:
+			return envPortAddr(*portEnv, os.Getenv)
 		case set["addr"]:
 			return *addr, nil
 		case set["port"]:
@@ -173,7 +188,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		return simulateExit(simulate.Leak(ctx, simulate.LeakOptions{Rate: int64(bps), Max: int64(limit), Addr: a}, stdout), stderr)
+		return simulateExit(simulate.Leak(ctx, simulate.LeakOptions{Rate: int64(bps), Max: int64(limit), Addr: a, Plain: set["port-env"]}, stdout), stderr)
 	case "http":
 		a, err := listenAddr(8080)
 		if err != nil {
@@ -182,7 +197,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if *startupDelay < 0 {
 			return usageErr("--startup-delay must not be negative")
 		}
-		return simulateExit(simulate.HTTP(ctx, simulate.HTTPOptions{Addr: a, StartupDelay: *startupDelay}, stdout), stderr)
+		return simulateExit(simulate.HTTP(ctx, simulate.HTTPOptions{Addr: a, StartupDelay: *startupDelay, Plain: set["port-env"]}, stdout), stderr)
 	case "crash":
 		if *code < 0 || *code > 255 {
 			return usageErr("--code %d is not an exit status (0-255)", *code)
@@ -212,6 +227,23 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return simulateExit(simulate.Chatty(ctx, simulate.ChattyOptions{Lines: *lines, Rate: lps, Stderr: *toStderr, LineWrites: *lineWrites}, stdout, stderr), stderr)
 	}
+}
+
+// envPortAddr is 127.0.0.1 and the port in the environment variable name
+// (read through getenv), for --port-env.
+func envPortAddr(name string, getenv func(string) string) (string, error) {
+	if name == "" {
+		return "", errors.New("--port-env needs a variable name, e.g. PORT")
+	}
+	v := getenv(name)
+	if v == "" {
+		return "", fmt.Errorf("--port-env %s: $%s is not set", name, name)
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("--port-env %s: $%s = %q is not a port (1-65535)", name, name, v)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
 }
 
 // simulateExit maps a workload's result to the exit code.

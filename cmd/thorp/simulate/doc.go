@@ -18,5 +18,8 @@
 //
 // Workloads read the systemd protocols from the environment: LISTEN_FDS (a
 // listening socket on fd 3), NOTIFY_SOCKET (READY=1 once serving) and
-// WATCHDOG_USEC (WATCHDOG=1 pings). The package is Linux-only, like thorp.
+// WATCHDOG_USEC (WATCHDOG=1 pings), unless their options say Plain: then
+// they are an app that knows nothing of its supervisor and binds its own
+// port (`thorp simulate http --port-env PORT`), the kind thorp's balancer
+// (a component's proxy) is for. The package is Linux-only, like thorp.
 package simulate

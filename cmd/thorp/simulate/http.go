@@ -25,6 +25,10 @@ type HTTPOptions struct {
 	Addr string
 	// StartupDelay is waited before listening, to mimic a slow start.
 	StartupDelay time.Duration
+	// Plain makes the server an app that knows nothing of its supervisor:
+	// it listens on Addr itself even when a socket is inherited, and sends
+	// nothing to NOTIFY_SOCKET (no READY=1, WATCHDOG=1 or STOPPING=1).
+	Plain bool
 }
 
 // HTTP runs a web server that answers GET / with 200 "ok\n" and GET /health
@@ -43,7 +47,7 @@ func HTTP(ctx context.Context, opts HTTPOptions, stdout io.Writer) error {
 		case <-t.C:
 		}
 	}
-	ln, err := Listen(opts.Addr)
+	ln, err := listen(opts.Addr, opts.Plain)
 	if err != nil {
 		return err
 	}
@@ -51,27 +55,29 @@ func HTTP(ctx context.Context, opts HTTPOptions, stdout io.Writer) error {
 		return errors.New("http: no address to listen on and no inherited socket (LISTEN_FDS)")
 	}
 	var allocated atomic.Int64
-	return serveUntilDone(ctx, ln, healthHandler(&allocated), stdout)
+	return serveUntilDone(ctx, ln, healthHandler(&allocated), !opts.Plain, stdout)
 }
 
-// serveUntilDone serves h on ln, announces readiness, and shuts the server
-// down gracefully when ctx is cancelled.
-func serveUntilDone(ctx context.Context, ln *Listener, h http.Handler, stdout io.Writer) error {
+// serveUntilDone serves h on ln, announces readiness when notify is set,
+// and shuts the server down gracefully when ctx is cancelled.
+func serveUntilDone(ctx context.Context, ln *Listener, h http.Handler, notify bool, stdout io.Writer) error {
 	srv := NewServer(ln, h)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 
 	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
-	if err := Notify("READY=1"); err != nil {
-		fmt.Fprintf(stdout, "notify: %v\n", err)
-	}
-	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { runWatchdog(wdCtx) })
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer func() {
 		stopWatchdog()
 		wg.Wait()
 	}()
+	if notify {
+		if err := Notify("READY=1"); err != nil {
+			fmt.Fprintf(stdout, "notify: %v\n", err)
+		}
+		wg.Go(func() { runWatchdog(wdCtx) })
+	}
 
 	select {
 	case err := <-serveErr:
@@ -79,7 +85,9 @@ func serveUntilDone(ctx context.Context, ln *Listener, h http.Handler, stdout io
 		return err
 	case <-ctx.Done():
 	}
-	_ = Notify("STOPPING=1")
+	if notify {
+		_ = Notify("STOPPING=1")
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)

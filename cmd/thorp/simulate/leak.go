@@ -30,6 +30,9 @@ type LeakOptions struct {
 	Addr string
 	// StatusEvery is the period of the status line; 0 means one second.
 	StatusEvery time.Duration
+	// Plain makes leak an app that knows nothing of its supervisor, as
+	// HTTPOptions.Plain does: its own listener on Addr, no notifications.
+	Plain bool
 }
 
 // Leak grows its memory at opts.Rate until opts.Max: every 50 ms it
@@ -47,7 +50,7 @@ func Leak(ctx context.Context, opts LeakOptions, stdout io.Writer) error {
 	if opts.StatusEvery <= 0 {
 		opts.StatusEvery = time.Second
 	}
-	ln, err := Listen(opts.Addr)
+	ln, err := listen(opts.Addr, opts.Plain)
 	if err != nil {
 		return fmt.Errorf("leak: %w", err)
 	}
@@ -62,11 +65,13 @@ func Leak(ctx context.Context, opts LeakOptions, stdout io.Writer) error {
 	}()
 
 	if ln == nil {
-		_ = Notify("READY=1")
+		if !opts.Plain {
+			_ = Notify("READY=1")
+		}
 		<-ctx.Done()
 		return nil
 	}
-	if err := serveUntilDone(ctx, ln, healthHandler(&allocated), out); err != nil {
+	if err := serveUntilDone(ctx, ln, healthHandler(&allocated), !opts.Plain, out); err != nil {
 		return fmt.Errorf("leak: %w", err)
 	}
 	return nil

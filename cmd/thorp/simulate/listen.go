@@ -55,6 +55,23 @@ func Listen(addr string) (*Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
+	return listenTCP(addr)
+}
+
+// listen is Listen, or with plain the workload's own TCP listener on addr
+// whatever the environment passes ((nil, nil) when addr is "").
+func listen(addr string, plain bool) (*Listener, error) {
+	if !plain {
+		return Listen(addr)
+	}
+	if addr == "" {
+		return nil, nil
+	}
+	return listenTCP(addr)
+}
+
+// listenTCP listens on TCP addr itself, whatever the environment passes.
+func listenTCP(addr string) (*Listener, error) {
 	// Plain TCP, not Go's default MPTCP: MPTCP sockets refuse the socket
 	// filter Server.Shutdown attaches.
 	var lc net.ListenConfig

@@ -236,3 +236,50 @@ func TestHTTP_SendsWatchdogPings(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain_IgnoresSocketAndNotify runs both servers as apps that know
+// nothing of thorp, in an environment that offers them a held socket and a
+// notify socket: each serves on its own address and sends no datagram.
+func TestPlain_IgnoresSocketAndNotify(t *testing.T) {
+	for _, workload := range []string{"http", "leak"} {
+		t.Run(workload, func(t *testing.T) {
+			held, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			f, err := held.(*net.TCPListener).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			path, conn := listenNotify(t)
+			var opts any = HTTPOptions{Addr: "127.0.0.1:0", Plain: true}
+			if workload == "leak" {
+				opts = LeakOptions{Rate: 1 << 20, Max: 1 << 20, Addr: "127.0.0.1:0", Plain: true}
+			}
+			c := startChild(t, workload, opts, func(cmd *exec.Cmd) {
+				cmd.ExtraFiles = []*os.File{f}
+				cmd.Env = append(cmd.Env, "LISTEN_FDS=1", "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=100000")
+			})
+			addr := strings.TrimPrefix(c.waitLine(t, "listening on ", 10*time.Second), "listening on ")
+			c.drain()
+			if addr == held.Addr().String() {
+				t.Fatalf("plain %s serves the inherited socket %s", workload, addr)
+			}
+			if body := get(t, "http://"+addr+"/"); body != "ok\n" {
+				t.Fatalf("GET / = %q", body)
+			}
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
+			if ws := c.wait(t, 10*time.Second); ws.ExitStatus() != 0 {
+				t.Fatalf("exit status %v, want 0", ws)
+			}
+			// The child has exited: whatever it sent is queued by now.
+			_ = conn.SetReadDeadline(time.Now())
+			b := make([]byte, 512)
+			if n, err := conn.Read(b); err == nil {
+				t.Fatalf("plain %s sent %q to NOTIFY_SOCKET", workload, b[:n])
+			}
+		})
+	}
+}
