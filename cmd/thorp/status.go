@@ -104,11 +104,102 @@ func printStatusTable(w io.Writer, comps []engine.Status) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", termSafe(st.Name), stateCell(st.State, color), pid, humanDuration(st.UptimeSeconds),
 			restartsCell(st), memoryCell(st), st.CPUSeconds)
+		printProcessRows(tw, st, color)
 	}
 	tw.Flush()
 	if len(comps) == 0 {
 		fmt.Fprintln(w, "(no components)")
 	}
+}
+
+// printProcessRows adds, under a proxied component's row, one row per
+// process behind its balancer: each instance, then any replaced process
+// still draining. The last cell (outside the columns) is the process's
+// $PORT, rotation and open connections. Other components get no rows.
+func printProcessRows(tw io.Writer, st engine.Status, color bool) {
+	if st.Proxy == nil {
+		return
+	}
+	for _, in := range st.Instances {
+		mem := "-"
+		if in.MemoryBytes > 0 {
+			mem = config.Size(in.MemoryBytes).String()
+		}
+		fmt.Fprintf(tw, "  #%d\t%s\t%s\t%s\t\t%s\t\t%s\n", in.Index, stateCell(in.State, color), pidCell(in.PID),
+			humanDuration(in.UptimeSeconds), mem, rotationCell(in.Port, in.Rotation, in.Connections))
+	}
+	for _, b := range replacedBackends(st) {
+		fmt.Fprintf(tw, "  #%d (replaced)\t\t%s\t\t\t\t\t%s\n", b.Instance, pidCell(b.PID), rotationCell(b.Port, b.Rotation, b.Connections))
+	}
+}
+
+// replacedBackends are the processes behind st's balancer that are not an
+// instance's current process: the old ones of overlap restarts, draining.
+func replacedBackends(st engine.Status) []engine.BackendStatus {
+	if st.Proxy == nil {
+		return nil
+	}
+	current := map[int]bool{}
+	for _, in := range st.Instances {
+		current[in.PID] = true
+	}
+	var out []engine.BackendStatus
+	for _, b := range st.Proxy.Backends {
+		if !current[b.PID] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func pidCell(pid int) string {
+	if pid > 0 {
+		return fmt.Sprint(pid)
+	}
+	return "-"
+}
+
+// rotationCell is one proxied process for people: "port 40123, in
+// rotation, 2 connections".
+func rotationCell(port int, rotation string, conns int) string {
+	p := "port -"
+	if port > 0 {
+		p = fmt.Sprintf("port %d", port)
+	}
+	if rotation == "" {
+		rotation = engine.RotationOut
+	}
+	c := "connections"
+	if conns == 1 {
+		c = "connection"
+	}
+	return termSafe(fmt.Sprintf("%s, %s, %d %s", p, rotation, conns, c))
+}
+
+// proxyCell is a balancer for people: its address and mode, connections
+// open and accepted, errors and (http mode) responses by code.
+func proxyCell(p *engine.ProxyStatus) string {
+	s := fmt.Sprintf("%s (%s), %d active, %d total, errors %s", p.Listen, p.Mode, p.Active, p.ConnectionsTotal, countsCell(p.Errors))
+	if p.Mode == config.ProxyHTTP {
+		s += ", responses " + countsCell(p.Requests)
+	}
+	return s
+}
+
+// countsCell renders counts by key, sorted: "refused 1, timeout 2"; "0"
+// when there are none.
+func countsCell(m map[string]uint64) string {
+	var parts []string
+	for k, n := range m {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 func restartsCell(st engine.Status) string {
@@ -220,10 +311,20 @@ func printDetail(w io.Writer, d engine.Detail) {
 	for _, l := range d.Logs {
 		row("log "+l.Stream, "%s (%s written, %d rotations, %s dropped)", l.Path, config.Size(l.Bytes), l.Rotations, config.Size(l.DroppedBytes))
 	}
-	if len(d.Instances) > 1 {
+	if d.Proxy != nil {
+		row("proxy", "%s", proxyCell(d.Proxy))
+	}
+	if len(d.Instances) > 1 || d.Proxy != nil {
 		for _, in := range d.Instances {
-			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s", in.State, in.PID, humanDuration(in.UptimeSeconds))
+			proc := ""
+			if d.Proxy != nil {
+				proc = ", " + rotationCell(in.Port, in.Rotation, in.Connections)
+			}
+			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s%s", in.State, in.PID, humanDuration(in.UptimeSeconds), proc)
 		}
+	}
+	for _, b := range replacedBackends(d.Status) {
+		row(fmt.Sprintf("instance %d", b.Instance), "replaced, pid %d, %s", b.PID, rotationCell(b.Port, b.Rotation, b.Connections))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nrecent events:")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,5 +40,134 @@ func TestPrintStatusTable(t *testing.T) {
 	}
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("colours written to a non-terminal:\n%q", out)
+	}
+}
+
+// proxiedStatus is a proxied component in the middle of a rolling restart:
+// instance 0 replaced (its old process draining), instance 1 in rotation.
+func proxiedStatus() engine.Status {
+	return engine.Status{Name: "api", State: engine.StateRunning, PID: 101, UptimeSeconds: 5, Restarts: 1,
+		RestartsByReason: map[string]int{"manual": 1},
+		Instances: []engine.InstanceStatus{
+			{Index: 0, PID: 101, State: engine.StateRunning, UptimeSeconds: 5, MemoryBytes: 20 << 20, Port: 40001, Rotation: engine.RotationIn, Connections: 1},
+			{Index: 1, PID: 102, State: engine.StateRunning, UptimeSeconds: 65, MemoryBytes: 30 << 20, Port: 40002, Rotation: engine.RotationIn, Connections: 3},
+		},
+		Proxy: &engine.ProxyStatus{Listen: "tcp://0.0.0.0:3000", Mode: "http", ConnectionsTotal: 1234, Active: 6,
+			Errors:   map[string]uint64{"refused": 2, "timeout": 1, "reset": 0},
+			Requests: map[string]uint64{"200": 1200, "502": 2},
+			Backends: []engine.BackendStatus{
+				{Instance: 0, PID: 99, Port: 40000, Rotation: engine.RotationDraining, Connections: 2},
+				{Instance: 0, PID: 101, Port: 40001, Rotation: engine.RotationIn, Connections: 1},
+				{Instance: 1, PID: 102, Port: 40002, Rotation: engine.RotationIn, Connections: 3},
+			}},
+	}
+}
+
+// squeeze collapses the padding of aligned columns to one space.
+func squeeze(s string) string {
+	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
+}
+
+// rowOf returns the line of out whose first field is first, "" if none.
+func rowOf(out, first string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == first {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestPrintStatusTable_Proxy(t *testing.T) {
+	var b bytes.Buffer
+	printStatusTable(&b, []engine.Status{proxiedStatus(), {Name: "db", State: engine.StateRunning, PID: 7,
+		Instances: []engine.InstanceStatus{{Index: 0, PID: 7, State: engine.StateRunning}}}})
+	out := b.String()
+	for first, want := range map[string][]string{
+		"api": {"running", "101", "1 (manual 1)"},
+		"#0":  {"running", "101", "20 MiB", "port 40001, in rotation, 1 connection"},
+		"#1":  {"running", "102", "1m5s", "30 MiB", "port 40002, in rotation, 3 connections"},
+	} {
+		row := rowOf(out, first)
+		for _, w := range want {
+			if !strings.Contains(row, w) {
+				t.Errorf("row %s lacks %q:\n%s", first, w, out)
+			}
+		}
+	}
+	if row := rowOf(out, "#0"); strings.Contains(rowOf(out, "#0"), "99") {
+		t.Errorf("instance row shows the replaced process: %s", row)
+	}
+	lines := strings.Split(out, "\n")
+	var replaced string
+	for _, l := range lines {
+		if strings.Contains(l, "(replaced)") {
+			replaced = l
+		}
+	}
+	if !strings.Contains(replaced, "#0 (replaced)") || !strings.Contains(replaced, "99") || !strings.Contains(replaced, "port 40000, draining, 2 connections") {
+		t.Errorf("no row for the draining replaced process:\n%s", out)
+	}
+	// The instance rows sit under api, and db (no proxy) has none.
+	if !strings.HasPrefix(lines[2], "  #0") || !strings.HasPrefix(lines[5], "db ") || len(lines) != 7 {
+		t.Errorf("rows out of place:\n%s", out)
+	}
+	// Columns stay aligned: the pid column starts at one offset in every row.
+	col := strings.Index(lines[0], "PID")
+	for _, l := range lines[1:6] {
+		if l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("pid column misaligned at %d in %q\n%s", col, l, out)
+		}
+	}
+}
+
+func TestPrintStatusTable_NoProxyUnchanged(t *testing.T) {
+	st := engine.Status{Name: "pool", State: engine.StateRunning, PID: 5, Instances: []engine.InstanceStatus{
+		{Index: 0, PID: 5, State: engine.StateRunning}, {Index: 1, PID: 6, State: engine.StateRunning}}}
+	var b bytes.Buffer
+	printStatusTable(&b, []engine.Status{st})
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 {
+		t.Errorf("a component without a proxy got more than its row:\n%s", b.String())
+	}
+}
+
+func TestPrintDetail_Proxy(t *testing.T) {
+	var b bytes.Buffer
+	printDetail(&b, engine.Detail{Status: proxiedStatus()})
+	out := squeeze(b.String())
+	for _, want := range []string{
+		"proxy: tcp://0.0.0.0:3000 (http), 6 active, 1234 total, errors refused 2, timeout 1, responses 200 1200, 502 2",
+		"instance 0: running pid 101 up 5s, port 40001, in rotation, 1 connection",
+		"instance 1: running pid 102 up 1m5s, port 40002, in rotation, 3 connections",
+		"instance 0: replaced, pid 99, port 40000, draining, 2 connections",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+
+	// tcp mode: no responses; a single proxied instance still shows its port.
+	st := proxiedStatus()
+	st.Instances = st.Instances[:1]
+	st.Proxy.Mode, st.Proxy.Requests, st.Proxy.Errors, st.Proxy.Backends = "tcp", nil, nil, st.Proxy.Backends[1:2]
+	b.Reset()
+	printDetail(&b, engine.Detail{Status: st})
+	out = squeeze(b.String())
+	for _, want := range []string{"tcp://0.0.0.0:3000 (tcp), 6 active, 1234 total, errors 0\n", "running pid 101 up 5s, port 40001, in rotation, 1 connection\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "replaced") || strings.Contains(out, "responses") {
+		t.Errorf("describe of a tcp proxy without replaced processes:\n%s", out)
+	}
+}
+
+func TestPrintDetail_NoProxyUnchanged(t *testing.T) {
+	var b bytes.Buffer
+	printDetail(&b, engine.Detail{Status: engine.Status{Name: "one", State: engine.StateRunning, PID: 3,
+		Instances: []engine.InstanceStatus{{Index: 0, PID: 3, State: engine.StateRunning}}}})
+	if out := b.String(); strings.Contains(out, "instance") || strings.Contains(out, "proxy") || strings.Contains(out, "port") {
+		t.Errorf("describe of a plain single instance:\n%s", out)
 	}
 }
