@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/drill"
 )
 
@@ -20,9 +23,11 @@ const drillUsage = `drill [-c FILE] NAME [--url URL] [--duration 6s] [--concurre
 
 Sends GET requests to the component from several workers (fresh connections,
 loopback), restarts it a third of the way in (reload by default: zero-downtime
-with restart_mode = "overlap"), and reports requests, failures, success rate,
+with restart_mode = "overlap", and a rolling replacement of every process
+behind a proxy), and reports requests, failures, success rate,
 the longest gap without a successful answer and latencies. The URL defaults to
-the component's first tcp socket. Exit 1 when any request failed, the
+the component's proxy (its listen address, on loopback when it listens on
+every interface), else its first tcp socket. Exit 1 when any request failed, the
 restart failed, the downtime exceeded --max-downtime, or the load did not
 cover the restart (no request in flight during it or none after it), so it
 can gate a deploy.`
@@ -30,7 +35,7 @@ can gate a deploy.`
 func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("drill", drillUsage, stderr)
 	cfgPath := configFlag(fs)
-	url := fs.String("url", "", "`URL` to request (default: http:// on the component's first tcp socket)")
+	url := fs.String("url", "", "`URL` to request (default: http:// on the component's proxy, else its first tcp socket)")
 	duration := fs.Duration("duration", 6*time.Second, "how long the load runs")
 	concurrency := fs.Int("concurrency", 4, "workers sending requests")
 	action := fs.String("action", "reload", "restart action: reload or restart")
@@ -59,9 +64,9 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	if *url == "" {
-		*url = socketURL(cc.Sockets)
+		*url = drillURL(cc)
 		if *url == "" {
-			fmt.Fprintf(stderr, "thorp drill: component %q has no tcp socket; give --url\n", name)
+			fmt.Fprintf(stderr, "thorp drill: component %q has no tcp proxy or socket; give --url\n", name)
 			return exitUsage
 		}
 	}
@@ -87,6 +92,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		(*maxDowntime <= 0 || rep.DowntimeMS <= float64(maxDowntime.Milliseconds()))
 	if *asJSON {
 		writeJSON(stdout, drillReport{Component: name, Action: *action, OldPID: before.PID, NewPID: after.PID,
+			OldPIDs: instancePIDs(before.Status), NewPIDs: instancePIDs(after.Status),
 			RestartMode: cc.RestartMode, Passed: passed, Report: rep})
 	} else {
 		printDrill(stdout, name, *action, before.Status, after.Status, rep, passed)
@@ -104,23 +110,78 @@ type drillReport struct {
 	RestartMode string `json:"restart_mode"`
 	OldPID      int    `json:"old_pid"`
 	NewPID      int    `json:"new_pid"`
-	Passed      bool   `json:"passed"`
+	// OldPIDs and NewPIDs list every instance's pid when there are several.
+	OldPIDs []int `json:"old_pids,omitempty"`
+	NewPIDs []int `json:"new_pids,omitempty"`
+	Passed  bool  `json:"passed"`
 	drill.Report
 }
 
-// socketURL is http:// on the first tcp socket (by name), "" when none.
-func socketURL(socks map[string]string) string {
-	names := make([]string, 0, len(socks))
-	for n := range socks {
+// drillURL is where drill sends its load by default: http:// on the
+// component's proxy when it has one on tcp (the address its clients use),
+// else on its first tcp socket (by name); "" when neither.
+func drillURL(cc *config.Component) string {
+	if cc.Proxy != nil {
+		if u := tcpURL(cc.Proxy.Listen); u != "" {
+			return u
+		}
+	}
+	names := make([]string, 0, len(cc.Sockets))
+	for n := range cc.Sockets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if addr, ok := strings.CutPrefix(socks[n], "tcp://"); ok {
-			return "http://" + addr + "/"
+		if u := tcpURL(cc.Sockets[n]); u != "" {
+			return u
 		}
 	}
 	return ""
+}
+
+// tcpURL is http:// on a "tcp://host:port" address, "" for any other. An
+// address on every interface (0.0.0.0, ::, no host) is reached on loopback.
+func tcpURL(addr string) string {
+	hostport, ok := strings.CutPrefix(addr, "tcp://")
+	if !ok {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return ""
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// instancePIDs lists the pid of each instance when st has several, nil
+// otherwise.
+func instancePIDs(st engine.Status) []int {
+	if len(st.Instances) < 2 {
+		return nil
+	}
+	pids := make([]int, len(st.Instances))
+	for i, in := range st.Instances {
+		pids[i] = in.PID
+	}
+	return pids
+}
+
+// joinInts is "1,2,3", "-" for none.
+func joinInts(ns []int) string {
+	if len(ns) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 func printDrill(w io.Writer, name, action string, before, after engine.Status, rep drill.Report, passed bool) {
@@ -128,7 +189,11 @@ func printDrill(w io.Writer, name, action string, before, after engine.Status, r
 	if !passed {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "%s: %s of %s (pid %d -> %d) took %.0f ms\n", verdict, action, name, before.PID, after.PID, rep.RestartMS)
+	pids := fmt.Sprintf("pid %d -> %d", before.PID, after.PID)
+	if old, cur := instancePIDs(before), instancePIDs(after); old != nil || cur != nil {
+		pids = fmt.Sprintf("pids %s -> %s", joinInts(old), joinInts(cur))
+	}
+	fmt.Fprintf(w, "%s: %s of %s (%s) took %.0f ms\n", verdict, action, name, pids, rep.RestartMS)
 	fmt.Fprintf(w, "  requests  %d, failed %d, success rate %.4f%%\n", rep.Requests, rep.Failed, rep.SuccessRate*100)
 	fmt.Fprintf(w, "  coverage  %d in flight during the restart, %d after it\n", rep.DuringRestart, rep.AfterRestart)
 	if !rep.Covered() {
