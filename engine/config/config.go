@@ -153,15 +153,19 @@ type Component struct {
 
 	DependsOn []string          `koanf:"depends_on"`
 	Sockets   map[string]string `koanf:"sockets"`
-	// Ready is "started", "notify", "http://…", "tcp://…" or "log:REGEX"; ReadyFunc is set instead for a Lua function.
+	// Ready is "started", "notify", "http://…", "tcp://…" or "log:REGEX"
+	// (with Proxy, "started" waits until the process's port accepts a
+	// connection); ReadyFunc is set instead for a Lua function.
 	Ready         string        `koanf:"-"`
 	ReadyFunc     Func          `koanf:"-"`
 	ListenTimeout time.Duration `koanf:"listen_timeout"`
 	Watchdog      time.Duration `koanf:"watchdog"`
 	Health        *Health       `koanf:"health"`
 	RestartMode   string        `koanf:"restart_mode"`
-	Instances     int           `koanf:"instances"`
-	CronRestart   string        `koanf:"cron_restart"`
+	// Instances is how many processes run; thorp.lua's "max" (InstancesMax)
+	// is decoded to the host's CPU count.
+	Instances   int    `koanf:"instances"`
+	CronRestart string `koanf:"cron_restart"`
 	// Proxy, when set, puts thorp's balancer in front of the component's
 	// processes (the proxy key; a string is the short form of Listen).
 	Proxy *Proxy `koanf:"proxy"`
@@ -181,6 +185,10 @@ const (
 	ProxyTCP  = "tcp"
 	ProxyHTTP = "http"
 )
+
+// InstancesMax is the instances value meaning one process per CPU thorp
+// may run on, counted when the config is decoded (at start and reload).
+const InstancesMax = "max"
 
 // Proxy is a component's balancer: thorp listens on Listen and forwards each
 // connection (tcp) or request (http) to the ready process with the fewest

@@ -21,6 +21,7 @@ var (
 	commandType   = reflect.TypeFor[Command]()
 	funcType      = reflect.TypeFor[Func]()
 	healthPtrType = reflect.TypeFor[*Health]()
+	proxyPtrType  = reflect.TypeFor[*Proxy]()
 	settingsType  = reflect.TypeFor[Settings]()
 	componentType = reflect.TypeFor[Component]()
 )

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ import (
 // env is a list of "NAME=value" like os.Environ(). Decode returns every
 // problem found, errors and warnings, sorted by line; cfg is nil when there
 // is any error. It has no side effects beyond reading the host's memory size
-// and is safe for concurrent use.
+// and CPU count (instances = "max") and is safe for concurrent use.
 func Decode(raw *Raw, env []string, overrides map[string]any) (*Config, Problems) {
 	d := &decoder{raw: raw}
 	cfg := d.decode(env, overrides)
@@ -235,6 +236,11 @@ func (d *decoder) decodeHook(from, to reflect.Value) (any, error) {
 			return nil, &valueError{msg: expected(`a table { http = "…", interval = "5s", timeout = "1s", failures = 3 } or a Lua function`, v).Error()}
 		}
 		return v, nil
+	case proxyPtrType:
+		if _, ok := v.(map[string]any); !ok {
+			return nil, &valueError{msg: expected(`an address like "tcp://0.0.0.0:3000" or a table { listen = "tcp://0.0.0.0:3000", mode = "tcp", … }`, v).Error()}
+		}
+		return v, nil
 	}
 	c, err := convert(to.Type(), v)
 	if err != nil {
@@ -377,10 +383,22 @@ func envValue(t reflect.Type, s string) (any, error) {
 // decodeComponent layers the component defaults (with logs inherited from
 // settings) under rc.Values and decodes the result. ready, and health when
 // it is a function, take a Lua function as well as plain values and are
-// decoded by hand.
+// decoded by hand. A proxy string is the short form of { listen = … };
+// instances = "max" is the host's CPU count, read now (at start or reload).
 func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	problem := func(key, msg string) { d.errorf(rc.Line, rc.Name, key, "%s", msg) }
 	values := d.table(rc.Values)
+	if listen, ok := values["proxy"].(string); ok {
+		values["proxy"] = map[string]any{"listen": listen}
+	}
+	if s, ok := values["instances"].(string); ok {
+		delete(values, "instances")
+		if s == InstancesMax {
+			values["instances"] = min(runtime.NumCPU(), MaxInstances)
+		} else {
+			problem("instances", expected(`a whole number or "max" (one per CPU)`, s).Error())
+		}
+	}
 	for _, ke := range dropUnknown(values, componentType, "", "ready") {
 		problem(ke.key, ke.msg)
 	}
@@ -409,6 +427,13 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 			Health Health `koanf:"health"`
 		}{DefaultHealth()}, "koanf"), rc.Line, rc.Name)
 		c.Health = &Health{}
+	}
+	if _, ok := values["proxy"].(map[string]any); ok {
+		// The same for a proxy table over the proxy defaults.
+		d.load(k, structs.Provider(struct {
+			Proxy Proxy `koanf:"proxy"`
+		}{DefaultProxy()}, "koanf"), rc.Line, rc.Name)
+		c.Proxy = &Proxy{}
 	}
 	d.load(k, confmap.Provider(values, ""), rc.Line, rc.Name)
 	for _, ke := range d.unmarshal(k, &c) {

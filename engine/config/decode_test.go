@@ -433,7 +433,7 @@ func TestKnownKeys(t *testing.T) {
 		}
 	}
 	comp := KnownComponentKeys()
-	for _, k := range []string{"command", "ready", "health.http", "memory_policy", "logs.rotate", "max_memory_restart"} {
+	for _, k := range []string{"command", "ready", "health.http", "memory_policy", "logs.rotate", "max_memory_restart", "proxy.listen", "proxy.port_env", "rolling"} {
 		if !slices.Contains(comp, k) {
 			t.Errorf("KnownComponentKeys lacks %q", k)
 		}

@@ -25,10 +25,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,10 +201,15 @@ func New(first Load, opts Options) (*Daemon, error) {
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
 		Started: started, API: public, Logger: log})
-	// The sockets held for components count as this thorp's, for check.
+	// The sockets held for components, and their proxies' listen
+	// addresses, count as this thorp's, for check.
 	d.info.Listening = append(d.info.Listening, "unix://"+cfg.Settings.Control)
 	for _, cc := range cfg.Components {
-		for _, addr := range cc.Sockets {
+		addrs := slices.Collect(maps.Values(cc.Sockets))
+		if cc.Proxy != nil {
+			addrs = append(addrs, cc.Proxy.Listen)
+		}
+		for _, addr := range addrs {
 			if hp, ok := strings.CutPrefix(addr, "tcp://"); ok {
 				d.info.Listening = append(d.info.Listening, hp)
 			} else if strings.HasPrefix(addr, "unix://") {

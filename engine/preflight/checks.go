@@ -231,14 +231,27 @@ func checkIdentity(which, userName, groupName string) string {
 	return ""
 }
 
-// tcpAddr returns host:port of a "tcp://host:port" socket.
-func tcpAddr(s string) (string, bool) {
-	addr, ok := strings.CutPrefix(s, "tcp://")
-	return addr, ok
+// checkAddr returns "" when thorp can bind the socket address s
+// ("tcp://host:port" or "unix:///path") for who: a TCP address as
+// checkBind says, a unix path when no one else in the config binds it
+// (the files rule checks what is at the path).
+func (c *checker) checkAddr(s, who string) string {
+	if addr, ok := strings.CutPrefix(s, "tcp://"); ok {
+		return c.checkBind(addr, who)
+	}
+	if path, ok := strings.CutPrefix(s, "unix://"); ok {
+		key := "unix://" + filepath.Clean(path)
+		if other, dup := c.binds[key]; dup {
+			return fmt.Sprintf("%s is also used by %s", s, other)
+		}
+		c.binds[key] = who
+	}
+	return ""
 }
 
 // checkBind returns "" when addr can be listened on, or is held by the
-// running thorp of this config. who names the config entry for messages
+// running thorp of this config; a port below 1024 that the kernel refuses
+// is reported as privileged. who names the config entry for messages
 // about an address used twice.
 func (c *checker) checkBind(addr, who string) string {
 	host, port, err := net.SplitHostPort(addr)
@@ -260,6 +273,9 @@ func (c *checker) checkBind(addr, who string) string {
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Sprintf("port %s is busy: %s is already in use by another program", port, addr)
+		}
+		if n, _ := strconv.Atoi(port); n < 1024 && errors.Is(err, syscall.EACCES) {
+			return fmt.Sprintf("port %s is privileged (below 1024) and this thorp may not bind it: run thorp as root or with CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on the thorp binary), or use a port of 1024 or more", port)
 		}
 		return fmt.Sprintf("cannot listen on %s: %v", addr, err)
 	}

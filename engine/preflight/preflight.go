@@ -1,7 +1,7 @@
 // Package preflight runs the host checks of `thorp check` that a config can
 // pass decoding and still fail at run time: missing or non-executable
 // commands, missing working directories, unwritable log directories, unknown
-// users, busy ports and low disk space.
+// users, busy, privileged or twice-used addresses and low disk space.
 //
 // Check starts nothing and leaves nothing behind: it may create and remove a
 // probe file in an existing log directory and briefly bind a TCP port to see
@@ -73,7 +73,8 @@ type checker struct {
 	dirs map[string]bool
 	// logDirs are the log directories already checked.
 	logDirs map[string]bool
-	// binds maps a TCP address to who in the config listens on it.
+	// binds maps a TCP host:port or a "unix://path" to who in the config
+	// listens on it.
 	binds map[string]string
 }
 
@@ -145,6 +146,17 @@ func (c *checker) checkComponentFiles(comp *config.Component) {
 			}
 		}
 	}
+	if comp.Proxy != nil {
+		if path, ok := strings.CutPrefix(comp.Proxy.Listen, "unix://"); ok {
+			msg := checkSocketPath(path)
+			if msg == "" {
+				msg = c.checkSocketFile(path)
+			}
+			if msg != "" {
+				errf("proxy.listen", msg)
+			}
+		}
+	}
 }
 
 func (c *checker) checkComponent(comp *config.Component) {
@@ -167,12 +179,13 @@ func (c *checker) checkComponent(comp *config.Component) {
 	}
 	c.checkComponentFiles(comp)
 	for _, name := range slices.Sorted(maps.Keys(comp.Sockets)) {
-		addr, ok := tcpAddr(comp.Sockets[name])
-		if !ok {
-			continue
-		}
-		if msg := c.checkBind(addr, "component "+quote(comp.Name)+" socket "+quote(name)); msg != "" {
+		if msg := c.checkAddr(comp.Sockets[name], "component "+quote(comp.Name)+" socket "+quote(name)); msg != "" {
 			errf("sockets."+name, msg)
+		}
+	}
+	if comp.Proxy != nil {
+		if msg := c.checkAddr(comp.Proxy.Listen, "component "+quote(comp.Name)+" proxy"); msg != "" {
+			errf("proxy.listen", msg)
 		}
 	}
 }
