@@ -1,0 +1,126 @@
+package balancer
+
+import (
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// dialTimeout bounds one connection attempt to a loopback backend: a
+// refused connection fails at once, so only a backend whose accept queue
+// is full (SYNs dropped, retried after a second) reaches it.
+const dialTimeout = 2 * time.Second
+
+// Retry delays after every backend in rotation failed a client: the first,
+// doubled up to the last; an Add ends the wait early.
+const (
+	retryFirst = 10 * time.Millisecond
+	retryMax   = 500 * time.Millisecond
+)
+
+// outcome is what one attempt on a backend came to.
+type outcome int
+
+const (
+	succeeded outcome = iota // the client is served
+	failed                   // the client is given up (the attempt says why)
+	retry                    // try another backend
+)
+
+// dispatch finds a backend for one client: it picks the backend in
+// rotation with the fewest active clients (acquired for the client) and
+// hands it to attempt, again on another backend while attempt says retry.
+// With no backend left to try the client waits, woken by Add, until the
+// queue timeout it arrived with has passed (counted as no_backend, and
+// dispatch returns false) or gone is closed (false). It returns what the
+// last attempt returned otherwise. attempt releases a backend it fails on.
+func (b *Balancer) dispatch(gone <-chan struct{}, attempt func(*Backend) outcome) bool {
+	var (
+		deadline = time.Now().Add(time.Duration(b.queue.Load()))
+		buf      [4]*Backend
+		tried    = buf[:0]
+		timer    *time.Timer
+		delay    = retryFirst
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		be, added := b.pick(tried)
+		if be != nil {
+			switch attempt(be) {
+			case succeeded:
+				return true
+			case failed:
+				return false
+			}
+			tried = append(tried, be)
+			continue
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			b.count(kindNoBackend)
+			return false
+		}
+		if len(tried) > 0 { // every backend in rotation failed: retry them soon
+			wait = min(wait, delay)
+			delay = min(2*delay, retryMax)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-added:
+		case <-timer.C:
+		case <-gone:
+			return false
+		}
+		tried = tried[:0]
+	}
+}
+
+// pick returns the backend in rotation, not in skip, with the fewest
+// active clients, counting one more on it; among equals the next in turn.
+// With none it returns the channel the next Add closes.
+func (b *Balancer) pick(skip []*Backend) (*Backend, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var best *Backend
+	if n := uint(len(b.backends)); n > 0 && !b.closed {
+		for i := range n {
+			be := b.backends[(b.next+i)%n]
+			if be.state != stateIn || (best != nil && be.active >= best.active) || slices.Contains(skip, be) {
+				continue
+			}
+			best = be
+		}
+	}
+	if best == nil {
+		return nil, b.added
+	}
+	b.next++
+	best.active++
+	return best, nil
+}
+
+// errKind classifies an i/o error for Stats.Errors; -1 for none of them
+// (a connection the Balancer closed itself).
+func errKind(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return kindRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return kindReset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &ne) && ne.Timeout():
+		return kindTimeout
+	}
+	return -1
+}

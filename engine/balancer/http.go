@@ -1,0 +1,280 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// http mode's server timeouts: no write timeout, so that long responses
+// and streams are not cut.
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	backendIdle       = 90 * time.Second // idle keep-alive connections to a backend
+	maxIdlePerBackend = 256
+)
+
+// statusClientGone counts, in Stats.Requests, requests whose client went
+// away before a response came (nginx's 499); nothing is sent.
+const statusClientGone = 499
+
+// errNoBackend is the proxy error of a request that found no backend in
+// rotation within the queue timeout; it is answered 503.
+var errNoBackend = errors.New("no backend in rotation")
+
+// httpProxy is http mode: an http.Server in front of an
+// httputil.ReverseProxy whose Transport is the httpProxy itself, which
+// picks a backend per request.
+type httpProxy struct {
+	b      *Balancer
+	srv    *http.Server
+	rp     *httputil.ReverseProxy
+	cancel context.CancelFunc // of every request's context, at Close
+
+	set   *metrics.Set
+	hist  *metrics.PrometheusHistogram
+	codes [600]atomic.Uint64 // responses by status code
+}
+
+func newHTTPProxy(b *Balancer, component string) *httpProxy {
+	h := &httpProxy{b: b, set: metrics.NewSet()}
+	h.hist = h.set.NewPrometheusHistogram(`thorp_proxy_request_duration_seconds{component="` + escapeLabel(component) + `"}`)
+	errorLog := log.New(b.warn, "", 0)
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      h,
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.errorHandler,
+		ErrorLog:       errorLog,
+		BufferPool:     bufferPool{},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          errorLog,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnState:         h.connState,
+	}
+	return h
+}
+
+// newTransport returns the keep-alive pool of one backend.
+func (h *httpProxy) newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		MaxIdleConnsPerHost:   maxIdlePerBackend,
+		IdleConnTimeout:       backendIdle,
+		DisableCompression:    true,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// serve runs the http.Server until Close.
+func (h *httpProxy) serve() {
+	defer h.b.wg.Done()
+	defer close(h.b.accepted)
+	if err := h.srv.Serve(h.b.ln); !errors.Is(err, http.ErrServerClosed) && !h.b.ln.stopped.Load() {
+		h.b.warn.warn("accept", "proxy listener failed, no longer accepting", "err", err)
+	}
+}
+
+// close stops the server: it cancels every request (which ends upgraded
+// connections too) and closes every client connection.
+func (h *httpProxy) close() {
+	h.cancel()
+	h.srv.Close()
+}
+
+// connState counts client connections and makes each one's goroutine
+// part of the Balancer's wait group while it serves requests.
+func (h *httpProxy) connState(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		h.b.connections.Add(1)
+		h.b.wg.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		h.b.wg.Done()
+	}
+}
+
+// ServeHTTP proxies one request and records its duration; a response cut
+// short by either side is counted as a reset.
+func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.b.wg.Add(1) // a hijacked connection's handler outlives its ConnState
+	defer h.b.wg.Done()
+	start := time.Now()
+	defer func() {
+		h.hist.UpdateDuration(start)
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				h.b.count(kindReset)
+			}
+			panic(v)
+		}
+	}()
+	h.rp.ServeHTTP(w, r)
+}
+
+// rewrite sets the X-Forwarded headers; the backend's address is set by
+// RoundTrip and the client's Host header is kept.
+func rewrite(pr *httputil.ProxyRequest) {
+	pr.SetXForwarded()
+	pr.Out.URL.Scheme = "http"
+}
+
+// RoundTrip sends req to a backend, picked per request, and retries it on
+// another backend when it failed before a response and may be sent again.
+func (h *httpProxy) RoundTrip(req *http.Request) (*http.Response, error) {
+	var (
+		res *http.Response
+		err error
+	)
+	ok := h.b.dispatch(req.Context().Done(), func(be *Backend) outcome {
+		req.URL.Host = be.addr
+		res, err = be.tr.RoundTrip(req)
+		if err == nil {
+			res.Body = newBody(res.Body, be)
+			return succeeded
+		}
+		be.release()
+		if req.Context().Err() != nil {
+			return failed
+		}
+		kind := errKind(err)
+		if kind < 0 {
+			kind = kindReset
+		}
+		h.b.count(kind)
+		if !replayable(req, err) {
+			return failed
+		}
+		h.b.warn.warn("dial "+be.addr, "proxy request to backend failed, trying another", "instance", be.instance, "pid", be.pid, "addr", be.addr, "err", err)
+		return retry
+	})
+	if !ok && err == nil {
+		if err = req.Context().Err(); err == nil {
+			err = errNoBackend
+		}
+	}
+	return res, err
+}
+
+// replayable reports whether req, which failed with err before any
+// response, may go to another backend: it never reached one (the dial
+// failed; ReverseProxy keeps the body unread and open), or it has no body
+// and is idempotent.
+func replayable(req *http.Request, err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// modifyResponse counts the response by status code.
+func (h *httpProxy) modifyResponse(res *http.Response) error {
+	h.countCode(res.StatusCode)
+	return nil
+}
+
+// errorHandler answers a request that got no response: 503 when no
+// backend was in rotation, 502 otherwise.
+func (h *httpProxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusBadGateway
+	switch {
+	case r.Context().Err() != nil:
+		h.countCode(statusClientGone)
+		h.b.count(kindReset)
+		return
+	case errors.Is(err, errNoBackend):
+		code = http.StatusServiceUnavailable
+	default:
+		h.b.warn.warn("proxy error", "proxy request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	h.countCode(code)
+	w.WriteHeader(code)
+}
+
+func (h *httpProxy) countCode(code int) {
+	if code >= 0 && code < len(h.codes) {
+		h.codes[code].Add(1)
+	}
+}
+
+// requests returns the responses by status code.
+func (h *httpProxy) requests() map[string]uint64 {
+	out := map[string]uint64{}
+	for code := range h.codes {
+		if n := h.codes[code].Load(); n > 0 {
+			out[strconv.Itoa(code)] = n
+		}
+	}
+	return out
+}
+
+// body is a response body that counts its request as active on be until
+// it is closed.
+type body struct {
+	io.ReadCloser
+	be     *Backend
+	closed atomic.Bool
+}
+
+// upgradeBody is the body of a 101 response: the upgraded connection,
+// which ReverseProxy needs to write to as well.
+type upgradeBody struct {
+	*body
+	io.Writer
+}
+
+func newBody(rc io.ReadCloser, be *Backend) io.ReadCloser {
+	b := &body{ReadCloser: rc, be: be}
+	if w, ok := rc.(io.Writer); ok {
+		return upgradeBody{b, w}
+	}
+	return b
+}
+
+// Close closes the body and ends the request on its backend, once.
+func (b *body) Close() error {
+	err := b.ReadCloser.Close()
+	if !b.closed.Swap(true) {
+		b.be.release()
+	}
+	return err
+}
+
+// bufferPool lends ReverseProxy its copy buffers.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (bufferPool) Get() []byte  { return buffers.Get().(*[32 << 10]byte)[:] }
+func (bufferPool) Put(b []byte) { buffers.Put((*[32 << 10]byte)(b)) }
+
+// escapeLabel escapes a Prometheus label value.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
