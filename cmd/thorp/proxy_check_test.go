@@ -82,3 +82,25 @@ component "table" {
 		t.Fatalf("check of good proxies: exit %d\n%s", code, out)
 	}
 }
+
+// The proxy address the running thorp of a config holds is not busy for
+// `thorp check` of that config; for another config it is.
+func TestCheck_ProxyHeldByTheRunningThorpIsNotBusy(t *testing.T) {
+	port := freeTCPPort(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+settings { http = "" }
+component "api" { command = { %q, "simulate", "http", "--port-env", "PORT" }, instances = 2, proxy = "tcp://127.0.0.1:%d" }
+`, thorpBin, port))
+	startThorp(t, cfg)
+	if out, _, code := thorpCmd(t, "check", "-c", cfg); code != exitOK {
+		t.Fatalf("check while thorp holds its own proxy address: exit %d\n%s", code, out)
+	}
+	other := writeConfig(t, fmt.Sprintf(`
+settings { http = "" }
+component "api" { command = { "sleep", "1" }, proxy = "tcp://127.0.0.1:%d" }
+`, port))
+	want := fmt.Sprintf(`thorp.lua:3: component "api": proxy.listen: port %d is busy`, port)
+	if out, _, code := thorpCmd(t, "check", "-c", other); code != exitFailed || !strings.Contains(out, want) {
+		t.Fatalf("an address another thorp holds must be busy: exit %d, want 1 and %q\n%s", code, want, out)
+	}
+}
