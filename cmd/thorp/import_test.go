@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,53 @@ func TestImport_Refuses(t *testing.T) {
 	for _, args := range [][]string{{"import"}, {"import", "pm2"}, {"import", "forever", js}, {"import", "pm2", js, "extra"}} {
 		if _, _, code := thorpCmd(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestImport_Cluster_Proxy imports the issue's case, a 2-instance PM2
+// cluster on one port: it becomes a proxy on that port, PORT leaves env
+// (thorp sets it for each process), and thorp check accepts the result.
+func TestImport_Cluster_Proxy(t *testing.T) {
+	dir := t.TempDir()
+	port := freeTCPPort(t)
+	src := filepath.Join(dir, "ecosystem.json")
+	eco := fmt.Sprintf(`{"apps": [{"name": "api", "script": "./server.js", "cwd": %q, "instances": 2, "exec_mode": "cluster",
+		"env": {"NODE_ENV": "production", "PORT": %d}}]}`, dir, port)
+	if err := os.WriteFile(src, []byte(eco), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "thorp.lua")
+	_, errOut, code := thorpCmd(t, "import", "pm2", src, "-o", out)
+	if code != exitOK {
+		t.Fatalf("import exit %d: %s", code, errOut)
+	}
+	if want := fmt.Sprintf("cluster mode became proxy on port %d", port); !strings.Contains(errOut, want) {
+		t.Errorf("stderr does not say %q: %s", want, errOut)
+	}
+	lua, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  instances = 2,\n",
+		fmt.Sprintf("  proxy = { listen = \"tcp://0.0.0.0:%d\", port_env = \"PORT\" },\n", port),
+		"    NODE_ENV = \"production\",\n",
+	} {
+		if !strings.Contains(string(lua), want) {
+			t.Errorf("missing %q in\n%s", want, lua)
+		}
+	}
+	if strings.Contains(string(lua), "    PORT = ") {
+		t.Errorf("PORT still in env (thorp sets it for each process):\n%s", lua)
+	}
+	// The only errors allowed are about the host: node may be missing.
+	stdout, _, code := thorpCmd(t, "check", "-c", out)
+	if code != exitOK {
+		for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			if strings.Contains(l, "error") && !strings.Contains(l, "command") && !strings.Contains(l, "error(s)") {
+				t.Errorf("thorp check on the imported cluster: %s", l)
+			}
 		}
 	}
 }

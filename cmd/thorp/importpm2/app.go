@@ -154,7 +154,8 @@ func (c *converter) app(raw map[string]any, index int) *component {
 		comp.set("cwd", luaString(cwd), "")
 	}
 	use("cwd")
-	c.env(comp, m, env, use)
+	cluster := c.clusterMode(m)
+	port := c.env(comp, m, env, cluster, use)
 	if u := stringOf(m["uid"]); u != "" {
 		comp.set("user", luaString(u), "")
 	}
@@ -164,8 +165,11 @@ func (c *converter) app(raw map[string]any, index int) *component {
 	use("uid", "gid")
 	c.restarts(comp, m, use)
 	c.memory(comp, m, use)
-	c.readiness(comp, m, use)
+	c.readiness(comp, m, cluster, use)
 	c.instances(comp, m, use)
+	if cluster {
+		c.proxy(comp, port)
+	}
 	c.logs(comp, m, use)
 
 	// Keys with no equivalent: silent when they are PM2's default or
@@ -290,7 +294,10 @@ func (c *converter) command(comp *component, m map[string]any, use func(...strin
 }
 
 // env converts env (and notes env_<name>, which PM2 merges only with --env).
-func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any, use func(...string)) {
+// For a cluster-mode app PORT is left out: thorp sets it for each process,
+// and the app's port becomes the proxy's. It returns that PORT: from env or
+// pm2's port key, else the first one an env_<name> profile sets.
+func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any, cluster bool, use func(...string)) (port appPort) {
 	use("env", "python_unbuffered", "port")
 	out := map[string]string{}
 	var dropped int
@@ -319,6 +326,11 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 		out["PYTHONUNBUFFERED"] = "1"
 		comments = append(comments, "PYTHONUNBUFFERED=1 is what PM2 sets for Python scripts")
 	}
+	if p, ok := out["PORT"]; ok && cluster {
+		port = appPort{value: p}
+		delete(out, "PORT")
+		comments = append(comments, fmt.Sprintf("pm2 PORT = %s is the proxy's port (see proxy): thorp sets PORT for each process", jsonText(p)))
+	}
 	if len(out) > 0 || len(comments) > 0 {
 		comp.set("env", luaStringMap(out), "", comments...)
 	}
@@ -334,13 +346,28 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 		}
 		lines := []string{fmt.Sprintf("pm2 %s (used by `pm2 start --env %s`) is not applied; to use it, put these in env:", k, strings.TrimPrefix(k, "env_"))}
 		for _, ek := range slices.Sorted(maps.Keys(alt)) {
-			if s, ok := envValue(alt[ek]); ok {
+			s, ok := envValue(alt[ek])
+			switch {
+			case !ok:
+			case ek == "PORT" && cluster:
+				lines = append(lines, fmt.Sprintf("  (PORT = %s goes in proxy's listen address instead: thorp sets PORT for each process)", luaString(s)))
+				if port.value == "" {
+					port = appPort{value: s, profile: k}
+				}
+			default:
 				lines = append(lines, fmt.Sprintf("  %s = %s,", luaKey(ek), luaString(s)))
 			}
 		}
 		comp.comment("env", lines...)
 		c.note(comp.name, "%s is not applied (only env is); see the comment", k)
 	}
+	return port
+}
+
+// appPort is the PORT a PM2 app's environment sets, and where: profile is
+// "" for env (or pm2's port key), else the env_<name> that sets it.
+type appPort struct {
+	value, profile string
 }
 
 // shellVar reports whether an environment variable in dump.pm2 comes from
@@ -460,10 +487,18 @@ func (c *converter) memory(comp *component, m map[string]any, use func(...string
 	c.note(comp.name, "max_memory_restart %s is not a size; see the comment", jsonText(v))
 }
 
-// readiness converts wait_ready and listen_timeout.
-func (c *converter) readiness(comp *component, m map[string]any, use func(...string)) {
+// readiness converts wait_ready and listen_timeout. A cluster-mode app
+// gets a proxy, whose processes are ready once their $PORT accepts a
+// connection: what wait_ready was mostly for.
+func (c *converter) readiness(comp *component, m map[string]any, cluster bool, use func(...string)) {
 	use("wait_ready", "listen_timeout")
-	if b, _ := boolOf(m["wait_ready"]); b {
+	b, _ := boolOf(m["wait_ready"])
+	switch {
+	case b && cluster:
+		comp.comment("ready",
+			`pm2 wait_ready: PM2 waited for process.send("ready"), which thorp cannot see;`,
+			`with proxy, a process is ready (and gets traffic) once its $PORT accepts a connection.`)
+	case b:
 		comp.comment("ready",
 			`pm2 wait_ready: PM2 waited for process.send("ready"), which thorp cannot see. Pick one:`,
 			`ready = "http://127.0.0.1:PORT/health", -- a GET answering below 400`,
@@ -474,18 +509,37 @@ func (c *converter) readiness(comp *component, m map[string]any, use func(...str
 	c.duration(comp, m, "listen_timeout", "listen_timeout", false)
 }
 
+// clusterMode reports whether PM2 ran the app in cluster mode: exec_mode
+// says so, or (in an ecosystem file, where PM2 decides when it starts) the
+// app is a node script with instances other than 1.
+func (c *converter) clusterMode(m map[string]any) bool {
+	switch stringOf(m["exec_mode"]) {
+	case "cluster", "cluster_mode":
+		return true
+	case "":
+	default:
+		return false
+	}
+	v, ok := m["instances"]
+	if !ok || c.dump {
+		return false
+	}
+	if n, isInt := intOf(v); isInt && n == 1 {
+		return false
+	}
+	interp := stringOf(m["interpreter"])
+	return (interp == "" || interp == "node") && interpreters[strings.ToLower(filepath.Ext(stringOf(m["script"])))] == "node"
+}
+
 // instances converts instances and exec_mode.
 func (c *converter) instances(comp *component, m map[string]any, use func(...string)) {
 	use("instances", "exec_mode")
-	mode := stringOf(m["exec_mode"])
-	cluster := mode == "cluster" || mode == "cluster_mode"
 	if v, ok := m["instances"]; ok {
 		n, isInt := intOf(v)
 		s := strings.ToLower(stringOf(v))
 		switch {
-		case s == "max" || (isInt && (n == 0 || n == -1)):
-			comp.set("instances", strconv.Itoa(c.cpus), fmt.Sprintf("pm2 %s: this host's CPU count when imported", jsonText(v)))
-			c.note(comp.name, "instances %s became %d (this host's CPUs)", jsonText(v), c.cpus)
+		case s == "max" || (isInt && n == 0):
+			comp.set("instances", luaString("max"), fmt.Sprintf("pm2 %s: one per CPU, counted when thorp starts", jsonText(v)))
 		case isInt && n < 0:
 			comp.set("instances", strconv.Itoa(max(1, c.cpus+n)), fmt.Sprintf("pm2 %d: this host's CPUs minus %d when imported", n, -n))
 		case isInt:
@@ -493,23 +547,47 @@ func (c *converter) instances(comp *component, m map[string]any, use func(...str
 		default:
 			comp.comment("instances", unknownComment("instances", v))
 		}
-		if !cluster && mode == "" && !c.dump {
-			if interp := stringOf(m["interpreter"]); interp == "" || interp == "node" {
-				if n != 1 && interpreters[strings.ToLower(filepath.Ext(stringOf(m["script"])))] == "node" {
-					cluster = true // PM2 switches node apps with instances to cluster mode
-				}
-			}
-		}
 	}
-	switch {
-	case cluster:
-		comp.comment("instances",
-			"pm2 cluster mode: thorp runs instances as separate processes (THORP_INSTANCE = 0…N-1) that share nothing,",
-			`unless thorp holds their listening socket: sockets = { http = "tcp://127.0.0.1:PORT" } (read LISTEN_FDS, fd 3).`)
-		c.note(comp.name, "cluster mode has no thorp equivalent; instances share a port only through sockets (see the comment)")
-	case mode != "" && mode != "fork" && mode != "fork_mode":
+	if mode := stringOf(m["exec_mode"]); mode != "" && mode != "fork" && mode != "fork_mode" && mode != "cluster" && mode != "cluster_mode" {
 		comp.comment("instances", unknownComment("exec_mode", mode))
 	}
+}
+
+// proxy maps PM2's cluster mode, where the instances share the app's port,
+// to thorp's balancer: thorp listens on that port and gives each process
+// its own in $PORT.
+//
+// Without a PORT in env the address clients use is unknown (a profile's
+// PORT is not applied, as the rest of the profile is not), and a guess would
+// either fail `thorp check` or listen where nobody connects, so the proxy is
+// written commented out with a note naming the key to set; until it is set
+// the instances all bind one port, as they tried to under PM2.
+func (c *converter) proxy(comp *component, port appPort) {
+	const how = "pm2 cluster mode: thorp's balancer listens on the app's port and hands each connection to the instance with the fewest; each process listens on its own free port, given in $PORT."
+	n, err := strconv.Atoi(port.value)
+	valid := err == nil && n > 0 && n < 1<<16
+	if valid && port.profile == "" {
+		comp.set("proxy", fmt.Sprintf(`{ listen = %s, port_env = "PORT" }`, luaString("tcp://0.0.0.0:"+port.value)), "",
+			how, "The app must listen on process.env.PORT; thorp restarts and reloads it one instance at a time, draining each.")
+		c.note(comp.name, "cluster mode became proxy on port %d: the app must listen on $PORT, which thorp sets for each process", n)
+		return
+	}
+	listen := "tcp://0.0.0.0:3000"
+	var why string
+	switch {
+	case port.value == "":
+		why = "The app's env sets no PORT, so the address clients connect to is unknown:"
+	case port.profile != "":
+		why = fmt.Sprintf("The app's env sets no PORT (pm2 %s sets %s):", port.profile, jsonText(port.value))
+		if valid {
+			listen = "tcp://0.0.0.0:" + port.value
+		}
+	default:
+		why = fmt.Sprintf("The app's PORT %s is not a TCP port:", jsonText(port.value))
+	}
+	comp.comment("proxy", how, why+" set proxy's listen address, uncomment it, and have the app listen on process.env.PORT.",
+		fmt.Sprintf(`proxy = { listen = %s, port_env = "PORT" },`, luaString(listen)))
+	c.note(comp.name, "cluster mode without a PORT in env: set proxy (see the comment), or the instances all bind one port")
 }
 
 // logs converts out_file, error_file, log_file and merge_logs, and the

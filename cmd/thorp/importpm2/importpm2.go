@@ -2,10 +2,11 @@
 // process list (~/.pm2/dump.pm2) into a thorp.lua.
 //
 // Conversion is a pure function of its inputs (the file's bytes, its name,
-// the time for the header and the host's CPU count for instances = "max"):
+// the time for the header and the host's CPU count for negative instances):
 // there is no shared state, so every function here is safe for concurrent use.
 // Every PM2 key either maps to a thorp key or is kept as a Lua comment inside
-// its component, so nothing is lost silently.
+// its component, so nothing is lost silently. PM2's cluster mode (instances
+// sharing one port) becomes a proxy on the app's PORT; see converter.proxy.
 package importpm2
 
 import (

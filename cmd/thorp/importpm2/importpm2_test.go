@@ -67,12 +67,58 @@ func TestConvert_Mapping(t *testing.T) {
 					t.Errorf("env = %v", c.Env)
 				}
 			}},
-		{name: "instances max", app: `{"name":"a","script":"x","instances":"max"}`, want: []string{`instances = 4, -- pm2 "max": this host's CPU count when imported`}},
-		{name: "instances -1", app: `{"name":"a","script":"x","instances":-1}`, want: []string{`instances = 4, -- pm2 -1: this host's CPU count when imported`}},
+		{name: "instances max", app: `{"name":"a","script":"x","instances":"max"}`, want: []string{`instances = "max", -- pm2 "max": one per CPU, counted when thorp starts`}},
+		{name: "instances 0", app: `{"name":"a","script":"x","instances":0}`, want: []string{`instances = "max", -- pm2 0: one per CPU, counted when thorp starts`}},
+		{name: "instances -1", app: `{"name":"a","script":"x","instances":-1}`, want: []string{`instances = 3, -- pm2 -1: this host's CPUs minus 1 when imported`}},
 		{name: "instances -2", app: `{"name":"a","script":"x","instances":-2}`, want: []string{`instances = 2, -- pm2 -2: this host's CPUs minus 2 when imported`}},
-		{name: "cluster", app: `{"name":"a","script":"x.js","instances":3,"exec_mode":"cluster"}`,
-			want: []string{`instances = 3,`, `-- pm2 cluster mode: thorp runs instances as separate processes (THORP_INSTANCE = 0…N-1) that share nothing,`}, note: "cluster"},
-		{name: "node instances imply cluster", app: `{"name":"a","script":"x.js","instances":2}`, note: "cluster"},
+		{name: "cluster with PORT", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env":{"PORT":3000,"NODE_ENV":"production"}}`,
+			want: []string{`instances = 2,`, `proxy = { listen = "tcp://0.0.0.0:3000", port_env = "PORT" },`,
+				`-- pm2 PORT = "3000" is the proxy's port (see proxy): thorp sets PORT for each process`, `NODE_ENV = "production",`},
+			note: "cluster mode became proxy on port 3000",
+			check: func(t *testing.T, c config.Component) {
+				if c.Proxy == nil || c.Proxy.Listen != "tcp://0.0.0.0:3000" || c.Proxy.PortEnv != "PORT" {
+					t.Errorf("proxy = %+v", c.Proxy)
+				}
+				if _, set := c.Env["PORT"]; set || c.Env["NODE_ENV"] != "production" {
+					t.Errorf("env = %v, want NODE_ENV without PORT (thorp sets it per process)", c.Env)
+				}
+			}},
+		{name: "cluster with pm2 port", app: `{"name":"a","script":"x.js","instances":3,"exec_mode":"cluster_mode","port":8080}`,
+			want: []string{`proxy = { listen = "tcp://0.0.0.0:8080", port_env = "PORT" },`}, note: "proxy on port 8080",
+			check: func(t *testing.T, c config.Component) {
+				if c.Proxy == nil || c.Env["PORT"] != "" {
+					t.Errorf("proxy = %+v, env = %v", c.Proxy, c.Env)
+				}
+			}},
+		{name: "cluster without PORT", app: `{"name":"a","script":"x.js","instances":3,"exec_mode":"cluster"}`,
+			want: []string{`instances = 3,`,
+				`-- The app's env sets no PORT, so the address clients connect to is unknown: set proxy's listen address, uncomment it, and have the app listen on process.env.PORT.`,
+				`-- proxy = { listen = "tcp://0.0.0.0:3000", port_env = "PORT" },`},
+			note: "set proxy (see the comment), or the instances all bind one port",
+			check: func(t *testing.T, c config.Component) {
+				if c.Proxy != nil {
+					t.Errorf("proxy = %+v, want none (commented out)", c.Proxy)
+				}
+			}},
+		{name: "cluster PORT in a profile", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env_production":{"PORT":"4000","X":"1"}}`,
+			want: []string{`-- proxy = { listen = "tcp://0.0.0.0:4000", port_env = "PORT" },`, `--   X = "1",`,
+				`--   (PORT = "4000" goes in proxy's listen address instead: thorp sets PORT for each process)`},
+			note: "set proxy"},
+		{name: "cluster PORT not a port", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env":{"PORT":"/run/app.sock"}}`,
+			want: []string{`-- The app's PORT "/run/app.sock" is not a TCP port: set proxy's listen address, uncomment it, and have the app listen on process.env.PORT.`}, note: "set proxy"},
+		{name: "node instances imply cluster", app: `{"name":"a","script":"x.js","instances":2,"env":{"PORT":"3000"}}`,
+			want: []string{`proxy = { listen = "tcp://0.0.0.0:3000", port_env = "PORT" },`}, note: "cluster"},
+		{name: "other instances are not cluster", app: `{"name":"a","script":"w.py","instances":2,"env":{"PORT":"3000"}}`,
+			want: []string{`PORT = "3000",`},
+			check: func(t *testing.T, c config.Component) {
+				if c.Proxy != nil || c.Env["PORT"] != "3000" {
+					t.Errorf("proxy = %+v, env = %v", c.Proxy, c.Env)
+				}
+			}},
+		{name: "fork mode is not cluster", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"fork","env":{"PORT":"3000"}}`,
+			want: []string{`PORT = "3000",`}},
+		{name: "cluster wait ready", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env":{"PORT":"3000"},"wait_ready":true}`,
+			want: []string{`-- with proxy, a process is ready (and gets traffic) once its $PORT accepts a connection.`}, note: "proxy"},
 		{name: "autorestart false", app: `{"name":"a","script":"x","autorestart":false}`, want: []string{`autorestart = "never",`},
 			check: func(t *testing.T, c config.Component) {
 				if c.Autorestart != config.AutorestartNever {
@@ -159,7 +205,7 @@ func TestConvert_Mapping(t *testing.T) {
 }
 
 func TestConvert_Golden(t *testing.T) {
-	for _, name := range []string{"ecosystem.json", "dump.pm2"} {
+	for _, name := range []string{"ecosystem.json", "dump.pm2", "cluster.json"} {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", name))
 			if err != nil {

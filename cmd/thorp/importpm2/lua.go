@@ -37,7 +37,7 @@ var keyOrder = []string{
 	"command", "cwd", "env", "user", "group", "autorestart", "restart_delay", "exp_backoff_max",
 	"min_uptime", "max_restarts", "retry_errored_after", "stop_exit_codes", "stop_signal", "kill_timeout",
 	"max_memory_restart", "memory_interval", "memory_samples", "memory_measure", "depends_on", "sockets",
-	"ready", "listen_timeout", "watchdog", "health", "restart_mode", "instances", "cron_restart",
+	"ready", "listen_timeout", "watchdog", "health", "restart_mode", "instances", "proxy", "cron_restart",
 	"log_file", "error_file", "merge_logs", "logs",
 }
 
