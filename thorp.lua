@@ -1,14 +1,22 @@
 -- thorp.lua: the seed scenario, runnable out of the box with `make run`.
 --
--- "thorp-system" is a service that leaks memory (about 2.5 MB/s, so it reaches
--- its 150 MB limit in about a minute, like the Node.js RPC service thorp was
--- born from). thorp recycles it gracefully at the limit, every time.
--- It serves HTTP on a socket thorp holds, and is recycled with an overlap
--- restart, so its clients never see a refused or failed request
--- (`thorp drill thorp-system` proves it). "cache" is a steady HTTP service
--- it depends on, started first and stopped last. Both are thorp's own
--- built-in workloads (`thorp simulate`), so this file runs anywhere the
--- binary does.
+-- "thorp-system" is a service that leaks memory (about 2.5 MB/s, so each
+-- process reaches its 150 MB limit in about a minute, like the Node.js RPC
+-- service thorp was born from). thorp recycles it gracefully at the limit,
+-- every time. Like that service, it knows nothing of thorp: it listens on
+-- the port in $PORT and sends no readiness notification. thorp runs two of
+-- it behind its own balancer on 127.0.0.1:3100: each process gets a free
+-- loopback port, is put in rotation once that port accepts connections, and
+-- every recycle (memory, `thorp reload`, a config change) starts the
+-- replacement first and drains the old process before stopping it, so
+-- clients never see a refused or failed request (`thorp drill thorp-system`
+-- proves it). "cache" is a steady HTTP service it depends on, started first
+-- and stopped last. Both are thorp's own built-in workloads (`thorp
+-- simulate`), so this file runs anywhere the binary does.
+--
+-- An app that can serve an inherited socket (fd 3) and send READY=1 can do
+-- without the balancer: `sockets = { http = "tcp://127.0.0.1:3100" }`,
+-- `ready = "notify"`, `restart_mode = "overlap"` (examples/proxy.lua).
 
 settings {
   http = "127.0.0.1:3001",        -- health, metrics, dashboard
@@ -21,11 +29,13 @@ component "cache" {
 }
 
 component "thorp-system" {
-  command = { thorp.self, "simulate", "leak", "--rate", "2.5MB/s" },
-  sockets = { http = "tcp://127.0.0.1:3100" }, -- held by thorp: no refused connection
-  ready = "notify",                -- the service says READY=1 once it serves
-  restart_mode = "overlap",        -- memory restarts: new process first, then the old one stops
-  max_memory_restart = "150MB",    -- process-tree RSS, sampled every second
+  command = { thorp.self, "simulate", "leak", "--rate", "2.5MB/s", "--port-env", "PORT" },
+  instances = 2,                   -- two processes, each with its own $PORT
+  proxy = {                        -- thorp's balancer: bound by thorp, kept across restarts
+    listen = "tcp://127.0.0.1:3100",
+    mode = "http",                 -- a reverse proxy: per-request routing and status codes
+  },
+  max_memory_restart = "150MB",    -- per process tree RSS, sampled every second
   restart_delay = "4s",
   kill_timeout = "5s",
   min_uptime = "30s",
