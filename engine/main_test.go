@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -64,6 +66,32 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		fmt.Fprintf(f, "S %d\n", time.Now().UnixNano())
+		os.Exit(0)
+	case "port-app":
+		// An app that knows nothing of thorp: after THORP_SERVE_DELAY it
+		// serves "pid N" on 127.0.0.1:$PORT, and on SIGTERM finishes its
+		// requests and exits. With THORP_NO_LISTEN it never listens.
+		delay, _ := time.ParseDuration(os.Getenv("THORP_SERVE_DELAY"))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if os.Getenv("THORP_NO_LISTEN") != "" {
+			<-ctx.Done()
+			os.Exit(0)
+		}
+		time.Sleep(delay)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "pid %d\n", os.Getpid())
+		})}
+		go srv.Serve(ln)
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
 		os.Exit(0)
 	default:
 		os.Exit(3)

@@ -7,11 +7,12 @@ import (
 )
 
 // restartAll restarts insts for reason (why is the event's message): each
-// at once, or, for a proxied component with more than one, as a rolling
-// restart that replaces `rolling` instances at a time, each with an
-// overlap, so capacity never drops below instances - rolling.
+// at once, or, when the restart is an overlap (every planned restart of a
+// proxied component; restart_mode = "overlap") and there is more than one,
+// as a rolling restart that replaces `rolling` instances at a time, so
+// capacity never drops below instances - rolling.
 func (c *component) restartAll(insts []*instance, reason policies.Reason, why string) {
-	if !c.proxied() || len(insts) < 2 {
+	if !c.overlaps(reason) || len(insts) < 2 {
 		for _, in := range insts {
 			c.countRestart(in, reason, why)
 			c.restartInstance(in, reason)
