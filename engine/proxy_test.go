@@ -195,7 +195,7 @@ func TestProxy_RollingRestartLosesNoRequest(t *testing.T) {
 		}
 	}
 	// Rolling: the next instance's overlap begins only once the previous
-	// replaced process is gone.
+	// replaced process is drained and stopping.
 	evs := s.Events(0, "api", time.Time{})
 	open := 0
 	for _, e := range evs {
@@ -205,7 +205,7 @@ func TestProxy_RollingRestartLosesNoRequest(t *testing.T) {
 			if open > c.Rolling {
 				t.Fatalf("%d replacements under way at once with rolling = %d:\n%s", open, c.Rolling, dumpEvents(evs))
 			}
-		case e.Type == EventStopped && strings.Contains(e.Message, "replaced process"):
+		case e.Type == EventStopping && strings.Contains(e.Message, "the old one's group"):
 			open--
 		}
 	}

@@ -26,7 +26,7 @@ func (c *component) restartAll(insts []*instance, reason policies.Reason, why st
 }
 
 // advanceRoll moves a rolling restart on: an instance whose replacement is
-// in rotation and whose old process is gone is done; while fewer than
+// in rotation and whose old process is drained and stopping is done; while fewer than
 // `rolling` are under way, the next waiting instance that is not in the
 // middle of another replacement starts its own. A replacement that ends
 // errored stops the roll: the instances not reached keep their processes.
@@ -41,7 +41,9 @@ func (c *component) advanceRoll() {
 		case in.state == StateErrored:
 			in.rolling = false
 			c.abortRoll(in)
-		case in.old == nil && in.state == StateRunning, !in.wantUp:
+		case in.state == StateRunning && (in.old == nil || in.old.stopping), !in.wantUp:
+			// Its new process is in rotation and the old one out of it,
+			// drained and told to stop: the next may begin.
 			in.rolling = false
 		default:
 			busy++
