@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -296,5 +297,67 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(5 * time.Millisecond) //nolint:forbidigo // polling a condition, bounded by timeout
+	}
+}
+
+func TestProxy_ReloadMovesTheListenerWithoutARestart(t *testing.T) {
+	c, addr := proxiedApp(t, "api", 2, nil)
+	s := startSupervisor(t, c)
+	if err := s.Start(context.Background(), []string{"api"}, true); err != nil {
+		t.Fatal(err)
+	}
+	before := instancePIDs(statusOf(t, s, "api"))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+	// A new address and http mode: bound before anything changes, served
+	// by the same processes; the old address is let go.
+	port, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr2 := fmt.Sprintf("127.0.0.1:%d", port)
+	c2 := c
+	px := *c.Proxy
+	px.Listen, px.Mode = "tcp://"+addr2, config.ProxyHTTP
+	c2.Proxy = &px
+	rep, err := s.Reload(context.Background(), testConfig(t, c2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Updated) != 1 {
+		t.Fatalf("a new proxy address should update in place: %+v", rep)
+	}
+	for range 20 {
+		if _, err := getPID(client, "http://"+addr2+"/"); err != nil {
+			t.Fatalf("the new address after the reload: %v", err)
+		}
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Errorf("the old proxy address %s is still bound", addr)
+	}
+	st := statusOf(t, s, "api")
+	if got := instancePIDs(st); !slices.Equal(got, before) {
+		t.Fatalf("the processes changed: %v -> %v", before, got)
+	}
+	if st.Proxy == nil || st.Proxy.Mode != config.ProxyHTTP || st.Proxy.Listen != "tcp://"+addr2 {
+		t.Fatalf("proxy status after the reload: %+v", st.Proxy)
+	}
+
+	// Without a proxy the processes restart, and the address goes.
+	c3 := c
+	c3.Proxy = nil
+	c3.Env = map[string]string{childEnv: "port-app", "PORT": "0"}
+	rep, err = s.Reload(context.Background(), testConfig(t, c3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Restarted) != 1 {
+		t.Fatalf("losing the proxy should restart: %+v", rep)
+	}
+	if _, err := net.DialTimeout("tcp", addr2, time.Second); err == nil {
+		t.Errorf("the proxy address %s is still bound after the proxy went", addr2)
+	}
+	if st := statusOf(t, s, "api"); st.Proxy != nil {
+		t.Fatalf("status still has a proxy: %+v", st.Proxy)
 	}
 }
