@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -423,4 +424,57 @@ func BenchmarkMetrics500(b *testing.B) {
 		size = len(body)
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// proxySource is a fakeSource with balancer histograms.
+type proxySource struct {
+	*fakeSource
+	hist string
+}
+
+func (p proxySource) WriteProxyMetrics(w io.Writer) { io.WriteString(w, p.hist) }
+
+func TestServer_Metrics_Proxy(t *testing.T) {
+	api := comp("api", engine.StateRunning)
+	api.Instances = []engine.InstanceStatus{
+		{Index: 0, PID: 10, State: engine.StateRunning, Port: 40001, Rotation: engine.RotationIn, Connections: 2},
+		{Index: 1, PID: 11, State: engine.StateRunning, Port: 40002, Rotation: engine.RotationIn, Connections: 0},
+	}
+	api.Proxy = &engine.ProxyStatus{Listen: "tcp://127.0.0.1:3000", Mode: "http", ConnectionsTotal: 42,
+		Errors:   map[string]uint64{"refused": 1, "reset": 0, "timeout": 0, "no_backend": 3},
+		Requests: map[string]uint64{"200": 40, "502": 1}}
+	plain := comp("worker", engine.StateRunning)
+	src := &fakeSource{}
+	src.set(api, plain)
+	hist := `thorp_proxy_request_duration_seconds_bucket{component="api",le="0.005"} 40` + "\n" +
+		`thorp_proxy_request_duration_seconds_bucket{component="api",le="+Inf"} 41` + "\n" +
+		`thorp_proxy_request_duration_seconds_sum{component="api"} 0.5` + "\n" +
+		`thorp_proxy_request_duration_seconds_count{component="api"} 41` + "\n"
+	_, base := startServer(t, proxySource{fakeSource: src, hist: hist}, Options{})
+	text, samples := scrape(t, base)
+	values := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"thorp_proxy_connections", map[string]string{"component": "api", "instance": "0"}, 2},
+		{"thorp_proxy_connections", map[string]string{"component": "api", "instance": "1"}, 0},
+		{"thorp_proxy_connections_total", map[string]string{"component": "api"}, 42},
+		{"thorp_proxy_errors_total", map[string]string{"component": "api", "kind": "no_backend"}, 3},
+		{"thorp_proxy_errors_total", map[string]string{"component": "api", "kind": "reset"}, 0},
+		{"thorp_proxy_requests_total", map[string]string{"component": "api", "code": "502"}, 1},
+		{"thorp_proxy_request_duration_seconds_count", map[string]string{"component": "api"}, 41},
+	}
+	for _, v := range values {
+		got := find(samples, v.name, v.labels)
+		if len(got) != 1 || got[0].value != v.want {
+			t.Errorf("%s%v = %v, want one series with %v", v.name, v.labels, got, v.want)
+		}
+	}
+	if n := len(find(samples, "thorp_proxy_connections_total", map[string]string{"component": "worker"})); n != 0 {
+		t.Errorf("a component without a proxy has %d proxy series", n)
+	}
+	if !strings.Contains(text, "# TYPE thorp_proxy_request_duration_seconds histogram\n") {
+		t.Errorf("no histogram metadata:\n%s", text)
+	}
 }
