@@ -35,6 +35,7 @@
 package balancer
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -90,7 +91,6 @@ type Options struct {
 // are safe for concurrent use. The listener stays the caller's: Close stops
 // accepting without closing it, so another Balancer may take it over.
 type Balancer struct {
-	mode  string
 	ln    *listener
 	warn  *warner
 	queue atomic.Int64 // QueueTimeout in nanoseconds
@@ -101,7 +101,8 @@ type Balancer struct {
 	added    chan struct{}  // closed (and replaced) by Add: wakes queued clients
 	conns    map[*pipe]bool // tcp mode: open client connections
 	closed   bool
-	quit     chan struct{} // closed by Close
+	ctx      context.Context // of every client, cancelled by Close
+	cancel   context.CancelFunc
 
 	wg       sync.WaitGroup // every goroutine serving clients
 	accepted chan struct{}  // closed when the accept loop (or http.Server.Serve) has returned
@@ -154,22 +155,19 @@ type Stats struct {
 }
 
 // New starts a Balancer accepting on ln. It returns at once; Close stops it.
+// A Mode other than ModeHTTP is tcp mode.
 func New(ln net.Listener, opts Options) *Balancer {
 	b := &Balancer{
-		mode:     opts.Mode,
 		ln:       &listener{Listener: ln},
 		warn:     newWarner(opts.Log, opts.Component),
 		added:    make(chan struct{}),
 		conns:    map[*pipe]bool{},
-		quit:     make(chan struct{}),
 		accepted: make(chan struct{}),
 	}
-	if b.mode != ModeHTTP {
-		b.mode = ModeTCP
-	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.queue.Store(int64(opts.QueueTimeout))
 	b.wg.Add(1)
-	if b.mode == ModeHTTP {
+	if opts.Mode == ModeHTTP {
 		b.http = newHTTPProxy(b, opts.Component)
 		go b.http.serve()
 	} else {
@@ -312,7 +310,7 @@ func (b *Balancer) Close() error {
 	b.once.Do(func() {
 		b.mu.Lock()
 		b.closed = true
-		close(b.quit)
+		b.cancel()
 		conns := make([]*pipe, 0, len(b.conns))
 		for p := range b.conns {
 			conns = append(conns, p)
@@ -320,7 +318,7 @@ func (b *Balancer) Close() error {
 		b.mu.Unlock()
 
 		if b.http != nil {
-			b.http.close()
+			b.closeErr = b.http.close()
 		} else {
 			b.closeErr = b.ln.Close()
 		}

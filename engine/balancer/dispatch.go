@@ -27,21 +27,34 @@ type outcome int
 const (
 	succeeded outcome = iota // the client is served
 	failed                   // the client is given up (the attempt says why)
-	retry                    // try another backend
+	retry                    // the backend could not be reached: try another, or wait
+	retryOnce                // the backend failed the request: try another once
+)
+
+// result is what dispatch came to.
+type result int
+
+const (
+	served    result = iota // an attempt succeeded
+	gaveUp                  // an attempt failed, or every backend failed a request
+	noBackend               // none could be reached within the queue timeout
+	gone                    // the client or the Balancer went away
 )
 
 // dispatch finds a backend for one client: it picks the backend in
 // rotation with the fewest active clients (acquired for the client) and
-// hands it to attempt, again on another backend while attempt says retry.
-// With no backend left to try the client waits, woken by Add, until the
-// queue timeout it arrived with has passed (counted as no_backend, and
-// dispatch returns false) or gone is closed (false). It returns what the
-// last attempt returned otherwise. attempt releases a backend it fails on.
-func (b *Balancer) dispatch(gone <-chan struct{}, attempt func(*Backend) outcome) bool {
+// hands it to attempt, then to another backend while attempt says retry
+// or retryOnce. With no backend left to try the client waits, woken by
+// Add, until the queue timeout it arrived with has passed (counted as
+// no_backend) or done is closed; after a retryOnce it gives up instead:
+// a request that failed on a backend it reached is not sent again and
+// again. attempt releases a backend it fails on.
+func (b *Balancer) dispatch(done <-chan struct{}, attempt func(*Backend) outcome) result {
 	var (
 		deadline = time.Now().Add(time.Duration(b.queue.Load()))
 		buf      [4]*Backend
 		tried    = buf[:0]
+		once     bool // a backend failed the request itself
 		timer    *time.Timer
 		delay    = retryFirst
 	)
@@ -55,19 +68,24 @@ func (b *Balancer) dispatch(gone <-chan struct{}, attempt func(*Backend) outcome
 		if be != nil {
 			switch attempt(be) {
 			case succeeded:
-				return true
+				return served
 			case failed:
-				return false
+				return gaveUp
+			case retryOnce:
+				once = true
 			}
 			tried = append(tried, be)
 			continue
 		}
+		if once {
+			return gaveUp
+		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			b.count(kindNoBackend)
-			return false
+			return noBackend
 		}
-		if len(tried) > 0 { // every backend in rotation failed: retry them soon
+		if len(tried) > 0 { // every backend in rotation refused: retry them soon
 			wait = min(wait, delay)
 			delay = min(2*delay, retryMax)
 		}
@@ -79,8 +97,8 @@ func (b *Balancer) dispatch(gone <-chan struct{}, attempt func(*Backend) outcome
 		select {
 		case <-added:
 		case <-timer.C:
-		case <-gone:
-			return false
+		case <-done:
+			return gone
 		}
 		tried = tried[:0]
 	}

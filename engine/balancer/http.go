@@ -38,10 +38,9 @@ var errNoBackend = errors.New("no backend in rotation")
 // httputil.ReverseProxy whose Transport is the httpProxy itself, which
 // picks a backend per request.
 type httpProxy struct {
-	b      *Balancer
-	srv    *http.Server
-	rp     *httputil.ReverseProxy
-	cancel context.CancelFunc // of every request's context, at Close
+	b   *Balancer
+	srv *http.Server
+	rp  *httputil.ReverseProxy
 
 	set   *metrics.Set
 	hist  *metrics.PrometheusHistogram
@@ -60,14 +59,12 @@ func newHTTPProxy(b *Balancer, component string) *httpProxy {
 		ErrorLog:       errorLog,
 		BufferPool:     bufferPool{},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
 	h.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          errorLog,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return b.ctx },
 		ConnState:         h.connState,
 	}
 	return h
@@ -76,7 +73,7 @@ func newHTTPProxy(b *Balancer, component string) *httpProxy {
 // newTransport returns the keep-alive pool of one backend.
 func (h *httpProxy) newTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: -1}).DialContext,
 		MaxIdleConnsPerHost:   maxIdlePerBackend,
 		IdleConnTimeout:       backendIdle,
 		DisableCompression:    true,
@@ -93,12 +90,9 @@ func (h *httpProxy) serve() {
 	}
 }
 
-// close stops the server: it cancels every request (which ends upgraded
-// connections too) and closes every client connection.
-func (h *httpProxy) close() {
-	h.cancel()
-	h.srv.Close()
-}
+// close stops the server and closes every client connection; Close has
+// cancelled every request, which ends upgraded connections too.
+func (h *httpProxy) close() error { return h.srv.Close() }
 
 // connState counts client connections and makes each one's goroutine
 // part of the Balancer's wait group while it serves requests.
@@ -141,11 +135,15 @@ func rewrite(pr *httputil.ProxyRequest) {
 // another backend when it failed before a response and may be sent again.
 func (h *httpProxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	var (
-		res *http.Response
-		err error
+		res  *http.Response
+		err  error
+		body = req.Body
 	)
-	ok := h.b.dispatch(req.Context().Done(), func(be *Backend) outcome {
+	switch h.b.dispatch(req.Context().Done(), func(be *Backend) outcome {
 		req.URL.Host = be.addr
+		if body != nil && body != http.NoBody {
+			req.Body = &attemptBody{ReadCloser: body}
+		}
 		res, err = be.tr.RoundTrip(req)
 		if err == nil {
 			res.Body = newBody(res.Body, be)
@@ -160,31 +158,55 @@ func (h *httpProxy) RoundTrip(req *http.Request) (*http.Response, error) {
 			kind = kindReset
 		}
 		h.b.count(kind)
-		if !replayable(req, err) {
-			return failed
+		h.b.warn.warn("backend "+be.addr, "proxy request to backend failed", "instance", be.instance, "pid", be.pid, "addr", be.addr, "err", err)
+		var op *net.OpError
+		switch {
+		case errors.As(err, &op) && op.Op == "dial":
+			return retry // never reached the backend: its body, if any, is unread
+		case replayable(req):
+			return retryOnce
 		}
-		h.b.warn.warn("dial "+be.addr, "proxy request to backend failed, trying another", "instance", be.instance, "pid", be.pid, "addr", be.addr, "err", err)
-		return retry
-	})
-	if !ok && err == nil {
-		if err = req.Context().Err(); err == nil {
-			err = errNoBackend
-		}
+		return failed
+	}) {
+	case served:
+		return res, nil
+	case noBackend:
+		return nil, errNoBackend
+	case gone:
+		return nil, req.Context().Err()
 	}
-	return res, err
+	return nil, err
 }
 
-// replayable reports whether req, which failed with err before any
-// response, may go to another backend: it never reached one (the dial
-// failed; ReverseProxy keeps the body unread and open), or it has no body
-// and is idempotent.
-func replayable(req *http.Request, err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+// attemptBody is a request body as one attempt sees it: the Transport
+// closes it when the attempt ends, which leaves the body itself open (and
+// still unread when the dial failed) for the next attempt. ReverseProxy
+// closes the body itself.
+type attemptBody struct {
+	io.ReadCloser
+	closed atomic.Bool
+}
+
+var errAttemptOver = errors.New("read from the body of a failed attempt")
+
+func (a *attemptBody) Read(p []byte) (int, error) {
+	if a.closed.Load() {
+		return 0, errAttemptOver
 	}
+	return a.ReadCloser.Read(p)
+}
+
+func (a *attemptBody) Close() error {
+	a.closed.Store(true)
+	return nil
+}
+
+// replayable reports whether req, which reached a backend and failed
+// before any response, may be sent to another: it has no body and is
+// idempotent.
+func replayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody {
-		return false
+		return false // attemptBody: maybe partly sent
 	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
@@ -214,7 +236,7 @@ func (h *httpProxy) errorHandler(w http.ResponseWriter, r *http.Request, err err
 		h.b.warn.warn("proxy error", "proxy request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	h.countCode(code)
-	w.WriteHeader(code)
+	http.Error(w, http.StatusText(code), code)
 }
 
 func (h *httpProxy) countCode(code int) {

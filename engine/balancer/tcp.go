@@ -48,7 +48,7 @@ func (b *Balancer) acceptTCP() {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-b.quit:
+			case <-b.ctx.Done():
 				t.Stop()
 				return
 			}
@@ -80,11 +80,14 @@ func (b *Balancer) serveTCP(p *pipe) {
 		p.close()
 	}()
 	var be *Backend
-	dialer := net.Dialer{Timeout: dialTimeout}
-	if !b.dispatch(b.quit, func(x *Backend) outcome {
-		c, err := dialer.Dial("tcp", x.addr)
+	dialer := net.Dialer{Timeout: dialTimeout, KeepAlive: -1} // no keep-alive probes on loopback
+	if b.dispatch(b.ctx.Done(), func(x *Backend) outcome {
+		c, err := dialer.DialContext(b.ctx, "tcp", x.addr)
 		if err != nil {
 			x.release()
+			if b.ctx.Err() != nil {
+				return failed
+			}
 			kind := errKind(err)
 			if kind < 0 || kind == kindReset {
 				kind = kindRefused
@@ -104,7 +107,7 @@ func (b *Balancer) serveTCP(p *pipe) {
 		b.mu.Unlock()
 		be = x
 		return succeeded
-	}) {
+	}) != served {
 		return
 	}
 	defer be.release()

@@ -346,3 +346,33 @@ func TestBalancer_TCP_CloseKeepsListener(t *testing.T) {
 		t.Fatalf("greeting %q", id)
 	}
 }
+
+// A unix listener works the same, and is left usable by Close.
+func TestBalancer_TCP_UnixListener(t *testing.T) {
+	path := t.TempDir() + "/proxy.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	be := newTCPBackend(t, idEcho("a"))
+	for range 2 {
+		b := balancer.New(ln, balancer.Options{QueueTimeout: time.Second})
+		b.Add(1, 1, be.addr())
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(testTimeout))
+		io.WriteString(c, "over unix\n")
+		c.(*net.UnixConn).CloseWrite()
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(got) != "a\nover unix\n" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

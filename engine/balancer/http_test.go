@@ -1,0 +1,393 @@
+package balancer_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine/balancer"
+)
+
+// httpBackend is an httptest server that counts its open connections.
+type httpBackend struct {
+	*httptest.Server
+	open atomic.Int32
+}
+
+func newHTTPBackend(t testing.TB, h http.HandlerFunc) *httpBackend {
+	t.Helper()
+	s := &httpBackend{Server: httptest.NewUnstartedServer(h)}
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.open.Add(-1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *httpBackend) addr() string { return s.Listener.Addr().String() }
+
+// named answers with its name and echoes the forwarding headers it got.
+func named(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", name)
+		fmt.Fprintf(w, "%s for=%s proto=%s host=%s", name, r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host"))
+	}
+}
+
+// client is an http.Client with one connection at most to the balancer.
+func client(t testing.TB) *http.Client {
+	tr := &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: testTimeout}
+}
+
+// get fetches url and returns the status, the X-Backend header and the body.
+func get(t testing.TB, c *http.Client, method, url string, body io.Reader) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: body: %v", method, url, err)
+	}
+	return res.StatusCode, res.Header.Get("X-Backend"), string(data)
+}
+
+func httpOpts(queue time.Duration) balancer.Options {
+	return balancer.Options{Component: "api", Mode: balancer.ModeHTTP, QueueTimeout: queue}
+}
+
+// Requests take turns over idle backends, carry X-Forwarded-*, and are
+// counted by status and in the duration histogram.
+func TestBalancer_HTTP_Proxy(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	for i, n := range []string{"a", "b", "c"} {
+		b.Add(i, i, newHTTPBackend(t, named(n)).addr())
+	}
+	c := client(t)
+	url := "http://" + ln.Addr().String() + "/x"
+	seen := map[string]int{}
+	for range 9 {
+		code, be, body := get(t, c, "GET", url, nil)
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		if want := be + " for=127.0.0.1 proto=http host=" + ln.Addr().String(); body != want {
+			t.Fatalf("body %q, want %q", body, want)
+		}
+		seen[be]++
+	}
+	if seen["a"] != 3 || seen["b"] != 3 || seen["c"] != 3 {
+		t.Errorf("9 requests: %v, want 3 each", seen)
+	}
+	st := b.Stats()
+	if st.Connections != 1 || st.Requests["200"] != 9 || len(st.Requests) != 1 {
+		t.Errorf("Stats = %+v, want 1 connection, 9 × 200", st)
+	}
+	var m bytes.Buffer
+	b.WriteMetrics(&m)
+	if !strings.Contains(m.String(), `thorp_proxy_request_duration_seconds_count{component="api"} 9`+"\n") ||
+		strings.Contains(m.String(), "# ") {
+		t.Errorf("WriteMetrics:\n%s", m.String())
+	}
+	for _, bs := range b.Backends() {
+		if bs.Active != 0 {
+			t.Errorf("backend %+v still active", bs)
+		}
+	}
+
+	tb, _ := newBalancer(t, balancer.Options{QueueTimeout: time.Second})
+	m.Reset()
+	tb.WriteMetrics(&m)
+	if m.Len() != 0 {
+		t.Errorf("tcp mode WriteMetrics wrote %q", m.String())
+	}
+}
+
+// One keep-alive client connection survives a backend swap: B is added,
+// A drained (its idle connections closed), and the requests on the same
+// connection reach B.
+func TestBalancer_HTTP_KeepAliveSurvivesSwap(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	a := newHTTPBackend(t, named("a"))
+	beA := b.Add(1, 1, a.addr())
+	c := client(t)
+	url := "http://" + ln.Addr().String() + "/"
+	if _, be, _ := get(t, c, "GET", url, nil); be != "a" {
+		t.Fatalf("first request went to %q", be)
+	}
+	b.Add(2, 2, newHTTPBackend(t, named("b")).addr())
+	drained := make(chan struct{})
+	b.Drain(beA, func() { close(drained) })
+	select {
+	case <-drained:
+	default:
+		t.Fatal("Drain of an idle backend did not call done at once")
+	}
+	eventually(t, "A's idle keep-alive connection to close", func() bool { return a.open.Load() == 0 })
+	for range 5 {
+		if code, be, _ := get(t, c, "GET", url, nil); code != 200 || be != "b" {
+			t.Fatalf("after the swap: %d from %q", code, be)
+		}
+	}
+	if n := b.Stats().Connections; n != 1 {
+		t.Errorf("the client opened %d connections, want 1", n)
+	}
+}
+
+// A draining backend keeps its request in flight (a streaming response)
+// until the body ends; done comes then, and new requests go elsewhere.
+func TestBalancer_HTTP_DrainWaitsForStream(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	release := make(chan struct{})
+	a := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", "a")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "last\n")
+	})
+	beA := b.Add(1, 1, a.addr())
+	url := "http://" + ln.Addr().String() + "/"
+	res, err := client(t).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := bufio.NewReader(res.Body)
+	if line, err := r.ReadString('\n'); line != "first\n" {
+		t.Fatalf("stream: %q, %v", line, err)
+	}
+	b.Add(2, 2, newHTTPBackend(t, named("b")).addr())
+	var calls atomic.Int32
+	drained := make(chan struct{})
+	b.Drain(beA, func() {
+		calls.Add(1)
+		close(drained)
+	})
+	if code, be, _ := get(t, client(t), "GET", url, nil); code != 200 || be != "b" {
+		t.Fatalf("during the drain: %d from %q", code, be)
+	}
+	if bs := b.Backends(); len(bs) != 2 || !bs[0].Draining || bs[0].Active != 1 {
+		t.Fatalf("Backends during the drain: %+v", bs)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("done called with a response streaming")
+	}
+	close(release)
+	if rest, err := io.ReadAll(r); err != nil || string(rest) != "last\n" {
+		t.Fatalf("rest of the stream: %q, %v", rest, err)
+	}
+	select {
+	case <-drained:
+	case <-time.After(testTimeout):
+		t.Fatal("done not called after the stream ended")
+	}
+	eventually(t, "A's keep-alive connection to close", func() bool { return a.open.Load() == 0 })
+	if calls.Load() != 1 {
+		t.Errorf("done called %d times", calls.Load())
+	}
+}
+
+// Requests that fail before any response are retried on another backend:
+// every request when the backend refuses the connection, idempotent ones
+// when it drops the connection; others get 502.
+func TestBalancer_HTTP_Retry(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	dead := listen(t)
+	dead.Close()
+	b.Add(1, 1, dead.Addr().String())
+	dropper := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+		}
+	})
+	b.Add(2, 2, dropper.addr())
+	b.Add(3, 3, newHTTPBackend(t, named("ok")).addr())
+	c := client(t)
+	url := "http://" + ln.Addr().String() + "/"
+	for range 6 {
+		if code, be, _ := get(t, c, "GET", url, nil); code != 200 || be != "ok" {
+			t.Fatalf("GET: %d from %q", code, be)
+		}
+	}
+	st := b.Stats()
+	if st.Errors[balancer.ErrRefused] == 0 || st.Errors[balancer.ErrReset] == 0 {
+		t.Errorf("errors %v: want the refusals and the drops counted", st.Errors)
+	}
+	if st.Requests["200"] != 6 || len(st.Requests) != 1 {
+		t.Errorf("Requests %v", st.Requests)
+	}
+
+	// A POST with a body is retried only past a refusal.
+	b2, ln2 := newBalancer(t, httpOpts(time.Second))
+	b2.Add(1, 1, dead.Addr().String())
+	b2.Add(2, 2, newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Backend", "ok")
+		w.Write(data)
+	}).addr())
+	for range 2 {
+		if code, _, body := get(t, c, "POST", "http://"+ln2.Addr().String()+"/", strings.NewReader("payload")); code != 200 || body != "payload" {
+			t.Fatalf("POST past a refusal: %d %q", code, body)
+		}
+	}
+	b3, ln3 := newBalancer(t, httpOpts(time.Second))
+	b3.Add(1, 1, dropper.addr())
+	if code, _, _ := get(t, c, "POST", "http://"+ln3.Addr().String()+"/", strings.NewReader("payload")); code != http.StatusBadGateway {
+		t.Fatalf("POST to a dropping backend: %d, want 502", code)
+	}
+	if n := b3.Stats().Requests["502"]; n != 1 {
+		t.Errorf("Requests %v, want one 502", b3.Stats().Requests)
+	}
+}
+
+// With no backend in rotation a request waits for an Add, or is answered
+// 503 after QueueTimeout.
+func TestBalancer_HTTP_Queue(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(20*time.Millisecond))
+	c := client(t)
+	url := "http://" + ln.Addr().String() + "/"
+	if code, _, _ := get(t, c, "GET", url, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("no backend: %d, want 503", code)
+	}
+	st := b.Stats()
+	if st.Requests["503"] != 1 || st.Errors[balancer.ErrNoBackend] != 1 {
+		t.Errorf("Stats %+v", st)
+	}
+
+	b.SetQueueTimeout(testTimeout)
+	type result struct {
+		code int
+		be   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, be, _ := get(t, c, "GET", url, nil)
+		done <- result{code, be}
+	}()
+	eventually(t, "the request to wait", func() bool { return b.Stats().Connections == 1 })
+	b.Add(1, 1, newHTTPBackend(t, named("late")).addr())
+	if r := <-done; r.code != 200 || r.be != "late" {
+		t.Fatalf("queued request: %+v", r)
+	}
+}
+
+// A WebSocket-style upgrade passes through and counts as active until the
+// upgraded connection ends.
+func TestBalancer_HTTP_Upgrade(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	b.Add(1, 1, newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw)
+	}).addr())
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testTimeout))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	r := bufio.NewReader(c)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, %v", res, err)
+	}
+	for _, msg := range []string{"ping\n", "pong\n"} {
+		io.WriteString(c, msg)
+		if line, err := r.ReadString('\n'); line != msg {
+			t.Fatalf("over the upgraded connection: %q, %v", line, err)
+		}
+	}
+	if bs := b.Backends(); bs[0].Active != 1 {
+		t.Errorf("upgraded connection not active: %+v", bs)
+	}
+	c.Close()
+	eventually(t, "the upgraded connection to end", func() bool { return b.Backends()[0].Active == 0 })
+	if n := b.Stats().Requests["101"]; n != 1 {
+		t.Errorf("Requests %v, want one 101", b.Stats().Requests)
+	}
+
+	// Close ends an upgraded connection too.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(testTimeout))
+	io.WriteString(c2, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	r2 := bufio.NewReader(c2)
+	if res, err := http.ReadResponse(r2, nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, %v", res, err)
+	}
+	b.Close()
+	if _, err := r2.ReadString('\n'); err == nil {
+		t.Error("upgraded connection still open after Close")
+	}
+}
+
+// Close ends the client connections, upgraded ones too, and a new
+// Balancer serves on the same listener.
+func TestBalancer_HTTP_CloseKeepsListener(t *testing.T) {
+	ln := listen(t)
+	b := balancer.New(ln, httpOpts(time.Second))
+	hold := make(chan struct{})
+	defer close(hold)
+	b.Add(1, 1, newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+		<-hold
+	}).addr())
+	res, err := client(t).Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Error("response still open after Close")
+	}
+
+	b2 := balancer.New(ln, httpOpts(time.Second))
+	defer b2.Close()
+	b2.Add(1, 1, newHTTPBackend(t, named("new")).addr())
+	if code, be, _ := get(t, client(t), "GET", "http://"+ln.Addr().String()+"/", nil); code != 200 || be != "new" {
+		t.Fatalf("after the takeover: %d from %q", code, be)
+	}
+}
