@@ -420,7 +420,7 @@ component "web" { command = { %q, "simulate", "http", "--port", "%d", "--startup
 }
 
 // freeTCPPort returns a loopback port nothing listens on at the moment.
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

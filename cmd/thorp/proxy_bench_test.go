@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The balancer's figures (issue 10), each a scenario run once whatever b.N
+// (-benchtime 1x): see docs/benchmarks.md for the command and the numbers.
+
+// BenchmarkProxyRecycles: 3 instances of portapp behind the balancer, 8
+// clients, 5 rolling reloads and then 5 memory recycles of the leaking
+// instance 0. Reports the failed requests (target 0: tcp mode with clients
+// connecting per request, http mode with keep-alive clients) and the
+// longest time without a successful response (target ≤ 20 ms).
+func BenchmarkProxyRecycles(b *testing.B) {
+	for _, m := range modes {
+		b.Run("mode="+m.mode, func(b *testing.B) {
+			p := startProxied(b, proxyConf{
+				mode: m.mode,
+				keys: `max_memory_restart = "40MB", memory_interval = "100ms", memory_samples = 1,`,
+				args: []string{"-leak", "20", "-leak-instance", "0"},
+			})
+			l := startLoad(b, p.url, clients, m.keepAlive)
+			l.waitOK(b, 100, l.t0)
+			b.ResetTimer()
+			memory0 := p.status(b).RestartsByReason["memory"]
+			for range 5 {
+				old := p.status(b).inRotation()
+				if out, errOut, code := thorpCmd(b, "reload", "app", "-c", p.cfg); code != exitOK {
+					b.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+				}
+				p.waitInRotation(b, 3, old)
+			}
+			reloaded := p.status(b).RestartsByReason["memory"]
+			waitFor(b, 60*time.Second, "5 more memory restarts", func() bool {
+				return p.status(b).RestartsByReason["memory"] >= reloaded+5
+			})
+			p.waitInRotation(b, 3, nil)
+			l.waitOK(b, 100, time.Now())
+			l.stop()
+			b.StopTimer()
+			st := p.status(b)
+			b.ReportMetric(float64(l.failed.Load()), "failed")
+			b.ReportMetric(float64(l.ok.Load()), "requests")
+			b.ReportMetric(float64(l.longestGap().Microseconds())/1000, "gap-ms")
+			b.ReportMetric(float64(st.RestartsByReason["memory"]-memory0), "memory-restarts")
+			if l.failed.Load() != 0 {
+				b.Logf("failures: %s", l.report())
+			}
+		})
+	}
+}
+
+// BenchmarkProxyThroughput: 8 keep-alive clients GETting a small response,
+// straight from one instance's $PORT and through the balancer, alternating
+// 2-second rounds. Reports proxied ÷ direct requests per second (targets
+// ≥ 0.7 tcp, ≥ 0.5 http) and the added median latency (≤ 100 µs tcp,
+// ≤ 300 µs http).
+func BenchmarkProxyThroughput(b *testing.B) {
+	const rounds, round = 3, 2 * time.Second
+	for _, mode := range []string{"tcp", "http"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			p := startProxied(b, proxyConf{mode: mode})
+			direct := fmt.Sprintf("http://127.0.0.1:%d/", p.status(b).Instances[0].Port)
+			var reqs, lat [2][]float64 // [direct, proxied]
+			b.ResetTimer()
+			for range rounds {
+				for i, url := range []string{direct, p.url + "/"} {
+					l := startLoad(b, url, clients, true)
+					time.Sleep(round) // the measuring window
+					l.stop()
+					if l.failed.Load() != 0 {
+						b.Fatalf("%s: %s", url, l.report())
+					}
+					reqs[i] = append(reqs[i], float64(l.ok.Load())/time.Since(l.t0).Seconds())
+					lat[i] = append(lat[i], float64(l.medianLatency().Nanoseconds())/1000)
+				}
+			}
+			b.StopTimer()
+			d, px := medianF(reqs[0]), medianF(reqs[1])
+			b.ReportMetric(d, "direct-req/s")
+			b.ReportMetric(px, "proxied-req/s")
+			b.ReportMetric(px/d, "ratio")
+			b.ReportMetric(medianF(lat[0]), "direct-p50-µs")
+			b.ReportMetric(medianF(lat[1])-medianF(lat[0]), "added-p50-µs")
+		})
+	}
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkProxyIdleConnections: thorp's RSS with 1,000 idle client
+// connections through the balancer (each with its connection to a
+// process) minus its RSS before them (target ≤ 20 MiB).
+func BenchmarkProxyIdleConnections(b *testing.B) {
+	const n = 1000
+	for _, mode := range []string{"tcp", "http"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			p := startProxied(b, proxyConf{mode: mode})
+			pid := p.cmd.Process.Pid
+			if mode == "http" {
+				// One request per process first, so that the idle figure
+				// includes the reverse proxy's own set-up.
+				l := startLoad(b, p.url, clients, true)
+				l.waitOK(b, 30, l.t0)
+				l.stop()
+			}
+			time.Sleep(2 * time.Second) // settle after the start, as BenchmarkIdle does
+			idle, _ := procStat(b, pid)
+			total0 := p.status(b).Proxy.ConnectionsTotal
+			b.ResetTimer()
+			conns := make([]net.Conn, 0, n)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for range n {
+				c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.listen), 5*time.Second)
+				if err != nil {
+					b.Fatalf("connection %d: %v", len(conns), err)
+				}
+				conns = append(conns, c)
+				if mode == "http" {
+					// An idle keep-alive client: one request answered, the
+					// connection kept open.
+					if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if mode == "http" {
+				for i, c := range conns {
+					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					buf := make([]byte, 4096)
+					if _, err := c.Read(buf); err != nil {
+						b.Fatalf("connection %d: %v", i, err)
+					}
+				}
+			}
+			waitFor(b, 30*time.Second, fmt.Sprintf("%d connections in the status", n), func() bool {
+				st := p.status(b)
+				return st.Proxy.ConnectionsTotal >= total0+n && (mode == "http" || st.Proxy.Active >= n)
+			})
+			time.Sleep(2 * time.Second)
+			busy, _ := procStat(b, pid)
+			b.StopTimer()
+			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			b.ReportMetric(float64(idle)/(1<<20), "idle-MiB")
+			b.ReportMetric(float64(busy)/(1<<20), "conns-MiB")
+			b.ReportMetric(float64(busy-idle)/(1<<20), "added-MiB")
+			b.ReportMetric(float64(len(fds)), "fds")
+		})
+	}
+}
