@@ -382,30 +382,27 @@ component "bad" {
 	if code != exitFailed {
 		t.Fatalf("check: exit %d, want 1\n%s%s", code, out, errOut)
 	}
-	line := regexp.MustCompile(`^error: thorp\.lua:(\d+): component "(both|bad)": `)
+	// Each problem: `error: PATH:LINE: component "NAME": KEY: …`, at the
+	// component's line or the key's.
 	for _, want := range []struct {
-		component string
-		has       []string
+		component, key string
+		lines          []int
+		has            string
 	}{
-		{"both", []string{"proxy", strconv.Itoa(port)}},
-		{"bad", []string{"mode", "udp"}},
-		{"bad", []string{"drain_timeout"}},
-		{"bad", []string{"PORT"}},
+		{"both", "proxy.listen", []int{2, 5}, strconv.Itoa(port)},
+		{"bad", "proxy.mode", []int{7, 10}, "udp"},
+		{"bad", "proxy.drain_timeout", []int{7, 10}, "-1s"},
+		{"bad", "proxy.port_env", []int{7, 9, 10}, "PORT"},
 	} {
-		found := false
-		for _, l := range strings.Split(out, "\n") {
-			m := line.FindStringSubmatch(l)
-			if m == nil || m[2] != want.component {
-				continue
-			}
-			ok := true
-			for _, h := range want.has {
-				ok = ok && strings.Contains(l, h)
-			}
-			found = found || ok
+		re := regexp.MustCompile(`(?m)^error: \S*thorp\.lua:(\d+): component "` + want.component + `": ` +
+			regexp.QuoteMeta(want.key) + `: (.*)$`)
+		m := re.FindStringSubmatch(out)
+		if m == nil || !strings.Contains(m[2], want.has) {
+			t.Errorf("no `error: …thorp.lua:N: component %q: %s: …%s…` line in:\n%s", want.component, want.key, want.has, out)
+			continue
 		}
-		if !found {
-			t.Errorf("no `error: thorp.lua:N: component %q: …` line with %q in:\n%s", want.component, want.has, out)
+		if n, _ := strconv.Atoi(m[1]); !slices.Contains(want.lines, n) {
+			t.Errorf("%s reported at line %d, want one of %v", want.key, n, want.lines)
 		}
 	}
 }
