@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -559,4 +561,112 @@ func TestProxy_StatusShowsPortsRotationAndConnections(t *testing.T) {
 		st = cliStatus()
 		return st.Proxy != nil && st.Proxy.Active == 0
 	})
+}
+
+// TestProxy_NoLeakAfter10000Connections: 10,000 connections through the
+// balancer, among them clients that hang up before sending anything, in
+// the middle of a request or in the middle of a streaming response, and a
+// process killed under load (its connections reset): afterwards thorp has
+// as many fds and goroutines as before, and the resets are counted.
+func TestProxy_NoLeakAfter10000Connections(t *testing.T) {
+	const total = 10000
+	for _, m := range modes {
+		t.Run(m.mode, func(t *testing.T) {
+			p := startProxied(t, proxyConf{mode: m.mode})
+			pid := p.cmd.Process.Pid
+			warm := startLoad(t, p.url, clients, m.keepAlive)
+			warm.waitOK(t, 100, warm.t0)
+			warm.stop()
+			fds0, g0 := countFDs(t, pid), int(scrape(t, p).value(t, "go_goroutines"))
+
+			addr := fmt.Sprintf("127.0.0.1:%d", p.listen)
+			var next, served atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			for range clients {
+				wg.Go(func() {
+					for i := next.Add(1); i <= total; i = next.Add(1) {
+						ok, err := oneConnection(addr, int(i))
+						if err != nil {
+							errs <- fmt.Errorf("connection %d: %w", i, err)
+							return
+						}
+						if ok {
+							served.Add(1)
+						}
+						if i == total/2 {
+							st, err := p.tryStatus()
+							if err != nil {
+								errs <- err
+								return
+							}
+							_ = syscall.Kill(st.Instances[0].PID, syscall.SIGKILL)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if served.Load() < total/4-100 {
+				t.Errorf("only %d of the %d complete requests were answered", served.Load(), total/4)
+			}
+			p.waitInRotation(t, 3, nil)
+			var fds, g int
+			waitFor(t, 20*time.Second, "fds and goroutines back to where they were", func() bool {
+				fds, g = countFDs(t, pid), int(scrape(t, p).value(t, "go_goroutines"))
+				return fds <= fds0+2*clients && g <= g0+4*clients
+			})
+			st := p.status(t)
+			t.Logf("%d of %d answered; fds %d → %d, goroutines %d → %d; connections %d, errors %v",
+				served.Load(), total, fds0, fds, g0, g, st.Proxy.ConnectionsTotal, st.Proxy.Errors)
+			if st.Proxy.ConnectionsTotal < total {
+				t.Errorf("connections_total %d, want ≥ %d", st.Proxy.ConnectionsTotal, total)
+			}
+		})
+	}
+}
+
+// oneConnection makes connection i to the balancer at addr, one of four
+// kinds by i: a complete request (ok when answered), a hang-up before
+// sending anything, a hang-up in the middle of the request line, and a
+// hang-up after the first line of a streaming response.
+func oneConnection(addr string, i int) (ok bool, err error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	switch i % 4 {
+	case 0:
+		if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"); err != nil {
+			return false, err
+		}
+		b, _ := io.ReadAll(c)
+		return strings.Contains(string(b), "\r\n\r\npid "), nil
+	case 1:
+		return false, nil
+	case 2:
+		_, err := fmt.Fprintf(c, "GET /stre")
+		return false, err
+	default:
+		if _, err := fmt.Fprintf(c, "GET /stream?ms=1000 HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+			return false, err
+		}
+		_, _ = bufio.NewReader(c).ReadString('\n')
+		return false, nil
+	}
+}
+
+// countFDs counts the open fds of pid.
+func countFDs(t testing.TB, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
 }
