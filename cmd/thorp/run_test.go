@@ -204,7 +204,7 @@ func TestReloadConfig_BrokenChangesNothingGoodApplies(t *testing.T) {
 settings { http = "" }
 component "a" { command = { "sleep", "1000" } }
 `)
-	r := startThorp(t, cfg)
+	r := startThorpRunning(t, cfg)
 	pid := status(t, cfg).Components[0].PID
 	if err := os.WriteFile(cfg, []byte(`
 settings { http = "" }
