@@ -164,9 +164,12 @@ func TestDecode_InstancesMaxAndRolling(t *testing.T) {
 		t.Errorf("defaults: rolling = %d, instances = %d, want 1, 1", c.Rolling, c.Instances)
 	}
 	c, problems = decodeOne(t, map[string]any{"instances": 2.0, "rolling": 2.0})
-	want := `thorp.lua:7: component "api": rolling: has no effect without proxy: only a proxied component's restarts are rolling`
+	want := `thorp.lua:7: component "api": rolling: has no effect without proxy or restart_mode = "overlap": only overlap restarts are rolling`
 	if c == nil || strings.Join(problems, "\n") != want {
 		t.Errorf("rolling without proxy: problems %q, want the warning %q", problems, want)
+	}
+	if c, problems = decodeOne(t, map[string]any{"instances": 2.0, "rolling": 2.0, "restart_mode": "overlap"}); c == nil || len(problems) != 0 {
+		t.Errorf("rolling with restart_mode = overlap: problems %q, want none", problems)
 	}
 }
 

@@ -227,8 +227,8 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 	}
 	validateLimits(c, bad)
 	validateProxy(c, rc.Values["proxy"], bad)
-	if has("rolling") && c.Proxy == nil && c.Rolling >= 1 && !failed["rolling"] {
-		d.warnf(c.Line, c.Name, "rolling", "has no effect without proxy: only a proxied component's restarts are rolling")
+	if has("rolling") && c.Proxy == nil && c.RestartMode != "overlap" && c.Rolling >= 1 && !failed["rolling"] {
+		d.warnf(c.Line, c.Name, "rolling", `has no effect without proxy or restart_mode = "overlap": only overlap restarts are rolling`)
 	}
 	logs, _ := rc.Values["logs"].(map[string]any)
 	for _, ke := range checkLogs(c.Logs, func(key string) bool { _, ok := logs[key]; return ok }) {
