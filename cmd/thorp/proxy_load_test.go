@@ -412,17 +412,29 @@ func (l *load) waitOK(t testing.TB, n int, since time.Time) {
 // longestGap is the longest time between two successes (1 ms resolution)
 // from the first success to the last.
 func (l *load) longestGap() time.Duration {
-	last, gap := -1, 0
-	for i := range l.perMS {
+	return l.longestGapBetween(l.t0, l.t0.Add(loadLimit))
+}
+
+// longestGapBetween is longestGap counting only successes from a to b.
+func (l *load) longestGapBetween(a, b time.Time) time.Duration {
+	gap, _ := l.longestGapAt(a, b)
+	return gap
+}
+
+// longestGapAt is longestGapBetween and the time the gap began.
+func (l *load) longestGapAt(a, b time.Time) (time.Duration, time.Time) {
+	from, to := max(int(a.Sub(l.t0)/time.Millisecond), 0), min(int(b.Sub(l.t0)/time.Millisecond), len(l.perMS)-1)
+	last, gap, at := -1, 0, 0
+	for i := from; i <= to; i++ {
 		if l.perMS[i].Load() == 0 {
 			continue
 		}
-		if last >= 0 {
-			gap = max(gap, i-last)
+		if last >= 0 && i-last > gap {
+			gap, at = i-last, last
 		}
 		last = i
 	}
-	return time.Duration(gap) * time.Millisecond
+	return time.Duration(gap) * time.Millisecond, l.t0.Add(time.Duration(at) * time.Millisecond)
 }
 
 // distribution returns the responses by pid.
