@@ -13,6 +13,7 @@
 //	-start-delay D  wait D before listening (a slow boot)
 //	-leak RATE      allocate and touch RATE MiB per second, kept referenced
 //	-leak-instance I  leak only when THORP_INSTANCE is I (default: every instance)
+//	-leak-file PATH   leak only while PATH exists
 //	-never-listen   never open $PORT (a broken app)
 package main
 
@@ -35,13 +36,14 @@ func main() {
 	startDelay := flag.Duration("start-delay", 0, "wait this long before listening")
 	leak := flag.Float64("leak", 0, "MiB per second to allocate and keep")
 	leakInstance := flag.String("leak-instance", "", "leak only when THORP_INSTANCE equals this")
+	leakFile := flag.String("leak-file", "", "leak only while this file exists")
 	neverListen := flag.Bool("never-listen", false, "never open $PORT")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if *leak > 0 && (*leakInstance == "" || *leakInstance == os.Getenv("THORP_INSTANCE")) {
-		go grow(ctx, *leak)
+		go grow(ctx, *leak, *leakFile)
 	}
 	if *neverListen {
 		<-ctx.Done()
@@ -102,9 +104,10 @@ func main() {
 	}
 }
 
-// grow allocates rate MiB per second in 20 steps a second, writing to every
-// page so the resident set grows, and keeps it all referenced until ctx ends.
-func grow(ctx context.Context, rate float64) {
+// grow allocates rate MiB per second in 20 steps a second (while file
+// exists, when given), writing to every page so the resident set grows,
+// and keeps it all referenced until ctx ends.
+func grow(ctx context.Context, rate float64, file string) {
 	var chunks [][]byte
 	defer runtime.KeepAlive(&chunks)
 	step := int(rate * (1 << 20) / 20)
@@ -115,6 +118,11 @@ func grow(ctx context.Context, rate float64) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if file != "" {
+				if _, err := os.Stat(file); err != nil {
+					continue
+				}
+			}
 			b := make([]byte, step)
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
