@@ -76,14 +76,16 @@ const (
 
 // Options configure a Balancer.
 type Options struct {
-	// Component names the component, for logs and metric labels.
+	// Component names the component, for metric labels.
 	Component string
 	// Mode is ModeTCP (default) or ModeHTTP.
 	Mode string
 	// QueueTimeout bounds how long a client waits for a backend in
 	// rotation before it is turned away (counted as no_backend).
 	QueueTimeout time.Duration
-	// Log receives the balancer's own warnings; nil discards them.
+	// Log receives the balancer's own warnings, each kind at most once
+	// in 10 seconds (with the number suppressed); it should name the
+	// component. nil discards them.
 	Log *slog.Logger
 }
 
@@ -159,7 +161,7 @@ type Stats struct {
 func New(ln net.Listener, opts Options) *Balancer {
 	b := &Balancer{
 		ln:       &listener{Listener: ln},
-		warn:     newWarner(opts.Log, opts.Component),
+		warn:     newWarner(opts.Log),
 		added:    make(chan struct{}),
 		conns:    map[*pipe]bool{},
 		accepted: make(chan struct{}),

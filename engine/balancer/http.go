@@ -22,7 +22,10 @@ import (
 const (
 	readHeaderTimeout = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
-	backendIdle       = 90 * time.Second // idle keep-alive connections to a backend
+	// backendIdle closes idle keep-alive connections to a backend before
+	// the backend would (Node.js closes them after 5 s): a request sent
+	// on a connection the backend is closing fails.
+	backendIdle       = 4 * time.Second
 	maxIdlePerBackend = 256
 )
 

@@ -2,9 +2,12 @@ package balancer_test
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,24 +151,28 @@ func TestBalancer_TCP_Queue(t *testing.T) {
 
 // A backend that refuses connections is counted and skipped.
 func TestBalancer_TCP_RefusedRetried(t *testing.T) {
-	b, ln := newBalancer(t, balancer.Options{QueueTimeout: testTimeout})
+	var logs lockedBuffer
+	b, ln := newBalancer(t, balancer.Options{QueueTimeout: testTimeout, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	dead := listen(t)
 	deadAddr := dead.Addr().String()
 	dead.Close()
 	deadBe := b.Add(1, 1, deadAddr)
 	b.Add(2, 2, newTCPBackend(t, idEcho("ok")).addr())
-	for range 4 {
+	for range 8 {
 		c, _, id := dial(t, ln)
 		if id != "ok" {
 			t.Fatalf("greeting %q", id)
 		}
 		c.Close()
 	}
-	if n := b.Stats().Errors[balancer.ErrRefused]; n == 0 {
-		t.Error("refused = 0, want the dead backend's refusals counted")
+	if n := b.Stats().Errors[balancer.ErrRefused]; n < 2 {
+		t.Errorf("refused = %d, want the dead backend's refusals counted", n)
 	}
 	if n := active(b)[deadAddr]; n != 0 {
 		t.Errorf("refusing backend has %d active", n)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings, want 1 (the others suppressed):\n%s", n, logs.String())
 	}
 
 	b.Remove(deadBe)
@@ -375,4 +382,23 @@ func TestBalancer_TCP_UnixListener(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger that writes from the
+// Balancer's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

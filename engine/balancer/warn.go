@@ -19,12 +19,8 @@ type warner struct {
 	suppressed map[string]int
 }
 
-func newWarner(log *slog.Logger, component string) *warner {
-	w := &warner{last: map[string]time.Time{}, suppressed: map[string]int{}}
-	if log != nil {
-		w.log = log.With("component", component)
-	}
-	return w
+func newWarner(log *slog.Logger) *warner {
+	return &warner{log: log, last: map[string]time.Time{}, suppressed: map[string]int{}}
 }
 
 // warn logs msg with args unless a warning of key was logged less than
