@@ -19,19 +19,27 @@
 // end of one direction half-closes the other side, and the connection ends
 // when both directions have.
 //
-// http mode: an http.Server on the listener in front of an
-// httputil.ReverseProxy that picks a backend per request and sets
-// X-Forwarded-For, -Proto and -Host. Each backend has its own keep-alive
-// pool, so client connections survive a backend swap and draining closes
-// only the drained backend's idle connections. A request that fails before
-// a response header arrives is retried on another backend when it has no
-// body and is idempotent (GET, HEAD, OPTIONS, TRACE, or an Idempotency-Key
-// header) or never reached the backend (the dial failed). A request counts
-// as active until its response body is closed; WebSocket and other
-// upgrades pass through and count until the upgraded connection ends.
+// http mode: an http.Server on the listener (no write timeout, so streams
+// last) in front of an httputil.ReverseProxy that picks a backend per
+// request, keeps the client's Host and sets X-Forwarded-For, -Proto and
+// -Host. Each backend has its own keep-alive pool, so client connections
+// survive a backend swap and draining closes only the drained backend's
+// idle connections. A request whose dial fails is retried on another
+// backend (and queued again, like a tcp client); one that reached a
+// backend and failed before a response header is retried once on each
+// other backend when it has no body and is idempotent (GET, HEAD,
+// OPTIONS, TRACE, or an Idempotency-Key header); otherwise the client gets
+// 502. No backend within QueueTimeout is 503; a client gone before its
+// response is counted as 499 (and reset). A request counts as active
+// until its response body is closed; WebSocket and other upgrades pass
+// through and count until the upgraded connection ends.
 //
 // Concurrency: every method is safe for concurrent use. The Balancer owns
 // the goroutines that accept and serve clients and Close waits for them.
+// Close interrupts Accept with a deadline in the past on the listener (a
+// *net.TCPListener or *net.UnixListener; any other kind is closed) and
+// clears it before returning, so a Balancer taking over a listener is
+// created after the previous one is closed.
 package balancer
 
 import (
