@@ -174,12 +174,22 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 	}
 	// A component is starting from the moment thorp means to start it, so
 	// no one mistakes "not started yet" for "stopped".
+	state, msg := StateStarting, "waiting for thorp to start it"
+	if !cfg.Autostart {
+		state, msg = StateStopped, autostartOff(cfg.Name)
+	}
 	for i := 0; i < max(cfg.Instances, 1); i++ {
-		c.insts = append(c.insts, &instance{index: i, state: StateStarting, message: "waiting for thorp to start it", healthy: true})
+		c.insts = append(c.insts, &instance{index: i, state: state, message: msg, healthy: true})
 	}
 	c.setCron()
 	c.updateSnapshot()
 	return c
+}
+
+// autostartOff is the message of a component that autostart = false keeps
+// stopped until someone starts it.
+func autostartOff(name string) string {
+	return "autostart = false: start it with thorp start " + name
 }
 
 // setSockets makes c hold hs (prepared by a reload, or bound by New)
@@ -560,7 +570,8 @@ func (c *component) begin(in *instance) {
 	in.nextStart = time.Time{}
 	if missing := c.sup.notRunning(c.cfg.DependsOn); len(missing) > 0 {
 		in.waiting = true
-		c.setState(in, StateStarting, Event{Type: EventBackoff, Message: fmt.Sprintf("waiting for %v to be running", missing)})
+		in.message = fmt.Sprintf("waiting for %v to be running", missing)
+		c.setState(in, StateStarting, Event{Type: EventBackoff, Message: in.message})
 		return
 	}
 	in.waiting = false
@@ -950,6 +961,8 @@ func (c *component) updateSnapshot() {
 	now := c.clock.Now()
 	st := Status{
 		Name:              c.name,
+		Tags:              c.cfg.Tags,
+		Autostart:         c.cfg.Autostart,
 		State:             aggregate(c.insts),
 		RestartsByReason:  make(map[string]int, len(c.restarts)),
 		MemoryLimitBytes:  int64(c.cfg.MaxMemoryRestart),

@@ -361,6 +361,9 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 	}
 	for _, c := range added {
 		s.startLoop(c)
+		if !c.config().Autostart {
+			continue
+		}
 		if err := c.send(ctx, request{op: opStart}); err != nil {
 			errs = append(errs, err)
 		}
@@ -370,7 +373,7 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 	for _, level := range p.levels {
 		var names []string
 		for _, n := range level {
-			if p.restart[n] {
+			if p.restart[n] && !p.keepStopped(n) {
 				names = append(names, n)
 			}
 		}
@@ -382,6 +385,14 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keepStopped reports whether the changed component name stays stopped
+// rather than restarting: autostart = false and nothing of it running.
+func (p *PreparedReload) keepStopped(name string) bool {
+	cc := p.cfg.Component(name)
+	c, err := p.s.component(name)
+	return err == nil && cc != nil && !cc.Autostart && c.status().State == StateStopped
 }
 
 // needsRestart reports whether moving from a to b needs a new process.

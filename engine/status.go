@@ -10,7 +10,11 @@ import (
 // `thorp status --json`, GET /api/v1/components and /health. Values are
 // copies; they are safe to keep and share.
 type Status struct {
-	Name                       string           `json:"name"`
+	Name string   `json:"name"`
+	Tags []string `json:"tags,omitempty"`
+	// Autostart is the component's autostart: false leaves it stopped
+	// until someone starts it.
+	Autostart                  bool             `json:"autostart"`
 	State                      State            `json:"state"`
 	PID                        int              `json:"pid"`
 	UptimeSeconds              float64          `json:"uptime_seconds"`

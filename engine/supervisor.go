@@ -294,7 +294,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	close(s.running)
 	for _, c := range comps {
-		_ = c.send(ctx, request{op: opStart})
+		if c.config().Autostart {
+			_ = c.send(ctx, request{op: opStart})
+		}
 	}
 	<-ctx.Done()
 	// No reload may add components while they stop.
@@ -464,27 +466,35 @@ func (s *Supervisor) each(ctx context.Context, names []string, r request) error 
 	return errors.Join(errs...)
 }
 
+// resolve returns the components names selects (config.Select: names,
+// "@TAG", "all"); a name or tag that selects nothing is an
+// ErrUnknownComponent naming what is known.
 func (s *Supervisor) resolve(names []string) ([]*component, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if len(names) == 1 && names[0] == "all" {
-		out := make([]*component, 0, len(s.order))
-		for _, n := range s.order {
-			out = append(out, s.comps[n])
-		}
-		return out, nil
-	}
-	var out []*component
-	var missing []string
-	for _, n := range names {
-		if c := s.comps[n]; c != nil {
-			out = append(out, c)
-		} else {
-			missing = append(missing, n)
-		}
-	}
+	tags := func(n string) []string { return s.comps[n].config().Tags }
+	selected, missing := config.Select(s.order, tags, names)
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w %s; known: %s", ErrUnknownComponent, strings.Join(missing, ", "), strings.Join(s.order, ", "))
+		return nil, fmt.Errorf("%w %s; known: %s", ErrUnknownComponent, strings.Join(missing, ", "), strings.Join(config.Known(s.order, tags), ", "))
+	}
+	out := make([]*component, 0, len(selected))
+	for _, n := range selected {
+		out = append(out, s.comps[n])
+	}
+	return out, nil
+}
+
+// Resolve returns the names of the components names selects: component
+// names, "@TAG" for every component tagged TAG, or "all"; each once. A
+// name or tag that selects nothing is an ErrUnknownComponent.
+func (s *Supervisor) Resolve(names []string) ([]string, error) {
+	comps, err := s.resolve(names)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(comps))
+	for i, c := range comps {
+		out[i] = c.name
 	}
 	return out, nil
 }

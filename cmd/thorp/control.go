@@ -10,7 +10,7 @@ import (
 
 func init() {
 	for _, a := range []struct{ name, summary string }{
-		{"start", "start components (NAME... or all); waits until running"},
+		{"start", "start components (NAME..., @TAG... or all); waits until running"},
 		{"stop", "stop components; waits until their process groups are gone"},
 		{"restart", "restart components; waits until the new processes run"},
 		{"reload", "zero-downtime restart with restart_mode = \"overlap\" (new process ready first); otherwise a restart with reason reload"},
@@ -24,7 +24,7 @@ func init() {
 }
 
 func cmdAct(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags(action, action+" [-c FILE] [--no-wait] [--json] NAME...|all", stderr)
+	fs := newFlags(action, action+" [-c FILE] [--no-wait] [--json] NAME...|@TAG...|all", stderr)
 	cfgPath := configFlag(fs)
 	noWait := fs.Bool("no-wait", false, "return at once instead of waiting for the outcome")
 	asJSON := fs.Bool("json", false, "print the resulting status as JSON")
@@ -48,7 +48,7 @@ func cmdAct(ctx context.Context, action string, args []string, stdout, stderr io
 }
 
 func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("signal", "signal [-c FILE] SIG NAME...|all", stderr)
+	fs := newFlags("signal", "signal [-c FILE] SIG NAME...|@TAG...|all", stderr)
 	cfgPath := configFlag(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,7 +27,7 @@ func init() {
 	commands["flush"] = command{summary: "empty components' current log files (rotated files are kept)", run: cmdFlush}
 }
 
-const logsUsage = `logs [-c FILE] [NAME...] [-n 100] [-f] [--out|--err] [--since 10m]
+const logsUsage = `logs [-c FILE] [NAME...|@TAG...] [-n 100] [-f] [--out|--err] [--since 10m]
 
 Prints the last lines of the components' logs (all components when no name
 is given), both streams merged by time unless --out or --err is given, each
@@ -71,7 +72,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sources, err := logSources(cfg, names, !*onlyErr, !*onlyOut)
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp logs: %s\n", termSafeErr(err))
-		return exitUsage
+		return exitFailed // an unknown name, as everywhere
 	}
 	if len(sources) == 1 {
 		sources[0].prefix = ""
@@ -156,16 +157,14 @@ func logSources(cfg *config.Config, names []string, out, errs bool) ([]logSource
 			comps = append(comps, &cfg.Components[i])
 		}
 	}
-	for _, n := range names {
-		c := cfg.Component(n)
-		if c == nil {
-			var known []string
-			for _, k := range cfg.Components {
-				known = append(known, k.Name)
-			}
-			return nil, fmt.Errorf("unknown component %q; known: %v", n, known)
+	if len(names) > 0 {
+		sel, unknown := cfg.Select(names)
+		if len(unknown) > 0 {
+			return nil, fmt.Errorf("unknown component %s; known: %s", strings.Join(unknown, ", "), strings.Join(cfg.Known(), ", "))
 		}
-		comps = append(comps, c)
+		for _, n := range sel {
+			comps = append(comps, cfg.Component(n))
+		}
 	}
 	var out2 []logSource
 	seen := map[string]bool{}

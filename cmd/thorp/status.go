@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,11 +18,11 @@ import (
 
 func init() {
 	commands["status"] = command{summary: "table of components: state, pid, uptime, restarts, memory, cpu (alias ls)", run: cmdStatus}
-	commands["describe"] = command{summary: "everything about one component, with recent events", run: cmdDescribe}
+	commands["describe"] = command{summary: "everything about one component (or each of @TAG), with recent events", run: cmdDescribe}
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [-c FILE] [--json] [NAME...]", stderr)
+	fs := newFlags("status", "status [-c FILE] [--json] [NAME...|@TAG...]", stderr)
 	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, `print {"components": [...]} as JSON`)
 	names, err := parseInterspersed(fs, args)
@@ -35,7 +36,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return clientExit(stderr, err)
 	}
 	if len(names) > 0 {
-		comps = filterStatus(comps, names)
+		if comps, err = filterStatus(comps, names); err != nil {
+			return clientExit(stderr, err)
+		}
 	}
 	if *asJSON {
 		return writeJSON(stdout, map[string]any{"components": comps})
@@ -67,16 +70,28 @@ func stateCell(st engine.State, color bool) string {
 	return stateColors[st] + termSafe(string(st)) + "\x1b[0m"
 }
 
-func filterStatus(all []engine.Status, names []string) []engine.Status {
+// filterStatus keeps the components names selects (names, "@TAG",
+// "all"), in declaration order; a name or tag that selects nothing is an
+// error.
+func filterStatus(all []engine.Status, names []string) ([]engine.Status, error) {
+	order := make([]string, len(all))
+	tags := map[string][]string{}
+	for i, st := range all {
+		order[i] = st.Name
+		tags[st.Name] = st.Tags
+	}
+	sel, unknown := config.Select(order, func(n string) []string { return tags[n] }, names)
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown component %s; known: %s", strings.Join(unknown, ", "),
+			strings.Join(config.Known(order, func(n string) []string { return tags[n] }), ", "))
+	}
 	var out []engine.Status
 	for _, st := range all {
-		for _, n := range names {
-			if st.Name == n {
-				out = append(out, st)
-			}
+		if slices.Contains(sel, st.Name) {
+			out = append(out, st)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func writeJSON(w io.Writer, v any) int {
@@ -109,6 +124,11 @@ func printStatusTable(w io.Writer, comps []engine.Status) {
 	tw.Flush()
 	if len(comps) == 0 {
 		fmt.Fprintln(w, "(no components)")
+	}
+	for _, st := range comps {
+		if !st.Autostart && st.State == engine.StateStopped && st.Message != "" {
+			fmt.Fprintf(w, "%s: %s\n", termSafe(st.Name), termSafe(st.Message))
+		}
 	}
 }
 
@@ -249,27 +269,57 @@ func humanDuration(sec float64) string {
 }
 
 func cmdDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("describe", "describe [-c FILE] [--json] NAME", stderr)
+	fs := newFlags("describe", "describe [-c FILE] [--json] NAME|@TAG", stderr)
 	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON: the status object plus config and events")
+	asJSON := fs.Bool("json", false, "print JSON: the status object plus config and events (a list of them for @TAG)")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
 	}
 	if len(names) != 1 {
-		fmt.Fprintln(stderr, "thorp describe: give exactly one component name")
+		fmt.Fprintln(stderr, "thorp describe: give exactly one component name or @tag")
 		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := clientFor(*cfgPath).Describe(ctx, names[0])
+	client := clientFor(*cfgPath)
+	if !strings.HasPrefix(names[0], config.TagPrefix) {
+		d, err := client.Describe(ctx, names[0])
+		if err != nil {
+			return clientExit(stderr, err)
+		}
+		if *asJSON {
+			return writeJSON(stdout, d)
+		}
+		printDetail(stdout, d)
+		return exitOK
+	}
+	// @TAG: every component tagged TAG, one after the other.
+	all, err := client.Components(ctx)
 	if err != nil {
 		return clientExit(stderr, err)
 	}
-	if *asJSON {
-		return writeJSON(stdout, d)
+	tagged, err := filterStatus(all, names)
+	if err != nil {
+		return clientExit(stderr, err)
 	}
-	printDetail(stdout, d)
+	details := make([]engine.Detail, 0, len(tagged))
+	for _, st := range tagged {
+		d, err := client.Describe(ctx, st.Name)
+		if err != nil {
+			return clientExit(stderr, err)
+		}
+		details = append(details, d)
+	}
+	if *asJSON {
+		return writeJSON(stdout, details)
+	}
+	for i, d := range details {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printDetail(stdout, d)
+	}
 	return exitOK
 }
 
@@ -278,6 +328,9 @@ func printDetail(w io.Writer, d engine.Detail) {
 	// Every value is formatted first and printed through termSafe.
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, termSafe(fmt.Sprintf(format, a...))) }
 	row("name", "%s", d.Name)
+	if len(d.Tags) > 0 {
+		row("tags", "%s", strings.Join(d.Tags, ", "))
+	}
 	row("state", "%s", d.State)
 	if d.Message != "" {
 		row("why", "%s", d.Message)

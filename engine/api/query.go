@@ -167,15 +167,16 @@ func (q *Query) Name(name string) string {
 	return v
 }
 
-// Names returns a comma-separated list of component names, nil when absent.
+// Names returns a comma-separated list of component names (or "@TAG"s),
+// nil when absent.
 func (q *Query) Names(name string) []string {
 	if !q.Has(name) {
 		return nil
 	}
 	names := strings.Split(q.vals.Get(name), ",")
 	for _, n := range names {
-		if !config.ValidName(n) {
-			q.fail(name, "%.64q is not a component name (letters, digits, '_' and '-'; several separated by commas)", n)
+		if !config.ValidName(strings.TrimPrefix(n, config.TagPrefix)) {
+			q.fail(name, "%.64q is not a component name or @tag (letters, digits, '_' and '-'; several separated by commas)", n)
 			return nil
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,17 +351,14 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"components": h.selected(names)})
 }
 
+// selected returns the status of the components names selects (names,
+// "@TAG", "all"), in declaration order.
 func (h *Handler) selected(names []string) []engine.Status {
-	all := h.sup.Status()
-	if len(names) == 1 && names[0] == "all" {
-		return all
-	}
+	sel, _ := h.sup.Resolve(names)
 	var out []engine.Status
-	for _, st := range all {
-		for _, n := range names {
-			if st.Name == n {
-				out = append(out, st)
-			}
+	for _, st := range h.sup.Status() {
+		if slices.Contains(sel, st.Name) {
+			out = append(out, st)
 		}
 	}
 	return out

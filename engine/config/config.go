@@ -172,6 +172,15 @@ type Component struct {
 	// Rolling is how many instances a rolling restart of a proxied
 	// component replaces at a time.
 	Rolling int `koanf:"rolling"`
+	// Tags group components: "@TAG" wherever a component name is
+	// accepted selects every component tagged TAG.
+	Tags []string `koanf:"tags"`
+	// Autostart false leaves the component stopped until `thorp start`:
+	// thorp run, up and a reload that adds it do not start it.
+	Autostart bool `koanf:"autostart"`
+	// Watch, when set, restarts every instance (reason "watch") when a
+	// file under its paths changes.
+	Watch *Watch `koanf:"watch"`
 
 	LogFile   string `koanf:"log_file"`
 	ErrorFile string `koanf:"error_file"`
@@ -207,6 +216,28 @@ type Proxy struct {
 	// QueueTimeout bounds how long a client waits for a ready process.
 	QueueTimeout time.Duration `koanf:"queue_timeout"`
 }
+
+// Watch is a component's watch key: the directories whose changes restart it.
+type Watch struct {
+	// Paths are the watched files and directories (directories
+	// recursively), absolute (thorp.lua's are relative to the cwd).
+	Paths []string `koanf:"paths"`
+	// Ignore are the patterns of what changes nothing: DefaultWatchIgnore
+	// and thorp.lua's ignore. A pattern without '/' is a glob matched
+	// against each name below a watched path ("node_modules", "*.log");
+	// one with '/' is a path, relative to the cwd, ignored with all it
+	// holds (a glob matched against the whole path is also tried).
+	Ignore []string `koanf:"ignore"`
+	// Delay is how long changes are collected before one restart.
+	Delay time.Duration `koanf:"delay"`
+}
+
+// DefaultWatchIgnore are ignored by every watch, whatever its ignore says.
+var DefaultWatchIgnore = []string{"node_modules", ".git"}
+
+// MaxWatchDirs bounds how many directories one component's watch may
+// watch (each is one inotify watch).
+const MaxWatchDirs = 10000
 
 // Health is a component's health check.
 type Health struct {

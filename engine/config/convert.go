@@ -22,6 +22,7 @@ var (
 	funcType      = reflect.TypeFor[Func]()
 	healthPtrType = reflect.TypeFor[*Health]()
 	proxyPtrType  = reflect.TypeFor[*Proxy]()
+	watchPtrType  = reflect.TypeFor[*Watch]()
 	settingsType  = reflect.TypeFor[Settings]()
 	componentType = reflect.TypeFor[Component]()
 )

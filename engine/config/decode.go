@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,6 +145,12 @@ func (d *decoder) decode(env []string, overrides map[string]any) *Config {
 		c.Logs.Dir = absIn(cfg.Dir, c.Logs.Dir)
 		c.LogFile = absIn(cfg.Dir, c.LogFile)
 		c.ErrorFile = absIn(cfg.Dir, c.ErrorFile)
+		if c.Watch != nil {
+			for i, p := range c.Watch.Paths {
+				c.Watch.Paths[i] = absIn(c.Cwd, p)
+			}
+			c.Watch.Ignore = append(slices.Clip(DefaultWatchIgnore), c.Watch.Ignore...)
+		}
 		cfg.Components = append(cfg.Components, c)
 	}
 	d.validateComponents(cfg.Components)
@@ -234,6 +241,11 @@ func (d *decoder) decodeHook(from, to reflect.Value) (any, error) {
 	case healthPtrType:
 		if _, ok := v.(map[string]any); !ok {
 			return nil, &valueError{msg: expected(`a table { http = "…", interval = "5s", timeout = "1s", failures = 3 } or a Lua function`, v).Error()}
+		}
+		return v, nil
+	case watchPtrType:
+		if _, ok := v.(map[string]any); !ok {
+			return nil, &valueError{msg: expected(`true, a list of paths or a table { paths = { "src" }, ignore = { "tmp" }, delay = "1s" }`, v).Error()}
 		}
 		return v, nil
 	case proxyPtrType:
@@ -391,6 +403,18 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	if listen, ok := values["proxy"].(string); ok {
 		values["proxy"] = map[string]any{"listen": listen}
 	}
+	switch w := values["watch"].(type) {
+	case bool:
+		// watch = true watches the cwd; false is no watch.
+		delete(values, "watch")
+		if w {
+			values["watch"] = map[string]any{}
+		}
+	case string:
+		values["watch"] = map[string]any{"paths": []any{w}}
+	case []any:
+		values["watch"] = map[string]any{"paths": w}
+	}
 	if s, ok := values["instances"].(string); ok {
 		delete(values, "instances")
 		if s == InstancesMax {
@@ -434,6 +458,13 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 			Proxy Proxy `koanf:"proxy"`
 		}{DefaultProxy()}, "koanf"), rc.Line, rc.Name)
 		c.Proxy = &Proxy{}
+	}
+	if _, ok := values["watch"].(map[string]any); ok {
+		// And for a watch table over the watch defaults.
+		d.load(k, structs.Provider(struct {
+			Watch Watch `koanf:"watch"`
+		}{DefaultWatch()}, "koanf"), rc.Line, rc.Name)
+		c.Watch = &Watch{}
 	}
 	d.load(k, confmap.Provider(values, ""), rc.Line, rc.Name)
 	for _, ke := range d.unmarshal(k, &c) {

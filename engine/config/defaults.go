@@ -60,6 +60,7 @@ func DefaultComponent() Component {
 		RestartMode:       "stop-start",
 		Instances:         1,
 		Rolling:           1,
+		Autostart:         true,
 	}
 }
 
@@ -67,6 +68,12 @@ func DefaultComponent() Component {
 // $PORT, 30s to drain, 10s in the queue.
 func DefaultProxy() Proxy {
 	return Proxy{Mode: ProxyTCP, PortEnv: "PORT", DrainTimeout: 30 * time.Second, QueueTimeout: 10 * time.Second}
+}
+
+// DefaultWatch returns the defaults of a watch table: the cwd, a second's
+// delay, nothing ignored beyond DefaultWatchIgnore.
+func DefaultWatch() Watch {
+	return Watch{Paths: []string{"."}, Ignore: []string{}, Delay: time.Second}
 }
 
 // DefaultHealth returns the defaults of a health check: every 5s, 1s timeout,

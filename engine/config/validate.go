@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -23,6 +24,9 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 // letters, digits, '_' or '-', starting with a letter or digit (names
 // become file names and metric labels). It is safe for concurrent use.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// minWatchDelay is the shortest watch.delay.
+const minWatchDelay = 10 * time.Millisecond
 
 // minMemoryLimit is the smallest max_memory_restart that does not draw a warning.
 const minMemoryLimit = MiB
@@ -223,6 +227,31 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 	if c.CronRestart != "" {
 		if _, err := cron.ParseStandard(c.CronRestart); err != nil {
 			bad("cron_restart", `%q is not a cron schedule: %v (use 5 fields like "0 3 * * *" or a descriptor like "@daily")`, c.CronRestart, err)
+		}
+	}
+	for _, t := range c.Tags {
+		if !nameRE.MatchString(t) {
+			bad("tags", "%q is not a valid tag (letters, digits, '_' and '-'; 1 to 63 characters, starting with a letter or digit, like component names)", t)
+		}
+	}
+	if w := c.Watch; w != nil {
+		if len(w.Paths) == 0 {
+			bad("watch.paths", `must name at least one path (e.g. { "src" }; leave watch out to watch nothing)`)
+		}
+		for _, p := range w.Paths {
+			if strings.TrimSpace(p) == "" {
+				bad("watch.paths", "must not contain an empty path")
+			}
+		}
+		for _, p := range w.Ignore {
+			if strings.TrimSpace(p) == "" {
+				bad("watch.ignore", "must not contain an empty pattern")
+			} else if _, err := path.Match(p, ""); err != nil {
+				bad("watch.ignore", "%q is not a valid glob: %v", p, err)
+			}
+		}
+		if w.Delay < minWatchDelay {
+			bad("watch.delay", "%s is too short; use at least %s", w.Delay, minWatchDelay)
 		}
 	}
 	validateLimits(c, bad)
