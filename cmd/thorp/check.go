@@ -20,13 +20,19 @@ func init() {
 const checkUsage = `check [-c FILE] [--json] [--set KEY=VALUE...]
 
 Runs the same load path as 'thorp run' without starting anything, then checks
-the host: commands exist and are executable, cwd and log directories are
-writable, ports are free (a port held by the running thorp of this config is
-not busy), users and groups exist (and can be used: another identity needs
-root; 'thorp run' refuses such a config the same way), dependencies have no
-cycles. Prints every
-problem as FILE:LINE: component "x": key: message. Warnings never change the
-exit code; any error exits 1.`
+the host, all in one round: every problem of the config, and the host
+problems of the settings and of every component whose own config has no
+error. Host checks: commands exist and are executable, an interpreter's
+script exists (node, python, ruby, php, bun, deno, bash, sh: the first
+argument that is not an option, relative to cwd), cwd and log directories
+are writable, ports are free (a port held by the running thorp of this
+config is not busy), users and groups exist (and can be used: another
+identity needs root; 'thorp run' refuses such a config the same way).
+Prints every problem, sorted by file and line, as
+FILE:LINE: component "x": key: message, or, for a value that came from a
+THORP_* variable or a --set flag, as THORP_HTTP: message or
+--set http=VALUE: message. Warnings never change the exit code; any error
+exits 1.`
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", checkUsage, stderr)
@@ -36,32 +42,27 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
-	cfg, script, problems := loadConfigWith(*cfgPath, overrides, nil)
-	if script != nil {
-		script.Close()
-	}
+	cfg, settingsOK, problems := loadForCheck(*cfgPath, overrides)
 	if cfg != nil {
 		problems = append(problems, preflight.Check(cfg, preflight.Options{
-			HeldBySelf: heldByRunningThorp(ctx, cfg),
-			Env:        os.Environ(),
-			File:       *cfgPath,
+			HeldBySelf:   heldByRunningThorp(ctx, cfg),
+			Env:          os.Environ(),
+			File:         *cfgPath,
+			SkipSettings: !settingsOK,
 		})...)
 	}
+	problems.Sort()
 	errs, warns := problems.Errors(), problems.Warnings()
 	if *asJSON {
 		writeJSON(stdout, map[string]any{"ok": len(errs) == 0, "errors": nonNil(errs), "warnings": nonNil(warns)})
 	} else {
 		printProblems(stdout, errs)
 		printProblems(stdout, warns)
-		n := 0
-		if cfg != nil {
-			n = len(cfg.Components)
-		}
 		switch {
 		case len(errs) > 0:
 			fmt.Fprintf(stdout, "%s: %d error(s), %d warning(s); fix the errors above before 'thorp run'\n", *cfgPath, len(errs), len(warns))
 		default:
-			fmt.Fprintf(stdout, "%s: ok, %d component(s), %d warning(s)\n", *cfgPath, n, len(warns))
+			fmt.Fprintf(stdout, "%s: ok, %d component(s), %d warning(s)\n", *cfgPath, len(cfg.Components), len(warns))
 		}
 	}
 	if len(errs) > 0 {

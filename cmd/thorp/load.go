@@ -33,11 +33,7 @@ func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.
 // plugins.Script for what keeps it open); problems may still hold warnings.
 // On any error cfg and script are nil and problems lists every error found.
 func loadConfigWith(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	self, err := os.Executable()
-	if err != nil {
-		self = os.Args[0]
-	}
-	raw, script, problems := plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Log: luaLog})
+	raw, script, problems := evaluate(path, luaLog)
 	if raw == nil {
 		return nil, nil, problems
 	}
@@ -50,6 +46,34 @@ func loadConfigWith(path string, overrides map[string]any, luaLog func(level, ms
 		return nil, nil, problems
 	}
 	return cfg, script, problems
+}
+
+// evaluate runs thorp.lua at path in the plugins sandbox: the first half
+// of the load path, shared by loadConfigWith and loadForCheck.
+func evaluate(path string, luaLog func(level, msg, where string)) (*config.Raw, *plugins.Script, config.Problems) {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Log: luaLog})
+}
+
+// loadForCheck is the load path of loadConfigWith for 'thorp check', which
+// checks the host for every part of the config that has no error of its
+// own: it returns every problem, and (unless the file could not be
+// evaluated) a config of the settings and the components without errors
+// (config.DecodeValid); settingsOK reports that the settings have none.
+// The Lua functions of cfg are not callable: its script is closed.
+func loadForCheck(path string, overrides map[string]any) (cfg *config.Config, settingsOK bool, problems config.Problems) {
+	raw, script, problems := evaluate(path, nil)
+	if script != nil {
+		script.Close()
+	}
+	if raw == nil {
+		return nil, false, problems
+	}
+	cfg, settingsOK, more := config.DecodeValid(raw, os.Environ(), overrides)
+	return cfg, settingsOK, append(problems, more...)
 }
 
 // loadForRun is loadConfigWith plus the host rules `thorp run` applies

@@ -288,7 +288,7 @@ component "a" { command = { "sleep", "1" } }`)
 		t.Fatalf("valid --set refused: %s", out)
 	}
 	out, _, code := thorpCmd(t, "check", "-c", cfg, "--set", "logs.max_size=12XB")
-	if code != 1 || !strings.Contains(out, "logs.max_size") || !strings.Contains(out, "from a flag") {
+	if code != 1 || !strings.Contains(out, "--set logs.max_size=12XB: ") {
 		t.Fatalf("bad --set: exit %d\n%s", code, out)
 	}
 }

@@ -71,7 +71,7 @@ func TestCheckAndRun_TokenRule(t *testing.T) {
 		}
 	}
 	cfg := writeConfig(t, "settings { http = \"\" }\ncomponent \"x\" { command = { \"sleep\", \"1000\" } }\n")
-	if out, errOut, code := thorpCmd(t, "check", "-c", cfg, "--set", "token=short"); code == 0 || !strings.Contains(out+errOut, "token: is 5 characters long") {
+	if out, errOut, code := thorpCmd(t, "check", "-c", cfg, "--set", "token=short"); code == 0 || !strings.Contains(out+errOut, "--set token=…: is 5 characters long") || strings.Contains(out+errOut, "short") {
 		t.Errorf("check --set token=short: exit %d\n%s%s", code, out, errOut)
 	}
 }

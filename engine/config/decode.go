@@ -2,11 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -40,20 +40,45 @@ import (
 func Decode(raw *Raw, env []string, overrides map[string]any) (*Config, Problems) {
 	d := &decoder{raw: raw}
 	cfg := d.decode(env, overrides)
-	sort.SliceStable(d.problems, func(i, j int) bool {
-		a, b := d.problems[i], d.problems[j]
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Component != b.Component {
-			return a.Component < b.Component
-		}
-		return a.Key < b.Key
-	})
+	d.problems.Sort()
 	if len(d.problems.Errors()) > 0 {
 		return nil, d.problems
 	}
 	return cfg, d.problems
+}
+
+// DecodeValid is Decode for a caller that checks what it can of a config
+// with errors (thorp check): it returns every problem Decode does, and a
+// config that is never nil and holds only the parts without an error of
+// their own, the components whose own values decoded and validated
+// (in declaration order) and, when settingsOK, the settings. Settings with
+// an error still hold their decoded values, so that components inherit
+// settings.logs as they would. It is safe for concurrent use.
+func DecodeValid(raw *Raw, env []string, overrides map[string]any) (cfg *Config, settingsOK bool, problems Problems) {
+	d := &decoder{raw: raw}
+	cfg = d.decode(env, overrides)
+	d.problems.Sort()
+	settingsOK = true
+	type decl struct {
+		name string
+		line int
+	}
+	failed := map[decl]bool{}
+	declared := map[decl]bool{}
+	for _, rc := range raw.Components {
+		declared[decl{rc.Name, rc.Line}] = true
+	}
+	for _, p := range d.problems.Errors() {
+		at := decl{p.Component, p.Line}
+		if p.Component == "" && !declared[at] {
+			settingsOK = false
+		}
+		failed[at] = true
+	}
+	cfg.Components = slices.DeleteFunc(cfg.Components, func(c Component) bool {
+		return failed[decl{c.Name, c.Line}]
+	})
+	return cfg, settingsOK, d.problems
 }
 
 // DecodeSettings layers and decodes only raw's settings, with paths made
@@ -79,7 +104,8 @@ type decoder struct {
 	raw      *Raw
 	problems Problems
 	// sources names where a settings key's final value came from when that
-	// was not thorp.lua ("THORP_HTTP", "a flag").
+	// was not thorp.lua: "THORP_HTTP" or "--set http=bad" (see
+	// Problem.Source).
 	sources map[string]string
 	// funcs are the Lua functions met so far; a funcRef indexes it.
 	funcs []Func
@@ -98,6 +124,23 @@ func (d *decoder) add(line int, component, key, msg string, warning bool) {
 	d.problems = append(d.problems, Problem{
 		File: file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
 	})
+}
+
+// fromSource adds a problem about a value that came from src (a THORP_*
+// variable or a --set flag) instead of the file.
+func (d *decoder) fromSource(src, key, msg string, warning bool) {
+	d.add(0, "", key, msg, warning)
+	d.problems[len(d.problems)-1].Source = src
+}
+
+// settingsError adds an error about settings key at line, or at the
+// variable or flag its value came from.
+func (d *decoder) settingsError(line int, key, msg string) {
+	if src := d.sourceOf(key); src != "" {
+		d.fromSource(src, key, msg, false)
+		return
+	}
+	d.errorf(line, "", key, "%s", msg)
 }
 
 func (d *decoder) errorf(line int, component, key, format string, args ...any) {
@@ -280,27 +323,53 @@ func (d *decoder) decodeSettings(environ []string, overrides map[string]any) Set
 		EnvironFunc:   func() []string { return environ },
 	}), 0, "")
 	if len(overrides) > 0 {
+		flags := map[string]string{}
+		for key, v := range overrides {
+			flags[key] = "--set " + key + "=" + flagValue(key, v)
+		}
 		m := kmaps.Unflatten(d.table(overrides), ".")
 		for _, ke := range dropUnknown(m, settingsType, "") {
-			d.errorf(0, "", ke.key, "%s (from a flag)", ke.msg)
+			d.fromSource(flagFor(flags, ke.key), ke.key, ke.msg, false)
 		}
 		flat, _ := kmaps.Flatten(m, nil, ".")
 		for key := range flat {
-			d.source(key, "a flag")
+			d.source(key, flagFor(flags, key))
 		}
 		d.load(k, confmap.Provider(m, ""), 0, "")
 	}
 
 	var s Settings
 	for _, ke := range d.unmarshal(k, &s) {
-		msg, at := ke.msg, line
-		if src := d.sources[ke.key]; src != "" {
-			msg += " (from " + src + ")"
-			at = 0
-		}
-		d.errorf(at, "", ke.key, "%s", msg)
+		d.settingsError(line, ke.key, ke.msg)
 	}
 	return s
+}
+
+// flagValue renders a --set value as the operator typed it, except a
+// token's, which a problem never echoes.
+func flagValue(key string, v any) string {
+	if key == "token" {
+		return "…"
+	}
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// flagFor returns the --set flag that set key, or one that set a key
+// under it ("logs" for --set logs.x=1); flags maps each flag's key to
+// its text.
+func flagFor(flags map[string]string, key string) string {
+	if f, ok := flags[key]; ok {
+		return f
+	}
+	for _, k := range slices.Sorted(maps.Keys(flags)) {
+		if strings.HasPrefix(k, key+".") || strings.HasPrefix(key, k+".") {
+			return flags[k]
+		}
+	}
+	return "--set " + key
 }
 
 func (d *decoder) source(key, src string) {
@@ -308,6 +377,21 @@ func (d *decoder) source(key, src string) {
 		d.sources = map[string]string{}
 	}
 	d.sources[key] = src
+}
+
+// sourceOf returns where settings key's value came from when that was
+// not the file ("" when it was): the variable or flag that set key or,
+// for a table like metrics_push.labels, a key under it.
+func (d *decoder) sourceOf(key string) string {
+	if src := d.sources[key]; src != "" {
+		return src
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.sources)) {
+		if strings.HasPrefix(k, key+".") {
+			return d.sources[k]
+		}
+	}
+	return ""
 }
 
 // envSetting is the env provider's callback: it turns THORP_<KEY>=value
@@ -321,13 +405,13 @@ func (d *decoder) envSetting(name, val string) (string, any) {
 	path := strings.Split(strings.ToLower(strings.TrimPrefix(name, "THORP_")), "__")
 	t, ok := settingsLeaf(path)
 	if !ok {
-		d.warnf(0, "", "", "environment variable %s is not a thorp setting; ignored", name)
+		d.fromSource(name, "", "this environment variable is not a thorp setting; ignored", true)
 		return "", nil
 	}
 	key := strings.Join(path, ".")
 	v, err := envValue(t, val)
 	if err != nil {
-		d.errorf(0, "", key, "%s=%q: %v", name, val, err)
+		d.fromSource(name, key, fmt.Sprintf("%v, got %q", err, val), false)
 		return "", nil
 	}
 	d.source(key, name)

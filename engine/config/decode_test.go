@@ -272,8 +272,8 @@ func TestDecode_EnvLayering(t *testing.T) {
 		warnings = append(warnings, p.String())
 	}
 	wantWarnings := []string{
-		"/srv/thorp.lua: environment variable THORP_NOPE is not a thorp setting; ignored",
-		"/srv/thorp.lua: environment variable THORP_LOGS is not a thorp setting; ignored",
+		"THORP_NOPE: this environment variable is not a thorp setting; ignored",
+		"THORP_LOGS: this environment variable is not a thorp setting; ignored",
 	}
 	if !reflect.DeepEqual(warnings, wantWarnings) {
 		t.Errorf("warnings = %q, want %q", warnings, wantWarnings)
@@ -300,9 +300,9 @@ func TestDecode_EnvBadValue(t *testing.T) {
 		got = append(got, p.String())
 	}
 	want := []string{
-		`thorp.lua: htp: unknown key; did you mean ` + "`http`" + `? (from a flag)`,
-		`thorp.lua: logs.compress: THORP_LOGS__COMPRESS="maybe": expected true or false`,
-		`thorp.lua: logs.max_size: "12XB" is not a size (use a number of bytes or units like "150MB", "10M", "1.5GiB") (from THORP_LOGS__MAX_SIZE)`,
+		`--set htp=x: unknown key; did you mean ` + "`http`" + `?`,
+		`THORP_LOGS__COMPRESS: expected true or false, got "maybe"`,
+		`THORP_LOGS__MAX_SIZE: "12XB" is not a size (use a number of bytes or units like "150MB", "10M", "1.5GiB")`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -493,5 +493,33 @@ func TestDecode_FunctionsKeepTheirIdentity(t *testing.T) {
 	raw.Components[0].Values["cwd"] = policy
 	if _, problems := Decode(raw, nil, nil); len(problems) != 1 || problems[0].String() != `thorp.lua:4: component "a": cwd: expected a string, got a function` {
 		t.Errorf("problems = %v", problems)
+	}
+}
+
+// A settings value that fails validation is reported at the variable or
+// flag that set it, never at a thorp.lua line it did not come from.
+func TestDecode_ValidationNamesSource(t *testing.T) {
+	raw := &Raw{File: "/srv/thorp.lua", Name: "thorp.lua", SettingsLine: 1, Settings: map[string]any{"http": "127.0.0.1:4000"}}
+	for _, tc := range []struct {
+		env       []string
+		overrides map[string]any
+		want      string
+	}{
+		{[]string{"THORP_HTTP=bad"}, nil, `THORP_HTTP: "bad" is not host:port`},
+		{nil, map[string]any{"http": "bad"}, `--set http=bad: "bad" is not host:port`},
+		{nil, map[string]any{"logs.retain_days": -1.0}, `--set logs.retain_days=-1: must be 0 or more, got -1`},
+		{[]string{"THORP_METRICS_PUSH__LABELS__BAD-NAME=x"}, nil, `THORP_METRICS_PUSH__LABELS__BAD-NAME: `},
+	} {
+		_, problems := Decode(raw, tc.env, tc.overrides)
+		errs := problems.Errors()
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].String(), tc.want) || errs[0].Line != 0 || errs[0].Source == "" {
+			t.Errorf("env %q, flags %v: %v, want one error %q…", tc.env, tc.overrides, errs, tc.want)
+		}
+	}
+	// Set in the file, the same value is at its line.
+	raw.Settings = map[string]any{"http": "bad"}
+	_, problems := Decode(raw, nil, nil)
+	if errs := problems.Errors(); len(errs) != 1 || !strings.HasPrefix(errs[0].String(), `thorp.lua:1: http: "bad"`) {
+		t.Errorf("from the file: %v", errs)
 	}
 }

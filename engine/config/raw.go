@@ -1,7 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -47,10 +49,19 @@ type Problem struct {
 	Message string `json:"message"`
 	// Warning marks a problem that does not stop thorp from running.
 	Warning bool `json:"warning,omitempty"`
+	// Source names where the offending value came from when that was not
+	// the file: a THORP_* variable ("THORP_HTTP") or a flag
+	// ("--set http=bad"); "" for the file. Line is then 0.
+	Source string `json:"source,omitempty"`
 }
 
-// String renders the problem as FILE:LINE[:COL]: component "x": key: message.
+// String renders the problem as FILE:LINE[:COL]: component "x": key: message,
+// or as SOURCE: message when the value came from the environment or a flag
+// (the source names the key).
 func (p Problem) String() string {
+	if p.Source != "" {
+		return p.Source + ": " + p.Message
+	}
 	var b strings.Builder
 	b.WriteString(p.File)
 	if p.Line > 0 {
@@ -74,6 +85,15 @@ func (p Problem) String() string {
 // Problems is a list of problems; it is an error when it holds at least one
 // non-warning problem (see Err).
 type Problems []Problem
+
+// Sort orders ps in place by file and line, sources (line 0) first, then
+// by component and key; the order of equal problems is kept.
+func (ps Problems) Sort() {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Component, b.Component), cmp.Compare(a.Key, b.Key))
+	})
+}
 
 // Errors returns the problems that are not warnings.
 func (ps Problems) Errors() Problems {

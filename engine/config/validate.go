@@ -36,7 +36,7 @@ func (d *decoder) validateSettings(s *Settings) {
 	failed := d.failedKeys("", 0)
 	bad := func(key, format string, args ...any) {
 		if !failed[key] {
-			d.errorf(line, "", key, format, args...)
+			d.settingsError(line, key, fmt.Sprintf(format, args...))
 		}
 	}
 	if s.HTTP != "" {

@@ -1,6 +1,7 @@
 // Package preflight runs the host checks of `thorp check` that a config can
 // pass decoding and still fail at run time: missing or non-executable
-// commands, missing working directories, unwritable log directories, unknown
+// commands, an interpreter's missing script (node server.js without
+// server.js), missing working directories, unwritable log directories, unknown
 // users, busy, privileged or twice-used addresses and low disk space.
 //
 // Check starts nothing and leaves nothing behind: it may create and remove a
@@ -32,6 +33,10 @@ type Options struct {
 	// File is the config file's name as the operator gave it, used in
 	// problems; "" means cfg.File.
 	File string
+	// SkipSettings leaves out the host checks of the settings (the HTTP
+	// address, control socket, state file and thorp's log directory), for
+	// settings that have errors of their own; the components are checked.
+	SkipSettings bool
 }
 
 // Check inspects the host for problems a valid config would still hit at
@@ -41,7 +46,9 @@ type Options struct {
 // writable directory). Check is safe for concurrent use.
 func Check(cfg *config.Config, opts Options) config.Problems {
 	c := newChecker(cfg, opts)
-	c.checkSettings()
+	if !opts.SkipSettings {
+		c.checkSettings()
+	}
 	for i := range cfg.Components {
 		c.checkComponent(&cfg.Components[i])
 	}
@@ -161,11 +168,17 @@ func (c *checker) checkComponentFiles(comp *config.Component) {
 
 func (c *checker) checkComponent(comp *config.Component) {
 	errf := func(key, msg string) { c.add(comp.Line, comp.Name, key, msg, false) }
-	if msg := checkCwd(comp.Cwd); msg != "" {
-		errf("cwd", msg)
+	cwdErr := checkCwd(comp.Cwd)
+	if cwdErr != "" {
+		errf("cwd", cwdErr)
 	}
 	if msg := checkCommand(comp, c.opts.Env); msg != "" {
 		errf("command", msg)
+	}
+	if cwdErr == "" {
+		if msg := checkScript(comp, c.opts.Env); msg != "" {
+			errf("command", msg)
+		}
 	}
 	c.checkIdentities(comp)
 	c.checkLogDir(comp.Logs.Dir, comp.Line, comp.Name)
