@@ -19,7 +19,7 @@
 -- `ready = "notify"`, `restart_mode = "overlap"` (examples/proxy.lua).
 
 settings {
-  http = "127.0.0.1:3001",        -- health, metrics, dashboard
+  http = "127.0.0.1:9615",        -- health, metrics, dashboard
   logs = { dir = "logs", max_size = "10MB", rotate = "daily", retain_days = 30, compress = true },
 }
 

@@ -111,4 +111,7 @@ type Detail struct {
 	Status
 	Config map[string]any `json:"config"`
 	Events []Event        `json:"events"`
+	// Profile is thorp's active env profile (config.Config.Profile), ""
+	// for none; Config's env has it merged in.
+	Profile string `json:"profile,omitempty"`
 }

@@ -407,7 +407,7 @@ func (s *Supervisor) Describe(name string) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Status: c.status(), Config: c.config().Map(), Events: s.events.since(0, name, time.Time{})}, nil
+	return Detail{Status: c.status(), Config: c.config().Map(), Events: s.events.since(0, name, time.Time{}), Profile: s.Config().Profile}, nil
 }
 
 // Events returns recent events after sequence number seq (0 for all kept),

@@ -36,6 +36,9 @@ type Options struct {
 	Self string
 	// Version is thorp's version, exposed to Lua as thorp.version.
 	Version string
+	// Profile is the active env profile (config.Config.Profile), exposed
+	// to Lua as thorp.profile; "" is nil there.
+	Profile string
 	// Log receives print(), thorp.log(level, msg) and thorp.alert(msg) (level
 	// "alert") output, with where = "thorp.lua:LINE" of the calling line. It is
 	// called from the goroutine running Evaluate and later from the Script's
@@ -313,6 +316,9 @@ func (e *evaluator) install(L *lua.LState) {
 	t := L.NewTable()
 	t.RawSetString("self", lua.LString(e.opts.Self))
 	t.RawSetString("version", lua.LString(e.opts.Version))
+	if e.opts.Profile != "" {
+		t.RawSetString("profile", lua.LString(e.opts.Profile))
+	}
 	t.RawSetString("log", L.NewFunction(e.luaLog))
 	t.RawSetString("alert", L.NewFunction(e.luaAlert))
 	t.RawSetString("env", L.NewFunction(luaEnv))
@@ -332,7 +338,7 @@ func (e *evaluator) luaSettings(L *lua.LState) int {
 	line := callerLine(L)
 	t, ok := L.Get(1).(*lua.LTable)
 	if !ok || L.GetTop() != 1 {
-		e.problem(line, "", "", `settings takes one table: settings { http = "127.0.0.1:3001" }`)
+		e.problem(line, "", "", `settings takes one table: settings { http = "127.0.0.1:9615" }`)
 		return 0
 	}
 	c := e.converter(line)
@@ -349,7 +355,7 @@ func (e *evaluator) luaSettings(L *lua.LState) int {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		e.problem(line, "", "", `settings takes named keys, not a list: settings { http = "127.0.0.1:3001" }`)
+		e.problem(line, "", "", `settings takes named keys, not a list: settings { http = "127.0.0.1:9615" }`)
 		return 0
 	}
 	if e.raw.Settings == nil {

@@ -115,7 +115,7 @@ func TestEvaluate_BadCalls(t *testing.T) {
 		`testdata/bad_calls.lua:6: component "mixed": env: table mixes list items and named keys; use one or the other`,
 		`testdata/bad_calls.lua:7: unknown event "boot"; use one of: start, ready, exit, crash, restart, stop, errored, memory, health, alert, reload`,
 		`testdata/bad_calls.lua:8: on("exit", …) needs a function, got a string: on("exit", function(ev) … end)`,
-		`testdata/bad_calls.lua:9: settings takes one table: settings { http = "127.0.0.1:3001" }`,
+		`testdata/bad_calls.lua:9: settings takes one table: settings { http = "127.0.0.1:9615" }`,
 		`testdata/bad_calls.lua:10: component "lonely": has a name but no body; write component "lonely" { command = … }`,
 		`testdata/bad_calls.lua:11: component "sparse": command: key [3] breaks the list: a list's items must be numbered 1, 2, 3, … without gaps`,
 		`testdata/bad_calls.lua:11: component "sparse": logs: a boolean cannot be a table key; use names or a list`,
@@ -211,7 +211,7 @@ func TestEvaluate_SmallErrors(t *testing.T) {
 		{"self reference", "local t = {}\nt.t = t\ncomponent 'a' { x = t }", `thorp.lua:3: component "a": x.t: table contains itself`},
 		{"float key", "component 'a' { x = { [1.5] = 1 } }", `thorp.lua:1: component "a": x: key [1.5] breaks the list: a list's items must be numbered 1, 2, 3, … without gaps`},
 		{"nested list key path", "component 'a' { x = { { b = { 1, c = 2 } } } }", `thorp.lua:1: component "a": x[1].b: table mixes list items and named keys; use one or the other`},
-		{"settings list", "settings { 'a' }", `thorp.lua:1: settings takes named keys, not a list: settings { http = "127.0.0.1:3001" }`},
+		{"settings list", "settings { 'a' }", `thorp.lua:1: settings takes named keys, not a list: settings { http = "127.0.0.1:9615" }`},
 		{"settings mixed", "settings { 'a', b = 1 }", `thorp.lua:1: settings: table mixes list items and named keys; use one or the other`},
 		{"userdata", "component 'a' { x = newproxy() }", `thorp.lua:1: component "a": x: a userdata cannot be used as a value`},
 	}
@@ -328,7 +328,7 @@ func TestEvaluate_Sandbox(t *testing.T) {
 func TestEvaluate_ThorpTable(t *testing.T) {
 	t.Setenv("THORP_TEST_ENV", "hello")
 	src := `settings { self = thorp.self, version = thorp.version, env = thorp.env("THORP_TEST_ENV"),
-  unset = thorp.env("THORP_TEST_UNSET_FOR_SURE") == nil, osenv = os.getenv("THORP_TEST_ENV") }
+  unset = thorp.env("THORP_TEST_UNSET_FOR_SURE") == nil, osenv = os.getenv("THORP_TEST_ENV"), profile = thorp.profile }
 print("a", 1, true)
 thorp.log("WARN", "careful")
 thorp.alert("on fire")
@@ -339,7 +339,7 @@ on("start", function() thorp.log("info", "from hook") end)
 		mu  sync.Mutex
 		got []entry
 	)
-	opts := plugins.Options{Self: "/usr/bin/thorp", Version: "1.2.3", Log: func(level, msg, where string) {
+	opts := plugins.Options{Self: "/usr/bin/thorp", Version: "1.2.3", Profile: "production", Log: func(level, msg, where string) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, entry{level, msg, where})
@@ -348,7 +348,7 @@ on("start", function() thorp.log("info", "from hook") end)
 	if len(ps) != 0 {
 		t.Fatalf("problems: %q", problemStrings(ps))
 	}
-	want := map[string]any{"self": "/usr/bin/thorp", "version": "1.2.3", "env": "hello", "unset": true, "osenv": "hello"}
+	want := map[string]any{"self": "/usr/bin/thorp", "version": "1.2.3", "env": "hello", "unset": true, "osenv": "hello", "profile": "production"}
 	if !reflect.DeepEqual(raw.Settings, want) {
 		t.Errorf("settings = %#v, want %#v", raw.Settings, want)
 	}

@@ -17,7 +17,7 @@ func init() {
 	commands["check"] = command{summary: "preflight: validate thorp.lua and the host; prints every problem, exit 1 on any error", run: cmdCheck}
 }
 
-const checkUsage = `check [-c FILE] [--json] [--set KEY=VALUE...]
+const checkUsage = `check [-c FILE] [--env PROFILE] [--json] [--set KEY=VALUE...]
 
 Runs the same load path as 'thorp run' without starting anything, then checks
 the host, all in one round: every problem of the config, and the host
@@ -28,7 +28,8 @@ argument that is not an option, relative to cwd), cwd and log directories
 are writable, ports are free (a port held by the running thorp of this
 config is not busy), users and groups exist (and can be used: another
 identity needs root; 'thorp run' refuses such a config the same way).
-Prints every problem, sorted by file and line, as
+With --env (or $THORP_ENV) it checks the config as 'thorp run --env' would
+run it, and warns when no component defines that profile. Prints every problem, sorted by file and line, as
 FILE:LINE: component "x": key: message, or, for a value that came from a
 THORP_* variable or a --set flag, as THORP_HTTP: message or
 --set http=VALUE: message. Warnings never change the exit code; any error
@@ -39,10 +40,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, `print {"ok", "errors", "warnings"} as JSON`)
 	overrides := overridesFlag(fs)
+	profile := profileFlag(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
 	}
-	cfg, settingsOK, problems := loadForCheck(*cfgPath, overrides)
+	cfg, settingsOK, problems := loadForCheck(*cfgPath, activeProfile(*profile), overrides)
 	if cfg != nil {
 		problems = append(problems, preflight.Check(cfg, preflight.Options{
 			HeldBySelf:   heldByRunningThorp(ctx, cfg),

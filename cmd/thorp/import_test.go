@@ -18,7 +18,7 @@ func TestImport_Ecosystem_Loads(t *testing.T) {
 	if !strings.Contains(errOut, "log_date_format") {
 		t.Errorf("stderr does not list the unconverted key: %s", errOut)
 	}
-	cfg, script, problems := loadConfigWith(out, nil, nil)
+	cfg, script, problems := loadConfigWith(out, "", nil, nil)
 	if err := problems.Err(); err != nil {
 		t.Fatalf("imported file does not load: %v", err)
 	}

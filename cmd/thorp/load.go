@@ -13,31 +13,33 @@ import (
 	"github.com/thorp-dev/thorp/plugins"
 )
 
-// loadConfig runs the shared load path for the config at path. luaLog
-// receives print/thorp.log/thorp.alert output of the script (nil discards).
+// loadConfig runs the shared load path for the config at path, with the
+// env profile of $THORP_ENV. luaLog receives print/thorp.log/thorp.alert
+// output of the script (nil discards).
 func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
 	var log func(level, msg, where string)
 	if len(luaLog) > 0 {
 		log = luaLog[0]
 	}
-	return loadConfigWith(path, nil, log)
+	return loadConfigWith(path, activeProfile(""), nil, log)
 }
 
 // loadConfigWith is the one load path `thorp run`, `thorp check` and a
 // config reload share: plugins evaluates the file into raw values, then
 // config.Decode layers them with the THORP_* variables and overrides (the
-// --set flags), decodes and validates.
+// --set flags), decodes and validates, with profile (--env, "" for none)
+// as the active env profile: thorp.profile in Lua, THORP_ENV to Decode.
 //
 // On success it returns the config and the Script its Lua functions are
 // bound to (the caller closes it when it is done with the config; see
 // plugins.Script for what keeps it open); problems may still hold warnings.
 // On any error cfg and script are nil and problems lists every error found.
-func loadConfigWith(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	raw, script, problems := evaluate(path, luaLog)
+func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
+	raw, script, problems := evaluate(path, profile, luaLog)
 	if raw == nil {
 		return nil, nil, problems
 	}
-	cfg, more := config.Decode(raw, os.Environ(), overrides)
+	cfg, more := config.Decode(raw, environ(profile), overrides)
 	problems = append(problems, more...)
 	if problems.Err() != nil {
 		if script != nil {
@@ -48,14 +50,25 @@ func loadConfigWith(path string, overrides map[string]any, luaLog func(level, ms
 	return cfg, script, problems
 }
 
-// evaluate runs thorp.lua at path in the plugins sandbox: the first half
-// of the load path, shared by loadConfigWith and loadForCheck.
-func evaluate(path string, luaLog func(level, msg, where string)) (*config.Raw, *plugins.Script, config.Problems) {
+// evaluate runs thorp.lua at path in the plugins sandbox, with profile as
+// thorp.profile: the first half of the load path, shared by
+// loadConfigWith and loadForCheck.
+func evaluate(path, profile string, luaLog func(level, msg, where string)) (*config.Raw, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	return plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Log: luaLog})
+	return plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Profile: profile, Log: luaLog})
+}
+
+// environ is thorp's environment for config.Decode, with THORP_ENV set to
+// profile when one is given.
+func environ(profile string) []string {
+	env := os.Environ()
+	if profile != "" {
+		env = append(env, config.ProfileEnv+"="+profile)
+	}
+	return env
 }
 
 // loadForCheck is the load path of loadConfigWith for 'thorp check', which
@@ -64,15 +77,15 @@ func evaluate(path string, luaLog func(level, msg, where string)) (*config.Raw, 
 // evaluated) a config of the settings and the components without errors
 // (config.DecodeValid); settingsOK reports that the settings have none.
 // The Lua functions of cfg are not callable: its script is closed.
-func loadForCheck(path string, overrides map[string]any) (cfg *config.Config, settingsOK bool, problems config.Problems) {
-	raw, script, problems := evaluate(path, nil)
+func loadForCheck(path, profile string, overrides map[string]any) (cfg *config.Config, settingsOK bool, problems config.Problems) {
+	raw, script, problems := evaluate(path, profile, nil)
 	if script != nil {
 		script.Close()
 	}
 	if raw == nil {
 		return nil, false, problems
 	}
-	cfg, settingsOK, more := config.DecodeValid(raw, os.Environ(), overrides)
+	cfg, settingsOK, more := config.DecodeValid(raw, environ(profile), overrides)
 	return cfg, settingsOK, append(problems, more...)
 }
 
@@ -80,8 +93,8 @@ func loadForCheck(path string, overrides map[string]any) (cfg *config.Config, se
 // before it starts anything, the first time and on every reload
 // (preflight.Identities: user and group): what `thorp check` rejects, run
 // refuses the same way instead of starting components that can only fail.
-func loadForRun(path string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	cfg, script, problems := loadConfigWith(path, overrides, luaLog)
+func loadForRun(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
+	cfg, script, problems := loadConfigWith(path, profile, overrides, luaLog)
 	if cfg == nil {
 		return nil, nil, problems
 	}

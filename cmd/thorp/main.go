@@ -95,8 +95,11 @@ func usage(w io.Writer) {
 
 Usage: thorp COMMAND [flags] [NAME...]
 
-Every command takes -c FILE (default ./thorp.lua or $THORP_CONFIG); flags may
-come before or after the command and after names. Read commands take --json.
+Every command takes -c FILE; without it the config is $THORP_CONFIG, else the
+first that exists of ./thorp.lua, ~/.config/thorp/thorp.lua (not for root) and
+/etc/thorp/thorp.lua, so every command finds the same thorp from any
+directory. Flags may come before or after the command and after names. Read
+commands take --json.
 Exit codes: 0 ok, 1 failed or problems found, 2 usage error, 3 no running thorp.
 
 Commands:

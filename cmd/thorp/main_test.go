@@ -88,7 +88,13 @@ func startThorpRunning(t testing.TB, cfg string) *runningThorp {
 
 func startThorp(t testing.TB, cfg string) *runningThorp {
 	t.Helper()
-	cmd := exec.Command(thorpBin, "run", "-c", cfg)
+	return startThorpWith(t, cfg)
+}
+
+// startThorpWith is startThorp with more arguments for thorp run.
+func startThorpWith(t testing.TB, cfg string, args ...string) *runningThorp {
+	t.Helper()
+	cmd := exec.Command(thorpBin, append([]string{"run", "-c", cfg}, args...)...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	cmd.Stdout = &errb

@@ -29,12 +29,14 @@ func init() {
 	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT: ordered stop, twice: kill)", run: cmdRun}
 }
 
-const runUsage = `run [-c FILE] [--set KEY=VALUE...] [--ready-fd N]
+const runUsage = `run [-c FILE] [--env PROFILE] [--set KEY=VALUE...] [--ready-fd N]
 
 Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
 then stops them in reverse dependency order and exits 0. A second signal
 during the shutdown SIGKILLs every component's process group and exits 2.
-SIGHUP reloads the config (as thorp reload-config does). A config with an
+SIGHUP reloads the config (as thorp reload-config does). --env PROFILE (or
+$THORP_ENV) merges each component's env_PROFILE over its env; a reload keeps
+the profile thorp was started with. A config with an
 error 'thorp check' would report in it, or in a component's user or group,
 starts nothing.
 thorp's own log goes to logs/thorp.log (and to stderr on a terminal).
@@ -48,6 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", runUsage, stderr)
 	cfgPath := configFlag(fs)
 	overrides := overridesFlag(fs)
+	profileValue := profileFlag(fs)
 	readyFD := fs.Int("ready-fd", -1, "write a line to file descriptor `N` and close it once the control socket listens (thorp up uses it)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
@@ -72,7 +75,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// keeps its footprint small for a negligible CPU cost.
 		debug.SetGCPercent(50)
 	}
-	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, overrides, luaLog)) }
+	// The profile is fixed for thorp's life: a reload keeps it.
+	profile := activeProfile(*profileValue)
+	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, profile, overrides, luaLog)) }
 	first := load()
 	// Evaluating thorp.lua (twice when it has hooks) leaves garbage thorp
 	// never needs again; hand it back now rather than carry it for the

@@ -79,7 +79,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(stderr, simulateUsage)
 		fs.PrintDefaults()
 	}
-	configFlag(fs) // accepted like everywhere, unused here
+	fs.String("c", "", "accepted like everywhere, unused here")
 	rate := fs.String("rate", "", "leak: growth `SIZE/s` [10MB/s]; chatty: lines per second [0 = unlimited]")
 	maxSize := fs.String("max", "1GB", "leak: stop growing at this `SIZE`; 0 = no limit")
 	port := fs.Int("port", 0, "leak, http: listen on 127.0.0.1:`PORT` [http: 8080]")

@@ -24,14 +24,19 @@ func init() {
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", "status [-c FILE] [--json] [NAME...|@TAG...]", stderr)
 	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, `print {"components": [...]} as JSON`)
+	asJSON := fs.Bool("json", false, `print {"components": [...], "profile": "…"} as JSON (profile only when one is active)`)
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	comps, err := clientFor(*cfgPath).Components(ctx)
+	client := clientFor(*cfgPath)
+	info, err := client.Info(ctx)
+	if err != nil {
+		return clientExit(stderr, err)
+	}
+	comps, err := client.Components(ctx)
 	if err != nil {
 		return clientExit(stderr, err)
 	}
@@ -41,7 +46,14 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"components": comps})
+		out := map[string]any{"components": comps}
+		if info.Profile != "" {
+			out["profile"] = info.Profile
+		}
+		return writeJSON(stdout, out)
+	}
+	if info.Profile != "" {
+		fmt.Fprintf(stdout, "env profile: %s\n", termSafe(info.Profile))
 	}
 	printStatusTable(stdout, comps)
 	return exitOK
@@ -360,6 +372,13 @@ func printDetail(w io.Writer, d engine.Detail) {
 		if v, ok := d.Config[k]; ok {
 			row(strings.ReplaceAll(k, "_", " "), "%v", v)
 		}
+	}
+	if d.Profile != "" {
+		how := "not defined here: env only"
+		if _, ok := d.Config["env_"+d.Profile]; ok {
+			how = "env_" + d.Profile + " merged over env"
+		}
+		row("env profile", "%s (%s)", d.Profile, how)
 	}
 	for _, l := range d.Logs {
 		row("log "+l.Stream, "%s (%s written, %d rotations, %s dropped)", l.Path, config.Size(l.Bytes), l.Rotations, config.Size(l.DroppedBytes))

@@ -27,9 +27,9 @@ func init() {
 	commands["down"] = command{summary: "stop the background thorp: ordered stop, waits until it has exited", run: cmdDown}
 }
 
-const upUsage = `up [-c FILE] [--timeout 30s]
+const upUsage = `up [-c FILE] [--env PROFILE] [--timeout 30s]
 
-Starts 'thorp run -c FILE' detached (its own session; it keeps running after
+Starts 'thorp run -c FILE [--env PROFILE]' detached (its own session; it keeps running after
 this command and the terminal are gone) and waits until it answers on its
 control socket and every component is running or stopped on purpose, then
 prints the status table. thorp's own log is logs/thorp.log; what it writes
@@ -57,6 +57,7 @@ const consoleLog = "thorp-console.log"
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("up", upUsage, stderr)
 	cfgPath := configFlag(fs)
+	profileValue := profileFlag(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for thorp and its components")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return usageExit(err)
@@ -70,7 +71,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	cfg, script, problems := loadConfig(abs)
+	profile := activeProfile(*profileValue)
+	cfg, script, problems := loadConfigWith(abs, profile, nil, nil)
 	if script != nil {
 		script.Close()
 	}
@@ -127,7 +129,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer readyR.Close()
-	cmd := exec.Command(self, "run", "-c", abs, "--ready-fd", "3")
+	runArgs := []string{"run", "-c", abs, "--ready-fd", "3"}
+	if profile != "" {
+		runArgs = append(runArgs, "--env", profile)
+	}
+	cmd := exec.Command(self, runArgs...)
 	cmd.Dir = cfg.Dir
 	cmd.Env = detachedEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = console, console // stdin stays /dev/null

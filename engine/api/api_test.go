@@ -50,6 +50,7 @@ func startAPI(t testing.TB, mutable bool) (string, *engine.Supervisor) {
 	c.Command = config.Command{Argv: []string{"/bin/sh", "-c", "exec sleep 100"}, Shell: true}
 	c.Cwd = dir
 	c.Env = map[string]string{"SECRET": "hunter2"}
+	c.EnvProfiles = map[string]map[string]string{"production": {"SECRET": "prod-hunter2"}}
 	c.Logs = config.Defaults().Logs
 	c.Logs.Dir = filepath.Join(dir, "logs")
 	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{c}}
@@ -194,6 +195,9 @@ func TestPublicHandler_HidesEnvAndRefusesWrites(t *testing.T) {
 	}
 	if v := d.Config["env"].(map[string]any)["SECRET"]; v != "(hidden)" {
 		t.Fatalf("env value exposed: %v", v)
+	}
+	if v := d.Config["env_production"].(map[string]any)["SECRET"]; v != "(hidden)" {
+		t.Fatalf("env_production value exposed: %v", v)
 	}
 	var apiErr *APIError
 	if _, err := c.Act(ctx, "stop", []string{"svc"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden {

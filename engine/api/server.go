@@ -47,6 +47,9 @@ type Info struct {
 	Version string    `json:"version"`
 	Config  string    `json:"config"`
 	Started time.Time `json:"started"`
+	// Profile is the active env profile (config.Config.Profile), "" for
+	// none; thorp keeps it for its life.
+	Profile string `json:"profile,omitempty"`
 	// Listening lists the addresses this thorp holds, as configured, so
 	// `thorp check` does not call them busy: TCP host:port (http, tcp://
 	// sockets) and unix:///path (the control socket, unix:// sockets).
@@ -174,12 +177,16 @@ func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if env, ok := d.Config["env"].(map[string]any); ok && h.redact {
+	for key, v := range d.Config {
+		env, ok := v.(map[string]any)
+		if !ok || !h.redact || key != "env" && !strings.HasPrefix(key, "env_") {
+			continue
+		}
 		hidden := make(map[string]any, len(env))
 		for k := range env {
 			hidden[k] = "(hidden)"
 		}
-		d.Config["env"] = hidden
+		d.Config[key] = hidden // env and every env_<profile>
 	}
 	writeJSON(w, http.StatusOK, d)
 }

@@ -27,6 +27,9 @@ type Config struct {
 	Components []Component
 	// Hooks are the on(event, fn) registrations, in file order.
 	Hooks []Hook
+	// Profile is the active env profile (THORP_ENV, thorp run --env), ""
+	// for none: each component's Env has its EnvProfiles[Profile] merged in.
+	Profile string
 }
 
 // Component returns the component called name, or nil.
@@ -130,10 +133,14 @@ type Component struct {
 	Command Command `koanf:"command,omitnested"`
 	// Cwd is the working directory, absolute.
 	Cwd string `koanf:"cwd"`
-	// Env is added over thorp's own environment.
-	Env   map[string]string `koanf:"env"`
-	User  string            `koanf:"user"`
-	Group string            `koanf:"group"`
+	// Env is added over thorp's own environment: the env key with the
+	// active profile's env_<profile> merged over it (Config.Profile).
+	Env map[string]string `koanf:"env"`
+	// EnvProfiles are the env_<name> keys by name, as written (decoded by
+	// hand: any name matching ProfileNameRule).
+	EnvProfiles map[string]map[string]string `koanf:"-"`
+	User        string                       `koanf:"user"`
+	Group       string                       `koanf:"group"`
 
 	Autorestart       string        `koanf:"autorestart"`
 	RestartDelay      time.Duration `koanf:"restart_delay"`

@@ -25,6 +25,7 @@ var (
 	watchPtrType  = reflect.TypeFor[*Watch]()
 	settingsType  = reflect.TypeFor[Settings]()
 	componentType = reflect.TypeFor[Component]()
+	envType       = reflect.TypeFor[map[string]string]()
 )
 
 // valueError is a problem with one value; its message is shown to the

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -178,9 +179,18 @@ func (d *decoder) decode(env []string, overrides map[string]any) *Config {
 	cfg.Settings.State = absIn(cfg.Dir, cfg.Settings.State)
 	cfg.Settings.Logs.Dir = absIn(cfg.Dir, cfg.Settings.Logs.Dir)
 	d.validateSettings(&cfg.Settings)
+	cfg.Profile = d.profile(env)
 
+	defined := false
 	for _, rc := range d.raw.Components {
 		c := d.decodeComponent(rc, cfg.Settings.Logs)
+		if p, ok := c.EnvProfiles[cfg.Profile]; ok {
+			defined = true
+			merged := make(map[string]string, len(c.Env)+len(p))
+			maps.Copy(merged, c.Env)
+			maps.Copy(merged, p)
+			c.Env = merged
+		}
 		c.Cwd = absIn(cfg.Dir, c.Cwd)
 		if c.Cwd == "" {
 			c.Cwd = cfg.Dir
@@ -200,7 +210,57 @@ func (d *decoder) decode(env []string, overrides map[string]any) *Config {
 	if len(d.raw.Components) == 0 {
 		d.warnf(0, "", "", "no components declared; thorp will run and serve but supervise nothing")
 	}
+	if cfg.Profile != "" && !defined {
+		d.warnf(0, "", "", "env profile %q (THORP_ENV or --env) is defined by no component: no component has an env_%s key, so every one runs with its env only; a misspelt profile name?", cfg.Profile, cfg.Profile)
+	}
 	return cfg
+}
+
+// ProfileEnv is the variable naming the active env profile; thorp run
+// --env NAME sets it for the config it loads.
+const ProfileEnv = "THORP_ENV"
+
+// profileKey matches a component's env_<name> key; the name is group 1.
+var profileKey = regexp.MustCompile(`^env_([A-Za-z0-9_-]+)$`)
+
+// profile returns the active env profile: the last THORP_ENV in env, ""
+// when unset or empty (an invalid name is an error).
+func (d *decoder) profile(env []string) string {
+	name := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, ProfileEnv+"="); ok {
+			name = v
+		}
+	}
+	if name != "" && !profileKey.MatchString("env_"+name) {
+		d.errorf(0, "", "", "%s=%q: an env profile name is letters, digits, '_' or '-' (the env_<name> keys of components)", ProfileEnv, name)
+		return ""
+	}
+	return name
+}
+
+// envProfiles takes the env_<name> keys out of values and decodes each
+// like env; a key env_ with a bad name is left for dropUnknown to report.
+func (d *decoder) envProfiles(values map[string]any, problem func(key, msg string)) map[string]map[string]string {
+	var out map[string]map[string]string
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		m := profileKey.FindStringSubmatch(k)
+		if m == nil {
+			continue
+		}
+		v := values[k]
+		delete(values, k)
+		env, err := convert(envType, v)
+		if err != nil {
+			problem(k, err.Error()+` (a table of names and strings, like env: { NODE_ENV = "production" })`)
+			continue
+		}
+		if out == nil {
+			out = map[string]map[string]string{}
+		}
+		out[m[1]] = env.(map[string]string)
+	}
+	return out
 }
 
 // absIn makes p absolute against dir; "" stays "".
@@ -397,9 +457,9 @@ func (d *decoder) sourceOf(key string) string {
 // envSetting is the env provider's callback: it turns THORP_<KEY>=value
 // into the dotted settings key and a value typed for it, or "" to skip the
 // variable (with a warning when it names no setting, an error when its
-// value does not parse). THORP_CONFIG and THORP_INSTANCE are not settings.
+// value does not parse). THORP_CONFIG, THORP_INSTANCE and THORP_ENV are not settings.
 func (d *decoder) envSetting(name, val string) (string, any) {
-	if name == "THORP_CONFIG" || name == "THORP_INSTANCE" {
+	if name == "THORP_CONFIG" || name == "THORP_INSTANCE" || name == ProfileEnv {
 		return "", nil
 	}
 	path := strings.Split(strings.ToLower(strings.TrimPrefix(name, "THORP_")), "__")
@@ -507,6 +567,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 			problem("instances", expected(`a whole number or "max" (one per CPU)`, s).Error())
 		}
 	}
+	profiles := d.envProfiles(values, problem)
 	for _, ke := range dropUnknown(values, componentType, "", "ready") {
 		problem(ke.key, ke.msg)
 	}
@@ -556,6 +617,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	}
 	c.Name, c.Line = rc.Name, rc.Line
 	c.Ready = def.Ready
+	c.EnvProfiles = profiles
 
 	if hasReady {
 		switch r := ready.(type) {

@@ -10,7 +10,7 @@ import (
 // a fresh value; it is safe for concurrent use.
 func Defaults() Settings {
 	return Settings{
-		HTTP:      "127.0.0.1:3001",
+		HTTP:      "127.0.0.1:9615",
 		HTTPHosts: []string{},
 		Control:   ".thorp/thorp.sock",
 		State:     ".thorp/state.json",

@@ -13,6 +13,13 @@ import (
 func (c *Component) Map() map[string]any {
 	m := exportStruct(reflect.ValueOf(*c))
 	m["name"] = c.Name
+	for name, env := range c.EnvProfiles {
+		e := make(map[string]any, len(env))
+		for k, v := range env {
+			e[k] = v
+		}
+		m["env_"+name] = e
+	}
 	switch {
 	case c.ReadyFunc != nil:
 		m["ready"] = "function at " + c.ReadyFunc.Where()

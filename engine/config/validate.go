@@ -41,7 +41,7 @@ func (d *decoder) validateSettings(s *Settings) {
 	}
 	if s.HTTP != "" {
 		if msg := checkHostPort(s.HTTP); msg != "" {
-			bad("http", `%s (use "host:port" like "127.0.0.1:3001", or "" to turn the server off)`, msg)
+			bad("http", `%s (use "host:port" like "127.0.0.1:9615", or "" to turn the server off)`, msg)
 		}
 	}
 	if msg := checkToken(s.Token); msg != "" {

@@ -197,7 +197,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	}
 	d.control = ln
 	started := time.Now()
-	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started}
+	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started, Profile: cfg.Profile}
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
 		Started: started, API: public, Logger: log})
@@ -331,7 +331,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	})
 	d.log.Info("thorp started", "pid", d.info.PID, "config", cfg.File, "components", len(cfg.Components),
-		"control", d.socket)
+		"control", d.socket, "profile", cfg.Profile)
 	err := g.Wait()
 	select {
 	case <-d.killed:

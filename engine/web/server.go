@@ -62,7 +62,7 @@ type ProxyMetrics interface {
 
 // Options configure a Server.
 type Options struct {
-	// Addr is the TCP address to listen on, e.g. "127.0.0.1:3001".
+	// Addr is the TCP address to listen on, e.g. "127.0.0.1:9615".
 	Addr string
 	// Token, when not empty, allows mutating /api/v1 calls that carry
 	// "Authorization: Bearer <Token>". Without it the API is read-only.

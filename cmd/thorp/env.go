@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+)
+
+func init() {
+	commands["env"] = command{summary: "print a component's environment as thorp passes it (env with the profile merged in; secrets masked)", run: cmdEnv}
+}
+
+const envUsage = `env [-c FILE] [--env PROFILE] [--show] NAME
+
+Prints the environment thorp.lua gives component NAME, one KEY=value a line,
+sorted: its env with env_PROFILE merged over it. The profile is --env, else
+$THORP_ENV, else the one the thorp running FILE was started with. The
+process also inherits thorp's own environment, which is not printed.
+Values of keys that look secret (containing pass, secret, token, key, auth,
+credential or private, in any case) print as **** unless --show is given.
+Exit 1 when FILE has errors or has no component NAME.`
+
+// secretKey matches the names of variables whose values env masks.
+var secretKey = regexp.MustCompile(`(?i)pass|secret|token|key|auth|credential|private`)
+
+func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("env", envUsage, stderr)
+	cfgPath := configFlag(fs)
+	profileValue := profileFlag(fs)
+	show := fs.Bool("show", false, "print secret-looking values instead of ****")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageExit(err)
+	}
+	if len(names) != 1 {
+		fmt.Fprintln(stderr, "thorp env: give exactly one component name")
+		return exitUsage
+	}
+	profile := activeProfile(*profileValue)
+	if profile == "" {
+		// The running thorp's profile, when one runs this config.
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		if info, err := clientFor(*cfgPath).Info(ctx); err == nil {
+			profile = info.Profile
+		}
+		cancel()
+	}
+	cfg, script, problems := loadConfigWith(*cfgPath, profile, nil, nil)
+	if script != nil {
+		script.Close()
+	}
+	if cfg == nil {
+		printProblems(stderr, problems)
+		fmt.Fprintf(stderr, "thorp env: %s has errors; fix them (thorp check -c %s)\n", *cfgPath, *cfgPath)
+		return exitFailed
+	}
+	printProblems(stderr, problems)
+	c := cfg.Component(names[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "thorp env: no component %q in %s\n", termSafe(names[0]), *cfgPath)
+		return exitFailed
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		v := c.Env[k]
+		if !*show && secretKey.MatchString(k) {
+			v = "****"
+		}
+		fmt.Fprintf(stdout, "%s=%s\n", termSafe(k), termSafe(v))
+	}
+	return exitOK
+}
