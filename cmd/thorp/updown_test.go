@@ -159,8 +159,9 @@ func TestDown_NothingRunning(t *testing.T) {
 }
 
 func TestUpDown_Usage(t *testing.T) {
+	cfg := writeConfig(t, `component "a" { command = {"sleep","1000"} }`)
 	for _, args := range [][]string{{"up", "extra"}, {"down", "extra"}, {"up", "--timeout", "soon"}} {
-		if _, _, code := thorpCmd(t, args...); code != exitUsage {
+		if _, _, code := thorpCmd(t, append(args, "-c", cfg)...); code != exitUsage {
 			t.Errorf("thorp %v: exit %d, want 2", args, code)
 		}
 	}
