@@ -233,7 +233,7 @@ func (d *decoder) profile(env []string) string {
 		}
 	}
 	if name != "" && !profileKey.MatchString("env_"+name) {
-		d.errorf(0, "", "", "%s=%q: an env profile name is letters, digits, '_' or '-' (the env_<name> keys of components)", ProfileEnv, name)
+		d.fromSource(ProfileEnv, "", fmt.Sprintf("%q is not an env profile name: letters, digits, '_' or '-' (the env_<name> keys of components)", name), false)
 		return ""
 	}
 	return name

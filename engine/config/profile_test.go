@@ -77,7 +77,7 @@ func TestDecode_EnvProfileProblems(t *testing.T) {
 		got = append(got, p.String())
 	}
 	want := []string{
-		`/srv/thorp.lua: THORP_ENV="bad name": an env profile name is letters, digits, '_' or '-' (the env_<name> keys of components)`,
+		`THORP_ENV: "bad name" is not an env profile name: letters, digits, '_' or '-' (the env_<name> keys of components)`,
 		"/srv/thorp.lua:9: component \"worker\": env_: unknown key; did you mean `env`?",
 		`/srv/thorp.lua:9: component "worker": env_production: expected a table of name = value, got "NODE_ENV=production" (a table of names and strings, like env: { NODE_ENV = "production" })`,
 		`/srv/thorp.lua:9: component "worker": env_x: A: expected a string, got an empty table (a table of names and strings, like env: { NODE_ENV = "production" })`,
