@@ -14,6 +14,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/balancer"
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/fswatch"
 	"github.com/thorp-dev/thorp/engine/proc"
 	"github.com/thorp-dev/thorp/policies"
 	"github.com/thorp-dev/thorp/rotate"
@@ -57,6 +58,19 @@ type component struct {
 	nextCron time.Time     // next cron_restart; zero when none
 	sockets  []*heldSocket // bound by thorp, passed to every process
 	front    *front        // the balancer of a proxied component; nil without a proxy
+	// watcher restarts the component when a watched file changes; nil
+	// without watch (or when it could not start). watching is the config
+	// and cwd it was made for; watchGen tells its messages from those of
+	// a watcher it replaced.
+	watcher  *fswatch.Watcher
+	watching watchKey
+	watchGen int
+}
+
+// watchKey is what a watcher depends on: a change of either replaces it.
+type watchKey struct {
+	watch *config.Watch
+	cwd   string
 }
 
 // view is what the loop publishes for other goroutines.
@@ -258,6 +272,7 @@ func (c *component) run(ctx context.Context) {
 	c.ctx = ctx
 	defer close(c.done)
 	defer c.abandon()
+	c.setWatch()
 	timer := c.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -307,6 +322,7 @@ func (c *component) abandon() {
 			r.reply <- err
 		}
 	}
+	c.closeWatch()
 	c.closeHeldSockets()
 }
 
@@ -362,6 +378,10 @@ func (c *component) receive(m message) {
 	case drainedMsg:
 		if c.current(m.p) {
 			c.onDrained(m.p.inst, m.p, "its connections have ended")
+		}
+	case watchMsg:
+		if m.gen == c.watchGen {
+			c.onWatch(m)
 		}
 	default:
 		panic(fmt.Sprintf("engine: unknown message %T", m)) // a programmer's bug
@@ -447,6 +467,7 @@ func (c *component) handle(r request) {
 		c.updateFront(r)
 		c.resize(max(r.cfg.Instances, 1))
 		c.setCron()
+		c.setWatch()
 		c.updateSnapshot()
 		r.reply <- nil
 	default:

@@ -23,6 +23,8 @@ const (
 	ReasonCron Reason = "cron"
 	// ReasonConfig: reload-config changed the component.
 	ReasonConfig Reason = "config"
+	// ReasonWatch: a file under the component's watch paths changed.
+	ReasonWatch Reason = "watch"
 )
 
 // Reasons lists every Reason in DESIGN.md order, for pre-creating metrics at
@@ -30,6 +32,7 @@ const (
 var Reasons = []Reason{
 	ReasonCrash, ReasonMemory, ReasonHealth, ReasonWatchdog,
 	ReasonManual, ReasonReload, ReasonCron, ReasonConfig,
+	ReasonWatch,
 }
 
 // CountsTowardMaxRestarts reports whether a restart for r counts toward

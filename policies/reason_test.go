@@ -15,6 +15,7 @@ func TestReason_Properties(t *testing.T) {
 		{ReasonReload, false, false, true},
 		{ReasonCron, false, true, false},
 		{ReasonConfig, false, false, false},
+		{ReasonWatch, false, false, false},
 	}
 	if len(tests) != len(Reasons) {
 		t.Fatalf("%d reasons tested, %d in Reasons", len(tests), len(Reasons))

@@ -517,7 +517,7 @@ func TestDecideExit_Property(t *testing.T) {
 }
 
 func TestReason_CountsTowardMaxRestarts(t *testing.T) {
-	want := []Reason{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config"}
+	want := []Reason{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config", "watch"}
 	if !slices.Equal(Reasons, want) {
 		t.Fatalf("Reasons = %v, want DESIGN order %v", Reasons, want)
 	}

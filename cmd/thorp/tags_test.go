@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTagsAndAutostart: @tag selects components in start, stop, restart,
@@ -17,7 +20,7 @@ component "db" { command = { "sleep", "1000" } }
 component "worker" { command = { "sleep", "1000" }, autostart = false, tags = { "bg" } }
 `)
 	startThorp(t, cfg)
-	waitFor(t, 10e9, "web, api and db running", func() bool {
+	waitFor(t, 10*time.Second, "web, api and db running", func() bool {
 		n := 0
 		for _, c := range status(t, cfg).Components {
 			if c.State == "running" {
@@ -94,5 +97,43 @@ component "worker" { command = { "sleep", "1000" }, autostart = false, tags = { 
 		if code != 1 || !strings.Contains(errOut, "@nope") || !strings.Contains(errOut, "@http") {
 			t.Errorf("%v: exit %d %q", args, code, errOut)
 		}
+	}
+}
+
+// TestWatch: a change under watch.paths restarts the component with
+// reason watch; a missing path is a check error at its line.
+func TestWatch(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+component "app" {
+  command = "exec sleep 1000",
+  watch = { paths = { "src" }, delay = "100ms" },
+}
+`)
+	src := filepath.Join(filepath.Dir(cfg), "src")
+	out, errOut, code := thorpCmd(t, "check", "-c", cfg)
+	if code != 1 || !strings.Contains(out+errOut, "thorp.lua:2: component \"app\": watch.paths:") || !strings.Contains(out+errOut, src) {
+		t.Fatalf("check with src missing: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := os.MkdirAll(filepath.Join(src, "node_modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := thorpCmd(t, "check", "-c", cfg); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	startThorpRunning(t, cfg)
+	pid := status(t, cfg).Components[0].PID
+	if err := os.WriteFile(filepath.Join(src, "node_modules", "x.js"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "app.js"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a watch restart", func() bool {
+		c := status(t, cfg).Components[0]
+		return c.RestartsByReason["watch"] == 1 && c.State == "running" && c.PID != pid
+	})
+	out, _, _ = thorpCmd(t, "describe", "app", "-c", cfg)
+	if !strings.Contains(out, filepath.Join(src, "app.js")+" changed") {
+		t.Fatalf("describe does not say what changed:\n%s", out)
 	}
 }

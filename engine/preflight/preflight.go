@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/fswatch"
 )
 
 // Options tune Check.
@@ -199,6 +200,12 @@ func (c *checker) checkComponent(comp *config.Component) {
 	if comp.Proxy != nil {
 		if msg := c.checkAddr(comp.Proxy.Listen, "component "+quote(comp.Name)+" proxy"); msg != "" {
 			errf("proxy.listen", msg)
+		}
+	}
+	if w := comp.Watch; w != nil {
+		err := fswatch.Check(fswatch.Options{Paths: w.Paths, Ignore: w.Ignore, Base: comp.Cwd, MaxDirs: config.MaxWatchDirs})
+		if err != nil {
+			errf("watch.paths", strings.TrimPrefix(err.Error(), "watch: "))
 		}
 	}
 }
