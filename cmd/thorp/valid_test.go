@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // problemLines returns the lines of out that report a problem with key.
@@ -195,8 +197,8 @@ component "web" { command = { "sleep", "60" } }
 		t.Fatalf("components %+v, want only web", st.Components)
 	}
 	got := st.Components[0].RestartsByReason
-	if got["crash"] != 1_000_000_000 || got["manual"] != 0 || len(got) != 8 {
-		t.Errorf("restarts_by_reason %v: want crash clamped to 1e9, manual to 0, only the 8 known reasons", got)
+	if got["crash"] != 1_000_000_000 || got["manual"] != 0 || len(got) != len(policies.Reasons) {
+		t.Errorf("restarts_by_reason %v: want crash clamped to 1e9, manual to 0, only the %d known reasons", got, len(policies.Reasons))
 	}
 	for _, args := range [][]string{{"status"}, {"describe", "web"}} {
 		out, _, code := thorpCmd(t, append(args, "-c", cfg)...)
