@@ -409,7 +409,7 @@ func needsRestart(a, b *config.Component) bool {
 // sameFuncs compares.
 func comparable(c *config.Component) config.Component {
 	x := *c
-	x.Line = 0
+	x.Line, x.File = 0, "" // where it is declared is not what it does
 	x.MemoryPolicy, x.ReadyFunc = nil, nil
 	if x.Health != nil {
 		h := *x.Health

@@ -13,6 +13,9 @@
 // loadstring, module, and package's file loader), plus an os table holding only
 // time, date, clock and getenv. There is no io and no debug library, and the
 // state never gets a SetMx. print goes to Options.Log, never to thorp's stdout.
+// The one way to run another file is include(pattern), thorp.lua's drop-in
+// files: they are read and compiled once, by the first evaluation, and run
+// in the same state (include.go).
 //
 // # Concurrency model
 //

@@ -81,7 +81,8 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	}
 	script := &Script{}
 	lim := newLimits()
-	e := newEvaluator(path, src, opts, lim)
+	inc := &includes{files: map[string]*includedFile{}, globs: map[string][]string{}}
+	e := newEvaluator(path, src, opts, lim, inc)
 	e.raw = &config.Raw{File: abs, Name: path}
 	e.script = script
 	// The hooks' Lua globals keep e for the state's life: once evaluation
@@ -96,7 +97,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		proto, err = lua.Compile(chunk, e.chunk)
 	}
 	if err != nil {
-		return nil, nil, config.Problems{e.syntaxProblem(err, src)}
+		return nil, nil, config.Problems{syntaxProblem(e.path, err, src)}
 	}
 	L := newSandboxState(lim)
 	e.install(L)
@@ -105,26 +106,37 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	} else {
 		for _, p := range e.pending {
 			if !p.given {
-				e.problem(p.line, p.name, "", `has a name but no body; write component "`+p.name+`" { command = … }`)
+				e.problemAt(p.pos, p.name, "", `has a name but no body; write component "`+p.name+`" { command = … }`)
 			}
 		}
 	}
+	inc.frozen = true
 
-	sort.SliceStable(e.problems, func(i, j int) bool { return e.problems[i].Line < e.problems[j].Line })
+	// thorp.lua's problems first, then each included file's, each by line.
+	sort.SliceStable(e.problems, func(i, j int) bool {
+		a, b := e.problems[i], e.problems[j]
+		if (a.File == path) != (b.File == path) {
+			return a.File == path
+		}
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
 	if len(e.problems.Errors()) > 0 {
 		L.Close()
 		return raw, nil, e.problems // its functions report ErrClosed
 	}
 	// Each further state evaluates the same compiled chunk again, quietly.
 	build := func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error) {
-		r := newEvaluator(path, src, opts, lim)
+		r := newEvaluator(path, src, opts, lim, inc)
 		r.raw, r.quiet = &config.Raw{}, true
 		L := newSandboxState(lim)
 		r.install(L)
 		if timeout, cause, err := r.runTop(ctx, L, proto); err != nil {
 			L.Close()
 			p := r.runtimeProblem(err, cause, timeout)
-			return nil, nil, fmt.Errorf("%s:%d: %s", r.chunk, p.Line, p.Message)
+			return nil, nil, fmt.Errorf("%s:%d: %s", p.File, p.Line, p.Message)
 		}
 		fns := r.byKey
 		r.raw, r.funcs, r.byKey = nil, nil, nil
@@ -138,15 +150,23 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	return raw, script, e.problems
 }
 
-// newEvaluator returns an evaluator for the thorp.lua at path, read as src.
-func newEvaluator(path string, src []byte, opts Options, lim *limits) *evaluator {
+// newEvaluator returns an evaluator for the thorp.lua at path, read as src,
+// whose include() calls go through inc.
+func newEvaluator(path string, src []byte, opts Options, lim *limits, inc *includes) *evaluator {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	return &evaluator{
 		path:       path,
 		chunk:      filepath.Base(path),
 		src:        src,
 		opts:       opts,
 		lim:        lim,
-		components: map[string]int{},
+		dir:        dir,
+		inc:        inc,
+		included:   map[string]bool{},
+		components: map[string]pos{},
 		funcs:      map[funcRef]*Function{},
 		keys:       map[*lua.LFunction]funcKey{},
 		byKey:      map[funcKey]*lua.LFunction{},
@@ -198,12 +218,20 @@ type evaluator struct {
 
 	src []byte // the file's text, for Function.Source
 
+	// dir is thorp.lua's directory, absolute.
+	dir string
+	// inc are the files include() found and compiled, shared with the
+	// evaluations of further states; included are those this evaluation
+	// ran, by absolute path.
+	inc      *includes
+	included map[string]bool
+
 	raw      *config.Raw
 	problems config.Problems
 	// script is what the functions found are bound to.
 	script *Script
-	// components maps a declared name to its line.
-	components map[string]int
+	// components maps a declared name to where it was declared.
+	components map[string]pos
 	// pending are the component "name" calls, to find ones never given a body.
 	pending []*pendingComponent
 	// funcs are the functions found so far, so that one Lua function used
@@ -232,29 +260,56 @@ type funcRef struct {
 
 type pendingComponent struct {
 	name  string
-	line  int
+	pos   pos
 	given bool
 }
 
+// pos is a line of thorp.lua or of a file it includes.
+type pos struct {
+	// chunk is the Lua chunk name: thorp.lua's base name, or an included
+	// file's path relative to thorp.lua's directory ("conf.d/web.lua").
+	chunk string
+	line  int
+}
+
+func (p pos) String() string { return p.chunk + ":" + strconv.Itoa(p.line) }
+
+// file is the problem file of chunk: the path as the operator named it
+// for thorp.lua, the included file's path next to it for another.
+func (e *evaluator) file(chunk string) string {
+	if chunk == "" || chunk == e.chunk {
+		return e.path
+	}
+	return filepath.Join(filepath.Dir(e.path), chunk)
+}
+
+// declaredIn is what config.RawComponent.File holds for chunk.
+func (e *evaluator) declaredIn(chunk string) string {
+	if chunk == e.chunk {
+		return ""
+	}
+	return chunk
+}
+
 func (e *evaluator) problem(line int, component, key, msg string) {
+	e.problemAt(pos{e.chunk, line}, component, key, msg)
+}
+
+func (e *evaluator) problemAt(p pos, component, key, msg string) {
 	e.problems = append(e.problems, config.Problem{
-		File: e.path, Line: line, Component: component, Key: key, Message: msg,
+		File: e.file(p.chunk), Line: p.line, Component: component, Key: key, Message: msg,
 	})
 }
 
-func (e *evaluator) where(line int) string {
-	return e.chunk + ":" + strconv.Itoa(line)
-}
-
-func (e *evaluator) log(level, msg string, line int) {
+func (e *evaluator) log(level, msg string, at pos) {
 	if e.opts.Log != nil && !(e.quiet && e.loading) {
-		e.opts.Log(level, msg, e.where(line))
+		e.opts.Log(level, msg, at.String())
 	}
 }
 
 // register binds fn to the Script in role r and returns it as a Function.
-// declLine is used as its line when fn is not a Lua function (e.g. print).
-func (e *evaluator) register(fn *lua.LFunction, declLine int, r role) *Function {
+// decl is used as its place when fn is not a Lua function (e.g. print).
+func (e *evaluator) register(fn *lua.LFunction, decl pos, r role) *Function {
 	if f, ok := e.funcs[funcRef{fn, r}]; ok {
 		return f
 	}
@@ -265,10 +320,10 @@ func (e *evaluator) register(fn *lua.LFunction, declLine int, r role) *Function 
 		e.keys[fn] = key
 		e.byKey[key] = fn
 	}
-	f := &Function{script: e.script, role: r, key: key, where: e.where(declLine)}
+	f := &Function{script: e.script, role: r, key: key, where: decl.String()}
 	if fn.Proto != nil && fn.Proto.LineDefined > 0 {
-		f.where = e.where(fn.Proto.LineDefined)
-		f.source = sourceLines(e.src, fn.Proto.LineDefined, fn.Proto.LastLineDefined)
+		f.where = pos{fn.Proto.SourceName, fn.Proto.LineDefined}.String()
+		f.source = sourceLines(e.source(fn.Proto.SourceName), fn.Proto.LineDefined, fn.Proto.LastLineDefined)
 	}
 	e.funcs[funcRef{fn, r}] = f
 	return f
@@ -284,33 +339,49 @@ func sourceLines(src []byte, first, last int) string {
 	return string(bytes.Join(lines[first-1:last], nil))
 }
 
+// source is the text of the file run as chunk.
+func (e *evaluator) source(chunk string) []byte {
+	if chunk == e.chunk {
+		return e.src
+	}
+	for _, f := range e.inc.files {
+		if f.chunk == chunk {
+			return f.src
+		}
+	}
+	return nil
+}
+
 // converter returns a Lua-to-Go converter that registers functions found in a
-// declaration made at line.
-func (e *evaluator) converter(line int) *luaToConfig {
+// declaration made at decl.
+func (e *evaluator) converter(decl pos) *luaToConfig {
 	return &luaToConfig{fn: func(f *lua.LFunction, _ string) (any, bool) {
-		return e.register(f, line, roleProbe), true
+		return e.register(f, decl, roleProbe), true
 	}}
 }
 
-// callerLine is the current line of the nearest Lua function on the call
-// stack above the running Go function, 0 when there is none.
-func callerLine(L *lua.LState) int {
+// caller is the current line, and its file, of the nearest Lua function
+// on the call stack above the running Go function; line 0 of thorp.lua
+// when there is none.
+func (e *evaluator) caller(L *lua.LState) pos {
 	for level := 1; ; level++ {
 		dbg, ok := L.GetStack(level)
 		if !ok {
-			return 0
+			return pos{e.chunk, 0}
 		}
-		if _, err := L.GetInfo("l", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
-			return dbg.CurrentLine
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+			return pos{dbg.Source, dbg.CurrentLine}
 		}
 	}
 }
 
-// install sets the thorp globals: settings, component, on, thorp and print.
+// install sets the thorp globals: settings, component, on, include, thorp
+// and print.
 func (e *evaluator) install(L *lua.LState) {
 	L.SetGlobal("settings", L.NewFunction(e.luaSettings))
 	L.SetGlobal("component", L.NewFunction(e.luaComponent))
 	L.SetGlobal("on", L.NewFunction(e.luaOn))
+	L.SetGlobal("include", L.NewFunction(e.luaInclude))
 	L.SetGlobal("print", L.NewFunction(e.luaPrint))
 
 	t := L.NewTable()
@@ -335,13 +406,18 @@ func (e *evaluator) declaring(L *lua.LState, name string) {
 // luaSettings is settings { ... }.
 func (e *evaluator) luaSettings(L *lua.LState) int {
 	e.declaring(L, "settings")
-	line := callerLine(L)
+	at := e.caller(L)
+	line := at.line
+	if at.chunk != e.chunk {
+		e.problemAt(at, "", "", "settings{} belongs in "+e.chunk+", not in a file it includes")
+		return 0
+	}
 	t, ok := L.Get(1).(*lua.LTable)
 	if !ok || L.GetTop() != 1 {
 		e.problem(line, "", "", `settings takes one table: settings { http = "127.0.0.1:9615" }`)
 		return 0
 	}
-	c := e.converter(line)
+	c := e.converter(at)
 	v, _ := c.table(t, "")
 	for _, ve := range c.errs {
 		msg := ve.Msg
@@ -388,34 +464,34 @@ func (e *evaluator) setCeiling() {
 // body), and also accepts component("name", { ... }).
 func (e *evaluator) luaComponent(L *lua.LState) int {
 	e.declaring(L, "component")
-	line := callerLine(L)
+	at := e.caller(L)
 	ignore := L.NewFunction(func(*lua.LState) int { return 0 })
 
 	name, ok := L.Get(1).(lua.LString)
 	if !ok {
-		e.problem(line, "", "", `component needs a name before its body: component "api" { command = … }`)
+		e.problemAt(at, "", "", `component needs a name before its body: component "api" { command = … }`)
 		L.Push(ignore)
 		return 1
 	}
 	n := string(name)
 	if !config.ValidName(n) {
-		e.problem(line, n, "", "invalid name: "+componentNameRule)
+		e.problemAt(at, n, "", "invalid name: "+componentNameRule)
 		L.Push(ignore)
 		return 1
 	}
 	if first, dup := e.components[n]; dup {
-		e.problem(line, "", "", fmt.Sprintf("duplicate component %q, first declared at %s", n, e.where(first)))
+		e.problemAt(at, "", "", fmt.Sprintf("duplicate component %q, first declared at %s", n, first))
 		L.Push(ignore)
 		return 1
 	}
-	e.components[n] = line
-	p := &pendingComponent{name: n, line: line}
+	e.components[n] = at
+	p := &pendingComponent{name: n, pos: at}
 	e.pending = append(e.pending, p)
 
 	body := func(L *lua.LState) int {
 		e.declaring(L, "component")
 		if p.given {
-			e.problem(callerLine(L), n, "", "body given twice")
+			e.problemAt(e.caller(L), n, "", "body given twice")
 			return 0
 		}
 		p.given = true
@@ -435,44 +511,44 @@ func (e *evaluator) luaComponent(L *lua.LState) int {
 func (e *evaluator) componentBody(p *pendingComponent, v lua.LValue) {
 	t, ok := v.(*lua.LTable)
 	if !ok {
-		e.problem(p.line, p.name, "", fmt.Sprintf(`body must be a table, got a %s: component %q { command = … }`, v.Type(), p.name))
+		e.problemAt(p.pos, p.name, "", fmt.Sprintf(`body must be a table, got a %s: component %q { command = … }`, v.Type(), p.name))
 		return
 	}
-	c := e.converter(p.line)
+	c := e.converter(p.pos)
 	conv, _ := c.table(t, "")
 	for _, ve := range c.errs {
-		e.problem(p.line, p.name, ve.Key, ve.Msg)
+		e.problemAt(p.pos, p.name, ve.Key, ve.Msg)
 	}
 	if len(c.errs) > 0 {
 		return
 	}
 	values, ok := conv.(map[string]any)
 	if !ok {
-		e.problem(p.line, p.name, "", `body must have named keys, not list items: { command = "…", max_memory_restart = "150MB" }`)
+		e.problemAt(p.pos, p.name, "", `body must have named keys, not list items: { command = "…", max_memory_restart = "150MB" }`)
 		return
 	}
-	e.raw.Components = append(e.raw.Components, config.RawComponent{Name: p.name, Line: p.line, Values: values})
+	e.raw.Components = append(e.raw.Components, config.RawComponent{Name: p.name, Line: p.pos.line, File: e.declaredIn(p.pos.chunk), Values: values})
 }
 
 // luaOn is on(event, fn).
 func (e *evaluator) luaOn(L *lua.LState) int {
 	e.declaring(L, "on")
-	line := callerLine(L)
+	at := e.caller(L)
 	ev, ok := L.Get(1).(lua.LString)
 	if !ok {
-		e.problem(line, "", "", `on needs an event name and a function: on("restart", function(ev) … end)`)
+		e.problemAt(at, "", "", `on needs an event name and a function: on("restart", function(ev) … end)`)
 		return 0
 	}
 	if !slices.Contains(HookEvents, string(ev)) {
-		e.problem(line, "", "", fmt.Sprintf("unknown event %q; use one of: %s", string(ev), strings.Join(HookEvents, ", ")))
+		e.problemAt(at, "", "", fmt.Sprintf("unknown event %q; use one of: %s", string(ev), strings.Join(HookEvents, ", ")))
 		return 0
 	}
 	fn, ok := L.Get(2).(*lua.LFunction)
 	if !ok {
-		e.problem(line, "", "", fmt.Sprintf(`on(%q, …) needs a function, got a %s: on(%q, function(ev) … end)`, string(ev), L.Get(2).Type(), string(ev)))
+		e.problemAt(at, "", "", fmt.Sprintf(`on(%q, …) needs a function, got a %s: on(%q, function(ev) … end)`, string(ev), L.Get(2).Type(), string(ev)))
 		return 0
 	}
-	e.raw.Hooks = append(e.raw.Hooks, config.Hook{Event: string(ev), Func: e.register(fn, line, roleHook), Line: line})
+	e.raw.Hooks = append(e.raw.Hooks, config.Hook{Event: string(ev), Func: e.register(fn, at, roleHook), Line: at.line})
 	return 0
 }
 
@@ -482,20 +558,20 @@ func (e *evaluator) luaPrint(L *lua.LState) int {
 	for i := range parts {
 		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
 	}
-	e.log("info", strings.Join(parts, "\t"), callerLine(L))
+	e.log("info", strings.Join(parts, "\t"), e.caller(L))
 	return 0
 }
 
 // luaLog is thorp.log(level, msg).
 func (e *evaluator) luaLog(L *lua.LState) int {
 	level := strings.ToLower(L.CheckString(1))
-	e.log(level, L.ToStringMeta(L.Get(2)).String(), callerLine(L))
+	e.log(level, L.ToStringMeta(L.Get(2)).String(), e.caller(L))
 	return 0
 }
 
 // luaAlert is thorp.alert(msg).
 func (e *evaluator) luaAlert(L *lua.LState) int {
-	e.log("alert", L.ToStringMeta(L.Get(1)).String(), callerLine(L))
+	e.log("alert", L.ToStringMeta(L.Get(1)).String(), e.caller(L))
 	return 0
 }
 
@@ -510,9 +586,10 @@ func luaEnv(L *lua.LState) int {
 	return 1
 }
 
-// syntaxProblem turns a load error into a problem at LINE:COL.
-func (e *evaluator) syntaxProblem(err error, src []byte) config.Problem {
-	p := config.Problem{File: e.path, Message: err.Error()}
+// syntaxProblem turns a load error of src, thorp.lua's or an included
+// file's, into a problem of file at LINE:COL.
+func syntaxProblem(file string, err error, src []byte) config.Problem {
+	p := config.Problem{File: file, Message: err.Error()}
 	var apiErr *lua.ApiError
 	if errors.As(err, &apiErr) && apiErr.Cause != nil {
 		err = apiErr.Cause
@@ -541,9 +618,16 @@ func (e *evaluator) syntaxProblem(err error, src []byte) config.Problem {
 	return p
 }
 
-// errorAt splits "chunk:LINE: message" into its line and message.
-func (e *evaluator) errorAt(msg string) (int, string) {
-	return splitWhere(e.chunk, msg)
+// errorAt splits "chunk:LINE: message", of thorp.lua or of a file it
+// includes, into its place and message; the line is 0 when msg names none.
+func (e *evaluator) errorAt(msg string) (pos, string) {
+	for _, f := range e.inc.files {
+		if line, text := splitWhere(f.chunk, msg); line > 0 {
+			return pos{f.chunk, line}, text
+		}
+	}
+	line, text := splitWhere(e.chunk, msg)
+	return pos{e.chunk, line}, text
 }
 
 // splitWhere splits "chunk:LINE: message" into its line and message; line is 0
@@ -563,7 +647,7 @@ func splitWhere(chunk, msg string) (int, string) {
 
 // runtimeProblem turns the error that ended the script into a problem.
 func (e *evaluator) runtimeProblem(err, cause error, timeout time.Duration) config.Problem {
-	line, text := e.errorAt(err.Error())
+	at, text := e.errorAt(err.Error())
 	switch {
 	case errors.Is(cause, errMemory):
 		text = fmt.Sprintf("grew thorp's memory past the ceiling of %s (settings.plugins.max_memory); look for a table or string growing without end", config.Size(e.lim.max()))
@@ -572,7 +656,7 @@ func (e *evaluator) runtimeProblem(err, cause error, timeout time.Duration) conf
 	default:
 		text = hint(text)
 	}
-	return config.Problem{File: e.path, Line: line, Message: text}
+	return config.Problem{File: e.file(at.chunk), Line: at.line, Message: text}
 }
 
 // hint adds what to do to the Lua errors operators meet most.
@@ -580,7 +664,7 @@ func hint(msg string) string {
 	switch {
 	case strings.Contains(msg, "attempt to call a non-function object"),
 		strings.Contains(msg, "attempt to call a nil value"):
-		return msg + " (a misspelt function name? thorp.lua has settings, component, on and thorp.*)"
+		return msg + " (a misspelt function name? thorp.lua has settings, component, on, include and thorp.*)"
 	case strings.Contains(msg, "attempt to index a non-table object"):
 		return msg + " (a misspelt table or field name?)"
 	}

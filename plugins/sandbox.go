@@ -17,7 +17,7 @@ var safeOSFuncs = []string{"time", "date", "clock", "getenv"}
 
 // newSandboxState returns a fresh LState with only the sandboxed libraries
 // open, their builtins bounded by lim. The caller adds thorp's own globals
-// (settings, component, on, thorp, print).
+// (settings, component, on, include, thorp, print).
 func newSandboxState(lim *limits) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	for _, lib := range []struct {

@@ -126,8 +126,12 @@ const (
 type Component struct {
 	// Name is the component's name: letters, digits, '_' and '-' only.
 	Name string `koanf:"-"`
-	// Line is the thorp.lua line of the component{} call.
+	// Line is the line of the component{} call, in thorp.lua or File.
 	Line int `koanf:"-"`
+	// File is the file included by thorp.lua that declares the component,
+	// relative to thorp.lua's directory ("conf.d/web.lua"); "" when
+	// thorp.lua itself does (see ProblemFile).
+	File string `koanf:"-"`
 
 	// Command is the argv; when Shell is set it is {"/bin/sh", "-c", script}.
 	Command Command `koanf:"command,omitnested"`

@@ -122,6 +122,14 @@ func (d *decoder) add(line int, component, key, msg string, warning bool) {
 	if file == "" {
 		file = d.raw.File
 	}
+	if component != "" {
+		for _, rc := range d.raw.Components {
+			if rc.Name == component {
+				file = ProblemFile(file, rc.File)
+				break
+			}
+		}
+	}
 	d.problems = append(d.problems, Problem{
 		File: file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
 	})
@@ -615,7 +623,7 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	for _, ke := range d.unmarshal(k, &c) {
 		problem(ke.key, ke.msg)
 	}
-	c.Name, c.Line = rc.Name, rc.Line
+	c.Name, c.Line, c.File = rc.Name, rc.Line, rc.File
 	c.Ready = def.Ready
 	c.EnvProfiles = profiles
 

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -29,9 +30,23 @@ type Raw struct {
 
 // RawComponent is one component "name" { ... } call.
 type RawComponent struct {
-	Name   string
-	Line   int
+	Name string
+	Line int
+	// File is the file it was declared in when that is not thorp.lua but
+	// a file thorp.lua includes: its path relative to thorp.lua's
+	// directory ("conf.d/web.lua"). "" for thorp.lua.
+	File   string
 	Values map[string]any
+}
+
+// ProblemFile is the file a problem about something declared in declaredIn
+// (a RawComponent.File, "" for thorp.lua) names, for a thorp.lua named
+// configFile.
+func ProblemFile(configFile, declaredIn string) string {
+	if declaredIn == "" {
+		return configFile
+	}
+	return filepath.Join(filepath.Dir(configFile), declaredIn)
 }
 
 // Problem is one error or warning about a config, pointing at its source.

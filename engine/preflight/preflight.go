@@ -98,8 +98,12 @@ func newChecker(cfg *config.Config, opts Options) *checker {
 }
 
 func (c *checker) add(line int, component, key, msg string, warning bool) {
+	file := c.file
+	if comp := c.cfg.Component(component); comp != nil {
+		file = config.ProblemFile(file, comp.File)
+	}
 	c.problems = append(c.problems, config.Problem{
-		File: c.file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
+		File: file, Line: line, Component: component, Key: key, Message: msg, Warning: warning,
 	})
 }
 
