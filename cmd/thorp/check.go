@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -26,10 +29,12 @@ error. Host checks: commands exist and are executable, an interpreter's
 script exists (node, python, ruby, php, bun, deno, bash, sh: the first
 argument that is not an option, relative to cwd), cwd and log directories
 are writable, ports are free (a port held by the running thorp of this
-config is not busy), users and groups exist (and can be used: another
-identity needs root; 'thorp run' refuses such a config the same way).
-With --env (or $THORP_ENV) it checks the config as 'thorp run --env' would
-run it, and warns when no component defines that profile. Prints every problem, sorted by file and line, as
+config is not busy; one held by another thorp names its pid and config),
+users and groups exist (and can be used: another identity needs root;
+'thorp run' refuses such a config the same way). With --env (or
+$THORP_ENV) it checks the config as 'thorp run --env' would run it, and
+warns when no component defines that profile. Prints every problem, sorted
+by file and line, as
 FILE:LINE: component "x": key: message, or, for a value that came from a
 THORP_* variable or a --set flag, as THORP_HTTP: message or
 --set http=VALUE: message. Warnings never change the exit code; any error
@@ -48,6 +53,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cfg != nil {
 		problems = append(problems, preflight.Check(cfg, preflight.Options{
 			HeldBySelf:   heldByRunningThorp(ctx, cfg),
+			HeldBy:       func(addr string) string { return otherThorp(ctx, addr) },
 			Env:          os.Environ(),
 			File:         *cfgPath,
 			SkipSettings: !settingsOK,
@@ -90,4 +96,33 @@ func heldByRunningThorp(ctx context.Context, cfg *config.Config) func(string) bo
 		return nil
 	}
 	return func(addr string) bool { return slices.Contains(info.Listening, addr) }
+}
+
+// otherThorp names the thorp whose HTTP server holds the TCP address addr
+// ("another thorp (pid 123, config /srv/thorp.lua)"), asking its
+// GET /api/v1/info; "" when what answers there is not a thorp.
+func otherThorp(ctx context.Context, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/v1/info", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var info api.Info
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&info) != nil || info.PID <= 0 || info.Config == "" {
+		return ""
+	}
+	return fmt.Sprintf("another thorp (pid %d, config %s)", info.PID, info.Config)
 }

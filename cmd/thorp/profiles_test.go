@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,5 +245,32 @@ func TestEnvProfiles_Up(t *testing.T) {
 	})
 	if b, _ := os.ReadFile(envOut); string(b) != "production 8080 s3cret\n" {
 		t.Errorf("api got env %q", b)
+	}
+}
+
+func TestCheck_PortHeldByAnotherThorp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	first := writeConfig(t, `settings { http = "`+addr+`" }
+component "a" { command = "exec sleep 300" }
+`)
+	r := startThorp(t, first)
+	second := writeConfig(t, `settings { http = "`+addr+`" }
+component "b" { command = "exec sleep 300" }
+`)
+	out, _, code := thorpCmd(t, "check", "-c", second)
+	_, port, _ := net.SplitHostPort(addr)
+	want := fmt.Sprintf("error: %s:1: http: port %s is busy: %s is held by another thorp (pid %d, config %s); give this config an address of its own, or stop that thorp",
+		second, port, addr, r.cmd.Process.Pid, first)
+	if code != exitFailed || !strings.Contains(out, want) {
+		t.Errorf("check of a second config on the same address: exit %d\n%s\nwant a line\n%s", code, out, want)
+	}
+	// The thorp of the config itself does not make its address busy.
+	if out, _, code := thorpCmd(t, "check", "-c", first); code != exitOK {
+		t.Errorf("check of the running config: exit %d\n%s", code, out)
 	}
 }

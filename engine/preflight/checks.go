@@ -272,6 +272,11 @@ func (c *checker) checkBind(addr, who string) string {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
+			if c.opts.HeldBy != nil {
+				if holder := c.opts.HeldBy(addr); holder != "" {
+					return fmt.Sprintf("port %s is busy: %s is held by %s; give this config an address of its own, or stop that thorp", port, addr, holder)
+				}
+			}
 			return fmt.Sprintf("port %s is busy: %s is already in use by another program", port, addr)
 		}
 		if n, _ := strconv.Atoi(port); n < 1024 && errors.Is(err, syscall.EACCES) {

@@ -28,6 +28,10 @@ type Options struct {
 	// without any "tcp://") or a "unix:///path" socket (the control
 	// socket, unix:// sockets); such an address is not busy. May be nil.
 	HeldBySelf func(addr string) bool
+	// HeldBy names what holds a busy TCP "host:port", when it can tell
+	// (another thorp: "another thorp (pid 123, config /srv/thorp.lua)"),
+	// for the busy-port problem; "" when it cannot. May be nil.
+	HeldBy func(addr string) string
 	// Env is the environment thorp would run with (for PATH); nil means
 	// os.Environ().
 	Env []string
