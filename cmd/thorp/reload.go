@@ -12,8 +12,10 @@ func init() {
 
 const reloadUsage = `reload-config [-c FILE] [--json]
 
-Asks the running thorp to evaluate its config file again in a fresh Lua
-state, validate it fully and only then apply the difference: new components
+Asks the running thorp to evaluate its config file again (with the files it
+include()s, read anew) in a fresh Lua state, with the env profile it was
+started with (run --env), validate it fully and only then apply the
+difference: new components
 start, removed ones stop, components whose command, cwd, env, user, group,
 sockets, ready, instances or log paths changed restart with reason "config"
 (dependencies first), components whose policies changed (restart, memory,
