@@ -43,6 +43,9 @@ func TestEnvProfiles_RunStatusDescribeEnv(t *testing.T) {
 	if code != exitOK || out != "API_TOKEN=s3cret\nNODE_ENV=production\nPORT=8080\n" {
 		t.Errorf("env api --show --env production: exit %d\n%s", code, out)
 	}
+	if out, _, _ := thorpCmd(t, "env", "lua", "-c", cfg); out != "FROM_LUA=none\n" {
+		t.Errorf("env lua without a profile (thorp.profile is nil):\n%s", out)
+	}
 	if _, errOut, code := thorpCmd(t, "env", "nope", "-c", cfg); code != exitFailed || !strings.Contains(errOut, `no component "nope"`) {
 		t.Errorf("env nope: exit %d, %s", code, errOut)
 	}
