@@ -115,7 +115,10 @@ func otherThorp(ctx context.Context, addr string) string {
 	if err != nil {
 		return ""
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Straight to the address: no proxy from the environment.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		return ""
 	}
