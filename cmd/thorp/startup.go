@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +30,13 @@ Prints a systemd unit that runs 'thorp run -c FILE' as a Type=notify service
 with a watchdog, Restart=always and KillMode=mixed (systemd signals thorp
 only; thorp stops the components in dependency order). TimeoutStopSec covers
 the slowest ordered stop: the largest kill_timeout of each dependency level,
-added up, plus 30s. With --install (as root) it writes the unit, runs
-'systemctl daemon-reload' and 'systemctl enable --now NAME'.`
+added up, plus 30s. The unit sets Environment=PATH= to the PATH of the shell
+that runs startup (its absolute directories), so a command found there (a
+node installed with nvm) is found under systemd too; under sudo, keep it with
+'sudo env PATH="$PATH" thorp startup --install'. With --install (as root) it
+writes the unit, runs 'systemctl daemon-reload' and
+'systemctl enable --now NAME'. Every command it prints names the unit (and
+--user, --unit-path) as given.`
 
 // Unit settings that are not computed from the config.
 const (
@@ -96,27 +102,34 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "warning: user %q: %v; the unit will fail to start until it exists\n", *runAs, err)
 		}
 	}
+	path := unitEnvPath(os.Getenv("PATH"))
 	unit := renderUnit(unitParams{
-		Exe: exe, Config: cfg.File, Dir: cfg.Dir, User: *runAs,
+		Exe: exe, Config: cfg.File, Dir: cfg.Dir, User: *runAs, Path: path,
 		Watchdog: unitWatchdog, StopTimeout: stopTimeout(cfg),
 	})
+	installCmd := installCommand(exe, cfg.File, *name, *runAs, *unitPath, unitPathSet(fs))
+	pathNote := "the unit sets no PATH: this shell's PATH has no absolute directory"
+	if path != "" {
+		pathNote = "the unit sets Environment=PATH=" + path + " (this shell's PATH), so the commands this shell finds (a node from nvm, say) are found under systemd too"
+	}
 
 	if !*install {
 		fmt.Fprint(stdout, unit)
-		fmt.Fprintf(stderr, "# install it with: sudo %s startup --install -c %s%s (or save it as %s, then systemctl daemon-reload && systemctl enable --now %s)\n",
-			exe, cfg.File, userFlag(*runAs), *unitPath, *name)
+		fmt.Fprintf(stderr, "# %s\n", termSafe(pathNote))
+		fmt.Fprintf(stderr, "# install it with: %s (or save it as %s, then systemctl daemon-reload && systemctl enable --now %s)\n",
+			termSafe(installCmd), termSafe(shellArg(*unitPath)), *name)
 		return exitOK
 	}
 	if geteuid() != 0 {
-		fmt.Fprintf(stderr, "thorp startup --install: writing %s and enabling the unit needs root; run: sudo %s startup --install -c %s%s\n",
-			*unitPath, exe, cfg.File, userFlag(*runAs))
+		fmt.Fprintf(stderr, "thorp startup --install: writing %s and enabling the unit needs root; run: %s\n",
+			termSafe(*unitPath), termSafe(installCmd))
 		return exitFailed
 	}
 	if err := writeFileAtomic(*unitPath, []byte(unit), 0o644); err != nil {
 		fmt.Fprintf(stderr, "thorp startup: %v\n", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "wrote %s\n", *unitPath)
+	fmt.Fprintf(stdout, "wrote %s; %s\n", termSafe(*unitPath), termSafe(pathNote))
 	systemctl, lookErr := exec.LookPath("systemctl")
 	if lookErr != nil || !systemdRunning() {
 		fmt.Fprintf(stdout, "systemd is not running here; on the target machine run:\n  systemctl daemon-reload\n  systemctl enable --now %s\n", *name)
@@ -130,15 +143,57 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitFailed
 		}
 	}
-	fmt.Fprintf(stdout, "enabled and started %s; see 'systemctl status %s' and 'thorp status -c %s'\n", *name, *name, cfg.File)
+	fmt.Fprintf(stdout, "enabled and started %s; see 'systemctl status %s', 'journalctl -u %s' and 'thorp status -c %s'\n",
+		*name, *name, *name, termSafe(shellArg(cfg.File)))
 	return exitOK
 }
 
-func userFlag(u string) string {
-	if u == "" {
-		return ""
+// unitPathSet reports whether --unit-path was given.
+func unitPathSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "unit-path" })
+	return set
+}
+
+// installCommand is the command line that installs the same unit: run
+// through sudo with this shell's PATH kept (sudo would reset it), with
+// --name, --user and --unit-path as given.
+func installCommand(exe, cfgFile, name, runAs, unitPath string, unitPathGiven bool) string {
+	args := []string{"sudo", "env", `PATH="$PATH"`, shellArg(exe), "startup", "--install", "-c", shellArg(cfgFile)}
+	if name != "thorp" {
+		args = append(args, "--name", name)
 	}
-	return " --user " + u
+	if runAs != "" {
+		args = append(args, "--user", shellArg(runAs))
+	}
+	if unitPathGiven {
+		args = append(args, "--unit-path", shellArg(unitPath))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellArg quotes s for a POSIX shell when it needs quoting.
+func shellArg(s string) string {
+	plain := s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:=@%+,", r))
+	})
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// unitEnvPath returns the PATH a unit gets from the shell's: its absolute
+// directories, each once, in order; a relative entry ("", ".") would
+// resolve against WorkingDirectory as root, so it is left out.
+func unitEnvPath(shellPath string) string {
+	var dirs []string
+	for _, d := range filepath.SplitList(shellPath) {
+		if filepath.IsAbs(d) && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return strings.Join(dirs, string(filepath.ListSeparator))
 }
 
 // validUnitName accepts the characters systemd allows in a unit name prefix.
@@ -210,7 +265,9 @@ func stopTimeout(cfg *config.Config) time.Duration {
 // unitParams are the values a unit is rendered from.
 type unitParams struct {
 	Exe, Config, Dir, User string
-	Watchdog, StopTimeout  time.Duration
+	// Path is the PATH of the unit's Environment=; "" sets none.
+	Path                  string
+	Watchdog, StopTimeout time.Duration
 }
 
 // renderUnit returns the text of the systemd unit for p.
@@ -231,6 +288,9 @@ func renderUnit(p unitParams) string {
 	w("ExecStart=%s run -c %s", execArg(p.Exe), execArg(p.Config))
 	w("ExecReload=/bin/kill -HUP $MAINPID")
 	w("WorkingDirectory=%s", unitEscape(p.Dir))
+	if p.Path != "" {
+		w("Environment=%s", envAssign("PATH="+p.Path))
+	}
 	if p.User != "" {
 		w("User=%s", unitEscape(p.User))
 	}
@@ -254,6 +314,17 @@ func unitSeconds(d time.Duration) string {
 
 // unitEscape escapes systemd's specifier character.
 func unitEscape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+
+// envAssign quotes one Environment= assignment: '%' is escaped (systemd
+// expands specifiers there, not '$'), and an assignment with spaces, quotes
+// or backslashes is double-quoted.
+func envAssign(s string) string {
+	s = unitEscape(s)
+	if !strings.ContainsAny(s, " \t\"'\\") {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
 
 // execArg quotes one ExecStart= argument: '%' and '$' are escaped, and an
 // argument with spaces, quotes or backslashes is double-quoted.

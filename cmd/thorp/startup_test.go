@@ -33,6 +33,7 @@ NotifyAccess=main
 ExecStart=/usr/local/bin/thorp run -c /srv/app/thorp.lua
 ExecReload=/bin/kill -HUP $MAINPID
 WorkingDirectory=/srv/app
+Environment=PATH=/home/app/.nvm/versions/node/v20.11.0/bin:/usr/local/bin:/usr/bin:/bin
 User=app
 Restart=always
 RestartSec=2s
@@ -47,13 +48,17 @@ WantedBy=multi-user.target
 
 func TestRenderUnit_Golden(t *testing.T) {
 	got := renderUnit(unitParams{Exe: "/usr/local/bin/thorp", Config: "/srv/app/thorp.lua", Dir: "/srv/app",
-		User: "app", Watchdog: 30 * time.Second, StopTimeout: 37 * time.Second})
+		User: "app", Path: "/home/app/.nvm/versions/node/v20.11.0/bin:/usr/local/bin:/usr/bin:/bin",
+		Watchdog: 30 * time.Second, StopTimeout: 37 * time.Second})
 	if got != startupGolden {
 		t.Errorf("unit differs from golden:\n%s", got)
 	}
 	noUser := renderUnit(unitParams{Exe: "/t", Config: "/c", Dir: "/", StopTimeout: 1500 * time.Millisecond})
 	if strings.Contains(noUser, "User=") {
 		t.Error("User= without --user")
+	}
+	if strings.Contains(noUser, "Environment=") {
+		t.Error("Environment= without a PATH")
 	}
 	if !strings.Contains(noUser, "TimeoutStopSec=2s\n") {
 		t.Error("TimeoutStopSec not rounded up to whole seconds")
@@ -73,6 +78,24 @@ func TestExecArg_Quoting(t *testing.T) {
 		if got := execArg(c.in); got != c.want {
 			t.Errorf("execArg(%q) = %s, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+func TestEnvAssign_Quoting(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"PATH=/usr/bin:/bin", "PATH=/usr/bin:/bin"},
+		{"PATH=/opt/my tools/bin:/bin", `"PATH=/opt/my tools/bin:/bin"`},
+		{"PATH=/opt/100%/bin", "PATH=/opt/100%%/bin"},
+		{"PATH=/opt/$x/bin", "PATH=/opt/$x/bin"}, // Environment= expands no variables
+		{`PATH=/a"b\c`, `"PATH=/a\"b\\c"`},
+	}
+	for _, c := range cases {
+		if got := envAssign(c.in); got != c.want {
+			t.Errorf("envAssign(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	if got := unitEnvPath("/opt/nvm/bin::.:bin:/usr/bin:/opt/nvm/bin"); got != "/opt/nvm/bin:/usr/bin" {
+		t.Errorf("unitEnvPath kept %q; want only the absolute directories, once each", got)
 	}
 }
 
@@ -123,7 +146,7 @@ func TestStartup_Print_UnitForConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	exe, _ = filepath.EvalSymlinks(exe)
-	want := renderUnit(unitParams{Exe: exe, Config: cfgPath, Dir: filepath.Dir(cfgPath),
+	want := renderUnit(unitParams{Exe: exe, Config: cfgPath, Dir: filepath.Dir(cfgPath), Path: unitEnvPath(os.Getenv("PATH")),
 		Watchdog: 30 * time.Second, StopTimeout: 37 * time.Second})
 	if out != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
@@ -175,18 +198,54 @@ func TestStartup_Install_WritesUnit(t *testing.T) {
 	if !strings.Contains(out, "systemctl enable --now thorp-test") {
 		t.Errorf("no next step printed without systemd: %q", out)
 	}
+	if !strings.Contains(string(b), "\nEnvironment=PATH=") || !strings.Contains(out, "Environment=PATH=") {
+		t.Errorf("no PATH in the unit, or not said: %q", out)
+	}
 }
 
 func TestStartup_Install_NeedsRoot(t *testing.T) {
 	stubSystem(t, 1000, false)
 	cfgPath := writeConfig(t, startupConfig)
 	unit := filepath.Join(t.TempDir(), "thorp.service")
-	_, errOut, code := runCLI(t, "startup", "--install", "--unit-path", unit, "-c", cfgPath)
+	_, errOut, code := runCLI(t, "startup", "--install", "--unit-path", unit, "--name", "myapp", "--user", "app", "-c", cfgPath)
 	if code != exitFailed || !strings.Contains(errOut, "needs root") {
 		t.Fatalf("exit %d, stderr %q; want 1 and a needs-root message", code, errOut)
 	}
+	// The command it suggests installs the same unit: same name, user and
+	// path, with this shell's PATH kept through sudo.
+	for _, want := range []string{`sudo env PATH="$PATH" `, " startup --install -c " + cfgPath, " --name myapp", " --user app", " --unit-path " + unit} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the hint lacks %q: %s", want, errOut)
+		}
+	}
 	if _, err := os.Stat(unit); !os.IsNotExist(err) {
 		t.Error("unit written without root")
+	}
+}
+
+// The printed unit carries the PATH of the shell that ran startup, and
+// every hint names the unit as given.
+func TestStartup_PathAndNameInHints(t *testing.T) {
+	nvm := t.TempDir()
+	t.Setenv("PATH", nvm+"::relative/bin:"+os.Getenv("PATH"))
+	cfgPath := writeConfig(t, startupConfig)
+	out, errOut, code := thorpCmd(t, "startup", "-c", cfgPath, "--name", "myapp")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	wantPath := "Environment=PATH=" + nvm + ":"
+	if !strings.Contains(out, "\n"+wantPath) || strings.Contains(out, "relative/bin") {
+		t.Errorf("unit lacks %q… (absolute directories only):\n%s", wantPath, out)
+	}
+	for _, want := range []string{wantPath, "this shell's PATH", `sudo env PATH="$PATH" `, " --name myapp", "systemctl enable --now myapp", "/etc/systemd/system/myapp.service"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	// The default name needs no flag.
+	_, errOut, _ = thorpCmd(t, "startup", "-c", cfgPath)
+	if strings.Contains(errOut, "--name") || !strings.Contains(errOut, "enable --now thorp") {
+		t.Errorf("default name: %s", errOut)
 	}
 }
 
