@@ -65,6 +65,9 @@ type component struct {
 	watcher  *fswatch.Watcher
 	watching watchKey
 	watchGen int
+	// scaled is the instance count 'thorp scale' set, kept until a config
+	// with another instances value arrives; 0 = the config's count.
+	scaled int
 }
 
 // watchKey is what a watcher depends on: a change of either replaces it.
@@ -453,7 +456,21 @@ func (c *component) handle(r request) {
 			err = fmt.Errorf("component %q has %w to signal; start it first", c.name, ErrNoProcess)
 		}
 		r.reply <- err
+	case opReset:
+		for reason := range c.restarts {
+			c.restarts[reason] = 0
+		}
+		c.lastWhy = ""
+		c.event(c.insts[0], Event{Type: EventReset, Message: "restart counters and last restart reason reset by request"})
+		r.reply <- nil
+	case opScale:
+		c.scale(r)
 	case opConfig:
+		// A scaled count lasts while the file's instances value does not
+		// change; a new value in the file wins.
+		if c.scaled > 0 && r.cfg.Instances != c.cfg.Instances {
+			c.scaled = 0
+		}
 		c.cfg = r.cfg
 		if r.out != nil {
 			c.outLog, c.errLog = r.out, r.errLog
@@ -465,7 +482,7 @@ func (c *component) handle(r request) {
 			c.setSockets(r.sockets)
 		}
 		c.updateFront(r)
-		c.resize(max(r.cfg.Instances, 1))
+		c.resize(c.want())
 		c.setCron()
 		c.setWatch()
 		c.updateSnapshot()
@@ -475,15 +492,63 @@ func (c *component) handle(r request) {
 	}
 }
 
-// active returns the instances the config asks for; instances beyond it
-// are only being stopped after a reload shrank the count.
-func (c *component) active() []*instance {
-	return c.insts[:min(len(c.insts), max(c.cfg.Instances, 1))]
+// want is the number of instances c runs: the one 'thorp scale' set, else
+// the config's.
+func (c *component) want() int {
+	if c.scaled > 0 {
+		return c.scaled
+	}
+	return max(c.cfg.Instances, 1)
 }
 
-// resize changes the number of instances: new ones start when the first
-// one is meant to run; extra ones stop and are dropped once gone.
+// active returns the instances c runs (see want); instances beyond them
+// are only being stopped after a reload or a scale shrank the count.
+func (c *component) active() []*instance {
+	return c.insts[:min(len(c.insts), c.want())]
+}
+
+// scale applies an opScale request: the instance count becomes r.count
+// (the config's count again when equal to it). With r.wait the caller
+// hears back once the added instances run (when the component is meant
+// to run) or the removed ones are gone.
+func (c *component) scale(r request) {
+	from := len(c.active())
+	if r.count == max(c.cfg.Instances, 1) {
+		c.scaled = 0
+	} else {
+		c.scaled = r.count
+	}
+	c.resize(r.count)
+	msg := fmt.Sprintf("scaled from %d to %d instances by request", from, r.count)
+	if c.scaled > 0 {
+		msg += fmt.Sprintf(" (thorp.lua says %d)", max(c.cfg.Instances, 1))
+	}
+	c.event(c.insts[0], Event{Type: EventScale, Message: msg})
+	c.updateSnapshot()
+	switch {
+	case r.count < len(c.insts):
+		c.replyOn(r, StateStopped, c.insts[r.count:])
+	case c.insts[0].wantUp:
+		c.replyOn(r, StateRunning, c.active())
+	default:
+		r.reply <- nil // stopped: the new instances are too
+	}
+}
+
+// resize changes the number of instances to n: new ones start when the
+// first one is meant to run (as do kept ones a shrink was stopping);
+// extra ones stop and are dropped once gone. Behind a balancer an extra
+// instance in rotation is drained first, like the old process of a
+// rolling restart.
 func (c *component) resize(n int) {
+	for _, in := range c.insts[1:min(n, len(c.insts))] {
+		if !in.wantUp && c.insts[0].wantUp {
+			in.wantUp = true
+			if in.proc == nil && !in.waiting {
+				c.begin(in)
+			}
+		}
+	}
 	for len(c.insts) < n {
 		in := &instance{index: len(c.insts), state: StateStopped, wantUp: c.insts[0].wantUp, healthy: true}
 		c.insts = append(c.insts, in)
@@ -498,16 +563,22 @@ func (c *component) resize(n int) {
 		in.waiting = false
 		in.rollNext, in.rolling = "", false
 		c.retireOld(in, false) // an overlap restart's old process goes too, or the instance could never be dropped
-		if in.proc != nil {
-			c.stopProc(in, in.proc, policies.ReasonConfig)
+		p := in.proc
+		switch {
+		case p == nil:
+		case in.old == nil && p.backend != nil && !p.stopping && p.exited == nil:
+			in.old, in.proc = p, nil
+			c.drainOld(in, "the instance count shrank")
+		default:
+			c.stopProc(in, p, policies.ReasonConfig)
 		}
 	}
 	c.trim(n)
 }
 
-// dropGone drops the instances beyond the config's count that have
-// nothing left running.
-func (c *component) dropGone() { c.trim(max(c.cfg.Instances, 1)) }
+// dropGone drops the instances beyond the count c runs that have nothing
+// left running.
+func (c *component) dropGone() { c.trim(c.want()) }
 
 // trim drops trailing instances beyond n that have no process left (nor
 // one an overlap restart replaces). Their waiters are answered: a stop is
@@ -537,6 +608,12 @@ func (c *component) reply(r request, want State) {
 	if want == StateRunning {
 		insts = c.active()
 	}
+	c.replyOn(r, want, insts)
+}
+
+// replyOn answers r now, or registers it to be answered when every one of
+// insts reaches want (or fails to).
+func (c *component) replyOn(r request, want State, insts []*instance) {
 	if !r.wait || len(insts) == 0 {
 		r.reply <- nil
 		return
@@ -989,6 +1066,9 @@ func (c *component) updateSnapshot() {
 		MemoryLimitBytes:  int64(c.cfg.MaxMemoryRestart),
 		LastRestartReason: c.lastWhy,
 		CPUSeconds:        c.cpu,
+	}
+	if c.scaled > 0 {
+		st.Scale = &ScaleStatus{Instances: c.scaled, ConfigInstances: max(c.cfg.Instances, 1)}
 	}
 	for r, n := range c.restarts {
 		st.RestartsByReason[string(r)] = n

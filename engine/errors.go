@@ -24,6 +24,8 @@ var (
 	// ErrRunning is returned by Close while Run has not returned, and by a
 	// second Run.
 	ErrRunning = errors.New("supervisor is running")
+	// ErrBadCount is returned by Scale for an instance count out of range.
+	ErrBadCount = errors.New("instance count out of range")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("supervisor is closed")
 )

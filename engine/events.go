@@ -37,6 +37,8 @@ const (
 	EventFailed   = "failed"   // a spawn failed (command not found, exec error)
 	EventAlert    = "alert"    // a policy asked to alert an operator
 	EventWarning  = "warning"  // something an operator should know that did not change state
+	EventReset    = "reset"    // an operator reset the restart counters
+	EventScale    = "scale"    // an operator changed the instance count (thorp scale)
 )
 
 // Event is one thing that happened to a component. Events are values; they

@@ -78,6 +78,8 @@ const (
 	opRestart                      // restart the instances (reason says why)
 	opSignal                       // send sig to every process group
 	opConfig                       // take a new config (and log files, sockets)
+	opReset                        // zero the restart counters and the last restart reason
+	opScale                        // run instances processes until the config's count changes
 )
 
 func (o operation) String() string {
@@ -92,6 +94,10 @@ func (o operation) String() string {
 		return "signal"
 	case opConfig:
 		return "config"
+	case opReset:
+		return "reset"
+	case opScale:
+		return "scale"
 	}
 	return "operation(" + strconv.Itoa(int(o)) + ")"
 }
@@ -103,6 +109,7 @@ type request struct {
 	op     operation
 	reason policies.Reason // opRestart
 	sig    syscall.Signal  // opSignal
+	count  int             // opScale: the instance count
 	cfg    *config.Component
 	out    *rotate.File // opConfig: the log files for the new config
 	errLog *rotate.File

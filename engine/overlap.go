@@ -63,7 +63,7 @@ func (c *component) retireOld(in *instance, drain bool) {
 	if p == nil || p.stopping {
 		return
 	}
-	if drain && c.drainOld(in) {
+	if drain && c.drainOld(in, "the new process is in rotation") {
 		return
 	}
 	c.outOfRotation(p)

@@ -133,7 +133,7 @@ func (c *component) outOfRotation(p *process) {
 // drainOld takes the process an overlap restart replaces out of rotation
 // and lets its connections finish, up to drain_timeout; onDrained (or the
 // deadline) stops it. It reports false when there is nothing to drain.
-func (c *component) drainOld(in *instance) bool {
+func (c *component) drainOld(in *instance, why string) bool {
 	p := in.old
 	if !c.proxied() || p.backend == nil {
 		return false
@@ -144,7 +144,7 @@ func (c *component) drainOld(in *instance) bool {
 	p.draining = true
 	p.drainBy = c.clock.Now().Add(c.cfg.Proxy.DrainTimeout)
 	c.event(in, Event{Type: EventDraining, PID: p.pid,
-		Message: fmt.Sprintf("the new process is in rotation; pid %d is out of it, its connections may finish for up to %s", p.pid, c.cfg.Proxy.DrainTimeout)})
+		Message: fmt.Sprintf("%s; pid %d is out of rotation, its connections may finish for up to %s", why, p.pid, c.cfg.Proxy.DrainTimeout)})
 	c.front.bal.Drain(p.backend, func() { c.in.post(drainedMsg{p: p}) })
 	return true
 }

@@ -34,6 +34,17 @@ type Status struct {
 	Logs                       []LogStatus      `json:"logs,omitempty"`
 	// Proxy is the component's balancer; nil when it has no proxy.
 	Proxy *ProxyStatus `json:"proxy,omitempty"`
+	// Scale is set while 'thorp scale' overrides the config's instance
+	// count; nil otherwise.
+	Scale *ScaleStatus `json:"scale,omitempty"`
+}
+
+// ScaleStatus is a runtime instance count (thorp scale): Instances run
+// while the config says ConfigInstances, until a reload brings a config
+// whose instances value changed.
+type ScaleStatus struct {
+	Instances       int `json:"instances"`
+	ConfigInstances int `json:"config_instances"`
 }
 
 // Rotation states of a proxied process (InstanceStatus.Rotation,

@@ -442,6 +442,28 @@ func (s *Supervisor) Signal(ctx context.Context, names []string, sig syscall.Sig
 	return s.each(ctx, names, request{op: opSignal, sig: sig})
 }
 
+// Reset zeroes the restart counters (every reason) and the last restart
+// reason of the named components (or "all"). Their processes are left
+// alone.
+func (s *Supervisor) Reset(ctx context.Context, names []string) error {
+	return s.each(ctx, names, request{op: opReset})
+}
+
+// Scale makes the named component run n instances (1 to
+// config.MaxInstances) until a reload brings a config whose instances
+// value changed; n equal to the config's count ends the override. Added
+// instances start when the component is meant to run; behind a balancer
+// they join the rotation once ready, and removed ones leave it and finish
+// their connections (up to proxy.drain_timeout) before they are stopped.
+// With wait it returns once the added instances run or the removed ones
+// are gone.
+func (s *Supervisor) Scale(ctx context.Context, name string, n int, wait bool) error {
+	if n < 1 || n > config.MaxInstances {
+		return fmt.Errorf("%w: %d instances; scale to 1 to %d", ErrBadCount, n, config.MaxInstances)
+	}
+	return s.each(ctx, []string{name}, request{op: opScale, count: n, wait: wait})
+}
+
 // each sends r to every named component in parallel and joins the errors.
 func (s *Supervisor) each(ctx context.Context, names []string, r request) error {
 	select {

@@ -141,7 +141,15 @@ func printStatusTable(w io.Writer, comps []engine.Status) {
 		if !st.Autostart && st.State == engine.StateStopped && st.Message != "" {
 			fmt.Fprintf(w, "%s: %s\n", termSafe(st.Name), termSafe(st.Message))
 		}
+		if st.Scale != nil {
+			fmt.Fprintf(w, "%s: %s\n", termSafe(st.Name), scaleCell(st.Scale))
+		}
 	}
+}
+
+// scaleCell is a runtime instance count for people.
+func scaleCell(s *engine.ScaleStatus) string {
+	return fmt.Sprintf("%d instances (scaled, thorp.lua says %d)", s.Instances, s.ConfigInstances)
 }
 
 // printProcessRows adds, under a proxied component's row, one row per
@@ -385,6 +393,9 @@ func printDetail(w io.Writer, d engine.Detail) {
 	}
 	if d.Proxy != nil {
 		row("proxy", "%s", proxyCell(d.Proxy))
+	}
+	if d.Scale != nil {
+		row("instances", "%s", scaleCell(d.Scale))
 	}
 	if len(d.Instances) > 1 || d.Proxy != nil {
 		for _, in := range d.Instances {

@@ -250,3 +250,46 @@ func TestListenControl_RefusesOtherUsers(t *testing.T) {
 		t.Fatalf("owner refused: %v", err)
 	}
 }
+
+func TestClient_ResetAndScale(t *testing.T) {
+	sock, _ := startAPI(t, true)
+	c := NewClient(sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Act(ctx, "restart", []string{"svc"}, true); err != nil {
+		t.Fatal(err)
+	}
+	comps, err := c.Reset(ctx, []string{"svc"})
+	if err != nil || len(comps) != 1 || comps[0].Restarts != 0 || comps[0].LastRestartReason != "" {
+		t.Fatalf("reset: %v %+v", err, comps)
+	}
+	comps, err = c.Scale(ctx, "svc", 3, true)
+	if err != nil || len(comps) != 1 || len(comps[0].Instances) != 3 || comps[0].Scale == nil ||
+		comps[0].Scale.Instances != 3 || comps[0].Scale.ConfigInstances != 1 {
+		t.Fatalf("scale 3: %v %+v", err, comps)
+	}
+	for _, inst := range comps[0].Instances {
+		if inst.State != engine.StateRunning {
+			t.Errorf("instance %d is %s when scale returned", inst.Index, inst.State)
+		}
+	}
+	var apiErr *APIError
+	for _, tt := range []struct {
+		name   string
+		n      int
+		status int
+		want   string
+	}{
+		{"svc", 0, http.StatusBadRequest, `query parameter "instances"`},
+		{"svc", config.MaxInstances + 1, http.StatusBadRequest, "scale to 1 to 1024"},
+		{"nope", 2, http.StatusNotFound, "unknown component"},
+		{"all", 2, http.StatusBadRequest, "one component"},
+	} {
+		if _, err := c.Scale(ctx, tt.name, tt.n, true); !errors.As(err, &apiErr) || apiErr.Status != tt.status || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("scale %s %d: %v, want %d %q", tt.name, tt.n, err, tt.status, tt.want)
+		}
+	}
+	if _, err := c.Reset(ctx, []string{"nope"}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Errorf("reset nope: %v", err)
+	}
+}

@@ -159,6 +159,31 @@ func (c *Client) Signal(ctx context.Context, sig string, names []string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/signal", q, nil)
 }
 
+// Reset zeroes the restart counters and last restart reason of names
+// ("all" for every component) and returns their status.
+func (c *Client) Reset(ctx context.Context, names []string) ([]engine.Status, error) {
+	var out struct {
+		Components []engine.Status `json:"components"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/reset", nil, &out)
+	return out.Components, err
+}
+
+// Scale makes name run n instances until its config's instances value
+// changes; with wait it returns once the added instances run or the
+// removed ones are gone, with the component's status.
+func (c *Client) Scale(ctx context.Context, name string, n int, wait bool) ([]engine.Status, error) {
+	q := url.Values{"instances": {fmt.Sprint(n)}}
+	if !wait {
+		q.Set("no_wait", "1")
+	}
+	var out struct {
+		Components []engine.Status `json:"components"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(name)+"/scale", q, &out)
+	return out.Components, err
+}
+
 // ReloadConfig asks thorp to re-read and apply its config file. A refused
 // file is not an error here: res.OK is false and res.Errors lists why.
 func (c *Client) ReloadConfig(ctx context.Context) (ReloadResult, error) {

@@ -316,14 +316,27 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	names := strings.Split(r.PathValue("name"), ",")
 	action := r.PathValue("action")
 	allowed := []string{"no_wait"}
-	if action == "signal" {
+	switch action {
+	case "signal":
 		allowed = []string{"signal"}
+	case "reset":
+		allowed = nil
+	case "scale":
+		allowed = []string{"instances", "no_wait"}
 	}
 	q := query(w, r, allowed...)
 	if q == nil {
 		return
 	}
 	wait := !q.Bool("no_wait")
+	count := 0
+	if action == "scale" {
+		if !q.Has("instances") {
+			writeError(w, http.StatusBadRequest, (&QueryError{Param: "instances", Msg: "missing; give the instance count, like ?instances=4"}).Error())
+			return
+		}
+		count = q.Int("instances", 0, 1)
+	}
 	if q.refused(w) {
 		return
 	}
@@ -347,8 +360,19 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err = h.sup.Signal(ctx, names, syscall.Signal(sig))
+	case "reset":
+		err = h.sup.Reset(ctx, names)
+	case "scale":
+		if len(names) != 1 || names[0] == "all" {
+			writeError(w, http.StatusBadRequest, "scale takes one component name")
+			return
+		}
+		if err = h.sup.Scale(ctx, names[0], count, wait); errors.Is(err, engine.ErrBadCount) {
+			writeError(w, http.StatusBadRequest, (&QueryError{Param: "instances", Msg: err.Error()}).Error())
+			return
+		}
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q; use start, stop, restart, reload or signal", action))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q; use start, stop, restart, reload, signal, reset or scale", action))
 		return
 	}
 	if err != nil {
