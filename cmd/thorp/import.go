@@ -7,22 +7,40 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/thorp-dev/thorp/cmd/thorp/importpm2"
 )
 
 func init() {
-	commands["import"] = command{summary: "convert a PM2 ecosystem JSON or dump.pm2 into thorp.lua (import pm2 FILE)", run: cmdImport}
+	commands["import"] = command{summary: "convert a PM2 ecosystem file (.js, .cjs, .mjs, .json, .yaml) or dump.pm2 into thorp.lua (import pm2 FILE)", run: cmdImport}
 }
 
 const importUsage = `import pm2 FILE [-o thorp.lua] [--force]
 
-Converts a PM2 ecosystem file in JSON ({"apps": [...]} or a list of apps) or
-PM2's saved process list (~/.pm2/dump.pm2) into a thorp.lua, written to
-stdout or to -o. PM2 keys without a thorp equivalent are kept as comments in
-the output and listed on stderr. JavaScript and YAML ecosystem files must be
-exported as JSON first. Run 'thorp check' on the result.`
+Converts a PM2 ecosystem file or PM2's saved process list into a thorp.lua,
+written to stdout or to -o. FILE may be:
+
+  ecosystem.config.js, .cjs, .mjs  JavaScript (module.exports, exports.apps,
+                                   export default, export const apps)
+  ecosystem.json                   JSON, with // and /* */ comments, trailing
+                                   commas and unquoted keys (JSON5) allowed
+  ecosystem.yml, .yaml             YAML
+  ~/.pm2/dump.pm2                  what 'pm2 save' wrote
+
+JavaScript runs in an embedded engine, sandboxed as PM2 would not: it sees
+process.env (a copy of this shell's environment), process.argv,
+process.cwd(), __dirname, __filename and require("path"), require("os"),
+require("url") (computed, never read from the machine); dotenv loads
+nothing. Any other require, file system or network access is an error
+naming the file and line, and so is a script still running after 2s.
+Values the script read from this shell or machine are listed.
+
+PM2's meaning is kept: env_<name> blocks become env profiles (thorp run
+--env NAME), cluster mode a proxy on the app's PORT, instances "max" or 0
+instances = "max", out_file/error_file thorp's log_file/error_file,
+time/log_date_format timestamps, watch/ignore_watch/watch_delay watch.
+Keys without a thorp equivalent stay as comments in the output and are
+listed on stderr. Run 'thorp check' on the result.`
 
 func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := newFlags("import", importUsage, stderr)
@@ -42,7 +60,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "thorp import: %v\n", err)
 		return exitFailed
 	}
-	lua, notes, err := importpm2.Convert(data, src, time.Now())
+	lua, notes, err := importpm2.Convert(data, src, importpm2.DefaultOptions())
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp import: %v\n", err)
 		return exitFailed

@@ -19,11 +19,12 @@ import (
 
 // converter carries what one conversion has seen so far.
 type converter struct {
-	dump  bool
-	cpus  int
-	used  map[string]bool // component names given out
-	seen  map[string]bool // PM2 names already converted (dump.pm2 lists each cluster worker)
-	notes []string
+	dump     bool
+	cpus     int
+	profiles []string        // env profile names set, sorted
+	used     map[string]bool // component names given out
+	seen     map[string]bool // PM2 names already converted (dump.pm2 lists each cluster worker)
+	notes    []string
 }
 
 func (c *converter) note(app, format string, args ...any) {
@@ -75,6 +76,9 @@ var interpreters = map[string]string{
 // canonical turns a PM2 key (snake or camel case, or an alias) into its
 // snake_case ecosystem name.
 func canonical(k string) string {
+	if strings.HasPrefix(k, "env_") {
+		return k // an env profile: its name is the user's
+	}
 	if strings.IndexFunc(k, unicode.IsLower) >= 0 {
 		var b strings.Builder
 		rs := []rune(k)
@@ -163,6 +167,10 @@ func (c *converter) app(raw map[string]any, index int) *component {
 		comp.set("group", luaString(g), "")
 	}
 	use("uid", "gid")
+	if b, isBool := boolOf(m["autostart"]); isBool && !b {
+		comp.set("autostart", "false", "pm2 autostart = false: defined, started by `thorp start "+name+"`")
+		use("autostart")
+	}
 	c.restarts(comp, m, use)
 	c.memory(comp, m, use)
 	c.readiness(comp, m, cluster, use)
@@ -210,8 +218,6 @@ func (c *converter) app(raw map[string]any, index int) *component {
 // unknownComment explains a PM2 key thorp has no equivalent for.
 func unknownComment(k string, v any) string {
 	switch k {
-	case "autostart":
-		return fmt.Sprintf("pm2 autostart = %s: thorp starts every component it is given", jsonText(v))
 	case "shutdown_with_message":
 		return "pm2 shutdown_with_message: thorp stops with stop_signal, it has no IPC channel to the process"
 	case "pid":
@@ -274,6 +280,10 @@ func (c *converter) command(comp *component, m map[string]any, use func(...strin
 			cmd += " " + shellQuote(a)
 		}
 		comp.set("command", luaString(cmd), "run with /bin/sh -c, as PM2 ran it with bash -c")
+		if len(nodeArgs) > 0 {
+			comp.comment("command", fmt.Sprintf("pm2 node_args %s dropped: the command runs with /bin/sh -c, not an interpreter (NODE_OPTIONS in env can carry them to node)", jsonText(nodeArgs)))
+			c.note(comp.name, "node_args %s dropped (the script is a shell command); see the comment", jsonText(nodeArgs))
+		}
 		return
 	}
 	var argv []string
@@ -286,6 +296,11 @@ func (c *converter) command(comp *component, m map[string]any, use func(...strin
 	argv = append(argv, script)
 	argv = append(argv, args...)
 	comp.set("command", luaStrings(argv), "")
+	if !explicit && interp == "" && filepath.Ext(script) == "" && strings.Contains(script, "/") && !filepath.IsAbs(script) {
+		comp.comment("command", fmt.Sprintf("pm2 ran %s with node unless it is a binary; thorp runs it as it is:", jsonText(script)),
+			fmt.Sprintf("if it is JavaScript without a #! line (like Express's bin/www), write command = %s", luaStrings(append([]string{"node"}, argv...))))
+		c.note(comp.name, "script %s has no extension: PM2 ran it with node unless it is a binary; see the comment on command", jsonText(script))
+	}
 	if strings.HasPrefix(filepath.Base(interp), "python") {
 		if env, _ := m["env"].(map[string]any); env["PYTHONUNBUFFERED"] == nil {
 			m["python_unbuffered"] = true // picked up by env
@@ -293,10 +308,11 @@ func (c *converter) command(comp *component, m map[string]any, use func(...strin
 	}
 }
 
-// env converts env (and notes env_<name>, which PM2 merges only with --env).
-// For a cluster-mode app PORT is left out: thorp sets it for each process,
-// and the app's port becomes the proxy's. It returns that PORT: from env or
-// pm2's port key, else the first one an env_<name> profile sets.
+// env converts env and the env_<name> blocks PM2 merges over it with
+// `--env <name>`, which become thorp's env profiles of the same names. For a
+// cluster-mode app PORT is left out: thorp sets it for each process, and the
+// app's port becomes the proxy's. It returns that PORT: from env or pm2's
+// port key, else the first one an env_<name> profile sets.
 func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any, cluster bool, use func(...string)) (port appPort) {
 	use("env", "python_unbuffered", "port")
 	out := map[string]string{}
@@ -340,28 +356,38 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 		}
 		use(k)
 		alt, ok := m[k].(map[string]any)
-		if !ok {
+		if !ok || !profileRE.MatchString(k) {
 			comp.comment("env", unknownComment(k, m[k]))
 			continue
 		}
-		lines := []string{fmt.Sprintf("pm2 %s (used by `pm2 start --env %s`) is not applied; to use it, put these in env:", k, strings.TrimPrefix(k, "env_"))}
+		vals := map[string]string{}
+		var comments []string
 		for _, ek := range slices.Sorted(maps.Keys(alt)) {
 			s, ok := envValue(alt[ek])
 			switch {
 			case !ok:
 			case ek == "PORT" && cluster:
-				lines = append(lines, fmt.Sprintf("  (PORT = %s goes in proxy's listen address instead: thorp sets PORT for each process)", luaString(s)))
+				comments = append(comments, fmt.Sprintf("pm2 %s sets PORT = %s, left out: thorp sets PORT for each process and the port is proxy's listen address", k, jsonText(s)))
 				if port.value == "" {
 					port = appPort{value: s, profile: k}
 				}
 			default:
-				lines = append(lines, fmt.Sprintf("  %s = %s,", luaKey(ek), luaString(s)))
+				vals[ek] = s
 			}
 		}
-		comp.comment("env", lines...)
-		c.note(comp.name, "%s is not applied (only env is); see the comment", k)
+		comp.set(luaKey(k), luaStringMap(vals), "", comments...)
+		c.addProfile(strings.TrimPrefix(k, "env_"))
 	}
 	return port
+}
+
+// profileRE is an env profile key thorp accepts.
+var profileRE = regexp.MustCompile(`^env_[A-Za-z0-9_-]+$`)
+
+func (c *converter) addProfile(name string) {
+	if i, found := slices.BinarySearch(c.profiles, name); !found {
+		c.profiles = slices.Insert(c.profiles, i, name)
+	}
 }
 
 // appPort is the PORT a PM2 app's environment sets, and where: profile is
@@ -590,51 +616,130 @@ func (c *converter) proxy(comp *component, port appPort) {
 	c.note(comp.name, "cluster mode without a PORT in env: set proxy (see the comment), or the instances all bind one port")
 }
 
-// logs converts out_file, error_file, log_file and merge_logs, and the
-// watch keys, which have no equivalent.
+// logs converts PM2's log keys by their meaning: out_file (stdout) is
+// thorp's log_file, error_file is error_file; PM2's log_file is a third
+// file with both streams, which thorp writes only when it is the one file
+// the app names (thorp keeps stdout and stderr apart otherwise, and `thorp
+// logs` shows both merged by time); time and log_date_format put a time on
+// each line. It also converts cron_restart and the watch keys.
 func (c *converter) logs(comp *component, m map[string]any, use func(...string)) {
-	use("out_file", "error_file", "log_file", "merge_logs", "cron_restart", "watch", "ignore_watch", "watch_delay", "watch_options")
+	use("out_file", "error_file", "log_file", "merge_logs", "time", "log_date_format", "cron_restart")
 	if v, ok := m["cron_restart"]; ok {
 		c.cron(comp, v)
 	}
+	c.watch(comp, m, use)
 	out, errf := stringOf(m["out_file"]), stringOf(m["error_file"])
+	combined, combinedOn := m["log_file"], false
+	if b, isBool := boolOf(combined); isBool {
+		combined, combinedOn = "", b
+	}
+	comb := stringOf(combined)
 	logPath := func(key, to, p string) {
 		switch {
 		case p == "":
 		case p == "/dev/null":
 			comp.comment(to, fmt.Sprintf("pm2 %s = /dev/null discarded the output; thorp always keeps logs (bound them with logs = { max_size = …, retain_files = … })", key))
-		case strings.Contains(p, "/.pm2/logs/"):
+		case inPM2Dir(p):
 			comp.comment(to, fmt.Sprintf("pm2 wrote %s to %s; thorp writes to its own logs directory", key, p))
 		default:
 			comp.set(to, luaString(p), "")
 		}
 	}
-	if out != "" && out == errf && out != "/dev/null" && !strings.Contains(out, "/.pm2/logs/") {
+	switch {
+	case ownPath(out) && out == errf:
 		comp.set("log_file", luaString(out), "pm2 wrote stdout and stderr to one file")
 		comp.set("merge_logs", "true", "")
-	} else {
+		if ownPath(comb) && comb != out {
+			c.combinedLog(comp, comb)
+		}
+	case ownPath(comb) && out == "" && errf == "":
+		comp.set("log_file", luaString(comb), "pm2 log_file: stdout and stderr combined in one file",
+			"pm2 also wrote each stream to its own file under ~/.pm2/logs; thorp writes both to log_file (merge_logs).")
+		comp.set("merge_logs", "true", "")
+	default:
 		logPath("out_file", "log_file", out)
 		logPath("error_file", "error_file", errf)
-	}
-	if p := stringOf(m["log_file"]); p != "" && p != "/dev/null" && !strings.Contains(p, "/.pm2/logs/") {
-		comp.comment("log_file", fmt.Sprintf("pm2 log_file %s (both streams combined, besides the two files): thorp has no third file; `thorp logs NAME` shows both streams merged", jsonText(p)))
-	}
-	if b, isBool := boolOf(m["merge_logs"]); isBool && b && !c.dump {
-		comp.comment("merge_logs", "pm2 merge_logs = true joined the logs of all instances without an -ID suffix;",
-			"thorp's merge_logs means stderr into the out log, so it is not set from it")
-	}
-	if w, ok := m["watch"]; ok {
-		if b, isBool := boolOf(w); !isBool || b {
-			lines := []string{fmt.Sprintf("pm2 watch = %s: thorp does not watch files; run `thorp restart %s` (or reload) from your deploy step", jsonText(w), comp.name)}
-			for _, k := range []string{"ignore_watch", "watch_delay", "watch_options"} {
-				if v, ok := m[k]; ok {
-					lines = append(lines, fmt.Sprintf("pm2 %s = %s", k, jsonText(v)))
-				}
-			}
-			comp.comment("", lines...)
-			c.note(comp.name, "watch has no thorp equivalent (thorp does not watch files)")
+		if ownPath(comb) {
+			c.combinedLog(comp, comb)
+		} else if combinedOn || inPM2Dir(comb) {
+			comp.comment("log_file", "pm2 log_file: PM2 also wrote a combined log of both streams under ~/.pm2/logs;",
+				"thorp keeps stdout and stderr in their own files, and `thorp logs "+comp.name+"` shows both, merged by time")
 		}
 	}
+	if b, isBool := boolOf(m["merge_logs"]); isBool && b && !c.dump {
+		comp.comment("merge_logs", "pm2 merge_logs = true wrote the logs of all instances to one file, without an -ID suffix, as thorp does;",
+			"thorp's merge_logs (stderr into the stdout file) is another thing, so it is not set from it")
+	}
+	var tsComments []string
+	if b, _ := boolOf(m["time"]); b {
+		tsComments = append(tsComments, "pm2 time = true prefixed each line with the time")
+	}
+	if f := stringOf(m["log_date_format"]); f != "" {
+		tsComments = append(tsComments, fmt.Sprintf("pm2 log_date_format %s: thorp's times are RFC 3339 with milliseconds (2006-01-02T15:04:05.000Z07:00), its only format", jsonText(f)))
+	}
+	if len(tsComments) > 0 {
+		comp.set("logs", "{ timestamps = true }", "", tsComments...)
+	}
+}
+
+// combinedLog keeps PM2's combined log_file, which thorp does not write
+// besides the out and error files, as a comment and a note.
+func (c *converter) combinedLog(comp *component, p string) {
+	comp.comment("log_file", fmt.Sprintf("pm2 log_file %s had both streams combined, besides the two files: thorp writes no third file;", jsonText(p)),
+		"`thorp logs "+comp.name+"` shows both streams merged by time (or set log_file to it, drop error_file, and set merge_logs = true)")
+	c.note(comp.name, "pm2 log_file %s (the combined log) is not written: thorp keeps stdout and stderr in their own files; see the comment", jsonText(p))
+}
+
+// ownPath reports whether p is a log path the app chose: not PM2's own
+// directory, not /dev/null.
+func ownPath(p string) bool {
+	return p != "" && p != "/dev/null" && !inPM2Dir(p)
+}
+
+func inPM2Dir(p string) bool {
+	return strings.Contains(p, "/.pm2/logs/") || strings.HasPrefix(p, "~/.pm2/")
+}
+
+// watch converts watch, ignore_watch and watch_delay into thorp's watch;
+// watch_options (chokidar's) has no equivalent.
+func (c *converter) watch(comp *component, m map[string]any, use func(...string)) {
+	use("watch", "ignore_watch", "watch_delay", "watch_options")
+	w, ok := m["watch"]
+	if !ok {
+		return
+	}
+	var paths []string
+	var why string
+	if b, isBool := boolOf(w); isBool {
+		if !b {
+			return
+		}
+		paths, why = []string{"."}, "pm2 watch = true: the app's directory"
+	} else {
+		paths = stringList(w)
+	}
+	if len(paths) == 0 {
+		return
+	}
+	parts := []string{"paths = " + luaStrings(paths)}
+	var comments []string
+	if v, ok := m["ignore_watch"]; ok {
+		if ignore := stringList(v); len(ignore) > 0 {
+			parts = append(parts, "ignore = "+luaStrings(ignore))
+		}
+	}
+	if v, ok := m["watch_delay"]; ok {
+		if d, valid := msDuration(v); valid {
+			parts = append(parts, "delay = "+luaString(d))
+		} else {
+			comments = append(comments, unknownComment("watch_delay", v))
+		}
+	}
+	if v, ok := m["watch_options"]; ok {
+		comments = append(comments, fmt.Sprintf("pm2 watch_options %s (chokidar's) have no thorp equivalent", jsonText(v)))
+		c.note(comp.name, "watch_options have no thorp equivalent; see the comment")
+	}
+	comp.set("watch", "{ "+strings.Join(parts, ", ")+" }", why, comments...)
 }
 
 // cron converts cron_restart; PM2 also takes 6 fields (with seconds).
@@ -701,6 +806,22 @@ func words(v any, shell bool) []string {
 		return strings.Fields(t)
 	}
 	return []string{stringOf(v)}
+}
+
+// stringList is a list of strings, or one string as a list of one; empty
+// strings are left out.
+func stringList(v any) []string {
+	list, isList := v.([]any)
+	if !isList {
+		list = []any{v}
+	}
+	var out []string
+	for _, e := range list {
+		if s := stringOf(e); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // shellSplit splits s into words with single quotes, double quotes and

@@ -1,9 +1,12 @@
-// Package importpm2 converts a PM2 ecosystem file (JSON) or PM2's saved
-// process list (~/.pm2/dump.pm2) into a thorp.lua.
+// Package importpm2 converts a PM2 ecosystem file (JavaScript, JSON with or
+// without comments, or YAML) or PM2's saved process list (~/.pm2/dump.pm2)
+// into a thorp.lua.
 //
-// Conversion is a pure function of its inputs (the file's bytes, its name,
-// the time for the header and the host's CPU count for negative instances):
-// there is no shared state, so every function here is safe for concurrent use.
+// Conversion is a pure function of its inputs (the file's bytes, its name
+// and Options: the time for the header, and the host a JavaScript file sees
+// and whose CPU count resolves negative instances): JavaScript runs in the
+// sandbox of package jseval, there is no shared state, and every function
+// here is safe for concurrent use.
 // Every PM2 key either maps to a thorp key or is kept as a Lua comment inside
 // its component, so nothing is lost silently. PM2's cluster mode (instances
 // sharing one port) becomes a proxy on the app's PORT; see converter.proxy.
@@ -15,10 +18,11 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/thorp-dev/thorp/cmd/thorp/importpm2/jseval"
 )
 
 // Format is the kind of PM2 file a byte slice holds.
@@ -34,10 +38,13 @@ const (
 	// FormatDump is PM2's dump.pm2: a JSON array of process descriptors,
 	// each with a pm2_env object or PM2's flat keys (pm_exec_path, pm_cwd…).
 	FormatDump
-	// FormatJS is an ecosystem.config.js/.cjs/.mjs, which needs Node.js.
+	// FormatJS is an ecosystem.config.js/.cjs/.mjs, evaluated by jseval.
 	FormatJS
-	// FormatYAML is an ecosystem file in YAML, which thorp does not read.
+	// FormatYAML is an ecosystem file in YAML.
 	FormatYAML
+	// FormatJSON5 is an ecosystem file in JSON with comments, trailing
+	// commas or unquoted keys (JSON5), read as a JavaScript literal.
+	FormatJSON5
 )
 
 // String names the format for messages.
@@ -51,6 +58,8 @@ func (f Format) String() string {
 		return "JavaScript ecosystem"
 	case FormatYAML:
 		return "YAML ecosystem"
+	case FormatJSON5:
+		return "ecosystem JSON5"
 	}
 	return "unknown"
 }
@@ -59,25 +68,30 @@ func (f Format) String() string {
 // with contents data is. It never fails: FormatUnknown means "try JSON".
 func DetectFormat(source string, data []byte) Format {
 	base := strings.ToLower(filepath.Base(source))
-	switch filepath.Ext(base) {
+	ext := filepath.Ext(base)
+	switch ext {
 	case ".js", ".cjs", ".mjs":
 		return FormatJS
 	case ".yml", ".yaml":
 		return FormatYAML
+	case ".json5":
+		return FormatJSON5
+	}
+	if strings.Contains(base, "dump") && strings.Contains(base, ".pm2") {
+		return FormatDump
 	}
 	trimmed := bytes.TrimSpace(data)
 	if !json.Valid(trimmed) {
 		s := string(trimmed)
 		switch {
-		case strings.Contains(s, "module.exports") || strings.HasPrefix(s, "export default") || strings.Contains(s, "require("):
+		case strings.Contains(s, "module.exports") || strings.Contains(s, "export default") || strings.Contains(s, "exports.apps") || strings.Contains(s, "require("):
 			return FormatJS
 		case strings.HasPrefix(s, "apps:") || strings.Contains(s, "\napps:") || strings.HasPrefix(s, "---"):
 			return FormatYAML
+		case ext == ".json" || strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/*"):
+			return FormatJSON5
 		}
 		return FormatUnknown
-	}
-	if strings.Contains(base, "dump") && strings.Contains(base, ".pm2") {
-		return FormatDump
 	}
 	var arr []map[string]json.RawMessage
 	if json.Unmarshal(trimmed, &arr) == nil {
@@ -93,41 +107,39 @@ func DetectFormat(source string, data []byte) Format {
 	return FormatEcosystem
 }
 
-// Convert turns the PM2 file data (named source, as the operator gave it) into
-// the text of a thorp.lua. now dates the header. notes are warnings for the
-// operator (one line each, naming the app), such as keys that have no thorp
-// equivalent. The error names source and the problem; JavaScript and YAML
-// ecosystem files are refused with a hint on exporting them as JSON.
-func Convert(data []byte, source string, now time.Time) (lua []byte, notes []string, err error) {
-	return convert(data, source, now, runtime.NumCPU())
+// Options is what a conversion depends on besides the file.
+type Options struct {
+	Now  time.Time   // dates the header
+	Host jseval.Host // what a JavaScript ecosystem file sees; Host.CPUs also resolves negative instances
 }
 
-func convert(data []byte, source string, now time.Time, cpus int) ([]byte, []string, error) {
+// DefaultOptions are the options of an import run now on this machine:
+// JavaScript sees this process's environment, directory and host.
+func DefaultOptions() Options {
+	return Options{Now: time.Now(), Host: jseval.CurrentHost()}
+}
+
+// Convert turns the PM2 file data (named source, as the operator gave it) into
+// the text of a thorp.lua. notes are warnings for the operator (one line
+// each, naming the app), such as keys that have no thorp equivalent. The
+// error names source and the problem, with the line where there is one: a
+// JavaScript file that throws, runs too long or requires a module other
+// than path, os or url, or a file that does not parse.
+func Convert(data []byte, source string, opts Options) (lua []byte, notes []string, err error) {
 	name := filepath.Base(source)
 	format := DetectFormat(source, data)
-	switch format {
-	case FormatJS:
-		return nil, nil, fmt.Errorf("%s: a JavaScript ecosystem file can only be evaluated by Node.js, which thorp does not run; "+
-			"export it as JSON and import that: node -e 'import(%q).then(m => console.log(JSON.stringify(m.default ?? m, null, 2)))' > ecosystem.json "+
-			"(or, with the apps running under PM2, 'pm2 save' and import ~/.pm2/dump.pm2)", name, importPath(source))
-	case FormatYAML:
-		return nil, nil, fmt.Errorf("%s: YAML ecosystem files are not supported; convert it to JSON (e.g. yq -o=json %s > ecosystem.json) "+
-			"or, with the apps running under PM2, 'pm2 save' and import ~/.pm2/dump.pm2", name, name)
+	doc, fileNotes, err := decode(data, source, format, opts.Host)
+	if err != nil {
+		return nil, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("%s: not JSON: %w; export the ecosystem as JSON", name, err)
-	}
-	if dec.More() {
-		return nil, nil, fmt.Errorf("%s: not JSON: data after the first value; export the ecosystem as JSON", name)
+	if format == FormatUnknown {
+		format = FormatEcosystem
 	}
 	apps, extra, err := appList(doc, name, format == FormatDump)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &converter{dump: format == FormatDump, cpus: cpus, used: map[string]bool{}, seen: map[string]bool{}}
+	c := &converter{dump: format == FormatDump, cpus: opts.Host.CPUs, used: map[string]bool{}, seen: map[string]bool{}}
 	var comps []*component
 	for i, a := range apps {
 		if comp := c.app(a, i); comp != nil {
@@ -135,19 +147,58 @@ func convert(data []byte, source string, now time.Time, cpus int) ([]byte, []str
 		}
 	}
 	kind := "PM2 ecosystem file"
-	if c.dump {
+	switch format {
+	case FormatDump:
 		kind = "PM2 process list"
+	case FormatJS:
+		kind = "PM2 ecosystem file, JavaScript evaluated by thorp"
 	}
-	out := render(header{source: commentText(source), kind: kind, date: now.Format("2006-01-02"), extra: extra}, comps)
-	return out, c.notes, nil
+	if len(c.profiles) > 0 {
+		c.notes = append(c.notes, fmt.Sprintf("env profiles %s (pm2's env_<name>): select one with `thorp run --env NAME` or THORP_ENV=NAME", strings.Join(c.profiles, ", ")))
+	}
+	var fileComments []string
+	for _, n := range fileNotes {
+		fileComments = append(fileComments, "The "+strings.TrimPrefix(n, "the "))
+	}
+	for i, n := range fileNotes {
+		fileNotes[i] = name + ": " + n
+	}
+	h := header{source: commentText(source), kind: kind, date: opts.Now.Format("2006-01-02"), extra: extra, notes: fileComments, profiles: c.profiles}
+	out := render(h, comps)
+	return out, append(fileNotes, c.notes...), nil
 }
 
-// importPath is source as a specifier for import(): relative paths get "./".
-func importPath(source string) string {
-	if filepath.IsAbs(source) || strings.HasPrefix(source, "./") || strings.HasPrefix(source, "../") {
-		return source
+// decode reads the file into JSON-like values (numbers as json.Number).
+func decode(data []byte, source string, format Format, host jseval.Host) (any, []string, error) {
+	name := filepath.Base(source)
+	var notes []string
+	switch format {
+	case FormatJS:
+		res, err := jseval.Module(data, source, host)
+		if err != nil {
+			return nil, nil, err
+		}
+		data, notes = res.JSON, res.Notes
+	case FormatJSON5:
+		res, err := jseval.Literal(data, source, host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (read as JSON with comments, JSON5, since it is not plain JSON)", err)
+		}
+		data, notes = res.JSON, res.Notes
+	case FormatYAML:
+		doc, err := yamlDoc(data, name)
+		return doc, nil, err
 	}
-	return "./" + source
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, nil, fmt.Errorf("%s: not JSON: %w; thorp reads ecosystem files in JavaScript (.js, .cjs, .mjs), JSON (comments allowed), YAML and dump.pm2", name, err)
+	}
+	if dec.More() {
+		return nil, nil, fmt.Errorf("%s: not JSON: data after the first value", name)
+	}
+	return doc, notes, nil
 }
 
 // appList finds the apps in a decoded document. extra lists top-level

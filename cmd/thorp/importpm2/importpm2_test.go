@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thorp-dev/thorp/cmd/thorp/importpm2/jseval"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/plugins"
 )
@@ -15,6 +16,18 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var testNow = time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+
+// testOpts is a fixed importing host: what a JavaScript file sees.
+var testOpts = Options{Now: testNow, Host: jseval.Host{
+	Env: map[string]string{"HOME": "/home/deploy", "USER": "deploy", "PATH": "/usr/bin:/bin", "DB_PASSWORD": "from-the-shell"},
+	Cwd: "/srv/app", Home: "/home/deploy", Hostname: "web1", CPUs: 4,
+}}
+
+// pendingKeys are component keys the importer writes that this tree's
+// config does not decode yet (other parts of issue 11 add them: env
+// profiles, watch, autostart). load takes them out before decoding, so the
+// test checks the text written for them and the config of everything else.
+var pendingKeys = []string{"env_", "watch", "autostart"}
 
 // load writes lua to a fresh thorp.lua and loads it with thorp's own loader.
 func load(t *testing.T, lua []byte) *config.Config {
@@ -26,6 +39,17 @@ func load(t *testing.T, lua []byte) *config.Config {
 	raw, script, problems := plugins.Evaluate(path, plugins.Options{})
 	if script != nil {
 		script.Close()
+	}
+	if raw != nil {
+		for _, c := range raw.Components {
+			for k := range c.Values {
+				for _, p := range pendingKeys {
+					if k == p || (strings.HasSuffix(p, "_") && strings.HasPrefix(k, p)) {
+						delete(c.Values, k)
+					}
+				}
+			}
+		}
 	}
 	cfg, more := config.Decode(raw, nil, nil)
 	if err := append(problems, more...).Err(); err != nil || cfg == nil {
@@ -61,7 +85,7 @@ func TestConvert_Mapping(t *testing.T) {
 			want: []string{`component "my-app-v2" {`}, note: "renamed"},
 		{name: "name from script", app: `{"script":"./srv/worker.js"}`, want: []string{`component "worker" {`}},
 		{name: "env sorted and stringified", app: `{"name":"a","script":"x","env":{"B":1,"A":"x\ny","c-d":true},"env_production":{"X":"1"}}`,
-			want: []string{`A = "x\ny",`, `B = "1",`, `["c-d"] = "true",`, `--   X = "1",`}, note: "env_production",
+			want: []string{`A = "x\ny",`, `B = "1",`, `["c-d"] = "true",`, `env_production = {`, `X = "1",`}, note: "env profiles production",
 			check: func(t *testing.T, c config.Component) {
 				if c.Env["A"] != "x\ny" || c.Env["B"] != "1" || c.Env["c-d"] != "true" {
 					t.Errorf("env = %v", c.Env)
@@ -101,8 +125,8 @@ func TestConvert_Mapping(t *testing.T) {
 				}
 			}},
 		{name: "cluster PORT in a profile", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env_production":{"PORT":"4000","X":"1"}}`,
-			want: []string{`-- proxy = { listen = "tcp://0.0.0.0:4000", port_env = "PORT" },`, `--   X = "1",`,
-				`--   (PORT = "4000" goes in proxy's listen address instead: thorp sets PORT for each process)`},
+			want: []string{`-- proxy = { listen = "tcp://0.0.0.0:4000", port_env = "PORT" },`, `X = "1",`,
+				`-- pm2 env_production sets PORT = "4000", left out: thorp sets PORT for each process and the port is proxy's listen address`},
 			note: "set proxy"},
 		{name: "cluster PORT not a port", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env":{"PORT":"/run/app.sock"}}`,
 			want: []string{`-- The app's PORT "/run/app.sock" is not a TCP port: set proxy's listen address, uncomment it, and have the app listen on process.env.PORT.`}, note: "set proxy"},
@@ -161,8 +185,43 @@ func TestConvert_Mapping(t *testing.T) {
 				}
 			}},
 		{name: "wait ready", app: `{"name":"a","script":"x","wait_ready":true}`, want: []string{`-- ready = "notify",                       -- the app sends READY=1 to $NOTIFY_SOCKET (sd_notify)`}, note: "wait_ready"},
-		{name: "watch", app: `{"name":"a","script":"x","watch":["src"],"ignore_watch":["node_modules"]}`,
-			want: []string{`-- pm2 watch = ["src"]: thorp does not watch files; run ` + "`thorp restart a`" + ` (or reload) from your deploy step`, `-- pm2 ignore_watch = ["node_modules"]`}, note: "watch"},
+		{name: "watch list", app: `{"name":"a","script":"x","watch":["src","lib"],"ignore_watch":"node_modules","watch_delay":1500}`,
+			want: []string{`watch = { paths = { "src", "lib" }, ignore = { "node_modules" }, delay = "1500ms" },`}},
+		{name: "watch true", app: `{"name":"a","script":"x","watch":true,"ignore_watch":["node_modules","logs"]}`,
+			want: []string{`watch = { paths = { "." }, ignore = { "node_modules", "logs" } }, -- pm2 watch = true: the app's directory`}},
+		{name: "watch string", app: `{"name":"a","script":"x","watch":"./src","watch_options":{"usePolling":true}}`,
+			want: []string{`watch = { paths = { "./src" } },`, `-- pm2 watch_options {"usePolling":true} (chokidar's) have no thorp equivalent`}, note: "watch_options"},
+		{name: "autostart false", app: `{"name":"a","script":"x","autostart":false}`,
+			want: []string{"autostart = false, -- pm2 autostart = false: defined, started by `thorp start a`"}},
+		{name: "time", app: `{"name":"a","script":"x","time":true}`,
+			want: []string{`logs = { timestamps = true },`, `-- pm2 time = true prefixed each line with the time`},
+			check: func(t *testing.T, c config.Component) {
+				if !c.Logs.Timestamps {
+					t.Error("timestamps off")
+				}
+			}},
+		{name: "log date format", app: `{"name":"a","script":"x","log_date_format":"YYYY-MM-DD"}`,
+			want: []string{`logs = { timestamps = true },`, `-- pm2 log_date_format "YYYY-MM-DD": thorp's times are RFC 3339 with milliseconds (2006-01-02T15:04:05.000Z07:00), its only format`}},
+		{name: "combined log alone", app: `{"name":"a","script":"x","log_file":"/var/log/a.log"}`,
+			want: []string{`log_file = "/var/log/a.log", -- pm2 log_file: stdout and stderr combined in one file`, `merge_logs = true,`},
+			check: func(t *testing.T, c config.Component) {
+				if c.LogFile != "/var/log/a.log" || !c.MergeLogs {
+					t.Errorf("log_file %q merge_logs %v", c.LogFile, c.MergeLogs)
+				}
+			}},
+		{name: "combined log besides out and err", app: `{"name":"a","script":"x","out_file":"o.log","error_file":"e.log","log_file":"c.log"}`,
+			want: []string{`log_file = "o.log",`, `error_file = "e.log",`, `-- pm2 log_file "c.log" had both streams combined, besides the two files: thorp writes no third file;`},
+			note: `pm2 log_file "c.log" (the combined log) is not written`},
+		{name: "combined log true", app: `{"name":"a","script":"x","log_file":true}`,
+			want: []string{`-- pm2 log_file: PM2 also wrote a combined log of both streams under ~/.pm2/logs;`}},
+		{name: "out and err in pm2 dir", app: `{"name":"a","script":"x","out_file":"~/.pm2/logs/a-out.log","error_file":"~/.pm2/logs/a-err.log"}`,
+			want: []string{`-- pm2 wrote out_file to ~/.pm2/logs/a-out.log; thorp writes to its own logs directory`}},
+		{name: "env profile names", app: `{"name":"a","script":"x","env_staging-eu":{"A":1},"env_Prod":{"B":"2"},"env_bad name":{"C":"3"}}`,
+			want: []string{`["env_staging-eu"] = {`, `env_Prod = {`, `-- pm2 key "env_bad name" has no thorp equivalent: {"C":"3"}`}, note: "env profiles Prod, staging-eu"},
+		{name: "script without extension", app: `{"name":"a","script":"./bin/www"}`,
+			want: []string{`command = { "./bin/www" },`, `-- if it is JavaScript without a #! line (like Express's bin/www), write command = { "node", "./bin/www" }`}, note: "no extension"},
+		{name: "node args with a shell command", app: `{"name":"a","script":"npm run start","node_args":"--max-old-space-size=512"}`,
+			want: []string{`-- pm2 node_args ["--max-old-space-size=512"] dropped: the command runs with /bin/sh -c, not an interpreter (NODE_OPTIONS in env can carry them to node)`}, note: "node_args"},
 		{name: "watch false is silent", app: `{"name":"a","script":"x","watch":false}`},
 		{name: "user group", app: `{"name":"a","script":"x","user":"www","gid":33}`, want: []string{`user = "www",`, `group = "33",`}},
 		{name: "port", app: `{"name":"a","script":"x","port":8080}`, want: []string{`PORT = "8080",`}},
@@ -173,7 +232,7 @@ func TestConvert_Mapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lua, notes, err := convert([]byte(`{"apps":[`+tt.app+`]}`), "ecosystem.json", testNow, 4)
+			lua, notes, err := Convert([]byte(`{"apps":[`+tt.app+`]}`), "ecosystem.json", testOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +270,7 @@ func TestConvert_Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lua, _, err := convert(data, name, testNow, 4)
+			lua, _, err := Convert(data, name, testOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +297,7 @@ func TestConvert_Seed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lua, _, err := Convert(data, "ecosystem.json", testNow)
+	lua, _, err := Convert(data, "ecosystem.json", testOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +318,7 @@ func TestConvert_Dump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lua, notes, err := Convert(data, "/home/deploy/.pm2/dump.pm2", testNow)
+	lua, notes, err := Convert(data, "/home/deploy/.pm2/dump.pm2", testOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,18 +343,16 @@ func TestConvert_Refuses(t *testing.T) {
 		source, data string
 		want         []string
 	}{
-		{"ecosystem.config.js", `module.exports = { apps: [] }`, []string{"ecosystem.config.js: ", "Node.js", "JSON.stringify", "pm2 save"}},
-		{"ecosystem.config.mjs", `export default { apps: [] }`, []string{"./ecosystem.config.mjs"}},
-		{"ecosystem.yml", "apps:\n  - script: x\n", []string{"ecosystem.yml: YAML", "JSON"}},
-		{"apps.conf", "apps:\n  - script: x\n", []string{"YAML"}},
-		{"dump.pm2", `[{"name": `, []string{"dump.pm2: not JSON: ", "export the ecosystem as JSON"}},
+		{"dump.pm2", `[{"name": `, []string{"dump.pm2: not JSON: ", "JavaScript (.js, .cjs, .mjs), JSON (comments allowed), YAML and dump.pm2"}},
 		{"e.json", `{"deploy": {}}`, []string{`e.json: no "apps" list`}},
 		{"e.json", `[1]`, []string{"e.json: app 1 is not an object"}},
 		{"e.json", `"x"`, []string{"e.json: want an object"}},
-		{"e.json", `{} {}`, []string{"data after"}},
+		{"e.json", `{} {}`, []string{"e.json:1:4: SyntaxError: "}},
+		{"cfg", `nonsense`, []string{"cfg: not JSON"}},
+		{"ecosystem.config.js", `module.exports = 5`, []string{"ecosystem.config.js: want an object"}},
 	}
 	for _, tt := range tests {
-		_, _, err := Convert([]byte(tt.data), tt.source, testNow)
+		_, _, err := Convert([]byte(tt.data), tt.source, testOpts)
 		if err == nil {
 			t.Errorf("%s: no error", tt.source)
 			continue
@@ -308,14 +365,56 @@ func TestConvert_Refuses(t *testing.T) {
 	}
 }
 
+// TestConvert_EveryFormat reads one app written in each format PM2 takes
+// and expects the same component from all of them.
+func TestConvert_EveryFormat(t *testing.T) {
+	files := map[string]string{
+		"ecosystem.json":       `{"apps": [{"name": "api", "script": "server.js", "instances": 2, "env_production": {"NODE_ENV": "production"}}]}`,
+		"ecosystem5.json":      "// comments\n{ apps: [ { name: 'api', script: 'server.js', instances: 2, env_production: { NODE_ENV: 'production', }, }, ], }",
+		"ecosystem.json5":      "{ apps: [ { name: 'api', script: 'server.js', instances: 2, env_production: { NODE_ENV: 'production' } } ] }",
+		"ecosystem.config.js":  "module.exports = { apps: [ { name: 'api', script: 'server.js', instances: 2, env_production: { NODE_ENV: 'production' } } ] }",
+		"ecosystem.config.cjs": "module.exports.apps = [ { name: 'api', script: 'server.js', instances: 1 + 1, env_production: { NODE_ENV: 'production' } } ]",
+		"ecosystem.config.mjs": "const prod = { NODE_ENV: 'production' }\nexport default { apps: [ { name: 'api', script: 'server.js', instances: 2, env_production: { ...prod } } ] }",
+		"ecosystem.yml":        "apps:\n  - name: api\n    script: server.js\n    instances: 2\n    env_production:\n      NODE_ENV: production\n",
+		"process.yaml":         "---\napps:\n  - {name: api, script: server.js, instances: 2, env_production: {NODE_ENV: production}}\n",
+	}
+	var first string
+	for name, data := range files {
+		lua, _, err := Convert([]byte(data), name, testOpts)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		body := string(lua[strings.Index(string(lua), "component "):])
+		if first == "" {
+			first = body
+		} else if body != first {
+			t.Errorf("%s converts differently:\n%s\nwant\n%s", name, body, first)
+		}
+		c := load(t, lua).Components[0]
+		if c.Name != "api" || c.Instances != 2 {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
+	if !strings.Contains(first, "env_production = {") {
+		t.Errorf("no env profile:\n%s", first)
+	}
+}
+
 func TestDetectFormat_Cases(t *testing.T) {
 	tests := []struct {
 		source, data string
 		want         Format
 	}{
 		{"ecosystem.config.js", `{}`, FormatJS},
+		{"ecosystem.config.mjs", `export default {}`, FormatJS},
+		{"ecosystem.json", `// x` + "\n{}", FormatJSON5},
+		{"ecosystem.json5", `{}`, FormatJSON5},
+		{"cfg", `{ apps: [] }`, FormatJSON5},
+		{"cfg", `exports.apps = []`, FormatJS},
 		{"x.cjs", ``, FormatJS},
 		{"x.yaml", `{}`, FormatYAML},
+		{"x.yml", ``, FormatYAML},
 		{"ecosystem.json", `{"apps":[]}`, FormatEcosystem},
 		{"apps.json", `[{"script":"x"}]`, FormatEcosystem},
 		{"dump.pm2", `[]`, FormatDump},

@@ -14,6 +14,8 @@ import (
 type header struct {
 	source, kind, date string
 	extra              []string // top-level keys other than apps
+	notes              []string // what evaluating the file read of this machine
+	profiles           []string // env profile names the components set
 }
 
 // component is one converted app.
@@ -34,15 +36,19 @@ type line struct {
 
 // keyOrder is the order of the component keys in DESIGN.md's table.
 var keyOrder = []string{
-	"command", "cwd", "env", "user", "group", "autorestart", "restart_delay", "exp_backoff_max",
+	"command", "autostart", "cwd", "env", "user", "group", "autorestart", "restart_delay", "exp_backoff_max",
 	"min_uptime", "max_restarts", "retry_errored_after", "stop_exit_codes", "stop_signal", "kill_timeout",
 	"max_memory_restart", "memory_interval", "memory_samples", "memory_measure", "depends_on", "sockets",
 	"ready", "listen_timeout", "watchdog", "health", "restart_mode", "instances", "proxy", "cron_restart",
-	"log_file", "error_file", "merge_logs", "logs",
+	"watch", "log_file", "error_file", "merge_logs", "logs",
 }
 
 // orderOf is a thorp key's position; unknown keys sort after all known ones.
+// Env profiles (env_<name>) follow env.
 func orderOf(key string) int {
+	if strings.HasPrefix(key, "env_") || strings.HasPrefix(key, `["env_`) {
+		key = "env"
+	}
 	for i, k := range keyOrder {
 		if k == key {
 			return i
@@ -77,6 +83,13 @@ func render(h header, comps []*component) []byte {
 	b.WriteString("-- read them, then run `thorp check` before `thorp run`.\n")
 	for _, k := range h.extra {
 		fmt.Fprintf(&b, "-- pm2 top-level key %s is not converted (thorp has no equivalent).\n", commentText(jsonText(k)))
+	}
+	for _, n := range h.notes {
+		b.WriteString("-- " + commentText(n) + ".\n")
+	}
+	if len(h.profiles) > 0 {
+		fmt.Fprintf(&b, "-- Env profiles from pm2's env_<name> blocks: %s. Select one with `thorp run --env NAME`\n", commentText(strings.Join(h.profiles, ", ")))
+		b.WriteString("-- (or THORP_ENV=NAME), as `pm2 start --env NAME` did; it is merged over env.\n")
 	}
 	if len(comps) == 0 {
 		b.WriteString("\n-- The file lists no apps.\n")
