@@ -202,10 +202,10 @@ func hostProblem(l string) bool {
 }
 
 // pendingKey reports whether a thorp check line is about a key the
-// importer writes that this tree's config does not know yet (env profiles,
-// watch and autostart come with other parts of issue 11).
+// importer writes that this tree's config does not know yet (env profiles
+// and watch come with other parts of issue 11).
 func pendingKey(l string) bool {
-	for _, k := range []string{": env_", ": watch: unknown key", ": autostart: unknown key"} {
+	for _, k := range []string{": env_", ": watch: unknown key"} {
 		if strings.Contains(l, k) {
 			return true
 		}

@@ -25,9 +25,9 @@ var testOpts = Options{Now: testNow, Host: jseval.Host{
 
 // pendingKeys are component keys the importer writes that this tree's
 // config does not decode yet (other parts of issue 11 add them: env
-// profiles, watch, autostart). load takes them out before decoding, so the
+// profiles, watch). load takes them out before decoding, so the
 // test checks the text written for them and the config of everything else.
-var pendingKeys = []string{"env_", "watch", "autostart"}
+var pendingKeys = []string{"env_", "watch"}
 
 // load writes lua to a fresh thorp.lua and loads it with thorp's own loader.
 func load(t *testing.T, lua []byte) *config.Config {
@@ -192,7 +192,12 @@ func TestConvert_Mapping(t *testing.T) {
 		{name: "watch string", app: `{"name":"a","script":"x","watch":"./src","watch_options":{"usePolling":true}}`,
 			want: []string{`watch = { paths = { "./src" } },`, `-- pm2 watch_options {"usePolling":true} (chokidar's) have no thorp equivalent`}, note: "watch_options"},
 		{name: "autostart false", app: `{"name":"a","script":"x","autostart":false}`,
-			want: []string{"autostart = false, -- pm2 autostart = false: defined, started by `thorp start a`"}},
+			want: []string{"autostart = false, -- pm2 autostart = false: defined, started by `thorp start a`"},
+			check: func(t *testing.T, c config.Component) {
+				if c.Autostart {
+					t.Error("autostart is on")
+				}
+			}},
 		{name: "time", app: `{"name":"a","script":"x","time":true}`,
 			want: []string{`logs = { timestamps = true },`, `-- pm2 time = true prefixed each line with the time`},
 			check: func(t *testing.T, c config.Component) {
