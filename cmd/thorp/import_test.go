@@ -191,9 +191,10 @@ func TestImport_Shapes_Check(t *testing.T) {
 }
 
 // hostProblem reports whether a thorp check line is about this host (a
-// command, cwd, user or log directory that is not here), not the config.
+// command, cwd, user or log directory that is not here, an HTTP port another
+// program holds), not the config.
 func hostProblem(l string) bool {
-	for _, k := range []string{"command", "cwd", "user", "log_file", "error_file", "error(s)"} {
+	for _, k := range []string{"command", "cwd", "user", "log_file", "error_file", "http: port", "error(s)"} {
 		if strings.Contains(l, k) {
 			return true
 		}
