@@ -19,7 +19,9 @@ var shapeChecks = map[string]func(t *testing.T, cfg *config.Config, lua string){
 		if !isMax(c) || c.Proxy != nil || c.Env["NODE_ENV"] != "development" || !slices.Equal(c.StopExitCodes, []int{0}) {
 			t.Errorf("app: %+v", c)
 		}
-		wantLines(t, lua, "env_production = {", `NODE_ENV = "production",`)
+		if c.EnvProfiles["production"]["NODE_ENV"] != "production" {
+			t.Errorf("env profiles = %v", c.EnvProfiles)
+		}
 	},
 	"priyanjali-python.config.js": func(t *testing.T, cfg *config.Config, lua string) {
 		c := cfg.Components[0]
@@ -27,7 +29,10 @@ var shapeChecks = map[string]func(t *testing.T, cfg *config.Config, lua string){
 			c.Instances != 4 || c.Env["PYTHONUNBUFFERED"] != "1" || c.Env["PORT"] != "5555" {
 			t.Errorf("echo-python: %+v", c)
 		}
-		wantLines(t, lua, `watch = { paths = { "." } }, -- pm2 watch = true: the app's directory`, `PORT = "5001",`)
+		wantLines(t, lua, `watch = { paths = { "." } }, -- pm2 watch = true: the app's directory`)
+		if p := c.EnvProfiles["production"]; p["PORT"] != "5001" || p["ENV"] != "production" {
+			t.Errorf("env profiles = %v", c.EnvProfiles)
+		}
 	},
 	"apideligo-esm.config.cjs": func(t *testing.T, cfg *config.Config, lua string) {
 		if c := cfg.Components[0]; c.Name != "apideligo" || c.Env["PORT"] != "3000" {
