@@ -23,19 +23,17 @@ func TestImport_Ecosystem_Loads(t *testing.T) {
 	if script != nil {
 		script.Close()
 	}
-	for _, p := range problems.Errors() {
-		if !pendingKey(p.String()) {
-			t.Errorf("imported file does not load: %v", p)
-		}
+	if err := problems.Err(); err != nil {
+		t.Fatalf("imported file does not load: %v", err)
 	}
-	if cfg != nil && (len(cfg.Components) != 1 || cfg.Components[0].Name != "thorp-system") {
+	if len(cfg.Components) != 1 || cfg.Components[0].Name != "thorp-system" {
 		t.Errorf("components = %+v", cfg.Components)
 	}
 	// thorp check parses it; the only errors allowed are about the host (node missing, no such cwd).
 	stdout, _, code := thorpCmd(t, "check", "-c", out)
 	if code != exitOK {
 		for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
-			if strings.Contains(l, "error") && !hostProblem(l) && !pendingKey(l) {
+			if strings.Contains(l, "error") && !hostProblem(l) {
 				t.Errorf("thorp check on the imported file: %s", l)
 			}
 		}
@@ -184,7 +182,7 @@ func TestImport_Shapes_Check(t *testing.T) {
 			continue
 		}
 		for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
-			if strings.Contains(l, "error") && !hostProblem(l) && !pendingKey(l) {
+			if strings.Contains(l, "error") && !hostProblem(l) {
 				t.Errorf("%s: thorp check: %s", filepath.Base(src), l)
 			}
 		}
@@ -192,22 +190,10 @@ func TestImport_Shapes_Check(t *testing.T) {
 }
 
 // hostProblem reports whether a thorp check line is about this host (a
-// command, cwd, user or log directory that is not here, an HTTP port another
-// program holds), not the config.
+// command, cwd, user, log directory or watched path that is not here, an
+// HTTP port another program holds), not the config.
 func hostProblem(l string) bool {
-	for _, k := range []string{"command", "cwd", "user", "log_file", "error_file", "http: port", "error(s)"} {
-		if strings.Contains(l, k) {
-			return true
-		}
-	}
-	return false
-}
-
-// pendingKey reports whether a thorp check line is about a key the
-// importer writes that this tree's config does not know yet (watch comes
-// with another part of issue 11).
-func pendingKey(l string) bool {
-	for _, k := range []string{": watch: unknown key"} {
+	for _, k := range []string{"command", "cwd", "user", "log_file", "error_file", "http: port", "watch.paths", "error(s)"} {
 		if strings.Contains(l, k) {
 			return true
 		}

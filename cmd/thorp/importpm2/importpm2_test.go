@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +24,6 @@ var testOpts = Options{Now: testNow, Host: jseval.Host{
 	Cwd: "/srv/app", Home: "/home/deploy", Hostname: "web1", CPUs: 4,
 }}
 
-// pendingKeys are component keys the importer writes that this tree's
-// config does not decode yet (watch comes with another part of issue 11).
-// load takes them out before decoding, so the test checks the text written
-// for them and the config of everything else.
-var pendingKeys = []string{"watch"}
-
 // load writes lua to a fresh thorp.lua and loads it with thorp's own loader.
 func load(t *testing.T, lua []byte) *config.Config {
 	t.Helper()
@@ -39,17 +34,6 @@ func load(t *testing.T, lua []byte) *config.Config {
 	raw, script, problems := plugins.Evaluate(path, plugins.Options{})
 	if script != nil {
 		script.Close()
-	}
-	if raw != nil {
-		for _, c := range raw.Components {
-			for k := range c.Values {
-				for _, p := range pendingKeys {
-					if k == p || (strings.HasSuffix(p, "_") && strings.HasPrefix(k, p)) {
-						delete(c.Values, k)
-					}
-				}
-			}
-		}
 	}
 	cfg, more := config.Decode(raw, nil, nil)
 	if err := append(problems, more...).Err(); err != nil || cfg == nil {
@@ -189,7 +173,13 @@ func TestConvert_Mapping(t *testing.T) {
 			}},
 		{name: "wait ready", app: `{"name":"a","script":"x","wait_ready":true}`, want: []string{`-- ready = "notify",                       -- the app sends READY=1 to $NOTIFY_SOCKET (sd_notify)`}, note: "wait_ready"},
 		{name: "watch list", app: `{"name":"a","script":"x","watch":["src","lib"],"ignore_watch":"node_modules","watch_delay":1500}`,
-			want: []string{`watch = { paths = { "src", "lib" }, ignore = { "node_modules" }, delay = "1500ms" },`}},
+			want: []string{`watch = { paths = { "src", "lib" }, ignore = { "node_modules" }, delay = "1500ms" },`},
+			check: func(t *testing.T, c config.Component) {
+				if c.Watch == nil || len(c.Watch.Paths) != 2 || !strings.HasSuffix(c.Watch.Paths[1], "/lib") || c.Watch.Delay != 1500*time.Millisecond ||
+					!slices.Contains(c.Watch.Ignore, "node_modules") {
+					t.Errorf("watch = %+v", c.Watch)
+				}
+			}},
 		{name: "watch true", app: `{"name":"a","script":"x","watch":true,"ignore_watch":["node_modules","logs"]}`,
 			want: []string{`watch = { paths = { "." }, ignore = { "node_modules", "logs" } }, -- pm2 watch = true: the app's directory`}},
 		{name: "watch string", app: `{"name":"a","script":"x","watch":"./src","watch_options":{"usePolling":true}}`,
