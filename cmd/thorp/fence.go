@@ -23,6 +23,7 @@ func cmdFence(context.Context, []string, io.Writer, io.Writer) int {
 	// Survive the signals aimed at thorp's terminal or service group: the
 	// fence must still be there to clean up when thorp dies.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	dropStartupPages()
 	fence.Serve(os.Stdin, func(pid int) (uint64, bool) {
 		st, err := proc.ReadStat("/proc", pid)
 		return st.StartTime, err == nil

@@ -109,12 +109,9 @@ component "chatty" {
 	waitStopped(t, cfg, "chatty", 5*time.Minute)
 	peak := peakRSS(t, r.cmd.Process.Pid)
 	t.Logf("thorp peak RSS during the flood: %.1f MiB", float64(peak)/(1<<20))
-	// The target in docs/benchmarks.md: at most 24 MB. It was 20 MB until
-	// thorp import embedded a JavaScript engine (goja, issue 11), whose
-	// packages' init code and data map about 4 MiB more of the binary at
-	// start: clean file pages, not log data held in memory.
-	if peak > 24e6 {
-		t.Errorf("thorp's peak RSS %.1f MB during the flood; want at most 24 MB", float64(peak)/1e6)
+	// The target in docs/benchmarks.md: at most 20 MB.
+	if peak > 20e6 {
+		t.Errorf("thorp's peak RSS %.1f MB during the flood; want at most 20 MB", float64(peak)/1e6)
 	}
 	// Stop thorp so every rotated file is compressed and closed.
 	stopThorp(t, r)

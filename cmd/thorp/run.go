@@ -159,6 +159,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer d.Close()
 	hooks.sup.Store(d.Supervisor())
 	ready.signal()
+	dropStartupPages()
 	err = d.Run(ctx)
 	switch {
 	case errors.Is(err, daemon.ErrKilled):
