@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -267,7 +266,15 @@ type envObject struct {
 	set  map[string]bool
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName reports whether key looks like an environment variable name.
+func envName(key string) bool {
+	for i, r := range key {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return key != ""
+}
 
 // objectNames are looked up on any object by the engine or by common code
 // (JSON.stringify, hasOwnProperty): not environment reads.
@@ -277,7 +284,7 @@ var objectNames = map[string]bool{
 }
 
 func (e *envObject) note(key string) {
-	if !e.set[key] && envNameRE.MatchString(key) && !objectNames[key] {
+	if !e.set[key] && envName(key) && !objectNames[key] {
 		e.read[key] = true
 	}
 }
