@@ -65,6 +65,9 @@ type component struct {
 	watcher  *fswatch.Watcher
 	watching watchKey
 	watchGen int
+	// waitingFor are the dependencies an instance waiting to start was
+	// last found waiting for (see Status.WaitingFor).
+	waitingFor []string
 	// scaled is the instance count 'thorp scale' set, kept until a config
 	// with another instances value arrives; 0 = the config's count.
 	scaled int
@@ -667,6 +670,7 @@ func (c *component) didNotStart(in *instance, why string) error {
 func (c *component) begin(in *instance) {
 	in.nextStart = time.Time{}
 	if missing := c.sup.notRunning(c.cfg.DependsOn); len(missing) > 0 {
+		c.waitingFor = missing
 		in.waiting = true
 		in.message = fmt.Sprintf("waiting for %v to be running", missing)
 		c.setState(in, StateStarting, Event{Type: EventBackoff, Message: in.message})
@@ -686,7 +690,8 @@ func (c *component) anyWaitingDeps() bool {
 }
 
 func (c *component) checkDeps() {
-	if len(c.sup.notRunning(c.cfg.DependsOn)) > 0 {
+	if missing := c.sup.notRunning(c.cfg.DependsOn); len(missing) > 0 {
+		c.waitingFor = missing
 		return
 	}
 	for _, in := range c.insts {
@@ -1118,6 +1123,9 @@ func (c *component) updateSnapshot() {
 		s := l.file.Stats()
 		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,
 			Rotations: s.Rotations, DroppedBytes: s.DroppedBytes})
+	}
+	if c.anyWaitingDeps() {
+		st.WaitingFor = c.waitingFor
 	}
 	st.Proxy = c.proxyStatus()
 	v := &view{status: st, cfg: c.cfg, logs: logs}

@@ -14,7 +14,10 @@ type Status struct {
 	Tags []string `json:"tags,omitempty"`
 	// Autostart is the component's autostart: false leaves it stopped
 	// until someone starts it.
-	Autostart                  bool             `json:"autostart"`
+	Autostart bool `json:"autostart"`
+	// WaitingFor names the dependencies that are not running while an
+	// instance waits for them to start; empty otherwise.
+	WaitingFor                 []string         `json:"waiting_for,omitempty"`
 	State                      State            `json:"state"`
 	PID                        int              `json:"pid"`
 	UptimeSeconds              float64          `json:"uptime_seconds"`

@@ -467,10 +467,27 @@ func supervisorAnswers(ctx context.Context, sup *engine.Supervisor, limit time.D
 }
 
 // settled reports whether no component is starting or stopping: thorp's
-// start (or a reload) is over, whatever each component ended as.
+// start (or a reload) is over, whatever each component ended as. A
+// component waiting only for stopped dependencies (or for ones that wait
+// so) is not starting: it waits for someone to start them.
 func settled(comps []engine.Status) bool {
+	// parked: stopped, or waiting only for parked dependencies (those of
+	// an autostart = false component wait until someone starts it).
+	parked := map[string]bool{}
+	for _, c := range comps {
+		parked[c.Name] = c.State == engine.StateStopped
+	}
+	for changed := true; changed; { // each round parks one more, or ends
+		changed = false
+		for _, c := range comps {
+			if !parked[c.Name] && c.State == engine.StateStarting && len(c.WaitingFor) > 0 &&
+				!slices.ContainsFunc(c.WaitingFor, func(d string) bool { return !parked[d] }) {
+				parked[c.Name], changed = true, true
+			}
+		}
+	}
 	return !slices.ContainsFunc(comps, func(c engine.Status) bool {
-		return c.State == engine.StateStarting || c.State == engine.StateStopping
+		return c.State == engine.StateStopping || c.State == engine.StateStarting && !parked[c.Name]
 	})
 }
 

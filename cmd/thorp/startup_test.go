@@ -429,6 +429,9 @@ func TestSystemdLink_NoSocketIsInert(t *testing.T) {
 
 func TestSettled(t *testing.T) {
 	st := func(name string, s engine.State) engine.Status { return engine.Status{Name: name, State: s} }
+	waits := func(name string, deps ...string) engine.Status {
+		return engine.Status{Name: name, State: engine.StateStarting, WaitingFor: deps}
+	}
 	for _, c := range []struct {
 		name  string
 		comps []engine.Status
@@ -441,6 +444,10 @@ func TestSettled(t *testing.T) {
 		{"stopping", []engine.Status{st("a", engine.StateStopping)}, false},
 		{"backoff is settled", []engine.Status{st("a", engine.StateBackoff)}, true},
 		{"errored is settled", []engine.Status{st("a", engine.StateErrored)}, true},
+		{"waiting for a stopped one, through one that waits", []engine.Status{st("job", engine.StateStopped),
+			waits("a", "b", "job"), waits("b", "job")}, true},
+		{"waiting for one that starts", []engine.Status{st("db", engine.StateStarting), waits("a", "db")}, false},
+		{"waiting in a ring of waiters", []engine.Status{waits("a", "b"), waits("b", "a")}, false},
 	} {
 		if got := settled(c.comps); got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)

@@ -137,3 +137,33 @@ component "app" {
 		t.Fatalf("describe does not say what changed:\n%s", out)
 	}
 }
+
+// TestUp_AutostartFalse: thorp up is done once the autostarted components
+// run; a component waiting for a not-autostarted one does not hold it up.
+func TestUp_AutostartFalse(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+component "db" { command = { "sleep", "1000" } }
+component "job" { command = { "sleep", "1000" }, autostart = false }
+component "report" { command = { "sleep", "1000" }, depends_on = { "job" } }
+`)
+	upThorp(t, cfg)
+	m := map[string]string{}
+	for _, c := range status(t, cfg).Components {
+		m[c.Name] = c.State
+	}
+	if m["db"] != "running" || m["job"] != "stopped" || m["report"] != "starting" {
+		t.Fatalf("after up: %v", m)
+	}
+	out, _, _ := thorpCmd(t, "describe", "report", "-c", cfg)
+	if !strings.Contains(out, "waiting for [job] to be running") {
+		t.Fatalf("describe report:\n%s", out)
+	}
+	if _, errOut, code := thorpCmd(t, "start", "job", "report", "-c", cfg); code != 0 {
+		t.Fatalf("start job report: exit %d %s", code, errOut)
+	}
+	for _, c := range status(t, cfg).Components {
+		if c.State != "running" {
+			t.Fatalf("%s is %s after start", c.Name, c.State)
+		}
+	}
+}
