@@ -135,3 +135,38 @@ func portOf(t *testing.T, a net.Addr) string {
 	}
 	return port
 }
+
+// Drop-in files take part in the same round: their host problems are at
+// their own file:line, and the environment's problems come first.
+func TestCheck_OneRoundAcrossIncludes(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+include("conf.d/*.lua")
+component "main" { command = { "python3", "app.py" }, kill_timeout = "x" }
+`)
+	dir := filepath.Dir(cfg)
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf.d", "web.lua"), []byte("\ncomponent \"web\" { command = { \"sh\", \"server.sh\" } }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("THORP_LOGS__RETAIN_DAYS", "many")
+	out, _, code := thorpCmd(t, "check", "-c", cfg)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	want := []string{
+		`error: THORP_LOGS__RETAIN_DAYS: expected a whole number, got "many"`,
+		`error: ` + filepath.Join(dir, "conf.d", "web.lua") + `:2: component "web": command: sh's script server.sh does not exist in ` + dir,
+		`error: ` + cfg + `:3: component "main": kill_timeout: "x" is not a duration`,
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want)+1 {
+		t.Fatalf("got %d lines, want %d errors and the summary:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want %q…", i+1, lines[i], w)
+		}
+	}
+}

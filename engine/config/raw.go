@@ -101,13 +101,26 @@ func (p Problem) String() string {
 // non-warning problem (see Err).
 type Problems []Problem
 
-// Sort orders ps in place by file and line, sources (line 0) first, then
-// by component and key; the order of equal problems is kept.
+// Sort orders ps in place: the problems of THORP_* variables and flags
+// (Source) first, then by file and line, then by component and key; the
+// order of equal problems is kept.
 func (ps Problems) Sort() {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
-		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+		fromFile := func(p Problem) bool { return p.Source == "" }
+		return cmp.Or(compareBool(fromFile(a), fromFile(b)), cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
 			cmp.Compare(a.Component, b.Component), cmp.Compare(a.Key, b.Key))
 	})
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 // Errors returns the problems that are not warnings.
