@@ -33,12 +33,11 @@ config is not busy; one held by another thorp names its pid and config),
 users and groups exist (and can be used: another identity needs root;
 'thorp run' refuses such a config the same way). With --env (or
 $THORP_ENV) it checks the config as 'thorp run --env' would run it, and
-warns when no component defines that profile. Prints every problem, sorted
-by file and line, as
+warns when no component defines that profile. Prints every problem as
 FILE:LINE: component "x": key: message, or, for a value that came from a
 THORP_* variable or a --set flag, as THORP_HTTP: message or
---set http=VALUE: message. Warnings never change the exit code; any error
-exits 1.`
+--set http=VALUE: message; those first, then sorted by file and line.
+Warnings never change the exit code; any error exits 1.`
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", checkUsage, stderr)
