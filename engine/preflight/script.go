@@ -108,11 +108,15 @@ var interpreters = map[string]interpreter{
 }
 
 // checkScript returns "" unless comp's command runs an interpreter (by
-// argv[0]'s base name, through env(1) as well) whose script file is
-// missing: "node's script server.js does not exist in /srv/app". Inline
+// argv[0]'s base name, through env(1) as well, or as the first word of a
+// shell command string with nothing for the shell to expand) whose script
+// file is missing: "node's script server.js does not exist in /srv/app". Inline
 // code, modules, URLs and package.json script names are not checked.
 func checkScript(comp *config.Component, env []string) string {
 	argv := comp.Command.Argv
+	if comp.Command.Shell {
+		argv = plainWords(argv[len(argv)-1])
+	}
 	if len(argv) > 0 && filepath.Base(argv[0]) == "env" {
 		argv = skipEnv(argv[1:])
 	}
@@ -214,6 +218,21 @@ func (in interpreter) script(args []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// plainWords splits a shell command string into words when the shell
+// would do nothing but split it ("node server.js", "exec node app.js"),
+// else returns nil: quotes, variables, globs, redirections and the like
+// leave the script to the shell.
+func plainWords(cmd string) []string {
+	if strings.ContainsAny(cmd, "$`\"'\\|&;<>()*?[]{}~#=\n") {
+		return nil
+	}
+	words := strings.Fields(cmd)
+	if len(words) > 0 && words[0] == "exec" {
+		words = words[1:]
+	}
+	return words
 }
 
 // glued reports whether a is an inline option with its value attached

@@ -67,14 +67,24 @@ func TestCheckScript(t *testing.T) {
 		{[]string{"bash", "start.sh"}, ""},
 		{[]string{"bash", "-e", "-o", "pipefail", "nope.sh"}, missing("bash", "nope.sh")},
 		{[]string{"bash", "-ec", "exit 0"}, ""},
-		{[]string{"/bin/sh", "-c", "node nope.js"}, ""}, // a shell command string
-		{[]string{"sh", "inpath.sh"}, ""},               // bash and sh search PATH
+		// Shell command strings: plain words are checked, anything the
+		// shell would expand is left to it.
+		{[]string{"/bin/sh", "-c", "node nope.js"}, missing("node", "nope.js")},
+		{[]string{"/bin/sh", "-c", "exec node  server.js"}, ""},
+		{[]string{"/bin/sh", "-c", "exec python3 -u nope.py"}, missing("python3", "nope.py")},
+		{[]string{"/bin/sh", "-c", "node $APP"}, ""},
+		{[]string{"/bin/sh", "-c", "cd sub && node nope.js"}, ""},
+		{[]string{"/bin/sh", "-c", "NODE_ENV=production node nope.js"}, ""},
+		{[]string{"sh", "inpath.sh"}, ""}, // bash and sh search PATH
 		{[]string{"/usr/bin/env", "NODE_ENV=production", "node", "nope.js"}, missing("node", "nope.js")},
 		{[]string{"env", "-C", "/elsewhere", "node", "nope.js"}, ""},
 		{[]string{"./run.sh", "nope.js"}, ""}, // not an interpreter
 	}
 	for _, c := range cases {
 		comp := &config.Component{Name: "api", Cwd: dir, Command: config.Command{Argv: c.argv}}
+		if len(c.argv) == 3 && c.argv[0] == "/bin/sh" && c.argv[1] == "-c" {
+			comp.Command.Shell = true
+		}
 		if got := checkScript(comp, []string{"PATH=" + bin}); got != c.want {
 			t.Errorf("%q: %q, want %q", c.argv, got, c.want)
 		}
