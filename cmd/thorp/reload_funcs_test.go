@@ -69,7 +69,7 @@ local function check() return %s end
 component "a" { command = { "sleep", "1000" }, health = check }
 `
 	cfg := writeConfig(t, strings.Replace(body, "%s", "true", 1))
-	startThorp(t, cfg)
+	startThorpRunning(t, cfg)
 	if err := os.WriteFile(cfg, []byte(strings.Replace(body, "%s", "1 == 1", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}

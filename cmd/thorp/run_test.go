@@ -457,7 +457,7 @@ settings { http = "127.0.0.1:%d" }
 component "x" { command = { "sleep", "1000" } }
 `
 	cfg := writeConfig(t, fmt.Sprintf(body, a))
-	startThorp(t, cfg)
+	startThorpRunning(t, cfg)
 	get := func(port int) error {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
 		if err == nil {

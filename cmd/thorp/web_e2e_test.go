@@ -18,7 +18,7 @@ settings { http = "127.0.0.1:%d", http_hosts = { %q } }
 component "x" { command = { "sleep", "1000" } }
 `
 	cfg := writeConfig(t, fmt.Sprintf(body, port, "thorp.test"))
-	startThorp(t, cfg)
+	startThorpRunning(t, cfg)
 	status := func(host string) int {
 		t.Helper()
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/api/v1/events", port), nil)
