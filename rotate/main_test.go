@@ -17,12 +17,24 @@ import (
 
 // TestMain lets the test binary act as a chatty child:
 // ROTATE_TEST_CHILD=seq:N prints N numbered lines of about 100 bytes.
+// Each write(2) holds whole lines and at most PIPE_BUF bytes, so it is
+// atomic: the pipe never holds part of a line, and a child that the
+// machine's load stalls between writes never has a partial line written
+// on its own after IdleFlush (the documented behaviour for prompts, which
+// TestFile_Copy_PartialLineFlushedWhenIdle tests; the tests with a child are
+// about rotation and compression keeping every line whole; lines crossing
+// reads are the in-process floodReader tests').
 func TestMain(m *testing.M) {
 	if v, ok := strings.CutPrefix(os.Getenv("ROTATE_TEST_CHILD"), "seq:"); ok {
 		n, _ := strconv.Atoi(v)
-		w := bufio.NewWriterSize(os.Stdout, 32<<10)
+		const pipeBuf = 4096
+		w := bufio.NewWriterSize(os.Stdout, pipeBuf)
 		for i := range n {
-			w.Write(seqLine(i))
+			line := seqLine(i)
+			if w.Available() < len(line) {
+				w.Flush()
+			}
+			w.Write(line)
 		}
 		w.Flush()
 		os.Exit(0)
