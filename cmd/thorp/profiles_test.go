@@ -277,3 +277,21 @@ component "b" { command = "exec sleep 300" }
 		t.Errorf("check of the running config: exit %d\n%s", code, out)
 	}
 }
+
+func TestStartup_EnvProfile(t *testing.T) {
+	cfg := writeConfig(t, profileConfig)
+	out, errOut, code := runCLI(t, "startup", "--env", "production", "-c", cfg)
+	if code != exitOK {
+		t.Fatalf("startup --env production: exit %d\n%s", code, errOut)
+	}
+	if !strings.Contains(out, " run -c "+execArg(cfg)+" --env production\n") {
+		t.Errorf("ExecStart lacks --env production:\n%s", out)
+	}
+	if !strings.Contains(errOut, "startup --install -c "+shellArg(cfg)+" --env production") {
+		t.Errorf("the install hint drops --env:\n%s", errOut)
+	}
+	_, errOut, code = runCLI(t, "startup", "--env", "prodution", "-c", cfg)
+	if code != exitOK || !strings.Contains(errOut, `warning: `+cfg+`: env profile "prodution" (THORP_ENV or --env) is defined by no component`) {
+		t.Errorf("startup with a misspelt profile: exit %d\n%s", code, errOut)
+	}
+}

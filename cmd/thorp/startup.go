@@ -24,9 +24,10 @@ func init() {
 	commands["startup"] = command{summary: "print or --install a systemd unit that runs 'thorp run' (Type=notify, watchdog)", run: cmdStartup}
 }
 
-const startupUsage = `startup [-c FILE] [--install] [--user U] [--name NAME] [--unit-path PATH]
+const startupUsage = `startup [-c FILE] [--env PROFILE] [--install] [--user U] [--name NAME] [--unit-path PATH]
 
-Prints a systemd unit that runs 'thorp run -c FILE' as a Type=notify service
+Prints a systemd unit that runs 'thorp run -c FILE [--env PROFILE]' (the
+profile: --env, else $THORP_ENV of this shell) as a Type=notify service
 with a watchdog, Restart=always and KillMode=mixed (systemd signals thorp
 only; thorp stops the components in dependency order). TimeoutStopSec covers
 the slowest ordered stop: the largest kill_timeout of each dependency level,
@@ -57,6 +58,7 @@ var (
 func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("startup", startupUsage, stderr)
 	cfgPath := configFlag(fs)
+	profileValue := profileFlag(fs)
 	install := fs.Bool("install", false, "write the unit and enable it (needs root)")
 	runAs := fs.String("user", "", "run thorp as `USER` (User= in the unit)")
 	name := fs.String("name", "thorp", "unit `NAME` (without .service)")
@@ -80,7 +82,7 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "thorp startup: %v\n", err)
 		return exitFailed
 	}
-	cfg, script, problems := loadConfig(abs)
+	cfg, script, problems := loadConfigWith(abs, activeProfile(*profileValue), nil, nil)
 	if script != nil {
 		script.Close()
 	}
@@ -89,6 +91,7 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "thorp startup: %s has errors; fix them (thorp check -c %s) first\n", *cfgPath, *cfgPath)
 		return exitFailed
 	}
+	printProblems(stderr, problems.Warnings()) // a profile no component defines
 	exe, err := os.Executable()
 	if err == nil {
 		exe, err = filepath.EvalSymlinks(exe)
@@ -104,10 +107,13 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	path := unitEnvPath(os.Getenv("PATH"))
 	unit := renderUnit(unitParams{
-		Exe: exe, Config: cfg.File, Dir: cfg.Dir, User: *runAs, Path: path,
+		Exe: exe, Config: cfg.File, Profile: cfg.Profile, Dir: cfg.Dir, User: *runAs, Path: path,
 		Watchdog: unitWatchdog, StopTimeout: stopTimeout(cfg),
 	})
 	installCmd := installCommand(exe, cfg.File, *name, *runAs, *unitPath, unitPathSet(fs))
+	if cfg.Profile != "" {
+		installCmd += " --env " + cfg.Profile
+	}
 	pathNote := "the unit sets no PATH: this shell's PATH has no absolute directory"
 	if path != "" {
 		pathNote = "the unit sets Environment=PATH=" + path + " (this shell's PATH), so the commands this shell finds (a node from nvm, say) are found under systemd too"
@@ -265,6 +271,8 @@ func stopTimeout(cfg *config.Config) time.Duration {
 // unitParams are the values a unit is rendered from.
 type unitParams struct {
 	Exe, Config, Dir, User string
+	// Profile is the env profile thorp runs with (run --env); "" for none.
+	Profile string
 	// Path is the PATH of the unit's Environment=; "" sets none.
 	Path                  string
 	Watchdog, StopTimeout time.Duration
@@ -285,7 +293,11 @@ func renderUnit(p unitParams) string {
 	w("[Service]")
 	w("Type=notify")
 	w("NotifyAccess=main")
-	w("ExecStart=%s run -c %s", execArg(p.Exe), execArg(p.Config))
+	if p.Profile != "" {
+		w("ExecStart=%s run -c %s --env %s", execArg(p.Exe), execArg(p.Config), execArg(p.Profile))
+	} else {
+		w("ExecStart=%s run -c %s", execArg(p.Exe), execArg(p.Config))
+	}
 	w("ExecReload=/bin/kill -HUP $MAINPID")
 	w("WorkingDirectory=%s", unitEscape(p.Dir))
 	if p.Path != "" {
