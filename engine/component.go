@@ -111,8 +111,10 @@ type instance struct {
 	message  string
 	waiters  []*pending
 
-	memory     int64 // last sampled tree memory (RSS or PSS)
-	procs      int   // processes in the tree at the last sample
+	memory     int64   // last sampled tree memory (RSS or PSS)
+	procs      int     // processes in the tree at the last sample
+	cpuPercent float64 // CPU use of the tree between the last two samples, % of one core
+	restarts   int     // restarts of this instance since thorp started, every reason
 	memState   policies.MemoryState
 	growth     *policies.GrowthEstimator
 	lastGrowth policies.Growth
@@ -719,13 +721,13 @@ func (c *component) spawn(in *instance) {
 		c.failRunningWaiters(in, err.Error())
 		// A start that fails counts as a short run, so a broken command
 		// ends errored instead of looping forever.
-		c.decideAfterExit(in, policies.Exit{Code: 127, Started: now, Ended: now}, err.Error())
+		c.decideAfterExit(in, policies.Exit{Code: 127, Started: now, Ended: now}, policies.ReasonCrash, err.Error())
 		return
 	}
 	p.pid = pid
 	in.proc = p
 	c.sup.fence.AddGroup(pid)
-	in.memory, in.procs = 0, 0
+	in.memory, in.procs, in.cpuPercent = 0, 0, 0
 	in.memState = policies.MemoryState{}
 	in.lastGrowth = policies.Growth{}
 	if in.growth == nil {
@@ -845,7 +847,7 @@ func (c *component) checkRemnants(in *instance, p *process) {
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
 	c.release(p)
-	in.memory = 0
+	in.memory, in.cpuPercent = 0, 0
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
 	switch {
@@ -866,13 +868,14 @@ func (c *component) finish(in *instance, p *process) {
 	case p.notReady:
 		// A run that never became ready is a failed start, short by policy.
 		exit.Requested = false
-		c.decideAfterExit(in, exit, in.message)
+		c.decideAfterExit(in, exit, policies.ReasonCrash, in.message)
 	case p.requested:
 		// A start arrived while the stop was under way: start again now.
 		in.hist = policies.RunHistory{}
 		c.begin(in)
 	default:
-		c.decideAfterExit(in, exit, describeExit(*st, st.time.Sub(p.started)))
+		// Exit code 0 under autorestart "always" is reason exit, not crash.
+		c.decideAfterExit(in, exit, exit.Reason(), describeExit(*st, st.time.Sub(p.started)))
 	}
 }
 
@@ -887,14 +890,15 @@ func (c *component) release(p *process) {
 	}
 }
 
-// decideAfterExit applies the restart policy to an unrequested exit.
-func (c *component) decideAfterExit(in *instance, exit policies.Exit, what string) {
+// decideAfterExit applies the restart policy to an unrequested exit; a
+// restart is counted under reason.
+func (c *component) decideAfterExit(in *instance, exit policies.Exit, reason policies.Reason, what string) {
 	d, hist := policies.DecideExit(c.policy(), in.hist, exit)
 	in.hist = hist
 	switch d.Action {
 	case policies.Restart:
-		c.countRestart(in, policies.ReasonCrash, what)
-		c.scheduleStart(in, d.Delay, policies.ReasonCrash)
+		c.countRestart(in, reason, what)
+		c.scheduleStart(in, d.Delay, reason)
 	case policies.Errored:
 		in.message = fmt.Sprintf("%s; %s", what, d.Why)
 		if at, ok := policies.ErroredRetryAt(c.policy(), c.clock.Now()); ok {
@@ -910,6 +914,7 @@ func (c *component) decideAfterExit(in *instance, exit policies.Exit, what strin
 
 func (c *component) countRestart(in *instance, reason policies.Reason, why string) {
 	c.restarts[reason]++
+	in.restarts++
 	c.lastWhy = reason
 	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why})
 }
@@ -1080,8 +1085,10 @@ func (c *component) updateSnapshot() {
 		st.Restarts += n
 	}
 	for _, in := range c.insts {
-		is := InstanceStatus{Index: in.index, State: in.state, MemoryBytes: in.memory, Procs: in.procs}
+		is := InstanceStatus{Index: in.index, State: in.state, MemoryBytes: in.memory, Procs: in.procs,
+			Restarts: in.restarts, CPUPercent: in.cpuPercent}
 		st.MemoryBytes += in.memory
+		st.CPUPercent += in.cpuPercent
 		if in.lastGrowth.OK {
 			st.MemoryGrowthBytesPerHour += in.lastGrowth.BytesPerHour
 			st.MemoryGrowthPercentPerHour += in.lastGrowth.PercentPerHour / float64(len(c.insts))

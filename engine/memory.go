@@ -33,6 +33,7 @@ func (c *component) applySamples(samples []usageSample) {
 		}
 		in.memory = s.memory
 		in.procs = s.procs
+		in.cpuPercent = s.cpuPct
 		c.trackEscaped(p, s.escaped)
 		in.growth.Add(s.time, s.memory)
 		in.lastGrowth = in.growth.Estimate(int64(c.cfg.MaxMemoryRestart), s.time)
@@ -99,7 +100,7 @@ func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
 		"limit":           int64(c.cfg.MaxMemoryRestart),
 		"growth_per_hour": in.lastGrowth.BytesPerHour,
 		"uptime":          c.clock.Now().Sub(p.started).Seconds(),
-		"restarts":        c.restarts[policies.ReasonMemory] + c.restarts[policies.ReasonCrash],
+		"restarts":        c.restarts[policies.ReasonMemory] + c.restarts[policies.ReasonCrash] + c.restarts[policies.ReasonExit],
 	}
 	timeout := c.sup.Config().Settings.Plugins.Timeout
 	// Owner: p (release waits); the call ends with p.ctx at the latest.

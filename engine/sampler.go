@@ -38,7 +38,28 @@ type usageSample struct {
 	rss, pss int64
 	procs    int          // processes in the tree
 	cpu      float64      // cumulative CPU seconds of the component, never decreasing
+	cpuPct   float64      // CPU use of this instance's tree since its previous sample, % of one core
 	escaped  []proc.Ident // descendants that left the process group
+}
+
+// instanceCPU turns one instance process's cumulative CPU time into a
+// percentage: the growth between two samples over the time between them.
+type instanceCPU struct {
+	counter proc.CPUCounter
+	seconds float64   // counter's total at the last sample
+	at      time.Time // when; zero before the first
+}
+
+// update takes the tree's CPU ticks at now and returns the % of one core
+// used since the previous sample (0 at the first).
+func (ic *instanceCPU) update(ticks map[proc.Ident]uint64, now time.Time) float64 {
+	secs := ic.counter.Update(ticks)
+	pct := 0.0
+	if dt := now.Sub(ic.at).Seconds(); !ic.at.IsZero() && dt > 0 {
+		pct = max(secs-ic.seconds, 0) / dt * 100
+	}
+	ic.seconds, ic.at = secs, now
+	return pct
 }
 
 // sampler measures every component's process trees from one goroutine:
@@ -50,10 +71,12 @@ type sampler struct {
 	sup *Supervisor
 
 	// owned by the run goroutine
-	next  map[*component]time.Time
-	trees map[treeKey][]proc.Ident
-	cpu   map[*component]*proc.CPUCounter
-	ticks map[proc.Ident]uint64
+	next   map[*component]time.Time
+	trees  map[treeKey][]proc.Ident
+	cpu    map[*component]*proc.CPUCounter
+	icpu   map[treeKey]*instanceCPU
+	ticks  map[proc.Ident]uint64 // the component's processes at this sample
+	iticks map[proc.Ident]uint64 // one instance's
 }
 
 type treeKey struct {
@@ -68,6 +91,7 @@ func newSampler(s *Supervisor) *sampler {
 		next:  map[*component]time.Time{},
 		trees: map[treeKey][]proc.Ident{},
 		cpu:   map[*component]*proc.CPUCounter{},
+		icpu:  map[treeKey]*instanceCPU{},
 	}
 }
 
@@ -144,7 +168,16 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			sm.trees[key] = tree
 			seen[key] = true
 			u := tab.Usage(procRoot, tree, pss)
-			sm.ticks = tab.CPUTicks(tree, sm.ticks)
+			sm.iticks = tab.CPUTicks(tree, sm.iticks)
+			for id, n := range sm.iticks {
+				sm.ticks[id] = n
+			}
+			ic := sm.icpu[key]
+			if ic == nil {
+				ic = &instanceCPU{}
+				sm.icpu[key] = ic
+			}
+			pct := ic.update(sm.iticks, now)
 			var escaped []proc.Ident
 			for _, id := range tree {
 				if s, ok := tab.Get(id.PID); ok && s.PGID != in.PID {
@@ -152,7 +185,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 				}
 			}
 			samples = append(samples, usageSample{instance: in.Index, pid: in.PID, time: now,
-				memory: u.Memory(pss), rss: u.RSS, pss: u.PSS, procs: u.Procs, escaped: escaped})
+				memory: u.Memory(pss), rss: u.RSS, pss: u.PSS, procs: u.Procs, cpuPct: pct, escaped: escaped})
 		}
 		cpu := counter.Update(sm.ticks)
 		for i := range samples {
@@ -167,6 +200,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	for key := range sm.trees {
 		if !seen[key] && slices.Contains(due, key.c) {
 			delete(sm.trees, key)
+			delete(sm.icpu, key)
 		}
 	}
 	for _, c := range due {

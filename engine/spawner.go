@@ -78,7 +78,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		return 0, err
 	}
 	src := func(stream string) rotate.Source {
-		return rotate.Source{Component: cc.Name, Stream: stream, PID: child.PID}
+		return rotate.Source{Component: cc.Name, Stream: stream, Instance: in.index, PID: child.PID}
 	}
 	s.logs.copy(child.Stdout, ready.watchOutput(child.Stdout), c.outLog, src("out"), c.log)
 	s.logs.copy(child.Stderr, ready.watchOutput(child.Stderr), c.errLog, src("err"), c.log)

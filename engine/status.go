@@ -17,24 +17,29 @@ type Status struct {
 	Autostart bool `json:"autostart"`
 	// WaitingFor names the dependencies that are not running while an
 	// instance waits for them to start; empty otherwise.
-	WaitingFor                 []string         `json:"waiting_for,omitempty"`
-	State                      State            `json:"state"`
-	PID                        int              `json:"pid"`
-	UptimeSeconds              float64          `json:"uptime_seconds"`
-	Restarts                   int              `json:"restarts"`
-	RestartsByReason           map[string]int   `json:"restarts_by_reason"`
-	MemoryBytes                int64            `json:"memory_bytes"`
-	MemoryLimitBytes           int64            `json:"memory_limit_bytes"`
-	MemoryGrowthBytesPerHour   float64          `json:"memory_growth_bytes_per_hour"`
-	MemoryGrowthPercentPerHour float64          `json:"memory_growth_percent_per_hour"`
-	MemoryTimeToLimitSeconds   float64          `json:"memory_time_to_limit_seconds,omitempty"`
-	CPUSeconds                 float64          `json:"cpu_seconds"`
-	LastExit                   *ExitInfo        `json:"last_exit"`
-	LastRestartReason          policies.Reason  `json:"last_restart_reason"`
-	Healthy                    bool             `json:"healthy"`
-	Message                    string           `json:"message,omitempty"`
-	Instances                  []InstanceStatus `json:"instances"`
-	Logs                       []LogStatus      `json:"logs,omitempty"`
+	WaitingFor       []string       `json:"waiting_for,omitempty"`
+	State            State          `json:"state"`
+	PID              int            `json:"pid"`
+	UptimeSeconds    float64        `json:"uptime_seconds"`
+	Restarts         int            `json:"restarts"`
+	RestartsByReason map[string]int `json:"restarts_by_reason"`
+	MemoryBytes      int64          `json:"memory_bytes"`
+	// MemoryBytes is the sum over the instances; MemoryLimitBytes is
+	// max_memory_restart, a limit per process (instance), never of the sum.
+	MemoryLimitBytes           int64   `json:"memory_limit_bytes"`
+	MemoryGrowthBytesPerHour   float64 `json:"memory_growth_bytes_per_hour"`
+	MemoryGrowthPercentPerHour float64 `json:"memory_growth_percent_per_hour"`
+	MemoryTimeToLimitSeconds   float64 `json:"memory_time_to_limit_seconds,omitempty"`
+	CPUSeconds                 float64 `json:"cpu_seconds"`
+	// CPUPercent is the CPU use of every instance's process tree between
+	// the last two samples, in % of one core (200 = two cores busy).
+	CPUPercent        float64          `json:"cpu_percent"`
+	LastExit          *ExitInfo        `json:"last_exit"`
+	LastRestartReason policies.Reason  `json:"last_restart_reason"`
+	Healthy           bool             `json:"healthy"`
+	Message           string           `json:"message,omitempty"`
+	Instances         []InstanceStatus `json:"instances"`
+	Logs              []LogStatus      `json:"logs,omitempty"`
 	// Proxy is the component's balancer; nil when it has no proxy.
 	Proxy *ProxyStatus `json:"proxy,omitempty"`
 	// Scale is set while 'thorp scale' overrides the config's instance
@@ -90,7 +95,16 @@ type InstanceStatus struct {
 	PID           int     `json:"pid"`
 	State         State   `json:"state"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
-	MemoryBytes   int64   `json:"memory_bytes"`
+	// MemoryBytes is the instance's process tree (compare it with the
+	// component's MemoryLimitBytes, a per-process limit).
+	MemoryBytes int64 `json:"memory_bytes"`
+	// Restarts counts this instance's restarts since thorp started, every
+	// reason (the component's Restarts also keeps those before a thorp
+	// restart, from the state file).
+	Restarts int `json:"restarts"`
+	// CPUPercent is the CPU use of the instance's process tree between the
+	// last two samples, in % of one core.
+	CPUPercent float64 `json:"cpu_percent"`
 	// Procs is how many processes the instance's tree had at the last sample.
 	Procs int `json:"procs"`
 	// Port is the loopback port of a proxied instance's process ($PORT);

@@ -14,5 +14,6 @@
 //
 // Counting follows DESIGN.md: max_restarts counts consecutive runs shorter
 // than min_uptime and the component is errored when the count reaches it;
-// only crashes count (see Reason.CountsTowardMaxRestarts).
+// only exits the process made on its own (crash, exit) count (see
+// Reason.CountsTowardMaxRestarts).
 package policies

@@ -23,6 +23,11 @@ const (
 	ReasonCron Reason = "cron"
 	// ReasonConfig: reload-config changed the component.
 	ReasonConfig Reason = "config"
+	// ReasonExit: the process exited with code 0 and autorestart is
+	// "always" (a clean exit, not a crash). Like a crash it follows the
+	// backoff of DecideExit, and a run shorter than min_uptime counts
+	// toward max_restarts.
+	ReasonExit Reason = "exit"
 	// ReasonWatch: a file under the component's watch paths changed.
 	ReasonWatch Reason = "watch"
 )
@@ -32,14 +37,16 @@ const (
 var Reasons = []Reason{
 	ReasonCrash, ReasonMemory, ReasonHealth, ReasonWatchdog,
 	ReasonManual, ReasonReload, ReasonCron, ReasonConfig,
+	ReasonExit,
 	ReasonWatch,
 }
 
 // CountsTowardMaxRestarts reports whether a restart for r counts toward
-// max_restarts. Only crashes do; a restart thorp or the operator asked for
-// never does. Safe for concurrent use.
+// max_restarts. Only exits the process made on its own (crash, exit) do;
+// a restart thorp or the operator asked for never does. Safe for
+// concurrent use.
 func (r Reason) CountsTowardMaxRestarts() bool {
-	return r == ReasonCrash
+	return r == ReasonCrash || r == ReasonExit
 }
 
 // WaitsRestartDelay reports whether a restart for r waits restart_delay

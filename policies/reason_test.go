@@ -15,6 +15,7 @@ func TestReason_Properties(t *testing.T) {
 		{ReasonReload, false, false, true},
 		{ReasonCron, false, true, false},
 		{ReasonConfig, false, false, false},
+		{ReasonExit, true, false, false},
 		{ReasonWatch, false, false, false},
 	}
 	if len(tests) != len(Reasons) {

@@ -73,6 +73,16 @@ type Exit struct {
 	Requested bool
 }
 
+// Reason is the restart reason of an unrequested exit: ReasonExit for an
+// exit with code 0 (under autorestart "always" the only way it restarts),
+// ReasonCrash for any other code or a signal.
+func (e Exit) Reason() Reason {
+	if !e.Signalled() && e.Code == 0 {
+		return ReasonExit
+	}
+	return ReasonCrash
+}
+
 // Signalled reports whether the process was killed by a signal.
 func (e Exit) Signalled() bool { return e.Signal != 0 }
 

@@ -517,13 +517,28 @@ func TestDecideExit_Property(t *testing.T) {
 }
 
 func TestReason_CountsTowardMaxRestarts(t *testing.T) {
-	want := []Reason{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config", "watch"}
+	want := []Reason{"crash", "memory", "health", "watchdog", "manual", "reload", "cron", "config", "exit", "watch"}
 	if !slices.Equal(Reasons, want) {
 		t.Fatalf("Reasons = %v, want DESIGN order %v", Reasons, want)
 	}
 	for _, r := range Reasons {
-		if got := r.CountsTowardMaxRestarts(); got != (r == ReasonCrash) {
+		if got := r.CountsTowardMaxRestarts(); got != (r == ReasonCrash || r == ReasonExit) {
 			t.Errorf("%s counts = %v", r, got)
+		}
+	}
+}
+
+func TestExit_Reason(t *testing.T) {
+	for _, tt := range []struct {
+		e    Exit
+		want Reason
+	}{
+		{Exit{Code: 0}, ReasonExit},
+		{Exit{Code: 1}, ReasonCrash},
+		{Exit{Code: -1, Signal: syscall.SIGKILL}, ReasonCrash},
+	} {
+		if got := tt.e.Reason(); got != tt.want {
+			t.Errorf("%s: Reason() = %s, want %s", tt.e, got, tt.want)
 		}
 	}
 }

@@ -40,7 +40,10 @@ type Source struct {
 	Component string
 	// Stream is "out", "err" or "thorp".
 	Stream string
-	PID    int
+	// Instance is the component's instance (0 for the first, and for
+	// thorp's own lines).
+	Instance int
+	PID      int
 }
 
 // Copy reads r until EOF, frames lines and writes them to f, then returns

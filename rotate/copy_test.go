@@ -73,7 +73,7 @@ func TestFile_Copy_JSONFields(t *testing.T) {
 	clk.Set(time.Date(2024, 3, 9, 10, 11, 12, 345_000_000, time.UTC))
 	f := openT(t, path, Options{Format: FormatJSON, Clock: clk.Now})
 	in := "hello \"world\"\n\ttab\\ and é\n"
-	if err := f.Copy(strings.NewReader(in), Source{Component: "api", Stream: StreamErr, PID: 4242}); err != nil {
+	if err := f.Copy(strings.NewReader(in), Source{Component: "api", Stream: StreamErr, Instance: 2, PID: 4242}); err != nil {
 		t.Fatal(err)
 	}
 	lines, _ := allLines(t, path)
@@ -86,13 +86,14 @@ func TestFile_Copy_JSONFields(t *testing.T) {
 			Time      string `json:"time"`
 			Component string `json:"component"`
 			Stream    string `json:"stream"`
+			Instance  int    `json:"instance"`
 			PID       int    `json:"pid"`
 			Msg       string `json:"msg"`
 		}
 		if err := json.Unmarshal([]byte(l), &v); err != nil {
 			t.Fatalf("%q: %v", l, err)
 		}
-		if v.Time != "2024-03-09T10:11:12.345Z" || v.Component != "api" || v.Stream != "err" || v.PID != 4242 || v.Msg != wantMsg[i] {
+		if v.Time != "2024-03-09T10:11:12.345Z" || v.Component != "api" || v.Stream != "err" || v.Instance != 2 || v.PID != 4242 || v.Msg != wantMsg[i] {
 			t.Errorf("line %d = %+v", i, v)
 		}
 		if ts, ok := ParseTime(l); !ok || !ts.Equal(clk.Now()) {

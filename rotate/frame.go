@@ -15,7 +15,7 @@ type framer struct {
 	json    bool
 	stamp   []byte // the time of the current chunk, formatted, when stampOK
 	stampOK bool
-	jsonMid []byte // `","component":…,"msg":"` for the source
+	jsonMid []byte // `","component":…,"instance":…,"msg":"` for the source
 	out     []byte
 	// flush is called when out grows past flushAt; it must leave out empty
 	// (or replace it with an empty buffer).
@@ -28,6 +28,8 @@ func newFramer(src Source, flushAt int, flush func()) *framer {
 	mid = appendJSONString(mid, []byte(src.Component))
 	mid = append(mid, `,"stream":`...)
 	mid = appendJSONString(mid, []byte(src.Stream))
+	mid = append(mid, `,"instance":`...)
+	mid = strconv.AppendInt(mid, int64(src.Instance), 10)
 	mid = append(mid, `,"pid":`...)
 	mid = strconv.AppendInt(mid, int64(src.PID), 10)
 	mid = append(mid, `,"msg":"`...)

@@ -365,9 +365,16 @@ func (fo *follower) drain() error {
 	}
 }
 
-// ParseTime returns the time of a log line: its timestamp prefix (text) or
-// its "time" field (json). ok is false when the line has neither.
+// ParseTime returns the time of a log line: its timestamp prefix (text),
+// its "time" field (json) or, for a line of Go's log/slog text handler
+// (thorp's own log), its leading time=… attribute. ok is false when the
+// line has none of them.
 func ParseTime(line string) (t time.Time, ok bool) {
+	if rest, found := strings.CutPrefix(line, "time="); found {
+		stamp, _, _ := strings.Cut(rest, " ")
+		t, err := time.Parse(time.RFC3339Nano, stamp)
+		return t, err == nil
+	}
 	if strings.HasPrefix(line, "{") {
 		var v struct {
 			Time string `json:"time"`

@@ -141,6 +141,8 @@ func TestParseTime_Table(t *testing.T) {
 		{"2024-03-09 no", false},
 		{`{"msg":"no time"}`, false},
 		{`{broken`, false},
+		{`time=2024-03-09T11:11:12.345+01:00 level=INFO msg=started`, true},
+		{`time=yesterday level=INFO`, false},
 	}
 	for _, tt := range tests {
 		got, ok := ParseTime(tt.line)

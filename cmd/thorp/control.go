@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
+	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
@@ -58,13 +61,41 @@ func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "thorp signal: give a signal and one or more components, e.g. thorp signal HUP api")
 		return exitUsage
 	}
-	if _, err := config.ParseSignal(pos[0]); err != nil {
+	sig, err := config.ParseSignal(pos[0])
+	if err != nil {
 		fmt.Fprintf(stderr, "thorp signal: %s\n", termSafeErr(err))
 		return exitUsage
 	}
-	if err := clientFor(*cfgPath).Signal(ctx, pos[0], pos[1:]); err != nil {
+	comps, err := clientFor(*cfgPath).Signal(ctx, pos[0], pos[1:])
+	if err != nil {
 		return clientExit(stderr, err)
 	}
-	fmt.Fprintf(stdout, "sent %s to %v\n", pos[0], pos[1:])
+	fmt.Fprintf(stdout, "sent %s to %s\n", sig, signalledCell(comps))
 	return exitOK
+}
+
+// signalledCell names the components signalled and their processes'
+// pids: "api (pid 41), web (pids 42, 43)".
+func signalledCell(comps []engine.Status) string {
+	var parts []string
+	for _, st := range comps {
+		var pids []string
+		for _, in := range st.Instances {
+			if in.PID > 0 {
+				pids = append(pids, strconv.Itoa(in.PID))
+			}
+		}
+		switch len(pids) {
+		case 0:
+			parts = append(parts, termSafe(st.Name)+" (no process)")
+		case 1:
+			parts = append(parts, termSafe(st.Name)+" (pid "+pids[0]+")")
+		default:
+			parts = append(parts, termSafe(st.Name)+" (pids "+strings.Join(pids, ", ")+")")
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -8,13 +8,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/daemon"
@@ -27,12 +30,20 @@ func init() {
 	commands["flush"] = command{summary: "empty components' current log files (rotated files are kept)", run: cmdFlush}
 }
 
-const logsUsage = `logs [-c FILE] [NAME...|@TAG...] [-n 100] [-f] [--out|--err] [--since 10m]
+const logsUsage = `logs [-c FILE] [NAME...|@TAG...|thorp] [-n|--lines 100] [-f] [--out|--err] [--since 10m]
 
 Prints the last lines of the components' logs (all components when no name
 is given), both streams merged by time unless --out or --err is given, each
 line prefixed with its component and stream when more than one file is
-shown. With -f it keeps printing new lines, across rotations, until Ctrl-C.
+shown. The name thorp (when no component has it) is thorp's own log,
+logs/thorp.log. With -f it keeps printing new lines, across rotations,
+until Ctrl-C.
+
+--since takes a duration back from now (90m, 1h30m, 2d), a date
+(2026-11-27, local midnight), a local date and time (2026-11-27 10:00) or
+an RFC 3339 time (2026-11-27T10:00:00Z). It selects by the lines'
+timestamps: a log written with logs.timestamps = false has none, which
+thorp logs says on stderr before showing that log's last lines instead.
 It reads the files directly, so it works whether or not thorp is running.
 The lines are printed as the components wrote them, escape sequences
 included (colour output stays colour, as with tail or PM2); pipe through
@@ -42,16 +53,61 @@ included (colour output stays colour, as with tail or PM2); pipe through
 type logSource struct {
 	prefix string
 	path   string
+	// untimed: the lines carry no timestamp (logs.timestamps = false with
+	// the text format), so --since cannot select among them.
+	untimed bool
+}
+
+// sinceFlag is --since: the time from which lines are shown.
+type sinceFlag struct{ t time.Time }
+
+func (f *sinceFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *sinceFlag) Set(s string) error {
+	t, err := parseSince(s, time.Now())
+	f.t = t
+	return err
+}
+
+// parseSince reads --since relative to now: a Go duration (90m, 1h30m), a
+// number of days (2d), RFC 3339, a date (local midnight) or a local date
+// and time to the minute or second.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil && n >= 0 && n <= 100*365 {
+			return now.Add(-time.Duration(n * 24 * float64(time.Hour))), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{time.DateOnly, "2006-01-02 15:04", time.DateTime, "2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: give a duration back from now (90m, 2d), a date (2026-11-27), a date and time (\"2026-11-27 10:00\") or RFC 3339", s)
 }
 
 func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("logs", logsUsage, stderr)
 	cfgPath := configFlag(fs)
 	n := fs.Int("n", 100, "how many lines to show (0 with -f: only new lines)")
+	fs.IntVar(n, "lines", 100, "same as -n")
 	follow := fs.Bool("f", false, "follow: keep printing new lines until Ctrl-C")
 	onlyOut := fs.Bool("out", false, "only stdout")
 	onlyErr := fs.Bool("err", false, "only stderr")
-	since := fs.Duration("since", 0, "only lines newer than this (e.g. 10m)")
+	var since sinceFlag
+	fs.Var(&since, "since", "only lines from this time: 90m, 2d, 2026-11-27, \"2026-11-27 10:00\" or RFC 3339")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -78,24 +134,28 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sources[0].prefix = ""
 	}
 
-	var cutoff time.Time
-	if *since > 0 {
-		cutoff = time.Now().Add(-*since)
-	}
+	cutoff := since.t
+	nSet := fsSet(fs, "n") || fsSet(fs, "lines")
 	want := *n
-	if *since > 0 && !fsSet(fs, "n") {
+	if !cutoff.IsZero() && !nSet {
 		want = 1 << 20 // --since alone: every line in the window
 	}
 	var lines []timedLine
 	for i, src := range sources {
-		got, err := rotate.Tail(src.path, want)
+		srcWant, srcCutoff := want, cutoff
+		if src.untimed && !cutoff.IsZero() {
+			srcWant, srcCutoff = *n, time.Time{}
+			fmt.Fprintf(stderr, "thorp logs: %s has no timestamps (logs.timestamps = false), so --since cannot select its lines; showing its last %d\n",
+				termSafe(src.path), srcWant)
+		}
+		got, err := rotate.Tail(src.path, srcWant)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(stderr, "thorp logs: %s\n", termSafeErr(err))
 			continue
 		}
 		for j, l := range got {
 			t, ok := rotate.ParseTime(l)
-			if !cutoff.IsZero() && (!ok || t.Before(cutoff)) {
+			if !srcCutoff.IsZero() && (!ok || t.Before(srcCutoff)) {
 				continue
 			}
 			lines = append(lines, timedLine{t: t, src: i, seq: j, text: src.prefix + l})
@@ -149,32 +209,44 @@ type timedLine struct {
 	text string
 }
 
-// logSources lists the files of the named components (all when none).
+// logSources lists the files of the named components (all when none);
+// the name thorp, when no component has it, is thorp's own log.
 func logSources(cfg *config.Config, names []string, out, errs bool) ([]logSource, error) {
 	var comps []*config.Component
+	var own []logSource
 	if len(names) == 0 {
 		for i := range cfg.Components {
 			comps = append(comps, &cfg.Components[i])
 		}
 	}
-	if len(names) > 0 {
-		sel, unknown := cfg.Select(names)
+	var rest []string
+	for _, n := range names {
+		if n == "thorp" && cfg.Component(n) == nil {
+			own = append(own, logSource{prefix: "thorp | ", path: filepath.Join(cfg.Settings.Logs.Dir, "thorp.log")})
+			continue
+		}
+		rest = append(rest, n)
+	}
+	if len(rest) > 0 {
+		sel, unknown := cfg.Select(rest)
 		if len(unknown) > 0 {
-			return nil, fmt.Errorf("unknown component %s; known: %s", strings.Join(unknown, ", "), strings.Join(cfg.Known(), ", "))
+			return nil, fmt.Errorf("%w %s; known: %s", engine.ErrUnknownComponent, strings.Join(unknown, ", "), strings.Join(cfg.Known(), ", "))
 		}
 		for _, n := range sel {
 			comps = append(comps, cfg.Component(n))
 		}
 	}
-	var out2 []logSource
+	out2 := own
 	seen := map[string]bool{}
+	var untimed bool
 	add := func(prefix, path string) {
 		if !seen[path] {
 			seen[path] = true
-			out2 = append(out2, logSource{prefix: prefix, path: path})
+			out2 = append(out2, logSource{prefix: prefix, path: path, untimed: untimed})
 		}
 	}
 	for _, c := range comps {
+		untimed = !c.Logs.Timestamps && c.Logs.Format != "json"
 		if c.MergeLogs {
 			add(c.Name+" | ", c.OutLog())
 			continue

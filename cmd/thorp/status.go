@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	commands["status"] = command{summary: "table of components: state, pid, uptime, restarts, memory, cpu (alias ls)", run: cmdStatus}
+	commands["status"] = command{summary: "table of components and their instances: state, pid, uptime, restarts, memory against the per-process limit, cpu % (alias ls)", run: cmdStatus}
 	commands["describe"] = command{summary: "everything about one component (or each of @TAG), with recent events", run: cmdDescribe}
 }
 
@@ -94,7 +94,7 @@ func filterStatus(all []engine.Status, names []string) ([]engine.Status, error) 
 	}
 	sel, unknown := config.Select(order, func(n string) []string { return tags[n] }, names)
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown component %s; known: %s", strings.Join(unknown, ", "),
+		return nil, fmt.Errorf("%w %s; known: %s", engine.ErrUnknownComponent, strings.Join(unknown, ", "),
 			strings.Join(config.Known(order, func(n string) []string { return tags[n] }), ", "))
 	}
 	var out []engine.Status
@@ -115,7 +115,16 @@ func writeJSON(w io.Writer, v any) int {
 	return exitOK
 }
 
-// printStatusTable prints the status table people read.
+// printStatusTable prints the status table people read: a row per
+// component and, under a component with more than one instance or a
+// proxy, a row per instance (see instanceRows).
+//
+// A component row of several instances reads "running 2/3" (instances
+// running of those configured, or its aggregate state with 0/3 when none
+// runs) and leaves PID and UPTIME to the instance rows; its MEMORY is the
+// sum over the instances, without max_memory_restart, a per-process limit
+// that each instance row shows beside its own figure. CPU is % of one core
+// between the last two samples.
 func printStatusTable(w io.Writer, comps []engine.Status) {
 	color := useColor(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -125,13 +134,14 @@ func printStatusTable(w io.Writer, comps []engine.Status) {
 	}
 	fmt.Fprintf(tw, "NAME\t%s\tPID\tUPTIME\tRESTARTS\tMEMORY\tCPU\n", header)
 	for _, st := range comps {
-		pid := "-"
-		if st.PID > 0 {
-			pid = fmt.Sprint(st.PID)
+		if len(st.Instances) > 1 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\t%s\t%s\n", termSafe(st.Name), countedStateCell(st, color),
+				restartsCell(st), sizeOrDash(st.MemoryBytes), cpuCell(st.CPUPercent))
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termSafe(st.Name), stateCell(st.State, color), pidCell(st.PID),
+				humanDuration(st.UptimeSeconds), restartsCell(st), memoryCell(st), cpuCell(st.CPUPercent))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n", termSafe(st.Name), stateCell(st.State, color), pid, humanDuration(st.UptimeSeconds),
-			restartsCell(st), memoryCell(st), st.CPUSeconds)
-		printProcessRows(tw, st, color)
+		printInstanceRows(tw, st, color)
 	}
 	tw.Flush()
 	if len(comps) == 0 {
@@ -152,21 +162,65 @@ func scaleCell(s *engine.ScaleStatus) string {
 	return fmt.Sprintf("%d instances (scaled, thorp.lua says %d)", s.Instances, s.ConfigInstances)
 }
 
-// printProcessRows adds, under a proxied component's row, one row per
-// process behind its balancer: each instance, then any replaced process
-// still draining. The last cell (outside the columns) is the process's
-// $PORT, rotation and open connections. Other components get no rows.
-func printProcessRows(tw io.Writer, st engine.Status, color bool) {
-	if st.Proxy == nil {
+// countedStateCell is the state of a component of several instances:
+// "running 2/3" while any runs, else its aggregate state, "errored 0/3".
+func countedStateCell(st engine.Status, color bool) string {
+	running := 0
+	for _, in := range st.Instances {
+		if in.State == engine.StateRunning {
+			running++
+		}
+	}
+	state := st.State
+	if running > 0 {
+		state = engine.StateRunning
+	}
+	text := termSafe(fmt.Sprintf("%s %d/%d", state, running, len(st.Instances)))
+	if !color {
+		return text
+	}
+	code := stateColors[state]
+	if running > 0 && running < len(st.Instances) {
+		code = stateColors[engine.StateStarting] // yellow: some are not running
+	}
+	return code + text + "\x1b[0m"
+}
+
+// cpuCell is a CPU percentage: "0%", "12%", "3.5%".
+func cpuCell(pct float64) string {
+	if pct < 10 && pct != 0 {
+		return fmt.Sprintf("%.1f%%", pct)
+	}
+	return fmt.Sprintf("%.0f%%", pct)
+}
+
+func sizeOrDash(n int64) string {
+	if n > 0 {
+		return config.Size(n).String()
+	}
+	return "-"
+}
+
+// printInstanceRows adds, under a component with more than one instance
+// or a proxy, one row per instance: id, state, pid, uptime, restarts,
+// memory against the per-process limit and CPU; then, behind a proxy, any
+// replaced process still draining. Behind a proxy the last cell (outside
+// the columns) is the process's $PORT, rotation and open connections.
+func printInstanceRows(tw io.Writer, st engine.Status, color bool) {
+	if len(st.Instances) < 2 && st.Proxy == nil {
 		return
 	}
 	for _, in := range st.Instances {
-		mem := "-"
-		if in.MemoryBytes > 0 {
-			mem = config.Size(in.MemoryBytes).String()
+		mem := sizeOrDash(in.MemoryBytes)
+		if st.MemoryLimitBytes > 0 {
+			mem += " / " + config.Size(st.MemoryLimitBytes).String()
 		}
-		fmt.Fprintf(tw, "  #%d\t%s\t%s\t%s\t\t%s\t\t%s\n", in.Index, stateCell(in.State, color), pidCell(in.PID),
-			humanDuration(in.UptimeSeconds), mem, rotationCell(in.Port, in.Rotation, in.Connections))
+		row := fmt.Sprintf("  #%d\t%s\t%s\t%s\t%d\t%s\t%s", in.Index, stateCell(in.State, color), pidCell(in.PID),
+			humanDuration(in.UptimeSeconds), in.Restarts, mem, cpuCell(in.CPUPercent))
+		if st.Proxy != nil {
+			row += "\t" + rotationCell(in.Port, in.Rotation, in.Connections)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	for _, b := range replacedBackends(st) {
 		fmt.Fprintf(tw, "  #%d (replaced)\t\t%s\t\t\t\t\t%s\n", b.Instance, pidCell(b.PID), rotationCell(b.Port, b.Rotation, b.Connections))
@@ -375,7 +429,7 @@ func printDetail(w io.Writer, d engine.Detail) {
 	if d.MemoryTimeToLimitSeconds > 0 {
 		row("limit in", "%s", humanDuration(d.MemoryTimeToLimitSeconds))
 	}
-	row("cpu", "%.2fs", d.CPUSeconds)
+	row("cpu", "%s now, %.2fs in all", cpuCell(d.CPUPercent), d.CPUSeconds)
 	for _, k := range []string{"command", "cwd", "depends_on", "max_memory_restart", "restart_delay", "min_uptime", "max_restarts", "kill_timeout"} {
 		if v, ok := d.Config[k]; ok {
 			row(strings.ReplaceAll(k, "_", " "), "%v", v)
@@ -403,7 +457,8 @@ func printDetail(w io.Writer, d engine.Detail) {
 			if d.Proxy != nil {
 				proc = ", " + rotationCell(in.Port, in.Rotation, in.Connections)
 			}
-			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s%s", in.State, in.PID, humanDuration(in.UptimeSeconds), proc)
+			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s, %d restarts, memory %s, cpu %s%s", in.State, in.PID,
+				humanDuration(in.UptimeSeconds), in.Restarts, sizeOrDash(in.MemoryBytes), cpuCell(in.CPUPercent), proc)
 		}
 	}
 	for _, b := range replacedBackends(d.Status) {

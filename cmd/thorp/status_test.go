@@ -84,7 +84,7 @@ func TestPrintStatusTable_Proxy(t *testing.T) {
 		Instances: []engine.InstanceStatus{{Index: 0, PID: 7, State: engine.StateRunning}}}})
 	out := b.String()
 	for first, want := range map[string][]string{
-		"api": {"running", "101", "1 (manual 1)"},
+		"api": {"running 2/2", "1 (manual 1)"},
 		"#0":  {"running", "101", "20 MiB", "port 40001, in rotation, 1 connection"},
 		"#1":  {"running", "102", "1m5s", "30 MiB", "port 40002, in rotation, 3 connections"},
 	} {
@@ -94,6 +94,9 @@ func TestPrintStatusTable_Proxy(t *testing.T) {
 				t.Errorf("row %s lacks %q:\n%s", first, w, out)
 			}
 		}
+	}
+	if row := rowOf(out, "api"); strings.Contains(row, "101") {
+		t.Errorf("the component row of two instances shows instance 0's pid: %s", row)
 	}
 	if row := rowOf(out, "#0"); strings.Contains(rowOf(out, "#0"), "99") {
 		t.Errorf("instance row shows the replaced process: %s", row)
@@ -121,13 +124,35 @@ func TestPrintStatusTable_Proxy(t *testing.T) {
 	}
 }
 
-func TestPrintStatusTable_NoProxyUnchanged(t *testing.T) {
-	st := engine.Status{Name: "pool", State: engine.StateRunning, PID: 5, Instances: []engine.InstanceStatus{
-		{Index: 0, PID: 5, State: engine.StateRunning}, {Index: 1, PID: 6, State: engine.StateRunning}}}
+// A component of three instances, one healthy, one in backoff, one
+// errored: the component row counts the running ones instead of reading
+// "backoff" with instance 0's pid; memory is the sum without the
+// per-process limit, which each instance row shows beside its own.
+func TestPrintStatusTable_Instances(t *testing.T) {
+	st := engine.Status{Name: "web", State: engine.StateBackoff, PID: 28900, Restarts: 4,
+		RestartsByReason: map[string]int{"crash": 3, "exit": 1}, MemoryBytes: 300 << 20, MemoryLimitBytes: 150 << 20,
+		CPUPercent: 12.5, Instances: []engine.InstanceStatus{
+			{Index: 0, PID: 28900, State: engine.StateRunning, UptimeSeconds: 300, MemoryBytes: 200 << 20, CPUPercent: 12.5},
+			{Index: 1, State: engine.StateBackoff, Restarts: 3, MemoryBytes: 100 << 20},
+			{Index: 2, State: engine.StateErrored, Restarts: 1}}}
 	var b bytes.Buffer
 	printStatusTable(&b, []engine.Status{st})
-	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 {
-		t.Errorf("a component without a proxy got more than its row:\n%s", b.String())
+	out := squeeze(b.String())
+	for _, want := range []string{
+		"web running 1/3 - - 4 (crash 3, exit 1) 300 MiB 12%\n",
+		"#0 running 28900 5m0s 0 200 MiB / 150 MiB 12%\n",
+		"#1 backoff - - 3 100 MiB / 150 MiB 0%\n",
+		"#2 errored - - 1 - / 150 MiB 0%\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	st.Instances[0].State = engine.StateErrored
+	b.Reset()
+	printStatusTable(&b, []engine.Status{st})
+	if out := squeeze(b.String()); !strings.Contains(out, "web backoff 0/3 ") {
+		t.Errorf("none running: want the aggregate state with 0/3:\n%s", out)
 	}
 }
 
@@ -137,8 +162,8 @@ func TestPrintDetail_Proxy(t *testing.T) {
 	out := squeeze(b.String())
 	for _, want := range []string{
 		"proxy: tcp://0.0.0.0:3000 (http), 6 active, 1234 total, errors refused 2, timeout 1, responses 200 1200, 502 2",
-		"instance 0: running pid 101 up 5s, port 40001, in rotation, 1 connection",
-		"instance 1: running pid 102 up 1m5s, port 40002, in rotation, 3 connections",
+		"instance 0: running pid 101 up 5s, 0 restarts, memory 20 MiB, cpu 0%, port 40001, in rotation, 1 connection",
+		"instance 1: running pid 102 up 1m5s, 0 restarts, memory 30 MiB, cpu 0%, port 40002, in rotation, 3 connections",
 		"instance 0: replaced, pid 99, port 40000, draining, 2 connections",
 	} {
 		if !strings.Contains(out, want+"\n") {
@@ -153,7 +178,7 @@ func TestPrintDetail_Proxy(t *testing.T) {
 	b.Reset()
 	printDetail(&b, engine.Detail{Status: st})
 	out = squeeze(b.String())
-	for _, want := range []string{"tcp://0.0.0.0:3000 (tcp), 6 active, 1234 total, errors 0\n", "running pid 101 up 5s, port 40001, in rotation, 1 connection\n"} {
+	for _, want := range []string{"tcp://0.0.0.0:3000 (tcp), 6 active, 1234 total, errors 0\n", "running pid 101 up 5s, 0 restarts, memory 20 MiB, cpu 0%, port 40001, in rotation, 1 connection\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}

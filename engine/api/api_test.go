@@ -173,7 +173,7 @@ func TestClient_ActionsAndErrors(t *testing.T) {
 	if _, err := c.Act(ctx, "explode", []string{"svc"}, true); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 		t.Fatalf("unknown action: %v", err)
 	}
-	if err := c.Signal(ctx, "NOPE", []string{"svc"}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+	if _, err := c.Signal(ctx, "NOPE", []string{"svc"}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 		t.Fatalf("bad signal: %v", err)
 	}
 	evs, err := c.Events(ctx, 0, "svc", "")

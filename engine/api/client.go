@@ -153,10 +153,15 @@ func (c *Client) Act(ctx context.Context, action string, names []string, wait bo
 	return out.Components, err
 }
 
-// Signal sends sig (a name like "SIGHUP" or "HUP") to names' process groups.
-func (c *Client) Signal(ctx context.Context, sig string, names []string) error {
+// Signal sends sig (a name like "SIGHUP" or "HUP") to names' process
+// groups and returns the status of the components it signalled.
+func (c *Client) Signal(ctx context.Context, sig string, names []string) ([]engine.Status, error) {
 	q := url.Values{"signal": {sig}}
-	return c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/signal", q, nil)
+	var out struct {
+		Components []engine.Status `json:"components"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/components/"+url.PathEscape(strings.Join(names, ","))+"/signal", q, &out)
+	return out.Components, err
 }
 
 // Reset zeroes the restart counters and last restart reason of names

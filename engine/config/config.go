@@ -156,11 +156,14 @@ type Component struct {
 	StopSignal        Signal        `koanf:"stop_signal"`
 	KillTimeout       time.Duration `koanf:"kill_timeout"`
 
-	MaxMemoryRestart Size          `koanf:"max_memory_restart"`
-	MemoryInterval   time.Duration `koanf:"memory_interval"`
-	MemorySamples    int           `koanf:"memory_samples"`
-	MemoryMeasure    string        `koanf:"memory_measure"`
-	MemoryPolicy     Func          `koanf:"memory_policy"`
+	MaxMemoryRestart Size `koanf:"max_memory_restart"`
+	// MaxMemoryRestartText is max_memory_restart as written in the file
+	// ("150MB"); "" when it was a number or not given. See Size.Written.
+	MaxMemoryRestartText string        `koanf:"-"`
+	MemoryInterval       time.Duration `koanf:"memory_interval"`
+	MemorySamples        int           `koanf:"memory_samples"`
+	MemoryMeasure        string        `koanf:"memory_measure"`
+	MemoryPolicy         Func          `koanf:"memory_policy"`
 
 	DependsOn []string          `koanf:"depends_on"`
 	Sockets   map[string]string `koanf:"sockets"`

@@ -626,6 +626,9 @@ func (d *decoder) decodeComponent(rc RawComponent, logs LogSettings) Component {
 	c.Name, c.Line, c.File = rc.Name, rc.Line, rc.File
 	c.Ready = def.Ready
 	c.EnvProfiles = profiles
+	if text, ok := values["max_memory_restart"].(string); ok {
+		c.MaxMemoryRestartText = text
+	}
 
 	if hasReady {
 		switch r := ready.(type) {

@@ -109,6 +109,7 @@ func TestDecode_Good(t *testing.T) {
 	sys.Cwd = "/srv/app/app"
 	sys.Env = map[string]string{"NODE_ENV": "production", "PORT": "8080"}
 	sys.MaxMemoryRestart = 150_000_000
+	sys.MaxMemoryRestartText = "150MB"
 	sys.RestartDelay = 4 * time.Second
 	sys.KillTimeout = 5 * time.Second
 	sys.MinUptime = 30 * time.Second
@@ -521,5 +522,30 @@ func TestDecode_ValidationNamesSource(t *testing.T) {
 	_, problems := Decode(raw, nil, nil)
 	if errs := problems.Errors(); len(errs) != 1 || !strings.HasPrefix(errs[0].String(), `thorp.lua:1: http: "bad"`) {
 		t.Errorf("from the file: %v", errs)
+	}
+}
+
+func TestSize_Written(t *testing.T) {
+	for _, tt := range []struct {
+		s    Size
+		text string
+		want string
+	}{
+		{150_000_000, "150MB", "150MB (143.1 MiB)"},
+		{10 << 20, "10 MiB", "10 MiB"},
+		{10 << 20, "10MiB", "10MiB"},
+		{150_000_000, "", "143.1 MiB"},
+	} {
+		if got := tt.s.Written(tt.text); got != tt.want {
+			t.Errorf("Size(%d).Written(%q) = %q, want %q", tt.s, tt.text, got, tt.want)
+		}
+	}
+	c := Component{MaxMemoryRestart: 150_000_000, MaxMemoryRestartText: "150MB"}
+	m := c.Map()
+	if got := m["max_memory_restart"]; got != "150MB (143.1 MiB)" {
+		t.Errorf(`Map()["max_memory_restart"] = %v`, got)
+	}
+	if got := m["logs"].(map[string]any)["max_size"]; got != nil && got != "0 B" {
+		t.Errorf(`Map()["logs"]["max_size"] = %#v, want a size, never a number`, got)
 	}
 }

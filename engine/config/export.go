@@ -7,7 +7,8 @@ import (
 )
 
 // Map renders the component as thorp.lua would spell it: keys as in the
-// file, durations as Go strings ("4s"), sizes in bytes, signals by name, Lua
+// file, durations as Go strings ("4s"), sizes as written with the binary
+// figure beside ("150MB (143.1 MiB)", see Size.Written), signals by name, Lua
 // functions as "function at thorp.lua:LINE". `thorp describe` shows it.
 // It is safe for concurrent use.
 func (c *Component) Map() map[string]any {
@@ -19,6 +20,9 @@ func (c *Component) Map() map[string]any {
 			e[k] = v
 		}
 		m["env_"+name] = e
+	}
+	if c.MaxMemoryRestart > 0 {
+		m["max_memory_restart"] = c.MaxMemoryRestart.Written(c.MaxMemoryRestartText)
 	}
 	switch {
 	case c.ReadyFunc != nil:
@@ -56,6 +60,8 @@ func exportValue(v reflect.Value) any {
 	switch v.Type() {
 	case durationType:
 		return time.Duration(v.Int()).String()
+	case sizeType:
+		return Size(v.Int()).String()
 	case signalType:
 		return Signal(v.Int()).String()
 	case commandType:

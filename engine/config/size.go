@@ -94,3 +94,18 @@ func (s Size) String() string {
 	}
 	return fmt.Sprintf("%d B", int64(s))
 }
+
+// Written renders s as the user wrote it, text, with the binary figure
+// beside when it reads differently: "150MB (143.1 MiB)", "10 MiB". Without
+// text it is s.String().
+func (s Size) Written(text string) string {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return s.String()
+	}
+	bin := s.String()
+	if strings.EqualFold(strings.ReplaceAll(text, " ", ""), strings.ReplaceAll(bin, " ", "")) {
+		return text
+	}
+	return text + " (" + bin + ")"
+}
