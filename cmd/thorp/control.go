@@ -51,7 +51,7 @@ func cmdAct(ctx context.Context, action string, args []string, stdout, stderr io
 }
 
 func cmdSignal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("signal", "signal [-c FILE] SIG NAME...|@TAG...|all", stderr)
+	fs := newFlags("signal", "signal [-c FILE] SIG NAME...|@TAG...|all\n\nSends SIG to the process group of every instance of the named components\nand prints what it signalled: sent SIGHUP to api (pid 41), web (pids 42, 43).", stderr)
 	cfgPath := configFlag(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
