@@ -465,6 +465,9 @@ func (c *component) handle(r request) {
 		for reason := range c.restarts {
 			c.restarts[reason] = 0
 		}
+		for _, in := range c.insts {
+			in.restarts = 0
+		}
 		c.lastWhy = ""
 		c.event(c.insts[0], Event{Type: EventReset, Message: "restart counters and last restart reason reset by request"})
 		r.reply <- nil

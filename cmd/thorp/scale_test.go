@@ -68,6 +68,9 @@ component "steady" { command = {"sleep", "1000"} }
 	if c := component(t, st, "flaky"); c.restarts != 0 || c.byReason["crash"] != 0 {
 		t.Errorf("after reset flaky: %+v", c)
 	}
+	if in := componentStatus(t, cfg, "flaky").Instances[0]; in.Restarts != 0 {
+		t.Errorf("after reset flaky's instance 0 still counts %d restarts", in.Restarts)
+	}
 	if c := component(t, st, "steady"); c.byReason["manual"] != 1 {
 		t.Errorf("steady was not named, yet: %+v", c)
 	}
