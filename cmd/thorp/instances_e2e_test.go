@@ -101,10 +101,13 @@ component "web" {
 
 	// describe: per-instance lines, the limit as written.
 	out, _, _ = thorpCmd(t, "describe", "web", "-c", cfg)
-	for _, want := range []string{"max memory restart: 100MB (95.4 MiB)", "instance 1: ", "restarts, memory "} {
+	for _, want := range []string{"max memory restart: 100MB (95.4 MiB)", "instance 1: ", "restarts, memory ", "(max_memory_restart is per instance)"} {
 		if !strings.Contains(squeeze(out), want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`state: (running|starting|backoff) [0-3]/3\n`).MatchString(squeeze(out)) || strings.Contains(out, "pid: ") {
+		t.Errorf("describe of 3 instances: want a counted state and no component pid:\n%s", out)
 	}
 	if strings.Contains(out, "e+") {
 		t.Errorf("describe prints a number in exponent form:\n%s", out)

@@ -405,12 +405,19 @@ func printDetail(w io.Writer, d engine.Detail) {
 	if len(d.Tags) > 0 {
 		row("tags", "%s", strings.Join(d.Tags, ", "))
 	}
-	row("state", "%s", d.State)
+	multi := len(d.Instances) > 1 // pid, uptime and the limit are per instance, below
+	if multi {
+		row("state", "%s", countedStateCell(d.Status, false))
+	} else {
+		row("state", "%s", d.State)
+	}
 	if d.Message != "" {
 		row("why", "%s", d.Message)
 	}
-	row("pid", "%d", d.PID)
-	row("uptime", "%s", humanDuration(d.UptimeSeconds))
+	if !multi {
+		row("pid", "%d", d.PID)
+		row("uptime", "%s", humanDuration(d.UptimeSeconds))
+	}
 	row("restarts", "%s", restartsCell(d.Status))
 	if d.LastRestartReason != "" {
 		row("last restart", "%s", d.LastRestartReason)
@@ -422,7 +429,11 @@ func printDetail(w io.Writer, d engine.Detail) {
 		}
 		row("last exit", "%s at %s", how, d.LastExit.Time.Format(time.RFC3339))
 	}
-	row("memory", "%s", memoryCell(d.Status))
+	if multi {
+		row("memory", "%s in all (max_memory_restart is per instance)", sizeOrDash(d.MemoryBytes))
+	} else {
+		row("memory", "%s", memoryCell(d.Status))
+	}
 	if d.MemoryGrowthBytesPerHour != 0 {
 		row("growth", "%s/h (%+.1f%%/h)", config.Size(int64(d.MemoryGrowthBytesPerHour)), d.MemoryGrowthPercentPerHour)
 	}
