@@ -160,7 +160,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hooks.sup.Store(d.Supervisor())
 	ready.signal()
 	dropStartupPages()
+	// Once every component has been started, again: starting them (the
+	// config's first decode, spawning, opening logs) touched code the
+	// daemon does not run while it only supervises.
+	running, ran := context.WithCancel(ctx)
+	dropped := make(chan struct{})
+	go func() { // owner: cmdRun, which ends it and waits for it after Run
+		defer close(dropped)
+		select {
+		case <-d.Supervisor().Started():
+			dropStartupPages()
+		case <-running.Done():
+		}
+	}()
 	err = d.Run(ctx)
+	ran()
+	<-dropped
 	switch {
 	case errors.Is(err, daemon.ErrKilled):
 		return exitUsage
