@@ -49,8 +49,7 @@ type component struct {
 	ctx      context.Context // the loop's; every process context derives from it
 	cfg      *config.Component
 	insts    []*instance
-	outLog   *rotate.File
-	errLog   *rotate.File
+	logs     [][2]*rotate.File // [out, err] by instance: [0] always, the others with {instance} in a path (instanceLogs)
 	restarts map[policies.Reason]int
 	lastWhy  policies.Reason
 	cpu      float64 // cumulative CPU seconds of every run
@@ -187,8 +186,7 @@ func newComponent(s *Supervisor, cfg *config.Component, out, errLog *rotate.File
 		in:       newInbox(),
 		done:     make(chan struct{}),
 		cfg:      cfg,
-		outLog:   out,
-		errLog:   errLog,
+		logs:     [][2]*rotate.File{{out, errLog}},
 		restarts: map[policies.Reason]int{},
 	}
 	for _, r := range policies.Reasons {
@@ -481,7 +479,7 @@ func (c *component) handle(r request) {
 		}
 		c.cfg = r.cfg
 		if r.out != nil {
-			c.outLog, c.errLog = r.out, r.errLog
+			c.setLogs(r.out, r.errLog)
 		}
 		// Changed sockets, bound by the reload before anything changed,
 		// are taken before new instances start; a restart hands them to
@@ -1125,9 +1123,17 @@ func (c *component) updateSnapshot() {
 			st.Healthy = false
 		}
 	}
-	logs := []logRef{{"out", c.sup.outPath(c.cfg), c.outLog}}
-	if c.errLog != c.outLog {
-		logs = append(logs, logRef{"err", c.sup.errPath(c.cfg), c.errLog})
+	var logs []logRef
+	seen := map[*rotate.File]bool{}
+	for i, f := range c.logs {
+		if f[0] != nil && !seen[f[0]] {
+			seen[f[0]] = true
+			logs = append(logs, logRef{"out", c.cfg.OutLogFor(i), f[0]})
+		}
+		if f[1] != nil && !seen[f[1]] {
+			seen[f[1]] = true
+			logs = append(logs, logRef{"err", c.cfg.ErrLogFor(i), f[1]})
+		}
 	}
 	for _, l := range logs {
 		s := l.file.Stats()

@@ -111,7 +111,7 @@ type request struct {
 	sig    syscall.Signal  // opSignal
 	count  int             // opScale: the instance count
 	cfg    *config.Component
-	out    *rotate.File // opConfig: the log files for the new config
+	out    *rotate.File // opConfig: the log files for the new config (instance 0's)
 	errLog *rotate.File
 	// opConfig: with rebind, the held sockets for the new config (bound
 	// or shared by the reload's prepare), replacing the component's.

@@ -30,18 +30,19 @@ func newLogFiles(log *slog.Logger) *logFiles {
 	return &logFiles{log: log, files: map[string]*rotate.File{}, pipes: map[io.Closer]struct{}{}}
 }
 
-// openComponent returns cc's output and error logs (the same file with
-// merge_logs), opening them on first use. The paths it opened for the
-// first time are appended to opened when it is not nil, so that a reload
-// that fails can discard them again.
-func (l *logFiles) openComponent(cc *config.Component, opened *[]string) (out, errLog *rotate.File, err error) {
-	if out, err = l.open(cc.OutLog(), cc.Logs, opened); err != nil {
+// openComponent returns the output and error logs of cc's instance i (the
+// same file with merge_logs; the same for every instance unless a path
+// holds {instance}), opening them on first use. The paths it opened for
+// the first time are appended to opened when it is not nil, so that a
+// reload that fails can discard them again.
+func (l *logFiles) openComponent(cc *config.Component, i int, opened *[]string) (out, errLog *rotate.File, err error) {
+	if out, err = l.open(cc.OutLogFor(i), cc.Logs, opened); err != nil {
 		return nil, nil, err
 	}
 	if cc.MergeLogs {
 		return out, out, nil
 	}
-	if errLog, err = l.open(cc.ErrLog(), cc.Logs, opened); err != nil {
+	if errLog, err = l.open(cc.ErrLogFor(i), cc.Logs, opened); err != nil {
 		return nil, nil, err
 	}
 	return out, errLog, nil
@@ -161,4 +162,42 @@ func (l *logFiles) close() error {
 		delete(l.files, path)
 	}
 	return errors.Join(errs...)
+}
+
+// instanceLogs returns the [out, err] files of instance i: the
+// component's own unless its paths hold {instance}, in which case i's are
+// opened on its first start. Loop only.
+func (c *component) instanceLogs(i int) ([2]*rotate.File, error) {
+	if i == 0 || !c.cfg.PerInstanceLogs() {
+		return c.logs[0], nil
+	}
+	for len(c.logs) <= i {
+		c.logs = append(c.logs, [2]*rotate.File{})
+	}
+	if c.logs[i][0] == nil {
+		out, errLog, err := c.sup.logs.openComponent(c.cfg, i, nil)
+		if err != nil {
+			return [2]*rotate.File{}, err
+		}
+		c.logs[i] = [2]*rotate.File{out, errLog}
+	}
+	return c.logs[i], nil
+}
+
+// setLogs takes a reload's files for instance 0 (out, errLog) and those of
+// the other instances that had files of their own under the new config,
+// whose log settings reach them too; one that fails to open is tried
+// again when its instance next starts. Loop only.
+func (c *component) setLogs(out, errLog *rotate.File) {
+	had := len(c.logs)
+	c.logs = [][2]*rotate.File{{out, errLog}}
+	for i := 1; i < had && c.cfg.PerInstanceLogs(); i++ {
+		f, err := c.instanceLogs(i)
+		if err != nil {
+			c.log.Warn("open instance log", "instance", i, "err", err)
+			continue
+		}
+		_ = f[0].SetOptions(c.sup.logs.options(c.cfg.OutLogFor(i), c.cfg.Logs))
+		_ = f[1].SetOptions(c.sup.logs.options(c.cfg.ErrLogFor(i), c.cfg.Logs))
+	}
 }

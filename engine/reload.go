@@ -156,10 +156,11 @@ func (p *PreparedReload) prepare() (err error) {
 		}
 	}
 
-	// Every log file the new config needs.
+	// Every log file the new config needs (instance 0's of a component
+	// with per-instance logs; the others open when their instance starts).
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, errLog, err := s.logs.openComponent(cc, &p.opened)
+		out, errLog, err := s.logs.openComponent(cc, 0, &p.opened)
 		if err != nil {
 			return err
 		}
@@ -289,8 +290,8 @@ func (p *PreparedReload) commit(ctx context.Context) error {
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
 		f := p.files[cc.Name]
-		f[0].SetOptions(s.logs.options(s.outPath(cc), cc.Logs))
-		f[1].SetOptions(s.logs.options(s.errPath(cc), cc.Logs))
+		f[0].SetOptions(s.logs.options(cc.OutLogFor(0), cc.Logs))
+		f[1].SetOptions(s.logs.options(cc.ErrLogFor(0), cc.Logs))
 	}
 
 	// Removed components stop first, dependents before dependencies.

@@ -48,6 +48,10 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		}
 		env[cc.Proxy.PortEnv] = strconv.Itoa(port)
 	}
+	logs, err := c.instanceLogs(in.index)
+	if err != nil {
+		return 0, err
+	}
 	ready, err := s.newReadiness(cc, in.index, p.port)
 	if err != nil {
 		return 0, err
@@ -80,7 +84,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 	src := func(stream string) rotate.Source {
 		return rotate.Source{Component: cc.Name, Stream: stream, Instance: in.index, PID: child.PID}
 	}
-	s.logs.copy(child.Stdout, ready.watchOutput(child.Stdout), c.outLog, src("out"), c.log)
-	s.logs.copy(child.Stderr, ready.watchOutput(child.Stderr), c.errLog, src("err"), c.log)
+	s.logs.copy(child.Stdout, ready.watchOutput(child.Stdout), logs[0], src("out"), c.log)
+	s.logs.copy(child.Stderr, ready.watchOutput(child.Stderr), logs[1], src("err"), c.log)
 	return child.PID, nil
 }

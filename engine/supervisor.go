@@ -179,7 +179,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 	s.lastReload = reloadMark{ok: true, at: s.clock.Now()}
 	for i := range cfg.Components {
 		cc := &cfg.Components[i]
-		out, errLog, err := s.logs.openComponent(cc, nil)
+		out, errLog, err := s.logs.openComponent(cc, 0, nil)
 		if err != nil {
 			s.Close()
 			return nil, err

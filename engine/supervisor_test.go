@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -489,5 +490,48 @@ func TestSupervisor_LastWordsReachTheLogAtShutdown(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if !strings.Contains(string(b), "goodbye from") {
 		t.Fatalf("the line written while stopping was lost at shutdown:\n%s", b)
+	}
+}
+
+// With {instance} in log_file each instance writes a file of its own, one
+// added by scale too; the error file without it stays shared; status lists
+// every file and Rotate reaches each.
+func TestSupervisor_PerInstanceLogFile(t *testing.T) {
+	var dir string
+	s := startSupervisor(t, testComponent(t, "api", "echo out-$THORP_INSTANCE; echo err-$THORP_INSTANCE >&2; exec sleep 100", func(c *config.Component) {
+		c.Instances = 2
+		dir = c.Logs.Dir
+		c.LogFile = filepath.Join(dir, "api-{instance}.log")
+		c.Logs.Compress = false // a backup being compressed is two files for a moment
+	}))
+	for i := range 2 {
+		waitLog(t, filepath.Join(dir, fmt.Sprintf("api-%d.log", i)), fmt.Sprintf("out-%d", i))
+	}
+	waitLog(t, filepath.Join(dir, "api-error.log"), "err-1")
+	waitLog(t, filepath.Join(dir, "api-error.log"), "err-0")
+	if err := s.Scale(context.Background(), "api", 3, true); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, filepath.Join(dir, "api-2.log"), "out-2")
+	for i := range 3 {
+		b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("api-%d.log", i)))
+		if strings.Count(string(b), "out-") != 1 {
+			t.Errorf("api-%d.log has %q; want its instance's line alone", i, b)
+		}
+	}
+	var paths []string
+	for _, l := range statusOf(t, s, "api").Logs {
+		paths = append(paths, l.Stream+" "+filepath.Base(l.Path))
+	}
+	if want := []string{"out api-0.log", "err api-error.log", "out api-1.log", "out api-2.log"}; !slices.Equal(paths, want) {
+		t.Errorf("status logs %v, want %v", paths, want)
+	}
+	if err := s.Rotate(nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // backups are api-<i>-<time>.log
+		if got, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("api-%d-*.log*", i))); len(got) != 1 {
+			t.Errorf("instance %d: backups %v after Rotate, want one", i, got)
+		}
 	}
 }

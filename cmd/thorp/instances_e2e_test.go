@@ -3,7 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +195,56 @@ component "plain" { command = [[echo untimed; exec sleep 1000]], logs = { timest
 	}
 	if out, _, _ := thorpCmd(t, "logs", "thorp", "--since", "1h", "-c", cfg); !strings.Contains(out, "msg=") {
 		t.Errorf("logs thorp --since 1h: %q; thorp's own lines carry their time", out)
+	}
+}
+
+// log_file with {instance}: each instance writes its own file, one added
+// by scale too, and logs shows every instance's lines, labelled.
+func TestLogs_PerInstanceLogFile(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "" }
+component "api" { command = [[echo hello-$THORP_INSTANCE; exec sleep 1000]], instances = 2, log_file = "logs/api-{instance}.log" }
+`)
+	startThorpRunning(t, cfg)
+	shows := func(n int) func() bool {
+		return func() bool {
+			out, _, _ := thorpCmd(t, "logs", "api", "--out", "-c", cfg)
+			for i := range n {
+				if !strings.Contains(out, fmt.Sprintf("api#%d/out | ", i)) || !strings.Contains(out, fmt.Sprintf("hello-%d", i)) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, 10*time.Second, "both instances' lines in thorp logs", shows(2))
+	dir := filepath.Join(filepath.Dir(cfg), "logs")
+	for i := range 2 {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("api-%d.log", i)))
+		if err != nil || strings.Count(string(b), "hello-") != 1 || !strings.Contains(string(b), fmt.Sprintf("hello-%d", i)) {
+			t.Errorf("api-%d.log: %q, %v; want its instance's line alone", i, b, err)
+		}
+	}
+	if _, errOut, code := thorpCmd(t, "scale", "api", "3", "-c", cfg); code != exitOK {
+		t.Fatalf("scale api 3: exit %d, %s", code, errOut)
+	}
+	waitFor(t, 10*time.Second, "the scaled instance's line in thorp logs", shows(3))
+
+	out, _, _ := thorpCmd(t, "status", "--json", "-c", cfg)
+	var st struct {
+		Components []struct {
+			Logs []struct {
+				Stream, Path string
+			} `json:"logs"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Components) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var got []string
+	for _, l := range st.Components[0].Logs {
+		got = append(got, l.Stream+" "+filepath.Base(l.Path))
+	}
+	if want := []string{"out api-0.log", "err api-error.log", "out api-1.log", "out api-2.log"}; !slices.Equal(got, want) {
+		t.Errorf("status --json logs %v, want %v", got, want)
 	}
 }

@@ -247,18 +247,47 @@ func logSources(cfg *config.Config, names []string, out, errs bool) ([]logSource
 	}
 	for _, c := range comps {
 		untimed = !c.Logs.Timestamps && c.Logs.Format != "json"
-		if c.MergeLogs {
-			add(c.Name+" | ", c.OutLog())
-			continue
-		}
-		if out {
-			add(c.Name+"/out | ", c.OutLog())
-		}
-		if errs {
-			add(c.Name+"/err | ", c.ErrLog())
+		for _, i := range logInstances(c) {
+			name := c.Name
+			if c.PerInstanceLogs() {
+				name = fmt.Sprintf("%s#%d", c.Name, i)
+			}
+			if c.MergeLogs {
+				add(name+" | ", c.OutLogFor(i))
+				continue
+			}
+			if out {
+				add(name+"/out | ", c.OutLogFor(i))
+			}
+			if errs {
+				add(name+"/err | ", c.ErrLogFor(i))
+			}
 		}
 	}
 	return out2, nil
+}
+
+// logInstances are the instances whose files logSources lists: 0 alone
+// when every instance shares the component's files; with {instance} in a
+// path, those the config declares and any other (a scaled one) whose file
+// exists.
+func logInstances(c *config.Component) []int {
+	if !c.PerInstanceLogs() {
+		return []int{0}
+	}
+	var is []int
+	for i := range config.MaxInstances {
+		if i < c.Instances || exists(c.OutLogFor(i)) || exists(c.ErrLogFor(i)) {
+			is = append(is, i)
+		}
+	}
+	return is
+}
+
+// exists reports whether something is at path (a link is not followed).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // fsSet reports whether the flag called name was given.

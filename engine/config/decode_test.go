@@ -549,3 +549,36 @@ func TestSize_Written(t *testing.T) {
 		t.Errorf(`Map()["logs"]["max_size"] = %#v, want a size, never a number`, got)
 	}
 }
+
+// {instance} belongs in log_file and error_file (a file per instance), not
+// in a logs directory, which every instance shares.
+func TestDecode_InstanceInLogPaths(t *testing.T) {
+	raw := &Raw{File: "/x/thorp.lua", SettingsLine: 1, Settings: map[string]any{"logs": map[string]any{"dir": "logs/{instance}"}},
+		Components: []RawComponent{
+			{Name: "api", Line: 3, Values: map[string]any{"command": "true", "instances": 2.0, "log_file": "logs/api-{instance}.log", "merge_logs": true}},
+			{Name: "web", Line: 7, Values: map[string]any{"command": "true", "logs": map[string]any{"dir": "{instance}"}}},
+		}}
+	_, problems := Decode(raw, nil, nil)
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"/x/thorp.lua:1: logs.dir: {instance} is for a component's log_file and error_file, not the logs directory",
+		`/x/thorp.lua:7: component "web": logs.dir: {instance} is for a component's log_file and error_file, not the logs directory`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	raw.Settings = nil
+	raw.Components = raw.Components[:1]
+	cfg, problems := Decode(raw, nil, nil)
+	if len(problems) != 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	c := cfg.Components[0]
+	if !c.PerInstanceLogs() || c.OutLogFor(1) != "/x/logs/api-1.log" || c.ErrLogFor(1) != "/x/logs/api-1.log" {
+		t.Errorf("per-instance %v, instance 1 out %s err %s; want /x/logs/api-1.log for both (merge_logs)", c.PerInstanceLogs(), c.OutLogFor(1), c.ErrLogFor(1))
+	}
+}

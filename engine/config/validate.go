@@ -102,6 +102,9 @@ func checkLogs(l LogSettings, has func(key string) bool) []keyError {
 	if l.Dir == "" {
 		bad("dir", "must not be empty")
 	}
+	if strings.Contains(l.Dir, InstanceToken) {
+		bad("dir", "%s is for a component's log_file and error_file, not the logs directory", InstanceToken)
+	}
 	// rotate.CheckRotate is the rule; "" (rotate's zero value) is no
 	// spelling a thorp.lua should use for "none".
 	if l.Rotate == "" || rotate.CheckRotate(l.Rotate) != nil {

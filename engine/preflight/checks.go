@@ -199,18 +199,29 @@ func checkLogFile(path string) string {
 
 // checkComponentLogs checks the component's output and error log paths;
 // a problem is reported under log_file or error_file when that key names
-// the file, else under logs.
+// the file, else under logs. With {instance} in a path, the files of the
+// instances the config declares are checked, the first problem of each key
+// reported.
 func (c *checker) checkComponentLogs(comp *config.Component, errf func(key, msg string)) {
-	for _, path := range slices.Compact([]string{comp.OutLog(), comp.ErrLog()}) {
-		key := "logs"
-		switch path {
-		case comp.LogFile:
-			key = "log_file"
-		case comp.ErrorFile:
-			key = "error_file"
-		}
-		if msg := checkLogFile(path); msg != "" {
-			errf(key, msg)
+	n := 1
+	if comp.PerInstanceLogs() {
+		n = comp.Instances
+	}
+	reported := map[string]bool{}
+	for i := range n {
+		for _, tmpl := range slices.Compact([]string{comp.OutLog(), comp.ErrLog()}) {
+			key := "logs"
+			switch tmpl {
+			case comp.LogFile:
+				key = "log_file"
+			case comp.ErrorFile:
+				key = "error_file"
+			}
+			path := strings.ReplaceAll(tmpl, config.InstanceToken, strconv.Itoa(i))
+			if msg := checkLogFile(path); msg != "" && !reported[key] {
+				reported[key] = true
+				errf(key, msg)
+			}
 		}
 	}
 }
