@@ -534,4 +534,13 @@ func TestSupervisor_PerInstanceLogFile(t *testing.T) {
 			t.Errorf("instance %d: backups %v after Rotate, want one", i, got)
 		}
 	}
+	// A reload that moves the files restarts the instances into new ones.
+	cc := s.Config().Components[0]
+	cc.LogFile = filepath.Join(dir, "moved-{instance}.log")
+	if rep, err := s.Reload(context.Background(), testConfig(t, cc)); err != nil || !slices.Equal(rep.Restarted, []string{"api"}) {
+		t.Fatalf("reload: %+v, %v; want api restarted", rep, err)
+	}
+	for i := range 3 {
+		waitLog(t, filepath.Join(dir, fmt.Sprintf("moved-%d.log", i)), fmt.Sprintf("out-%d", i))
+	}
 }
