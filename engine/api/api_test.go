@@ -51,6 +51,7 @@ func startAPI(t testing.TB, mutable bool) (string, *engine.Supervisor) {
 	c.Cwd = dir
 	c.Env = map[string]string{"SECRET": "hunter2"}
 	c.EnvProfiles = map[string]map[string]string{"production": {"SECRET": "prod-hunter2"}}
+	c.Tags = []string{"web"}
 	c.Logs = config.Defaults().Logs
 	c.Logs.Dir = filepath.Join(dir, "logs")
 	cfg := &config.Config{File: filepath.Join(dir, "thorp.lua"), Dir: dir, Settings: config.Defaults(), Components: []config.Component{c}}

@@ -199,19 +199,24 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	if q == nil {
 		return
 	}
-	since, name, follow, wait := q.Uint("since"), q.Name("component"), q.Bool("follow"), q.Duration("wait")
+	since, names, follow, wait := q.Uint("since"), q.Names("component"), q.Bool("follow"), q.Duration("wait")
 	if q.refused(w) {
 		return
 	}
+	events, err := h.eventsOf(names)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	if follow {
-		h.followEvents(w, r, name, since, q.Has("since"))
+		h.followEvents(w, r, events, since, q.Has("since"))
 		return
 	}
 	wait = min(wait, time.Minute)
 	deadline := time.After(wait)
 	for {
 		ch := h.sup.WaitEvent()
-		evs := h.sup.Events(since, name, time.Time{})
+		evs := events(since)
 		if len(evs) > 0 || wait <= 0 {
 			if evs == nil {
 				evs = []engine.Event{}
@@ -227,6 +232,43 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// eventsOf returns what reads the events after a sequence number of the
+// components names selects (every component's when names is empty). A
+// name is taken as given, so a component a reload adds later can be
+// followed; an "@TAG" is resolved once, when the request arrives (an
+// unknown tag is an error).
+func (h *Handler) eventsOf(names []string) (func(since uint64) []engine.Event, error) {
+	if len(names) == 0 {
+		return func(since uint64) []engine.Event { return h.sup.Events(since, "", time.Time{}) }, nil
+	}
+	var sel []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, config.TagPrefix) {
+			sel = append(sel, n)
+			continue
+		}
+		tagged, err := h.sup.Resolve([]string{n})
+		if err != nil {
+			return nil, err
+		}
+		sel = append(sel, tagged...)
+	}
+	slices.Sort(sel)
+	sel = slices.Compact(sel)
+	if len(sel) == 1 {
+		return func(since uint64) []engine.Event { return h.sup.Events(since, sel[0], time.Time{}) }, nil
+	}
+	return func(since uint64) []engine.Event {
+		var out []engine.Event
+		for _, ev := range h.sup.Events(since, "", time.Time{}) {
+			if slices.Contains(sel, ev.Component) {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}, nil
 }
 
 // Server-sent events: a comment line every streamHeartbeat keeps proxies and
@@ -246,7 +288,7 @@ const (
 // event. The response headers are sent at once: a client that has them
 // will see every event from then on. It waits on the engine's event ring,
 // never polls. since and replay come from ?since.
-func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name string, since uint64, replay bool) {
+func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, events func(since uint64) []engine.Event, since uint64, replay bool) {
 	// A reconnecting EventSource keeps its URL: its Last-Event-ID wins.
 	if n, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		since, replay = n, true
@@ -275,7 +317,7 @@ func (h *Handler) followEvents(w http.ResponseWriter, r *http.Request, name stri
 	// still listens.
 	send := func() bool {
 		var b strings.Builder
-		for _, ev := range h.sup.Events(since, name, time.Time{}) {
+		for _, ev := range events(since) {
 			data, _ := json.Marshal(ev)
 			fmt.Fprintf(&b, "id: %d\ndata: %s\n\n", ev.Seq, data)
 			since = ev.Seq

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +148,31 @@ func TestClient_Follow_NotRunning(t *testing.T) {
 	c := NewClient(filepath.Join(t.TempDir(), "none.sock"))
 	if _, err := c.Follow(context.Background(), FollowOptions{}); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Follow without thorp: %v, want ErrNotRunning", err)
+	}
+}
+
+func TestClient_EventsOfATag(t *testing.T) {
+	sock, _ := startAPI(t, true)
+	c := NewClient(sock)
+	ctx := context.Background()
+	// wait: the first event (svc's spawn) may come just after the start.
+	evs, err := c.Events(ctx, 0, "@web", "5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 {
+		t.Fatal("no events for @web within 5s, whose svc has started")
+	}
+	for _, ev := range evs {
+		if ev.Component != "svc" {
+			t.Errorf("event of %q in @web's events", ev.Component)
+		}
+	}
+	if _, err := c.Events(ctx, 0, "@nope", ""); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("events of an unknown tag: %v", err)
+	}
+	// A name is taken as given: a component a reload may add is followed.
+	if evs, err := c.Events(ctx, 0, "later", ""); err != nil || len(evs) != 0 {
+		t.Fatalf("events of a component not there yet: %v, %v", evs, err)
 	}
 }
