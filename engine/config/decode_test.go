@@ -582,3 +582,17 @@ func TestDecode_InstanceInLogPaths(t *testing.T) {
 		t.Errorf("per-instance %v, instance 1 out %s err %s; want /x/logs/api-1.log for both (merge_logs)", c.PerInstanceLogs(), c.OutLogFor(1), c.ErrLogFor(1))
 	}
 }
+
+func TestSize_SI(t *testing.T) {
+	for _, tt := range []struct {
+		s    Size
+		want string
+	}{
+		{10_000_000, "10MB (9.5 MiB)"}, {1000, "1000 B"}, {10 * MiB, "10 MiB"}, {64 * KiB, "64 KiB"},
+		{1_500_000, "1500KB (1.4 MiB)"}, {123, "123 B"}, {2e9, "2GB (1.9 GiB)"},
+	} {
+		if got := tt.s.Written(tt.s.SI()); got != tt.want {
+			t.Errorf("Size(%d).Written(SI) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

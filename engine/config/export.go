@@ -61,7 +61,8 @@ func exportValue(v reflect.Value) any {
 	case durationType:
 		return time.Duration(v.Int()).String()
 	case sizeType:
-		return Size(v.Int()).String()
+		// Its text is not kept: an SI size reads as a thorp.lua spells it.
+		return Size(v.Int()).Written(Size(v.Int()).SI())
 	case signalType:
 		return Signal(v.Int()).String()
 	case commandType:

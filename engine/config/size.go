@@ -95,6 +95,26 @@ func (s Size) String() string {
 	return fmt.Sprintf("%d B", int64(s))
 }
 
+// SI spells s in the SI unit it is a whole multiple of, as a thorp.lua
+// would ("10MB" for 10,000,000), or returns "" when s is not positive,
+// String renders it exactly already ("10 MiB", "512 B"), or it is a whole
+// multiple of no SI unit. Pass it to Written for a size whose text was not
+// kept.
+func (s Size) SI() string {
+	if s <= 0 || !strings.Contains(s.String(), ".") {
+		return ""
+	}
+	for _, u := range []struct {
+		n    Size
+		name string
+	}{{1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "KB"}} {
+		if s >= u.n && s%u.n == 0 {
+			return fmt.Sprintf("%d%s", s/u.n, u.name)
+		}
+	}
+	return ""
+}
+
 // Written renders s as the user wrote it, text, with the binary figure
 // beside when it reads differently: "150MB (143.1 MiB)", "10 MiB". Without
 // text it is s.String().
