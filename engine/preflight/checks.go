@@ -40,10 +40,24 @@ func checkCommand(comp *config.Component, env []string) string {
 		}
 		return checkExecutable(path)
 	}
+	pathList, dirs := searchPath(comp, env)
+	for _, dir := range dirs {
+		if checkExecutable(filepath.Join(dir, prog)) == "" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q not found in PATH (%s)", prog, pathList)
+}
+
+// searchPath returns the PATH comp runs with (its env's, else thorp's)
+// and its directories as the kernel's exec search sees them from comp's
+// working directory: an empty entry is ".", a relative one is under cwd.
+func searchPath(comp *config.Component, env []string) (string, []string) {
 	pathList, ok := comp.Env["PATH"]
 	if !ok {
 		pathList = lookupEnv(env, "PATH")
 	}
+	var dirs []string
 	for _, dir := range filepath.SplitList(pathList) {
 		if dir == "" {
 			dir = "."
@@ -51,11 +65,9 @@ func checkCommand(comp *config.Component, env []string) string {
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(comp.Cwd, dir)
 		}
-		if checkExecutable(filepath.Join(dir, prog)) == "" {
-			return ""
-		}
+		dirs = append(dirs, dir)
 	}
-	return fmt.Sprintf("%q not found in PATH (%s)", prog, pathList)
+	return pathList, dirs
 }
 
 // checkExecutable returns "" when path is an executable regular file.

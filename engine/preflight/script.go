@@ -288,17 +288,8 @@ func exists(path string) bool {
 // inPath reports whether a file name is in a directory of the PATH comp
 // runs with.
 func inPath(name string, comp *config.Component, env []string) bool {
-	pathList, ok := comp.Env["PATH"]
-	if !ok {
-		pathList = lookupEnv(env, "PATH")
-	}
-	for _, dir := range filepath.SplitList(pathList) {
-		if dir == "" {
-			dir = "."
-		}
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(comp.Cwd, dir)
-		}
+	_, dirs := searchPath(comp, env)
+	for _, dir := range dirs {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
 			return true
 		}
