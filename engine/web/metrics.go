@@ -86,24 +86,6 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	out.Grow(int(size + size/8))
 	start := out.Len()
 	comps := newScrapeComponents(sts)
-	var name []byte // scratch for series names
-
-	// series returns the name of fam's series for c, with the extra label
-	// key=value when key is not "".
-	series := func(fam family, c *scrapeComponent, key, value string) string {
-		name = append(name[:0], fam.name...)
-		name = append(name, '{')
-		name = append(name, c.label...)
-		if key != "" {
-			name = append(name, ',')
-			name = append(name, key...)
-			name = append(name, `="`...)
-			name = append(name, escapeLabel(value)...)
-			name = append(name, '"')
-		}
-		name = append(name, '}')
-		return string(name)
-	}
 	gauge := func(fam family, value func(st *engine.Status) float64) {
 		writeMetadata(out, fam)
 		for i := range comps {
@@ -192,28 +174,22 @@ func writeProxy(out *bytes.Buffer, comps []scrapeComponent, hist ProxyMetrics) {
 	if len(proxied) == 0 {
 		return
 	}
-	labelled := func(fam family, c *scrapeComponent, key, value string) string {
-		if key == "" {
-			return fam.name + "{" + c.label + "}"
-		}
-		return fam.name + "{" + c.label + "," + key + `="` + escapeLabel(value) + `"}`
-	}
 	writeMetadata(out, famProxyConns)
 	for _, c := range proxied {
 		for _, in := range c.st.Instances {
-			writeGauge(out, labelled(famProxyConns, c, "instance", strconv.Itoa(in.Index)), float64(in.Connections))
+			writeGauge(out, series(famProxyConns, c, "instance", strconv.Itoa(in.Index)), float64(in.Connections))
 		}
 	}
 	writeMetadata(out, famProxyTotal)
 	for _, c := range proxied {
-		metrics.WriteCounterUint64(out, labelled(famProxyTotal, c, "", ""), c.st.Proxy.ConnectionsTotal)
+		metrics.WriteCounterUint64(out, series(famProxyTotal, c, "", ""), c.st.Proxy.ConnectionsTotal)
 	}
 	counters := func(fam family, key string, m func(*engine.ProxyStatus) map[string]uint64) {
 		writeMetadata(out, fam)
 		for _, c := range proxied {
 			vals := m(c.st.Proxy)
 			for _, k := range slices.Sorted(maps.Keys(vals)) {
-				metrics.WriteCounterUint64(out, labelled(fam, c, key, k), vals[k])
+				metrics.WriteCounterUint64(out, series(fam, c, key, k), vals[k])
 			}
 		}
 	}
@@ -227,6 +203,25 @@ func writeProxy(out *bytes.Buffer, comps []scrapeComponent, hist ProxyMetrics) {
 		}
 	}
 	counters(famProxyRequests, "code", func(ps *engine.ProxyStatus) map[string]uint64 { return ps.Requests })
+}
+
+// series returns the name of fam's series for c, with the extra label
+// key=value when key is not "".
+func series(fam family, c *scrapeComponent, key, value string) string {
+	var b strings.Builder
+	b.Grow(len(fam.name) + len(c.label) + len(key) + len(value) + 6)
+	b.WriteString(fam.name)
+	b.WriteByte('{')
+	b.WriteString(c.label)
+	if key != "" {
+		b.WriteByte(',')
+		b.WriteString(key)
+		b.WriteString(`="`)
+		b.WriteString(escapeLabel(value))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // sortedStates are states by name, the order their series are written in.
