@@ -791,12 +791,19 @@ func (c *component) stopProc(in *instance, p *process, reason policies.Reason) {
 	if p.stopping {
 		return
 	}
+	sig := c.sendStop(p)
+	c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: reason, Signal: config.Signal(sig).String(),
+		Message: fmt.Sprintf("%s sent to the process group; SIGKILL in %s", config.Signal(sig), c.cfg.KillTimeout)})
+}
+
+// sendStop sends stop_signal to p's group and sets when SIGKILL follows;
+// it returns the signal sent.
+func (c *component) sendStop(p *process) syscall.Signal {
 	p.stopping = true
 	p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
 	sig := syscall.Signal(c.cfg.StopSignal)
 	p.signal(sig)
-	c.setState(in, StateStopping, Event{Type: EventStopping, PID: p.pid, Reason: reason, Signal: config.Signal(sig).String(),
-		Message: fmt.Sprintf("%s sent to the process group; SIGKILL in %s", config.Signal(sig), c.cfg.KillTimeout)})
+	return sig
 }
 
 // onExit handles the end of a main process.
@@ -824,9 +831,7 @@ func (c *component) onExit(in *instance, p *process, st exitStatus) {
 func (c *component) checkRemnants(in *instance, p *process) {
 	if p.alive() {
 		if !p.stopping {
-			p.stopping = true
-			p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
-			p.signal(syscall.Signal(c.cfg.StopSignal))
+			c.sendStop(p)
 			ev := Event{Type: EventStopping, PID: p.pid, Reason: policies.ReasonCrash,
 				Message: "main process exited; stopping the rest of its process group"}
 			if p == in.old {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/policies"
 )
 
@@ -20,9 +21,9 @@ func (c *component) restartInstance(in *instance, reason policies.Reason) {
 		c.begin(in)
 		return
 	}
-	if c.proxied() && in.old != nil && reason != policies.ReasonCrash {
-		// A replacement is under way already; stopping its new process
-		// would leave the instance with none in rotation.
+	if in.old != nil && c.overlaps(reason) {
+		// An overlap replacement is under way already; stopping its new
+		// process would leave the instance with none serving.
 		c.log.Info("restart skipped: a replacement of this instance is under way", "instance", in.index, "reason", string(reason))
 		return
 	}
@@ -78,4 +79,14 @@ func (c *component) finishOld(in *instance, p *process) {
 	c.updateSnapshot() // the view changes before the event (see setState)
 	c.event(in, Event{Type: EventStopped, PID: p.pid, Message: "the replaced process is gone; overlap restart complete"})
 	c.settleWaiters(in)
+}
+
+// stopRetired sends the stop sequence to p, the process an overlap restart
+// replaced, now out of rotation (why says why now). The instance stays
+// running.
+func (c *component) stopRetired(in *instance, p *process, why string) {
+	p.requested = true
+	sig := c.sendStop(p)
+	c.event(in, Event{Type: EventStopping, PID: p.pid, Signal: config.Signal(sig).String(),
+		Message: fmt.Sprintf("%s; %s sent to the old one's group, SIGKILL in %s", why, config.Signal(sig), c.cfg.KillTimeout)})
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/balancer"
@@ -226,15 +225,4 @@ func (s *Supervisor) WriteProxyMetrics(w io.Writer) {
 			bal.WriteMetrics(w)
 		}
 	}
-}
-
-// stopRetired sends the stop sequence to p, the process an overlap restart
-// replaced, now out of rotation. The instance stays running.
-func (c *component) stopRetired(in *instance, p *process, why string) {
-	p.requested, p.stopping = true, true
-	p.killAt = c.clock.Now().Add(c.cfg.KillTimeout)
-	sig := syscall.Signal(c.cfg.StopSignal)
-	p.signal(sig)
-	c.event(in, Event{Type: EventStopping, PID: p.pid, Signal: config.Signal(sig).String(),
-		Message: fmt.Sprintf("%s; %s sent to the old one's group, SIGKILL in %s", why, config.Signal(sig), c.cfg.KillTimeout)})
 }

@@ -44,6 +44,7 @@ type readiness struct {
 	notifyOnce sync.Once
 	watchdog   time.Duration // told to the process as WATCHDOG_USEC
 	every      time.Duration // between tries of a tcp, http or Lua probe; probeEvery when 0
+	what       string        // how messages name the probe when `ready` does not ("" = it does)
 }
 
 // newReadiness prepares the probe of cc for instance index. A proxied
@@ -56,6 +57,7 @@ func (s *Supervisor) newReadiness(cc *config.Component, index, port int) (*readi
 		r.kind, r.fn = "lua", cc.ReadyFunc
 	case port != 0 && (cc.Ready == "" || cc.Ready == "started"):
 		r.kind, r.target, r.every = "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), portProbeEvery
+		r.what = fmt.Sprintf("its $%s (%s)", cc.Proxy.PortEnv, r.target)
 	case cc.Ready == "" || cc.Ready == "started":
 	case cc.Ready == "notify":
 		r.kind = "notify"
@@ -282,8 +284,8 @@ func (r *readiness) describe(cc *config.Component) string {
 	if r.fn != nil {
 		return "the ready function at " + r.fn.Where()
 	}
-	if r.kind == "tcp" && cc.Ready != r.kind+"://"+r.target {
-		return fmt.Sprintf("its $%s (%s)", cc.Proxy.PortEnv, r.target)
+	if r.what != "" {
+		return r.what
 	}
 	return fmt.Sprintf("ready = %q", cc.Ready)
 }
