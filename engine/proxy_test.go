@@ -361,3 +361,37 @@ func TestProxy_ReloadMovesTheListenerWithoutARestart(t *testing.T) {
 		t.Fatalf("status still has a proxy: %+v", st.Proxy)
 	}
 }
+
+func TestProxy_RestartDuringAReplacementIsSkipped(t *testing.T) {
+	c, addr := proxiedApp(t, "api", 1, func(c *config.Component) {
+		c.Env["THORP_SERVE_DELAY"] = "300ms" // the replacement is not ready at once
+	})
+	s := startSupervisor(t, c)
+	if err := s.Start(context.Background(), []string{"api"}, true); err != nil {
+		t.Fatal(err)
+	}
+	old := statusOf(t, s, "api").Instances[0].PID
+	if err := s.Restart(context.Background(), []string{"api"}, policies.ReasonReload, false); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, s, 5*time.Second, "the overlap", func(evs []Event) bool { return count(evs, "api", EventOverlap) == 1 })
+	// A second restart while the first replacement is starting.
+	if err := s.Restart(context.Background(), []string{"api"}, policies.ReasonManual, false); err != nil {
+		t.Fatal(err)
+	}
+	evs := waitEvents(t, s, 10*time.Second, "the old process gone", func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Type == EventStopped && e.PID == old {
+				return true
+			}
+		}
+		return false
+	})
+	if n := count(evs, "api", EventSpawn); n != 2 {
+		t.Fatalf("%d processes started, want 2 (the first and one replacement):\n%s", n, dumpEvents(evs))
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	if pid, err := getPID(client, "http://"+addr+"/"); err != nil || pid == old {
+		t.Fatalf("after the replacement: pid %d, %v (old %d)", pid, err, old)
+	}
+}
