@@ -104,15 +104,23 @@ func idEcho(name string) func(net.Conn) {
 	}
 }
 
-// dial connects to the balancer and reads the backend's greeting line.
-func dial(t testing.TB, ln net.Listener) (net.Conn, *bufio.Reader, string) {
+// connect opens a connection to addr, closed when the test ends, with
+// every read and write bounded by testTimeout.
+func connect(t testing.TB, addr string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(testTimeout))
+	return c
+}
+
+// dial connects to the balancer and reads the backend's greeting line.
+func dial(t testing.TB, ln net.Listener) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	c := connect(t, ln.Addr().String())
 	r := bufio.NewReader(c)
 	line, err := r.ReadString('\n')
 	if err != nil {

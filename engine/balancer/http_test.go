@@ -316,12 +316,7 @@ func TestBalancer_HTTP_Upgrade(t *testing.T) {
 		io.Copy(conn, brw)
 	}).addr())
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c := connect(t, ln.Addr().String())
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 	r := bufio.NewReader(c)
 	res, err := http.ReadResponse(r, nil)
@@ -344,12 +339,7 @@ func TestBalancer_HTTP_Upgrade(t *testing.T) {
 	}
 
 	// Close ends an upgraded connection too.
-	c2, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(testTimeout))
+	c2 := connect(t, ln.Addr().String())
 	io.WriteString(c2, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 	r2 := bufio.NewReader(c2)
 	if res, err := http.ReadResponse(r2, nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {

@@ -104,12 +104,7 @@ func TestBalancer_TCP_LeastConnectionsAndTurns(t *testing.T) {
 // Add, and one that waits longer than QueueTimeout is turned away.
 func TestBalancer_TCP_Queue(t *testing.T) {
 	b, ln := newBalancer(t, balancer.Options{QueueTimeout: testTimeout})
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c := connect(t, ln.Addr().String())
 	io.WriteString(c, "early\n")
 	eventually(t, "the client to be accepted", func() bool { return b.Stats().Connections == 1 })
 	b.Add(1, 1, newTCPBackend(t, idEcho("late")).addr())
@@ -121,12 +116,7 @@ func TestBalancer_TCP_Queue(t *testing.T) {
 	}
 
 	b2, ln2 := newBalancer(t, balancer.Options{QueueTimeout: 20 * time.Millisecond})
-	c2, err := net.Dial("tcp", ln2.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(testTimeout))
+	c2 := connect(t, ln2.Addr().String())
 	if n, err := c2.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("turned-away client read %d, %v; want EOF", n, err)
 	}
@@ -207,12 +197,7 @@ func TestBalancer_TCP_HalfClose(t *testing.T) {
 		}
 		io.WriteString(c, strings.ToUpper(string(data)))
 	}).addr())
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c := connect(t, ln.Addr().String())
 	io.WriteString(c, "shout")
 	c.(*net.TCPConn).CloseWrite()
 	got, err := io.ReadAll(c)
@@ -243,12 +228,7 @@ func TestBalancer_TCP_Reset(t *testing.T) {
 		io.Copy(c, c)
 	}).addr())
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
+	c := connect(t, ln.Addr().String())
 	io.WriteString(c, "reset")
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read after the backend reset succeeded")
