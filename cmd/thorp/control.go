@@ -16,7 +16,7 @@ func init() {
 		{"start", "start components (NAME..., @TAG... or all); waits until running"},
 		{"stop", "stop components; waits until their process groups are gone"},
 		{"restart", "restart components; waits until the new processes run"},
-		{"reload", "zero-downtime restart with restart_mode = \"overlap\" (new process ready first); otherwise a restart with reason reload"},
+		{"reload", "zero-downtime restart behind a proxy or with restart_mode = \"overlap\" (new process ready first, the old one drained; several instances one at a time, see rolling); otherwise a restart with reason reload"},
 	} {
 		action := a.name
 		commands[action] = command{summary: a.summary, run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
