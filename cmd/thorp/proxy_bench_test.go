@@ -27,7 +27,7 @@ func BenchmarkProxyRecycles(b *testing.B) {
 			leak := filepath.Join(b.TempDir(), "leak")
 			p := startProxied(b, proxyConf{
 				mode: m.mode,
-				keys: `max_memory_restart = "40MB", memory_interval = "100ms", memory_samples = 1,`,
+				keys: `max_memory_restart = "40MB",`, // memory sampling as a user gets it by default
 				args: []string{"-leak", "30", "-leak-instance", "0", "-leak-file", leak},
 			})
 			l := startLoad(b, p.url, clients, m.keepAlive)
@@ -66,6 +66,16 @@ func BenchmarkProxyRecycles(b *testing.B) {
 			time.Sleep(quiet) // a measuring window
 			l.stop()
 			b.StopTimer()
+			// The load ran through every restart: requests were answered
+			// during each reload and after the last recycle.
+			for i, r := range reloads {
+				if l.okBetween(r[0], r[1]) == 0 {
+					b.Fatalf("no request answered during reload %d: the load did not overlap it", i+1)
+				}
+			}
+			if l.okBetween(end, end.Add(quiet)) == 0 {
+				b.Fatal("no request answered after the last restart: the load ran out")
+			}
 			st := p.status(b)
 			gap, at := l.longestGapAt(start, end)
 			b.ReportMetric(float64(l.failed.Load()), "failed")
