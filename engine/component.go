@@ -467,6 +467,8 @@ func (c *component) handle(r request) {
 			in.restarts = 0
 		}
 		c.lastWhy = ""
+		// The view changes before the reply: the caller reads it next.
+		c.updateSnapshot()
 		c.event(c.insts[0], Event{Type: EventReset, Message: "restart counters and last restart reason reset by request"})
 		r.reply <- nil
 	case opScale:
