@@ -55,6 +55,13 @@ type Event struct {
 	Code      *int            `json:"code,omitempty"`
 	Signal    string          `json:"signal,omitempty"`
 	Message   string          `json:"message,omitempty"`
+	// Alert is the kind of an EventAlert: "errored", "health", "memory",
+	// "restarts" (settings.alerts rules, a memory_policy's "alert") or
+	// "lua" (thorp.alert from a hook or plugin).
+	Alert string `json:"alert,omitempty"`
+	// Fields are an alert's extra fields (thorp.alert(msg, fields), a
+	// rule's figures); nil for other events.
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 // eventLog is a bounded ring of recent events plus a broadcast of changes.

@@ -416,6 +416,17 @@ func (s *Supervisor) Events(seq uint64, component string, after time.Time) []Eve
 	return s.events.since(seq, component, after)
 }
 
+// Record publishes ev, made outside the components (an alert raised by
+// thorp.alert or by a settings.alerts rule), like the engine's own events:
+// it gets the next sequence number, the time now when ev.Time is zero, and
+// goes to Options.OnEvent. Safe for concurrent use.
+func (s *Supervisor) Record(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	s.events.add(ev)
+}
+
 // WaitEvent returns a channel that is closed when the next event is recorded.
 func (s *Supervisor) WaitEvent() <-chan struct{} { return s.events.wait() }
 

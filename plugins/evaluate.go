@@ -48,6 +48,10 @@ type Options struct {
 	Log func(level, msg, where string)
 	// Timeout bounds the evaluation; zero means DefaultEvalTimeout.
 	Timeout time.Duration
+	// Host is the running thorp for thorp.status, restart, signal, start,
+	// stop and alert; nil where none runs (thorp check), where those
+	// functions raise an error.
+	Host Host
 }
 
 // componentNameRule says config.ValidName in words, for problems.
@@ -393,7 +397,10 @@ func (e *evaluator) install(L *lua.LState) {
 	t.RawSetString("log", L.NewFunction(e.luaLog))
 	t.RawSetString("alert", L.NewFunction(e.luaAlert))
 	t.RawSetString("env", L.NewFunction(luaEnv))
+	e.installHost(L, t)
+	e.installWorld(L, t)
 	L.SetGlobal("thorp", t)
+	e.installPlugins(L)
 }
 
 // declaring raises a Lua error when a declaration function runs after loading.

@@ -60,6 +60,8 @@ type Settings struct {
 	Logs LogSettings `koanf:"logs"`
 	// Plugins are the Lua grants and limits.
 	Plugins PluginSettings `koanf:"plugins"`
+	// Alerts deliver alerts to a webhook or a command.
+	Alerts AlertSettings `koanf:"alerts"`
 	// MetricsPush pushes /metrics to a remote endpoint when URL is set.
 	MetricsPush MetricsPush `koanf:"metrics_push"`
 	// Line is the thorp.lua line of the settings{} call, 0 when absent.
@@ -94,15 +96,43 @@ type LogSettings struct {
 type PluginSettings struct {
 	// Timeout bounds each hook call.
 	Timeout time.Duration `koanf:"timeout"`
-	// AllowExec grants os.execute / io.popen to hooks.
-	AllowExec bool `koanf:"allow_exec"`
-	// AllowHosts lists hosts hooks may reach over HTTP.
+	// AllowExec lists the programs (absolute paths) thorp.exec may run;
+	// empty grants none.
+	AllowExec []string `koanf:"allow_exec"`
+	// AllowHosts lists the hosts thorp.http may reach besides loopback.
 	AllowHosts []string `koanf:"allow_hosts"`
+	// Path is the directory require() and plugin files are read from,
+	// made absolute against Config.Dir (default "plugins").
+	Path string `koanf:"path"`
 	// MaxFailures disables a hook after this many failures in a row.
 	MaxFailures int `koanf:"max_failures"`
 	// MaxMemory is the memory ceiling of one Lua call and of evaluating
 	// thorp.lua: a call that grows thorp's heap past it is stopped.
 	MaxMemory Size `koanf:"max_memory"`
+}
+
+// AlertSettings are the keys of settings.alerts.
+type AlertSettings struct {
+	// Webhook is the URL alerts are POSTed to as JSON; "" sends none.
+	Webhook string `koanf:"webhook"`
+	// Format is the webhook body's shape: "json" (default) or "slack".
+	Format string `koanf:"format"`
+	// Command is run once per alert (argv, no shell), the alert as JSON
+	// on its stdin and in THORP_ALERT_* variables; empty runs none.
+	Command []string `koanf:"command"`
+	// On are the rules that raise alerts by themselves: "errored",
+	// "health", "memory", "restarts".
+	On []string `koanf:"on"`
+	// RestartsPerHour is the "restarts" rule's budget: more restarts of
+	// one component within an hour raise an alert.
+	RestartsPerHour int `koanf:"restarts_per_hour"`
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration `koanf:"timeout"`
+	// Retries is how many times a failed delivery is tried again.
+	Retries int `koanf:"retries"`
+	// RepeatInterval is how long an identical alert (same kind,
+	// component and message) is held back after one was raised.
+	RepeatInterval time.Duration `koanf:"repeat_interval"`
 }
 
 // MinPluginMemory is the smallest settings.plugins.max_memory.

@@ -28,7 +28,7 @@ func Defaults() Settings {
 		},
 		Plugins: PluginSettings{
 			Timeout:     200 * time.Millisecond,
-			AllowExec:   false,
+			AllowExec:   []string{},
 			AllowHosts:  []string{},
 			MaxFailures: 5,
 			MaxMemory:   64 * MiB,
