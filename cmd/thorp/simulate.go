@@ -42,7 +42,9 @@ Workloads:
           --port, --addr, --port-env or LISTEN_FDS also serve GET / and
           GET /health.
   http    [--port 8080 | --addr ADDR | --port-env NAME] [--startup-delay 300ms]
-          serve GET / ("ok") and GET /health (JSON) on 127.0.0.1:PORT.
+          serve GET / ("ok") and GET /health (JSON) on 127.0.0.1:PORT, and
+          take any POST (a webhook receiver for trying alerts), printing
+          "received POST /path: BODY" (the first 4 KiB, on one line).
   crash   [--after 2s] [--code 1 | --signal SIGSEGV]
           run, then exit with the code or die by the signal.
   chatty  [--lines 1000] [--rate N] [--stderr] [--line-writes]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,7 @@ func HTTP(ctx context.Context, opts HTTPOptions, stdout io.Writer) error {
 		return errors.New("http: no address to listen on and no inherited socket (LISTEN_FDS)")
 	}
 	var allocated atomic.Int64
-	return serveUntilDone(ctx, ln, healthHandler(&allocated), !opts.Plain, stdout)
+	return serveUntilDone(ctx, ln, receiver(healthHandler(&allocated), stdout), !opts.Plain, stdout)
 }
 
 // serveUntilDone serves h on ln, announces readiness when notify is set,
@@ -120,6 +121,31 @@ func healthHandler(allocated *atomic.Int64) http.Handler {
 			RSSBytes:       rss,
 			AllocatedBytes: allocated.Load(),
 		})
+	})
+	return mux
+}
+
+// maxReceived is how much of a POST body the http workload prints.
+const maxReceived = 4 << 10
+
+// receiver adds to h a handler that takes any POST (a webhook receiver,
+// for trying alerts): it prints "received POST /path: BODY" on one line
+// (the body's first 4 KiB, newlines as spaces) and answers 200 "ok".
+func receiver(h http.Handler, stdout io.Writer) http.Handler {
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxReceived))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		line := strings.Join(strings.Fields(string(body)), " ")
+		mu.Lock()
+		fmt.Fprintf(stdout, "received POST %s: %s\n", r.URL.Path, line)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok\n")
 	})
 	return mux
 }

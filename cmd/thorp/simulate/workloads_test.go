@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -296,4 +297,18 @@ func waitIgnoresSIGTERM(t *testing.T, pid int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestHTTP_ReceivesPOSTs(t *testing.T) {
+	c := startChild(t, "http", HTTPOptions{Addr: "127.0.0.1:0"}, nil)
+	addr := strings.TrimPrefix(c.waitLine(t, "listening on ", 10*time.Second), "listening on ")
+	resp, err := http.Post("http://"+addr+"/alerts", "application/json", strings.NewReader("{\"kind\": \"restarts\",\n \"component\": \"api\"}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST answered %d", resp.StatusCode)
+	}
+	c.waitLine(t, `received POST /alerts: {"kind": "restarts", "component": "api"}`, 10*time.Second)
 }
