@@ -40,7 +40,7 @@ func (c *component) markRunning(in *instance, p *process, msg string) {
 func (c *component) runHealth(p *process, h config.Health) {
 	client := &http.Client{Timeout: h.Timeout}
 	every(c.clock, h.Interval, p.ctx.Done(), func() {
-		err := c.checkHealth(p.ctx, client, h)
+		err := c.checkHealth(p.ctx, p, client, h)
 		if p.ctx.Err() == nil {
 			c.in.post(healthMsg{p: p, err: err})
 		}
@@ -48,9 +48,9 @@ func (c *component) runHealth(p *process, h config.Health) {
 }
 
 // checkHealth runs one check: nil when healthy.
-func (c *component) checkHealth(ctx context.Context, client *http.Client, h config.Health) error {
+func (c *component) checkHealth(ctx context.Context, p *process, client *http.Client, h config.Health) error {
 	if h.Func != nil {
-		res, err := h.Func.Call(ctx, map[string]any{"component": c.name}, h.Timeout)
+		res, err := h.Func.Call(ctx, probeArg(c.name, p), h.Timeout)
 		switch {
 		case err != nil:
 			return fmt.Errorf("health function at %s: %w", h.Func.Where(), err)
@@ -73,6 +73,13 @@ func (c *component) checkHealth(ctx context.Context, client *http.Client, h conf
 		return fmt.Errorf("GET %s: %s", h.HTTP, resp.Status)
 	}
 	return nil
+}
+
+// probeArg is the table a ready or health function gets: the component,
+// the instance, the process's pid and, behind a balancer, its $PORT (0
+// otherwise). It reads only what is fixed once the process started.
+func probeArg(component string, p *process) map[string]any {
+	return map[string]any{"component": component, "instance": p.inst.index, "pid": p.pid, "port": p.port}
 }
 
 // onHealth applies one health check result.

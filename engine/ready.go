@@ -45,6 +45,7 @@ type readiness struct {
 	watchdog   time.Duration // told to the process as WATCHDOG_USEC
 	every      time.Duration // between tries of a tcp, http or Lua probe; probeEvery when 0
 	what       string        // how messages name the probe when `ready` does not ("" = it does)
+	arg        map[string]any // what a ready function gets (kind "lua"); read-only
 }
 
 // newReadiness prepares the probe of cc for instance index. A proxied
@@ -55,6 +56,7 @@ func (s *Supervisor) newReadiness(cc *config.Component, index, port int) (*readi
 	switch {
 	case cc.ReadyFunc != nil:
 		r.kind, r.fn = "lua", cc.ReadyFunc
+		r.arg = map[string]any{"component": cc.Name, "instance": index, "port": port}
 	case port != 0 && (cc.Ready == "" || cc.Ready == "started"):
 		r.kind, r.target, r.every = "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), portProbeEvery
 		r.what = fmt.Sprintf("its $%s (%s)", cc.Proxy.PortEnv, r.target)
@@ -273,7 +275,7 @@ func (r *readiness) try(ctx context.Context, client *http.Client, luaTimeout tim
 		resp.Body.Close()
 		return resp.StatusCode < 400
 	case "lua":
-		res, err := r.fn.Call(ctx, map[string]any{}, luaTimeout)
+		res, err := r.fn.Call(ctx, r.arg, luaTimeout)
 		return err == nil && res == true
 	}
 	return false
