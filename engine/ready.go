@@ -42,9 +42,9 @@ type readiness struct {
 
 	notified   chan struct{} // closed at the first READY=1 (kind "notify")
 	notifyOnce sync.Once
-	watchdog   time.Duration // told to the process as WATCHDOG_USEC
-	every      time.Duration // between tries of a tcp, http or Lua probe; probeEvery when 0
-	what       string        // how messages name the probe when `ready` does not ("" = it does)
+	watchdog   time.Duration  // told to the process as WATCHDOG_USEC
+	every      time.Duration  // between tries of a tcp, http or Lua probe; probeEvery when 0
+	what       string         // how messages name the probe when `ready` does not ("" = it does)
 	arg        map[string]any // what a ready function gets (kind "lua"); read-only
 }
 
