@@ -66,7 +66,7 @@ lint: vet fmt-check staticcheck tidy-check layout-check
 
 # Every shipped config must pass the preflight.
 check-examples: build
-	@set -e; for f in thorp.lua examples/*.lua; do \
+	@set -e; for f in thorp.lua examples/*.lua examples/*/thorp.lua; do \
 		[ -f "$$f" ] || continue; \
 		echo "thorp check -c $$f"; ./$(BIN) check -c $$f; \
 	done

@@ -27,8 +27,9 @@ const hookQueue = 256
 // Handle and Set are safe for concurrent use; Run runs once.
 type HookRunner struct {
 	log        func(level, msg, where string)
-	restarts   func(component string, since time.Time) int
 	queue      chan engine.Event
+	restartsMu sync.Mutex
+	restarts   map[string]*policies.Window // by component, for ev.restarts_last_hour
 	dropped    atomic.Int64
 	mu         sync.Mutex
 	hooks      []config.Hook
@@ -38,13 +39,12 @@ type HookRunner struct {
 	generation int
 }
 
-// NewHookRunner returns a runner that logs through log and counts recent
-// restarts (for ev.restarts_last_hour) with restarts.
-func NewHookRunner(log func(level, msg, where string), restarts func(component string, since time.Time) int) *HookRunner {
+// NewHookRunner returns a runner that logs through log.
+func NewHookRunner(log func(level, msg, where string)) *HookRunner {
 	if log == nil {
 		log = func(string, string, string) {}
 	}
-	return &HookRunner{log: log, restarts: restarts, queue: make(chan engine.Event, hookQueue)}
+	return &HookRunner{log: log, queue: make(chan engine.Event, hookQueue), restarts: map[string]*policies.Window{}}
 }
 
 // Set installs the hooks of cfg (at start and after every config reload);
@@ -59,7 +59,19 @@ func (h *HookRunner) Set(cfg *config.Config) {
 }
 
 // Handle queues ev for the hooks; it never blocks (engine.Options.OnEvent).
+// Restarts are counted here, before the queue, so ev.restarts_last_hour
+// counts those whose events were dropped too.
 func (h *HookRunner) Handle(ev engine.Event) {
+	if ev.Type == engine.EventRestart {
+		h.restartsMu.Lock()
+		w := h.restarts[ev.Component]
+		if w == nil {
+			w = policies.NewWindow(time.Hour, time.Minute)
+			h.restarts[ev.Component] = w
+		}
+		w.Add(ev.Time)
+		h.restartsMu.Unlock()
+	}
 	select {
 	case h.queue <- ev:
 	default:
@@ -132,7 +144,7 @@ func (h *HookRunner) dispatch(ctx context.Context, name string, ev engine.Event)
 			continue
 		}
 		if arg == nil {
-			arg = hookArg(name, ev, h.restarts)
+			arg = hookArg(name, ev, h.restartsLastHour(ev))
 		}
 		_, err := hk.Func.Call(ctx, arg, settings.Timeout)
 		h.record(gen, i, hk, settings.MaxFailures, err)
@@ -169,8 +181,19 @@ func (h *HookRunner) record(gen, i int, hk config.Hook, maxFailures int, err err
 	}
 }
 
+// restartsLastHour counts ev's component's restarts within the hour up
+// to ev (by the minute).
+func (h *HookRunner) restartsLastHour(ev engine.Event) int {
+	h.restartsMu.Lock()
+	defer h.restartsMu.Unlock()
+	if w := h.restarts[ev.Component]; w != nil {
+		return w.Count(ev.Time)
+	}
+	return 0
+}
+
 // hookArg is the table a hook receives.
-func hookArg(name string, ev engine.Event, restarts func(string, time.Time) int) map[string]any {
+func hookArg(name string, ev engine.Event, restartsLastHour int) map[string]any {
 	arg := map[string]any{
 		"event":     name,
 		"component": ev.Component,
@@ -186,8 +209,6 @@ func hookArg(name string, ev engine.Event, restarts func(string, time.Time) int)
 	if ev.Code != nil {
 		arg["code"] = *ev.Code
 	}
-	if restarts != nil {
-		arg["restarts_last_hour"] = restarts(ev.Component, ev.Time.Add(-time.Hour))
-	}
+	arg["restarts_last_hour"] = restartsLastHour
 	return arg
 }

@@ -69,12 +69,20 @@ on("restart", function(ev)
 end)
 on("crash", function(ev) thorp.alert("crash of " .. ev.component) end)
 `, logs)
-	h := NewHookRunner(logs.add, func(string, time.Time) int { return 11 })
+	h := NewHookRunner(logs.add)
 	h.Set(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.Run(ctx)
-	h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: time.Now()})
+	// One restart two hours ago, ten within the last hour, then one now:
+	// the last one's hook counts 11.
+	now := time.Now()
+	h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: now.Add(-2 * time.Hour)})
+	for i := 10; i > 0; i-- {
+		h.Handle(engine.Event{Type: engine.EventRestart, Component: "other", Reason: "crash", Time: now})
+		h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: now.Add(-time.Duration(i) * 5 * time.Minute)})
+	}
+	h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: now})
 	logs.waitFor(t, "info api restarted for crash, 11 in the last hour @thorp.lua:4")
 	logs.waitFor(t, "alert crash of api @thorp.lua:6")
 }
@@ -85,7 +93,7 @@ func TestHookRunner_FailingHookIsDisabled(t *testing.T) {
 settings { http = "", plugins = { max_failures = 2 } }
 on("stop", function(ev) error("boom") end)
 `, logs)
-	h := NewHookRunner(logs.add, nil)
+	h := NewHookRunner(logs.add)
 	h.Set(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -113,7 +121,7 @@ func TestHookRunner_SlowHookDoesNotBlock(t *testing.T) {
 settings { http = "", plugins = { timeout = "50ms" } }
 on("start", function(ev) while true do end end)
 `, logs)
-	h := NewHookRunner(logs.add, nil)
+	h := NewHookRunner(logs.add)
 	h.Set(cfg)
 	// Without Run nothing drains the queue: Handle must still return.
 	done := make(chan struct{})

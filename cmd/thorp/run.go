@@ -137,7 +137,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
 	hooks := &hookRunner{}
-	hooks.HookRunner = plugins.NewHookRunner(luaLog, hooks.restarts)
+	hooks.HookRunner = plugins.NewHookRunner(luaLog)
 	d, err := daemon.New(first, daemon.Options{
 		Logger:   log,
 		Version:  version,
@@ -212,20 +212,6 @@ func (h *hookRunner) Reloaded(rep engine.ReloadReport) {
 		Message: fmt.Sprintf("added %v, removed %v, restarted %v, updated %v", rep.Added, rep.Removed, rep.Restarted, rep.Updated)})
 }
 
-// restarts counts component's restarts since a time, for ev.restarts_last_hour.
-func (h *hookRunner) restarts(component string, since time.Time) int {
-	sup := h.sup.Load()
-	if sup == nil {
-		return 0
-	}
-	n := 0
-	for _, ev := range sup.Events(0, component, since) {
-		if ev.Type == engine.EventRestart {
-			n++
-		}
-	}
-	return n
-}
 
 // readyFile is the --ready-fd of thorp run: a line written to it tells
 // the thorp up that started this process that the control socket

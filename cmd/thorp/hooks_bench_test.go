@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	stampcrashOnce sync.Once
+	stampcrashBin  string
+	stampcrashErr  error
+)
+
+// stampcrash returns the path of testdata/stampcrash (stamps its first and
+// last instruction, exits 1), built once next to the thorp binary.
+func stampcrash(t testing.TB) string {
+	t.Helper()
+	stampcrashOnce.Do(func() {
+		bin := filepath.Join(filepath.Dir(thorpBin), "stampcrash")
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/stampcrash")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			stampcrashErr = fmt.Errorf("building testdata/stampcrash: %v\n%s", err, out)
+			return
+		}
+		stampcrashBin = bin
+	})
+	if stampcrashErr != nil {
+		t.Fatal(stampcrashErr)
+	}
+	return stampcrashBin
+}
+
+// BenchmarkHooksUnderLoad (issue 12): 1,000 events/s through the hooks must
+// leave the crash → restart latency of other components unchanged. One
+// thorp run per round, alternating hooks off and on, same config
+// otherwise: 6 components crash-looping (`/bin/false`, restart_delay 0)
+// make the events; a 7th, "probe", stamps its first and last instruction
+// and exits 1, and its restart latency is the time from one run's last
+// stamp to the next run's first. With hooks on, an on() hook for each of
+// start, exit, crash and restart reads the event's fields and counts;
+// every 2,000th call it logs the count. Reported: events/s (from the
+// event sequence numbers), hook calls/s (hooks on), and the probe's median
+// restart latency with hooks off and on, and their ratio.
+func BenchmarkHooksUnderLoad(b *testing.B) {
+	const (
+		rounds = 3
+		window = 5 * time.Second
+		noise  = 6
+	)
+	crash := stampcrash(b)
+	var lat [2][]time.Duration // [off, on]
+	var eventsPerSec, callsPerSec []float64
+	b.ResetTimer()
+	for r := range 2 * rounds {
+		on := r%2 == 1
+		dir := b.TempDir()
+		stamps := filepath.Join(dir, "stamps")
+		port := freeTCPPort(b)
+		var cfg strings.Builder
+		fmt.Fprintf(&cfg, "settings { http = \"127.0.0.1:%d\", logs = { dir = %q } }\n", port, filepath.Join(dir, "logs"))
+		loop := `restart_delay = "0s", min_uptime = "0s", max_restarts = 0`
+		noiseLoop := `restart_delay = "25ms", min_uptime = "0s", max_restarts = 0`
+		for i := range noise {
+			fmt.Fprintf(&cfg, "component \"noise%d\" { command = { \"/bin/false\" }, %s }\n", i, noiseLoop)
+		}
+		fmt.Fprintf(&cfg, "component \"probe\" { command = { %q }, env = { THORP_STAMP_FILE = %q }, %s }\n", crash, stamps, loop)
+		if on {
+			cfg.WriteString(`
+local calls = 0
+local function count(ev)
+  calls = calls + 1
+  local _ = ev.component .. " " .. ev.type .. " " .. tostring(ev.pid) .. " " .. (ev.message or "")
+  if calls % 2000 == 0 then thorp.log("info", "hooks ran " .. calls) end
+end
+for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count) end
+`)
+		}
+		path := filepath.Join(dir, "thorp.lua")
+		if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		th := startThorp(b, path)
+		seq0, t0 := lastSeq(b, port), time.Now()
+		stamped0 := len(readStampFile(b, stamps))
+		time.Sleep(window) // the measuring window: the load runs by itself
+		seq1, t1 := lastSeq(b, port), time.Now()
+		_ = th.cmd.Process.Signal(os.Interrupt)
+		<-th.done
+		th.done <- nil
+		st := readStampFile(b, stamps)
+		var l []time.Duration
+		for i := max(stamped0, 1); i < len(st); i++ {
+			if st[i].start > 0 && st[i-1].end > 0 && st[i].start/1e6 <= t1.UnixNano()/1e6 {
+				l = append(l, time.Duration(st[i].start-st[i-1].end))
+			}
+		}
+		if len(l) < 50 {
+			b.Fatalf("round %d: only %d probe restarts in %s", r, len(l), window)
+		}
+		lat[r%2] = append(lat[r%2], l...)
+		eps := float64(seq1-seq0) / t1.Sub(t0).Seconds()
+		eventsPerSec = append(eventsPerSec, eps)
+		if on {
+			calls := hookCalls(b, filepath.Join(dir, "logs", "thorp.log"))
+			callsPerSec = append(callsPerSec, float64(calls)/t1.Sub(t0).Seconds()) // includes the start-up's calls: an upper bound
+			if eps < 1000 {
+				b.Errorf("round %d: %.0f events/s, under the 1,000 the figure needs", r, eps)
+			}
+		}
+	}
+	b.StopTimer()
+	off, on := medianD(lat[0]), medianD(lat[1])
+	b.ReportMetric(medianF(eventsPerSec), "events/s")
+	b.ReportMetric(medianF(callsPerSec), "hook-calls/s")
+	b.ReportMetric(float64(off.Microseconds())/1000, "restart-off-ms")
+	b.ReportMetric(float64(on.Microseconds())/1000, "restart-on-ms")
+	b.ReportMetric(float64(on)/float64(off), "ratio")
+}
+
+type stamp struct{ start, end int64 }
+
+// readStampFile reads stampcrash's stamps, one entry per run.
+func readStampFile(t testing.TB, path string) []stamp {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []stamp
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		kind, v, _ := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch kind {
+		case "S":
+			out = append(out, stamp{start: n})
+		case "E":
+			if len(out) > 0 {
+				out[len(out)-1].end = n
+			}
+		}
+	}
+	return out
+}
+
+// lastSeq is the sequence number of thorp's newest event.
+func lastSeq(t testing.TB, port int) uint64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/events", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Events) == 0 {
+		return 0
+	}
+	return body.Events[len(body.Events)-1].Seq
+}
+
+var hooksRan = regexp.MustCompile(`hooks ran (\d+)`)
+
+// hookCalls is the highest "hooks ran N" in thorp's log.
+func hookCalls(t testing.TB, path string) int {
+	b, _ := os.ReadFile(path)
+	n := 0
+	for _, m := range hooksRan.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.Atoi(m[1])
+		n = max(n, v)
+	}
+	return n
+}
+
+func medianD(v []time.Duration) time.Duration {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
