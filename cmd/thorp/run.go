@@ -212,7 +212,6 @@ func (h *hookRunner) Reloaded(rep engine.ReloadReport) {
 		Message: fmt.Sprintf("added %v, removed %v, restarted %v, updated %v", rep.Added, rep.Removed, rep.Restarted, rep.Updated)})
 }
 
-
 // readyFile is the --ready-fd of thorp run: a line written to it tells
 // the thorp up that started this process that the control socket
 // listens. Its methods accept a nil receiver (no --ready-fd).
