@@ -110,37 +110,48 @@ func BenchmarkProxyRecycles(b *testing.B) {
 // requests per second (targets ≥ 0.7 tcp, ≥ 0.5 http) and the median
 // latency the balancer adds under that load; 1 client for 1 s: the median
 // latency it adds to a lone request (targets ≤ 100 µs tcp, ≤ 300 µs http).
+// A third arm, "spread", sends the same 8 clients straight to the three
+// instances' ports (client i to instance i mod 3), as if a balancer cost
+// nothing: spread ÷ direct is the most any balancer in front of the three
+// could reach on this machine.
 func BenchmarkProxyThroughput(b *testing.B) {
 	const rounds = 3
 	for _, mode := range []string{"tcp", "http"} {
 		b.Run("mode="+mode, func(b *testing.B) {
 			p := startProxied(b, proxyConf{mode: mode})
-			direct := fmt.Sprintf("http://127.0.0.1:%d/", p.status(b).Instances[0].Port)
-			var reqs, lat, lone [2][]float64 // [direct, proxied]
-			run := func(url string, n int, d time.Duration) *load {
-				l := startLoad(b, url, n, true)
+			var ports []string
+			for _, in := range p.status(b).Instances {
+				ports = append(ports, fmt.Sprintf("http://127.0.0.1:%d/", in.Port))
+			}
+			direct := ports[0]
+			var reqs, lat, lone [3][]float64 // [direct, proxied, spread]
+			run := func(urls []string, n int, d time.Duration) *load {
+				l := startLoadOver(b, urls, n, true)
 				time.Sleep(d) // the measuring window
 				l.stop()
 				if l.failed.Load() != 0 {
-					b.Fatalf("%s: %s", url, l.report())
+					b.Fatalf("%s: %s", urls, l.report())
 				}
 				return l
 			}
 			b.ResetTimer()
 			for range rounds {
-				for i, url := range []string{direct, p.url + "/"} {
-					l := run(url, clients, 2*time.Second)
+				for i, urls := range [][]string{{direct}, {p.url + "/"}, ports} {
+					l := run(urls, clients, 2*time.Second)
 					reqs[i] = append(reqs[i], float64(l.ok.Load())/time.Since(l.t0).Seconds())
 					lat[i] = append(lat[i], float64(l.medianLatency().Nanoseconds())/1000)
-					l = run(url, 1, time.Second)
-					lone[i] = append(lone[i], float64(l.medianLatency().Nanoseconds())/1000)
+					if i < 2 {
+						l = run(urls, 1, time.Second)
+						lone[i] = append(lone[i], float64(l.medianLatency().Nanoseconds())/1000)
+					}
 				}
 			}
 			b.StopTimer()
-			d, px := medianF(reqs[0]), medianF(reqs[1])
+			d, px, sp := medianF(reqs[0]), medianF(reqs[1]), medianF(reqs[2])
 			b.ReportMetric(d, "direct-req/s")
 			b.ReportMetric(px, "proxied-req/s")
 			b.ReportMetric(px/d, "ratio")
+			b.ReportMetric(sp/d, "spread-ratio")
 			b.ReportMetric(medianF(lat[1])-medianF(lat[0]), "added-p50-8c-µs")
 			b.ReportMetric(medianF(lone[0]), "direct-p50-1c-µs")
 			b.ReportMetric(medianF(lone[1])-medianF(lone[0]), "added-p50-1c-µs")

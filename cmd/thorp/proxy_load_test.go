@@ -317,10 +317,15 @@ const maxFails = 50
 // startLoad starts clients clients GETting url. keepAlive clients reuse
 // their connection; the others connect for every request.
 func startLoad(t testing.TB, url string, clients int, keepAlive bool) *load {
+	return startLoadOver(t, []string{url}, clients, keepAlive)
+}
+
+// startLoadOver is startLoad with client i sending to urls[i % len(urls)].
+func startLoadOver(t testing.TB, urls []string, clients int, keepAlive bool) *load {
 	l := &load{t0: time.Now(), perMS: make([]atomic.Int32, loadLimit/time.Millisecond+1), pids: map[int]int{},
 		lat: make([][]time.Duration, clients)}
 	for i := range clients {
-		l.wg.Go(func() { l.client(i, url, keepAlive) })
+		l.wg.Go(func() { l.client(i, urls[i%len(urls)], keepAlive) })
 	}
 	t.Cleanup(l.stop)
 	return l
