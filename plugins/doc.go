@@ -13,9 +13,13 @@
 // loadstring, module, and package's file loader), plus an os table holding only
 // time, date, clock and getenv. There is no io and no debug library, and the
 // state never gets a SetMx. print goes to Options.Log, never to thorp's stdout.
-// The one way to run another file is include(pattern), thorp.lua's drop-in
-// files: they are read and compiled once, by the first evaluation, and run
-// in the same state (include.go).
+// The ways to run another file are include(pattern), thorp.lua's drop-in
+// files (include.go); plugin "name" { file = … }, a plugin file run with
+// its options (plugin.go); and require(name), which reads only name.lua in
+// settings.plugins.path and the stock library embedded in the binary
+// (require.go, stock.go). Files are read and compiled once, by the first
+// evaluation, and run in the same state; further states run the same
+// compiled chunks.
 //
 // # Concurrency model
 //

@@ -85,7 +85,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	}
 	script := &Script{}
 	lim := newLimits()
-	inc := &includes{files: map[string]*includedFile{}, globs: map[string][]string{}}
+	inc := newIncludes()
 	e := newEvaluator(path, src, opts, lim, inc)
 	e.raw = &config.Raw{File: abs, Name: path}
 	e.script = script
@@ -113,6 +113,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 				e.problemAt(p.pos, p.name, "", `has a name but no body; write component "`+p.name+`" { command = … }`)
 			}
 		}
+		e.unfinishedPlugins()
 	}
 	inc.frozen = true
 
@@ -171,6 +172,8 @@ func newEvaluator(path string, src []byte, opts Options, lim *limits, inc *inclu
 		inc:        inc,
 		included:   map[string]bool{},
 		components: map[string]pos{},
+		plugins:    map[string]pos{},
+		pluginDir:  filepath.Join(dir, defaultPluginDir),
 		funcs:      map[funcRef]*Function{},
 		keys:       map[*lua.LFunction]funcKey{},
 		byKey:      map[funcKey]*lua.LFunction{},
@@ -238,6 +241,14 @@ type evaluator struct {
 	components map[string]pos
 	// pending are the component "name" calls, to find ones never given a body.
 	pending []*pendingComponent
+	// plugins maps a declared plugin name to where it was declared, and
+	// pendingPlugins are the plugin "name" calls, to find ones never given
+	// a body.
+	plugins        map[string]pos
+	pendingPlugins []*pendingComponent
+	// pluginDir is settings.plugins.path as the settings{} calls so far
+	// set it, absolute: where plugin files and require() look.
+	pluginDir string
 	// funcs are the functions found so far, so that one Lua function used
 	// twice (in one role) is one Function.
 	funcs map[funcRef]*Function
@@ -283,6 +294,9 @@ func (p pos) String() string { return p.chunk + ":" + strconv.Itoa(p.line) }
 func (e *evaluator) file(chunk string) string {
 	if chunk == "" || chunk == e.chunk {
 		return e.path
+	}
+	if stockModules()[chunk] != nil {
+		return chunk
 	}
 	return filepath.Join(filepath.Dir(e.path), chunk)
 }
@@ -347,6 +361,9 @@ func sourceLines(src []byte, first, last int) string {
 func (e *evaluator) source(chunk string) []byte {
 	if chunk == e.chunk {
 		return e.src
+	}
+	if f := stockModules()[chunk]; f != nil {
+		return f.src
 	}
 	for _, f := range e.inc.files {
 		if f.chunk == chunk {
@@ -447,6 +464,7 @@ func (e *evaluator) luaSettings(L *lua.LState) int {
 	}
 	maps.Merge(m, e.raw.Settings) // a later settings{} call wins
 	e.setCeiling()
+	e.setPluginDir()
 	return 0
 }
 
@@ -625,12 +643,17 @@ func syntaxProblem(file string, err error, src []byte) config.Problem {
 	return p
 }
 
-// errorAt splits "chunk:LINE: message", of thorp.lua or of a file it
-// includes, into its place and message; the line is 0 when msg names none.
+// errorAt splits "chunk:LINE: message", of thorp.lua, of a file it
+// includes, of a plugin file or of a module, into its place and message; the line is 0 when msg names none.
 func (e *evaluator) errorAt(msg string) (pos, string) {
 	for _, f := range e.inc.files {
 		if line, text := splitWhere(f.chunk, msg); line > 0 {
 			return pos{f.chunk, line}, text
+		}
+	}
+	for chunk := range stockModules() {
+		if line, text := splitWhere(chunk, msg); line > 0 {
+			return pos{chunk, line}, text
 		}
 	}
 	line, text := splitWhere(e.chunk, msg)

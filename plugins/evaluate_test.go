@@ -305,7 +305,7 @@ func TestEvaluate_Sandbox(t *testing.T) {
 	wantGlobals := []string{
 		"_G", "_VERSION", "assert", "collectgarbage", "component", "error",
 		"getfenv", "getmetatable", "include", "ipairs", "math", "newproxy", "next", "on", "os",
-		"package", "pairs", "pcall", "print", "rawequal", "rawget", "rawset", "require",
+		"package", "pairs", "pcall", "plugin", "print", "rawequal", "rawget", "rawset", "require",
 		"select", "setfenv", "setmetatable", "settings", "string", "table", "thorp",
 		"tonumber", "tostring", "type", "unpack", "xpcall",
 	}

@@ -2,7 +2,9 @@ package plugins
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,22 +13,31 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 )
 
-// includes are the files include() calls found while thorp.lua was first
-// evaluated, compiled once. Every further evaluation of the same thorp.lua
-// (the Lua states of hooks and probes) runs exactly these, so that it
-// declares the same functions even if the directory changed since; it only
-// reads them (frozen), so they may run concurrently.
+// includes are the files include() calls, plugin declarations and
+// require() found while thorp.lua was first evaluated, compiled once. Every
+// further evaluation of the same thorp.lua (the Lua states of hooks and
+// probes) runs exactly these, so that it declares the same functions even
+// if the directory changed since; it only reads them (frozen), so they may
+// run concurrently.
 type includes struct {
 	// frozen is set once the first evaluation has ended.
 	frozen bool
 	// globs are the sorted absolute matches of each include() call, by
 	// directory and pattern.
 	globs map[string][]string
-	// files are the included files by absolute path.
+	// files are the included files, plugin files and modules by absolute
+	// path.
 	files map[string]*includedFile
+	// modules are the files require() found, by moduleKey.
+	modules map[string]string
 }
 
-// includedFile is one file include() loaded.
+// newIncludes returns an empty set, for a first evaluation.
+func newIncludes() *includes {
+	return &includes{files: map[string]*includedFile{}, globs: map[string][]string{}, modules: map[string]string{}}
+}
+
+// includedFile is one file include(), plugin or require() loaded.
 type includedFile struct {
 	// chunk is its Lua chunk name: its path relative to thorp.lua's
 	// directory, so that errors and functions read "conf.d/web.lua:LINE".
@@ -97,26 +108,34 @@ func (e *evaluator) chunkOf(path string) string {
 	return path
 }
 
-// compile reads and compiles the included file at path; a file that cannot
-// be read or compiled is a problem, at include's call (at) or at the file's
-// own LINE:COL.
+// compile reads and compiles the included or plugin file at path; a file
+// that cannot be read or compiled is a problem, at the include or plugin
+// call (at) or at the file's own LINE:COL.
 func (e *evaluator) compile(path string, at pos) *includedFile {
 	f := &includedFile{chunk: e.chunkOf(path)}
 	src, err := os.ReadFile(path)
 	if err != nil {
-		e.problemAt(at, "", "", fmt.Sprintf("cannot read included file: %v", err))
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		e.problemAt(at, "", "", fmt.Sprintf("cannot read %s: %v", f.chunk, err))
 		return f
 	}
 	f.src = src
-	chunk, err := parse.Parse(bytes.NewReader(skipShebang(src)), f.chunk)
-	if err == nil {
-		f.proto, err = lua.Compile(chunk, f.chunk)
-	}
-	if err != nil {
+	if f.proto, err = compileChunk(src, f.chunk); err != nil {
 		e.problems = append(e.problems, syntaxProblem(e.file(f.chunk), err, src))
-		f.proto = nil
 	}
 	return f
+}
+
+// compileChunk compiles src as the Lua chunk named chunk.
+func compileChunk(src []byte, chunk string) (*lua.FunctionProto, error) {
+	c, err := parse.Parse(bytes.NewReader(skipShebang(src)), chunk)
+	if err != nil {
+		return nil, err
+	}
+	return lua.Compile(c, chunk)
 }
 
 // runIncluded runs f's chunk in L. A Lua error is a problem at its own
@@ -124,11 +143,17 @@ func (e *evaluator) compile(path string, at pos) *includedFile {
 // raised again, to end the evaluation as it would in thorp.lua.
 func (e *evaluator) runIncluded(L *lua.LState, f *includedFile) {
 	L.Push(L.NewFunctionFromProto(f.proto))
-	err := L.PCall(0, 0, nil)
+	e.runChunk(L, f.chunk, 0)
+}
+
+// runChunk calls the function of chunk below its nargs arguments on L's
+// stack, as runIncluded does.
+func (e *evaluator) runChunk(L *lua.LState, chunk string, nargs int) {
+	err := L.PCall(nargs, 0, nil)
 	if err == nil {
 		return
 	}
-	msg := errorText(L, f.chunk, err)
+	msg := errorText(L, chunk, err)
 	if ctx := L.Context(); ctx != nil && ctx.Err() != nil {
 		L.Error(lua.LString(msg), 0)
 	}

@@ -43,9 +43,10 @@ func newSandboxState(lim *limits) *lua.LState {
 	return L
 }
 
-// restrictPackage leaves require able to return modules that thorp itself put
-// into package.preload or package.loaded, and nothing else: the loader that
-// reads files from package.path is removed from the loader list require uses.
+// restrictPackage removes the loader that reads files from package.path
+// (and C modules) from gopher-lua's loader list; installPlugins then
+// replaces require by thorp's own, which reads only the plugin path and the
+// stock library (require.go).
 func restrictPackage(L *lua.LState) {
 	pkg, ok := L.GetGlobal("package").(*lua.LTable)
 	if !ok {

@@ -97,6 +97,7 @@ func DecodeSettings(raw *Raw, env []string) Settings {
 	st.Control = absIn(dir, st.Control)
 	st.State = absIn(dir, st.State)
 	st.Logs.Dir = absIn(dir, st.Logs.Dir)
+	st.Plugins.Path = absIn(dir, st.Plugins.Path)
 	return st
 }
 
@@ -186,6 +187,7 @@ func (d *decoder) decode(env []string, overrides map[string]any) *Config {
 	cfg.Settings.Control = absIn(cfg.Dir, cfg.Settings.Control)
 	cfg.Settings.State = absIn(cfg.Dir, cfg.Settings.State)
 	cfg.Settings.Logs.Dir = absIn(cfg.Dir, cfg.Settings.Logs.Dir)
+	cfg.Settings.Plugins.Path = absIn(cfg.Dir, cfg.Settings.Plugins.Path)
 	d.validateSettings(&cfg.Settings)
 	cfg.Profile = d.profile(env)
 

@@ -88,7 +88,7 @@ func TestDecode_Good(t *testing.T) {
 	wantSettings := Settings{
 		HTTP: "127.0.0.1:3002", HTTPHosts: []string{"thorp.example.com", "Metrics.Example.com:9100", "[::1]:3002"}, Control: "/srv/app/.thorp/thorp.sock", State: "/srv/app/.thorp/state.json",
 		Token: "s3cret-s3cret-s3cret", Logs: wantLogs,
-		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowHosts: []string{}, MaxFailures: 5, MaxMemory: 64 * MiB},
+		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowExec: []string{}, AllowHosts: []string{}, Path: "/srv/app/plugins", MaxFailures: 5, MaxMemory: 64 * MiB},
 		MetricsPush: MetricsPush{Interval: 15 * time.Second},
 		Line:        1,
 	}
@@ -154,6 +154,7 @@ func TestDecode_DefaultsOnly(t *testing.T) {
 	}
 	want := Defaults()
 	want.Control, want.State, want.Logs.Dir = "/x/.thorp/thorp.sock", "/x/.thorp/state.json", "/x/logs"
+	want.Plugins.Path = "/x/plugins"
 	if !reflect.DeepEqual(cfg.Settings, want) {
 		t.Errorf("Settings = %+v, want %+v", cfg.Settings, want)
 	}

@@ -30,6 +30,7 @@ func Defaults() Settings {
 			Timeout:     200 * time.Millisecond,
 			AllowExec:   []string{},
 			AllowHosts:  []string{},
+			Path:        "plugins",
 			MaxFailures: 5,
 			MaxMemory:   64 * MiB,
 		},

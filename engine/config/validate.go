@@ -70,6 +70,9 @@ func (d *decoder) validateSettings(s *Settings) {
 	if msg := checkPluginMemory(s.Plugins.MaxMemory); msg != "" {
 		bad("plugins.max_memory", "%s", msg)
 	}
+	if s.Plugins.Path == "" {
+		bad("plugins.path", `must not be empty; it is the directory of plugin files and modules (default "plugins", beside thorp.lua)`)
+	}
 	for _, h := range s.Plugins.AllowHosts {
 		if strings.TrimSpace(h) == "" {
 			bad("plugins.allow_hosts", "must not contain an empty host")

@@ -112,6 +112,22 @@ func checkCwd(dir string) string {
 	return ""
 }
 
+// checkPluginPath returns "" when dir, settings.plugins.path, is a
+// directory or does not exist (fine while nothing is loaded from it: the
+// Lua evaluation reports a plugin file or module it cannot find).
+func checkPluginPath(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case missing(err):
+		return ""
+	case err != nil:
+		return fmt.Sprintf("cannot use %s: %v", dir, unwrapPathError(err))
+	case !fi.IsDir():
+		return dir + " is a file, not a directory (plugin files and modules are read from it)"
+	}
+	return ""
+}
+
 // checkWritableDir returns "" when thorp can write files in dir: either dir
 // exists and a probe file can be created and removed there, or dir does not
 // exist yet and its nearest existing parent is a writable directory (thorp

@@ -133,6 +133,9 @@ func (c *checker) checkSettings() {
 		errf("state", msg)
 	}
 	c.checkLogDir(s.Logs.Dir, line, "")
+	if msg := checkPluginPath(s.Plugins.Path); msg != "" {
+		errf("plugins.path", msg)
+	}
 	c.checkSettingsFiles()
 }
 

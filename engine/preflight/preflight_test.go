@@ -152,6 +152,17 @@ func TestCheck_LogDirIsFile(t *testing.T) {
 		`thorp.lua:5: component "api": log_file: `+filepath.Join(file, "sub")+` cannot be created: `+file+` is a file, not a directory`)
 }
 
+func TestCheck_PluginPath(t *testing.T) {
+	fakeFreeSpace(t, 1<<40)
+	cfg := testConfig(t)
+	cfg.Settings.Plugins.Path = filepath.Join(cfg.Dir, "missing")
+	wantProblems(t, check(t, cfg, Options{}))
+	file := filepath.Join(cfg.Dir, "run.sh")
+	cfg.Settings.Plugins.Path = file
+	wantProblems(t, check(t, cfg, Options{}),
+		`thorp.lua:1: plugins.path: `+file+` is a file, not a directory (plugin files and modules are read from it)`)
+}
+
 func TestCheck_LogDirUnwritable(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root may write to any directory; TestCheck_LogDirIsFile covers the failing case for root")
