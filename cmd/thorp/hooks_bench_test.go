@@ -46,19 +46,19 @@ func stampcrash(t testing.TB) string {
 // BenchmarkHooksUnderLoad (issue 12): 1,000 events/s through the hooks must
 // leave the crash → restart latency of other components unchanged. One
 // thorp run per round, alternating hooks off and on, same config
-// otherwise: 6 components crash-looping (`/bin/false`, restart_delay 0)
+// otherwise: 10 components crash-looping (`/bin/false`, restart_delay 0)
 // make the events; a 7th, "probe", stamps its first and last instruction
 // and exits 1, and its restart latency is the time from one run's last
 // stamp to the next run's first. With hooks on, an on() hook for each of
 // start, exit, crash and restart reads the event's fields and counts;
-// every 2,000th call it logs the count. Reported: events/s (from the
+// every 500th call it logs the count. Reported: events/s (from the
 // event sequence numbers), hook calls/s (hooks on), and the probe's median
 // restart latency with hooks off and on, and their ratio.
 func BenchmarkHooksUnderLoad(b *testing.B) {
 	const (
 		rounds = 3
 		window = 5 * time.Second
-		noise  = 6
+		noise  = 10
 	)
 	crash := stampcrash(b)
 	var lat [2][]time.Duration // [off, on]
@@ -83,7 +83,7 @@ local calls = 0
 local function count(ev)
   calls = calls + 1
   local _ = ev.component .. " " .. ev.type .. " " .. tostring(ev.pid) .. " " .. (ev.message or "")
-  if calls % 2000 == 0 then thorp.log("info", "hooks ran " .. calls) end
+  if calls % 500 == 0 then thorp.log("info", "hooks ran " .. calls) end
 end
 for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count) end
 `)
@@ -116,9 +116,6 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 		if on {
 			calls := hookCalls(b, filepath.Join(dir, "logs", "thorp.log"))
 			callsPerSec = append(callsPerSec, float64(calls)/t1.Sub(t0).Seconds()) // includes the start-up's calls: an upper bound
-			if eps < 1000 {
-				b.Errorf("round %d: %.0f events/s, under the 1,000 the figure needs", r, eps)
-			}
 		}
 	}
 	b.StopTimer()
@@ -128,6 +125,9 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 	b.ReportMetric(float64(off.Microseconds())/1000, "restart-off-ms")
 	b.ReportMetric(float64(on.Microseconds())/1000, "restart-on-ms")
 	b.ReportMetric(float64(on)/float64(off), "ratio")
+	if slowest := slices.Min(eventsPerSec); slowest < 1000 {
+		b.Errorf("a round made %.0f events/s, under the 1,000 the figure needs", slowest)
+	}
 }
 
 type stamp struct{ start, end int64 }
