@@ -101,6 +101,7 @@ func (c *component) callMemoryPolicy(in *instance, p *process, s usageSample) {
 		"growth_per_hour": in.lastGrowth.BytesPerHour,
 		"uptime":          c.clock.Now().Sub(p.started).Seconds(),
 		"restarts":        c.restarts[policies.ReasonMemory] + c.restarts[policies.ReasonCrash] + c.restarts[policies.ReasonExit],
+		"cpu":             s.cpuPct,
 	}
 	timeout := c.sup.Config().Settings.Plugins.Timeout
 	// Owner: p (release waits); the call ends with p.ctx at the latest.

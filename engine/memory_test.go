@@ -112,8 +112,10 @@ func (f *fakeLua) Call(_ context.Context, arg map[string]any, _ time.Duration) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if _, ok := arg["rss"]; !ok {
-		return nil, errors.New("no rss in the sample")
+	for _, key := range []string{"rss", "cpu", "growth_per_hour"} {
+		if _, ok := arg[key]; !ok {
+			return nil, errors.New("no " + key + " in the sample")
+		}
 	}
 	return f.res, f.err
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +212,23 @@ func TestRequire_Errors(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant one containing:\n%s", got, want)
 			}
 		})
+	}
+}
+
+func TestSandbox_ErrorLevels(t *testing.T) {
+	for level, want := range map[int]string{1: "thorp.lua:2: boom", 2: "thorp.lua:5: boom", 3: "thorp.lua:7: boom"} {
+		path := writeLua(t, `local function f()
+  error("boom", `+strconv.Itoa(level)+`)
+end
+local function g()
+  f()
+end
+g()
+`)
+		_, _, ps := evaluate(t, path, plugins.Options{})
+		if got := strings.Join(problemStrings(ps), "\n"); !strings.HasSuffix(got, want) {
+			t.Errorf("error level %d: %s, want %s", level, got, want)
+		}
 	}
 }
 

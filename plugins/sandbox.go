@@ -38,6 +38,7 @@ func newSandboxState(lim *limits) *lua.LState {
 		L.SetGlobal(name, lua.LNil)
 	}
 	restrictPackage(L)
+	L.SetGlobal("error", L.NewFunction(luaError))
 	L.SetGlobal("os", safeOS(L))
 	lim.installBounded(L)
 	return L
@@ -61,6 +62,20 @@ func restrictPackage(L *lua.LState) {
 	pkg.RawSetString("path", lua.LString(""))
 	pkg.RawSetString("cpath", lua.LString(""))
 	pkg.RawSetString("loadlib", lua.LNil)
+}
+
+// luaError is error(v [, level]) with Lua's levels, so that a function
+// checking its arguments can blame its caller's line with error(msg, 2):
+// gopher-lua's own error counts one level short (its level 2 names the
+// function calling error, like level 1).
+func luaError(L *lua.LState) int {
+	obj := L.CheckAny(1)
+	level := L.OptInt(2, 1)
+	if level > 1 {
+		level++
+	}
+	L.Error(obj, level)
+	return 0
 }
 
 // safeOS builds an os table with only the functions in safeOSFuncs, taken from
