@@ -22,6 +22,9 @@ type luaToConfig struct {
 	// fn registers a Lua function found at key and returns its Go reference,
 	// or records a problem and returns false.
 	fn func(f *lua.LFunction, key string) (any, bool)
+	// other, when set, converts the values with no Go form of their own
+	// (userdata, like thorp.json.null), as fn does.
+	other func(v lua.LValue, key string) (any, bool)
 	// errs are the values that could not be converted.
 	errs []valueError
 	// visiting holds the tables on the current path, to catch cycles.
@@ -45,6 +48,9 @@ func (c *luaToConfig) convert(v lua.LValue, key string) (any, bool) {
 	case *lua.LTable:
 		return c.table(v, key)
 	default:
+		if c.other != nil {
+			return c.other(v, key)
+		}
 		c.fail(key, fmt.Sprintf("a %s cannot be used as a value", v.Type()))
 		return nil, false
 	}

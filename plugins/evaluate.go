@@ -83,12 +83,14 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	if err != nil {
 		abs = path
 	}
-	script := &Script{}
+	script := &Script{grants: &grants{}}
+	world := script.grants // not script: build must not lead back to it
 	lim := newLimits()
 	inc := newIncludes()
 	e := newEvaluator(path, src, opts, lim, inc)
 	e.raw = &config.Raw{File: abs, Name: path}
 	e.script = script
+	e.grants = world
 	// The hooks' Lua globals keep e for the state's life: once evaluation
 	// ends, e must not lead to the Script or its functions, or the Script
 	// could never become unreachable (see Script).
@@ -135,7 +137,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	// Each further state evaluates the same compiled chunk again, quietly.
 	build := func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error) {
 		r := newEvaluator(path, src, opts, lim, inc)
-		r.raw, r.quiet = &config.Raw{}, true
+		r.raw, r.quiet, r.grants = &config.Raw{}, true, world
 		L := newSandboxState(lim)
 		r.install(L)
 		if timeout, cause, err := r.runTop(ctx, L, proto); err != nil {
@@ -259,6 +261,8 @@ type evaluator struct {
 	protoN map[*lua.FunctionProto]int
 	// lim are the state's bounds; settings{} may set the memory ceiling.
 	lim *limits
+	// grants are what thorp.http and thorp.exec may reach (Script.Grant).
+	grants *grants
 	// quiet is true when the file is evaluated again for another state:
 	// what it prints or logs while loading was already said.
 	quiet bool

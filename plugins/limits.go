@@ -95,8 +95,11 @@ func liveHeapBytes() int64 {
 // confirmed by a collection (in the background, sampling goes on) before
 // the call is stopped, unless the heap grew by twice the ceiling, which
 // stops it at once. thorp's other goroutines allocate too, so the ceiling is
-// a bound on the call, not an exact account of it.
+// a bound on the call, not an exact account of it. While the call waits on
+// the world (its callDeadline is held), sampling pauses, and what the heap
+// grew during its waits is not counted.
 func (l *limits) watchMemory(ctx context.Context, cancel context.CancelCauseFunc) {
+	dl := deadlineOf(ctx)
 	base := heapBytes()
 	t := time.NewTicker(memorySample)
 	defer t.Stop()
@@ -112,13 +115,18 @@ func (l *limits) watchMemory(ctx context.Context, cancel context.CancelCauseFunc
 			return
 		case after := <-collected:
 			collected = nil
-			if after-base > l.max() {
+			_, waited := dl.waiting()
+			if after-waited-base > l.max() {
 				cancel(errMemory)
 				return
 			}
-			base = min(base, after) // something else freed memory meanwhile
+			base = min(base, after-waited) // something else freed memory meanwhile
 		case <-t.C:
-			grown := heapBytes() - base
+			held, waited := dl.waiting()
+			if held {
+				continue
+			}
+			grown := heapBytes() - waited - base
 			switch {
 			case grown > 2*l.max():
 				cancel(errMemory)

@@ -131,6 +131,8 @@ func (o *overrunError) Unwrap() []error { return []error{o.err, ErrOverrun} }
 type Script struct {
 	// states are by role; nil means never opened (no such functions).
 	states [roles]*scriptState
+	// grants are what thorp.http and thorp.exec may reach (Grant).
+	grants *grants
 }
 
 // builder evaluates thorp.lua again, quietly, into a fresh state, and
@@ -156,6 +158,8 @@ type scriptState struct {
 }
 
 type callRequest struct {
+	// ctx is the call's: its callDeadline's context, which the owner
+	// installs on the state.
 	ctx context.Context
 	key funcKey
 	// where names the function in messages.
@@ -297,8 +301,12 @@ func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, time
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The deadline, not a context.WithTimeout: a builtin that waits on
+	// the world holds it off (see callDeadline); caller and owner both go
+	// by its context.
+	dl := newCallDeadline(ctx, timeout)
+	defer dl.stop()
+	ctx = dl.ctx
 
 	req := callRequest{ctx: ctx, key: f.key, where: f.where, arg: arg, timeout: timeout, reply: make(chan callResult, 1)}
 	select {
@@ -306,7 +314,7 @@ func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, time
 	case <-st.closing.Done():
 		return nil, fmt.Errorf("function at %s: %w", f.where, ErrClosed)
 	case <-ctx.Done():
-		return nil, contextError(f.where, ctx.Err(), timeout, "")
+		return nil, contextError(f.where, context.Cause(ctx), timeout, "")
 	}
 	select {
 	case r := <-req.reply:
@@ -319,7 +327,7 @@ func (s *Script) call(ctx context.Context, f *Function, arg map[string]any, time
 	case r := <-req.reply:
 		return r.v, r.err
 	case <-grace.C:
-		err := contextError(f.where, ctx.Err(), timeout, "")
+		err := contextError(f.where, context.Cause(ctx), timeout, "")
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, &overrunError{what: fmt.Sprintf("ran past its %s limit", timeout), err: err}
 		}
@@ -335,8 +343,8 @@ func (st *scriptState) run(L *lua.LState, fns map[funcKey]*lua.LFunction, req ca
 			res = callResult{err: fmt.Errorf("function at %s: lua runtime panicked: %v", where, r)}
 		}
 	}()
-	if err := req.ctx.Err(); err != nil {
-		return callResult{err: contextError(where, err, req.timeout, "")}
+	if req.ctx.Err() != nil {
+		return callResult{err: contextError(where, context.Cause(req.ctx), req.timeout, "")}
 	}
 	fn := fns[req.key]
 	if fn == nil {

@@ -31,7 +31,8 @@ func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.
 // as the active env profile: thorp.profile in Lua, THORP_ENV to Decode.
 //
 // On success it returns the config and the Script its Lua functions are
-// bound to (the caller closes it when it is done with the config; see
+// bound to, granted the decoded settings.plugins.allow_hosts and
+// allow_exec (the caller closes it when it is done with the config; see
 // plugins.Script for what keeps it open); problems may still hold warnings.
 // On any error cfg and script are nil and problems lists every error found.
 func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
@@ -46,6 +47,9 @@ func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(
 			script.Close()
 		}
 		return nil, nil, problems
+	}
+	if script != nil {
+		script.Grant(cfg.Settings.Plugins) // thorp.http and thorp.exec, as decoded
 	}
 	return cfg, script, problems
 }

@@ -408,6 +408,7 @@ func (d *decoder) decodeSettings(environ []string, overrides map[string]any) Set
 		d.load(k, confmap.Provider(m, ""), 0, "")
 	}
 
+	d.execForm(k, line)
 	var s Settings
 	for _, ke := range d.unmarshal(k, &s) {
 		d.settingsError(line, ke.key, ke.msg)

@@ -74,8 +74,13 @@ func (d *decoder) validateSettings(s *Settings) {
 		bad("plugins.path", `must not be empty; it is the directory of plugin files and modules (default "plugins", beside thorp.lua)`)
 	}
 	for _, h := range s.Plugins.AllowHosts {
-		if strings.TrimSpace(h) == "" {
-			bad("plugins.allow_hosts", "must not contain an empty host")
+		if msg := checkAllowHost(h); msg != "" {
+			bad("plugins.allow_hosts", "%s", msg)
+		}
+	}
+	for _, p := range s.Plugins.AllowExec {
+		if msg := checkAllowExec(p); msg != "" {
+			bad("plugins.allow_exec", "%s", msg)
 		}
 	}
 	if s.MetricsPush.URL != "" {

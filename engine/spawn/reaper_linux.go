@@ -27,8 +27,11 @@ type waiter struct {
 // Forks, registrations and every reap happen under mu, so a pid is never
 // reaped by a Spawner that does not own it, nor reused under its feet.
 type registry struct {
-	mu       sync.Mutex
-	waiters  map[int]waiter
+	mu      sync.Mutex
+	waiters map[int]waiter
+	// waited are children other code forked and waits for itself in a
+	// process group of their own (StartWaited); never taken for orphans.
+	waited   map[int]bool
 	ownPgid  int
 	spawners int   // Spawners not yet closed
 	wasSub   int32 // the subreaper flag before the first Spawner set it
@@ -37,7 +40,7 @@ type registry struct {
 // children is the registry of this process (SIGCHLD and the subreaper flag
 // are process-wide). It holds data only; its goroutines belong to the
 // Spawners.
-var children = registry{waiters: map[int]waiter{}}
+var children = registry{waiters: map[int]waiter{}, waited: map[int]bool{}}
 
 // open counts a new Spawner; the first one makes the process a subreaper.
 func (r *registry) open() {
@@ -95,13 +98,13 @@ func (s *Spawner) reapAll() {
 }
 
 // reapOrphans reaps zombie children outside the program's process group
-// that no Spawner registered. Registered children cannot be mistaken for
+// that no Spawner registered and StartWaited did not start. Registered children cannot be mistaken for
 // them: a child is registered under mu before it can exit, and a pid is
 // checked and reaped under mu, so it cannot be reused in between.
 func (r *registry) reapOrphans() {
 	for _, pid := range directChildren() {
 		r.mu.Lock()
-		if _, mine := r.waiters[pid]; !mine {
+		if _, mine := r.waiters[pid]; !mine && !r.waited[pid] {
 			st, err := proc.ReadStat(procRoot, pid)
 			if err == nil && st.State == 'Z' && st.PGID != r.ownPgid {
 				reap(pid) // nothing else to do: its component sees its group empty

@@ -19,8 +19,9 @@
 // itself (os/exec), so a reaper takes only what is thorp's: children a
 // Spawner registered (by pid), and zombie children outside the program's
 // own process group (orphans from a component's group, or descendants that
-// left it). A child started with os/exec stays in the program's group and
-// is left to its own Wait.
+// left it). A child started with os/exec stays in the program's group, or
+// is started with StartWaited when it needs a group of its own
+// (thorp.exec), and is left to its own Wait.
 //
 // SIGCHLD and the subreaper flag are process-wide, so the registry of
 // children is too: every Spawner forks and registers under one lock, so a
