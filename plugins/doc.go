@@ -50,6 +50,21 @@
 // whose globals keep more than the ceiling. Lua errors are always
 // "thorp.lua:LINE: message", with __tostring applied and cut at 1 KiB.
 //
+// # Calls that wait
+//
+// thorp.http and thorp.exec (world.go, luahttp.go, luaexec.go) reach
+// outside thorp, only to what Script.Grant allows (the decoded
+// settings.plugins.allow_hosts and allow_exec), and only once thorp.lua
+// has loaded. They block the owner goroutine of their state while they
+// wait, each bounded by its own timeout. A call's time limit is a
+// callDeadline (deadline.go), not a context timeout: the builtin holds it
+// off for the length of its wait, and the memory watchdog skips the wait,
+// so only Lua's own work counts against settings.plugins.timeout and
+// max_memory. Their goroutines have owners that wait for them: the
+// deadline's timer is stopped by the caller; os/exec's pipe copiers by
+// cmd.Wait, on the owner goroutine; net/http's connection goroutines end
+// with the request, whose connection is never kept.
+//
 // # Lifetime
 //
 // A Script stays open while any of its functions can still be called: a

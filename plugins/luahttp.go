@@ -74,6 +74,10 @@ func (e *evaluator) luaHTTP(L *lua.LState, null lua.LValue) int {
 	}
 	req.Header.Set("User-Agent", "thorp/"+e.opts.Version)
 	for k, v := range headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v // net/http takes the Host header from here only
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	if contentType != "" && req.Header.Get("Content-Type") == "" {

@@ -27,7 +27,7 @@ cases.get = function(ev)
   return { status = r.status, body = r.body, test = r.headers["x-test"] }
 end
 cases.post_json = function(ev)
-  local r = thorp.http{ method = "post", url = ev.url, headers = { ["X-Token"] = "t" },
+  local r = thorp.http{ method = "post", url = ev.url, headers = { ["X-Token"] = "t", host = "api.internal" },
     json = { a = 1, list = { 1, 2, "x" }, empty = {}, n = thorp.json.null, html = "<&>" } }
   return thorp.json.decode(r.body)
 end
@@ -119,7 +119,7 @@ func TestHTTP_JSONBody(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		// Echo what arrived, as JSON the hook decodes.
-		fmt.Fprintf(w, `{"method":%q,"type":%q,"token":%q,"body":%s}`, r.Method, r.Header.Get("Content-Type"), r.Header.Get("X-Token"), body)
+		fmt.Fprintf(w, `{"method":%q,"type":%q,"token":%q,"host":%q,"body":%s}`, r.Method, r.Header.Get("Content-Type"), r.Header.Get("X-Token"), r.Host, body)
 	}))
 	defer srv.Close()
 	hook := worldHook(t, worldLua, config.PluginSettings{})
@@ -128,7 +128,7 @@ func TestHTTP_JSONBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"method": "POST", "type": "application/json", "token": "t",
+		"method": "POST", "type": "application/json", "token": "t", "host": "api.internal",
 		"body": map[string]any{"a": 1.0, "list": []any{1.0, 2.0, "x"}, "empty": map[string]any{}, "html": "<&>"},
 	}
 	if !reflect.DeepEqual(got, want) {
