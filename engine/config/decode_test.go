@@ -91,6 +91,7 @@ func TestDecode_Good(t *testing.T) {
 		Plugins:     PluginSettings{Timeout: 200 * time.Millisecond, AllowExec: []string{}, AllowHosts: []string{}, Path: "/srv/app/plugins", MaxFailures: 5, MaxMemory: 64 * MiB},
 		MetricsPush: MetricsPush{Interval: 15 * time.Second},
 		Line:        1,
+		Alerts:      DefaultAlerts(),
 	}
 	if !reflect.DeepEqual(cfg.Settings, wantSettings) {
 		t.Errorf("Settings =\n%+v\nwant\n%+v", cfg.Settings, wantSettings)

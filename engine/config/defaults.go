@@ -34,6 +34,7 @@ func Defaults() Settings {
 			MaxFailures: 5,
 			MaxMemory:   64 * MiB,
 		},
+		Alerts: DefaultAlerts(),
 		MetricsPush: MetricsPush{
 			Interval: 15 * time.Second,
 		},

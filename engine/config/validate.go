@@ -83,6 +83,7 @@ func (d *decoder) validateSettings(s *Settings) {
 			bad("plugins.allow_exec", "%s", msg)
 		}
 	}
+	validateAlerts(s.Alerts, bad)
 	if s.MetricsPush.URL != "" {
 		if msg := checkHTTPURL(s.MetricsPush.URL); msg != "" {
 			bad("metrics_push.url", "%s", msg)
