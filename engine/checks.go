@@ -89,13 +89,15 @@ func (c *component) onHealth(in *instance, p *process, err error) {
 	}
 	restart, st := policies.DecideHealth(policies.HealthPolicy{Failures: c.cfg.Health.Failures}, in.health, err == nil)
 	in.health = st
-	wasHealthy := in.healthy
-	in.healthy = err == nil
+	wasHealthy, wasFailing := in.healthy, in.healthFailing
+	in.healthy, in.healthFailing = err == nil, err != nil
 	switch {
 	case err != nil && wasHealthy:
 		c.event(in, Event{Type: EventWarning, PID: p.pid, Reason: policies.ReasonHealth,
 			Message: fmt.Sprintf("health check failed (%d of %d): %v", st.Misses, c.cfg.Health.Failures, err)})
-	case err == nil && !wasHealthy:
+	case err == nil && wasFailing:
+		// Also the first pass of a process that replaced a failing one,
+		// which ends the failing episode (settings.alerts' "health").
 		c.event(in, Event{Type: EventRunning, PID: p.pid, Reason: policies.ReasonHealth, Message: "health check passes again"})
 	}
 	if restart {

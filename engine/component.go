@@ -121,6 +121,10 @@ type instance struct {
 
 	health  policies.HealthState
 	healthy bool // the last health check passed (true before any)
+	// healthFailing: the last health check of any of the instance's
+	// processes failed; it outlives a restart, so the replacement's first
+	// pass says the check passes again.
+	healthFailing bool
 }
 
 // process is one running (or ending) main process and its group. Its

@@ -125,8 +125,12 @@ func (c *component) onPolicy(m policyMsg) {
 				fn.Where(), config.Size(s.memory), config.Size(c.cfg.MaxMemoryRestart)))
 			return
 		case "alert":
-			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: policies.ReasonMemory,
-				Message: fmt.Sprintf("memory_policy at %s raised an alert (memory %s)", fn.Where(), config.Size(s.memory))})
+			// The message stays the same from sample to sample, so that
+			// settings.alerts' rate limit sees one alert; the figures
+			// are its fields.
+			c.event(in, Event{Type: EventAlert, PID: p.pid, Reason: policies.ReasonMemory, Alert: config.AlertMemory,
+				Message: fmt.Sprintf("memory_policy at %s raised an alert", fn.Where()),
+				Fields:  map[string]string{"memory": config.Size(s.memory).String(), "limit": config.Size(c.cfg.MaxMemoryRestart).String()}})
 			return
 		case nil:
 			return

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -491,6 +493,9 @@ func formatEvent(ev engine.Event) (s string) {
 	var b strings.Builder
 	defer func() { s = termSafe(b.String()) }()
 	b.WriteString(ev.Type)
+	if ev.Alert != "" {
+		b.WriteString(" " + ev.Alert)
+	}
 	if ev.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", ev.Reason)
 	}
@@ -500,5 +505,21 @@ func formatEvent(ev engine.Event) (s string) {
 	if ev.Message != "" {
 		b.WriteString(": " + ev.Message)
 	}
+	if len(ev.Fields) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(ev.Fields)) {
+			kv = append(kv, k+"="+fieldValue(ev.Fields[k]))
+		}
+		b.WriteString(" [" + strings.Join(kv, " ") + "]")
+	}
 	return ""
+}
+
+// fieldValue is an alert field's value as formatEvent shows it: quoted
+// when it is empty or holds a space, a quote or a bracket.
+func fieldValue(v string) string {
+	if v == "" || strings.ContainsAny(v, " \t\"[]") {
+		return strconv.Quote(v)
+	}
+	return v
 }

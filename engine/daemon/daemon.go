@@ -1,6 +1,7 @@
 // Package daemon runs one thorp: a Supervisor with its control API on the
-// unix socket, the HTTP server, the metrics push, the config's hooks, an
-// optional service-manager link, signal handling and config reloads.
+// unix socket, the HTTP server, the metrics push, the config's hooks, the
+// alert dispatcher (settings.alerts), an optional service-manager link,
+// signal handling and config reloads.
 //
 // It sits beside the engine rather than in it because it wires engine,
 // engine/api and engine/web together, which the engine must not know
@@ -15,8 +16,8 @@
 // every goroutine of the daemon in one errgroup and returns only after all
 // of them have ended: the supervisor (which owns the component loops, the
 // sampler and the periodic state saving, and saves the state once more at
-// shutdown), both servers, the metrics pusher, the hook runner, the
-// notifier, the signal handler and the reloads SIGHUP asks for. Reload and
+// shutdown), both servers, the metrics pusher, the hook runner, the alert
+// dispatcher's delivery, the notifier, the signal handler and the reloads SIGHUP asks for. Reload and
 // Close may be called from any goroutine; reloads are serialised.
 package daemon
 
@@ -39,6 +40,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/alert"
 	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/web"
@@ -142,6 +144,7 @@ type Daemon struct {
 	log      *slog.Logger
 	opts     Options
 	sup      *engine.Supervisor
+	alerts   *alert.Dispatcher
 	web      *web.Server
 	info     api.Info
 	socket   string // the control socket's path
@@ -181,15 +184,25 @@ func New(first Load, opts Options) (*Daemon, error) {
 		killed: make(chan struct{}), done: make(chan struct{})}
 	eng := opts.Engine
 	eng.Logger, eng.StatePath = log, cfg.Settings.State
-	if opts.Hooks != nil {
-		opts.Hooks.Set(first)
-		eng.OnEvent = opts.Hooks.Handle
+	// Every event goes to the hooks and to the alert dispatcher; neither
+	// blocks.
+	d.alerts = alert.New(cfg.Settings.Alerts, alert.Options{Logger: log, UserAgent: "thorp/" + opts.Version})
+	hooks := opts.Hooks
+	if hooks != nil {
+		hooks.Set(first)
+	}
+	eng.OnEvent = func(ev engine.Event) {
+		if hooks != nil {
+			hooks.Handle(ev)
+		}
+		d.alerts.Handle(ev)
 	}
 	sup, err := engine.New(cfg, eng)
 	if err != nil {
 		return nil, err
 	}
 	d.sup = sup
+	d.alerts.Attach(sup)
 	ln, err := api.ListenControl(cfg.Settings.Control)
 	if err != nil {
 		_ = sup.Close()
@@ -200,7 +213,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started, Profile: cfg.Profile}
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
-		Started: started, API: public, Logger: log})
+		Started: started, API: public, Logger: log, Metrics: []web.MetricsWriter{d.alerts}})
 	// The sockets held for components, and their proxies' listen
 	// addresses, count as this thorp's, for check.
 	d.info.Listening = append(d.info.Listening, "unix://"+cfg.Settings.Control)
@@ -316,6 +329,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		d.alerts.Run(life)
+		return nil
+	})
 	if d.opts.Notifier != nil {
 		g.Go(func() error {
 			d.opts.Notifier.Run(life, d.sup)
@@ -493,7 +510,7 @@ func (d *Daemon) doneIfStarted() <-chan struct{} {
 // were, and the error ends in "nothing changed". Only then is the
 // difference applied (engine.PreparedReload.Commit), the hooks move to the
 // new config's functions (the previous load is not released; see
-// Load.Release), and the HTTP server takes the new token and address. An
+// Load.Release), the alert dispatcher takes the new settings.alerts, and the HTTP server takes the new token and address. An
 // error after that comes from applying (a component that did not
 // restart); the new config is running. A changed control path or
 // metrics_push is a warning: they apply when thorp restarts. It implements
@@ -555,6 +572,7 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		d.opts.Hooks.Set(next)
 	}
 	d.current = next
+	d.alerts.Set(cfg.Settings.Alerts)
 	d.web.SetToken(cfg.Settings.Token)
 	d.web.SetHosts(cfg.Settings.HTTPHosts)
 	switchWeb()

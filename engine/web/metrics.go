@@ -71,12 +71,13 @@ var logStreams = []string{"out", "err"}
 // thorp never turns on metrics.ExposeMetadata: with it on, the helpers
 // would write metadata before every sample.
 type metricsState struct {
-	started  time.Time    // the reload timestamp when the Source has no ReloadInfo
-	lastSize atomic.Int64 // size of a previous scrape, to size the next
+	started  time.Time       // the reload timestamp when the Source has no ReloadInfo
+	more     []MetricsWriter // families of other parts (Options.Metrics)
+	lastSize atomic.Int64    // size of a previous scrape, to size the next
 }
 
-func newMetricsState(started time.Time) *metricsState {
-	return &metricsState{started: started}
+func newMetricsState(started time.Time, more []MetricsWriter) *metricsState {
+	return &metricsState{started: started, more: more}
 }
 
 // write appends the exposition text for sts to out: thorp's families with
@@ -86,6 +87,9 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	out.Grow(int(size + size/8))
 	start := out.Len()
 	comps := newScrapeComponents(sts)
+	for _, w := range m.more {
+		w.WriteMetrics(out)
+	}
 	gauge := func(fam family, value func(st *engine.Status) float64) {
 		writeMetadata(out, fam)
 		for i := range comps {

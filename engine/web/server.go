@@ -60,6 +60,13 @@ type ProxyMetrics interface {
 	WriteProxyMetrics(w io.Writer)
 }
 
+// MetricsWriter writes whole metric families (# HELP, # TYPE and the
+// samples) of a part of thorp other than the supervisor, such as the alert
+// dispatcher. WriteMetrics must be safe for concurrent use.
+type MetricsWriter interface {
+	WriteMetrics(w io.Writer)
+}
+
 // Options configure a Server.
 type Options struct {
 	// Addr is the TCP address to listen on, e.g. "127.0.0.1:9615".
@@ -78,6 +85,9 @@ type Options struct {
 	API http.Handler
 	// Logger receives the server's own errors; nil discards them.
 	Logger *slog.Logger
+	// Metrics are written into /metrics (and the push) before thorp's
+	// component families.
+	Metrics []MetricsWriter
 }
 
 // Server is thorp's HTTP server. Create it with New, bind with Listen,
@@ -136,7 +146,7 @@ func New(src Source, opts Options) *Server {
 	}
 	s.SetToken(opts.Token)
 	s.SetHosts(opts.Hosts)
-	s.metrics = newMetricsState(time.Now())
+	s.metrics = newMetricsState(time.Now(), opts.Metrics)
 	s.handler = s.routes()
 	s.srv = api.NewServer(s.handler)
 	s.base, s.cancelBase = context.WithCancel(context.Background())
