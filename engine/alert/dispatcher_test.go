@@ -25,8 +25,8 @@ import (
 type outcomeLog chan map[string]string
 
 func (o outcomeLog) Enabled(context.Context, slog.Level) bool { return true }
-func (o outcomeLog) WithAttrs([]slog.Attr) slog.Handler        { return o }
-func (o outcomeLog) WithGroup(string) slog.Handler             { return o }
+func (o outcomeLog) WithAttrs([]slog.Attr) slog.Handler       { return o }
+func (o outcomeLog) WithGroup(string) slog.Handler            { return o }
 func (o outcomeLog) Handle(_ context.Context, r slog.Record) error {
 	m := map[string]string{"msg": r.Message, "level": r.Level.String()}
 	r.Attrs(func(a slog.Attr) bool {
