@@ -365,3 +365,22 @@ component "victim" { command = "sleep 0.2; exit 1", min_uptime = "0s", restart_d
 			with[len(with)-1], with[len(with)/2], bound, without[len(without)/2])
 	}
 }
+
+func TestFormatEvent_AlertKindAndFields(t *testing.T) {
+	for _, tt := range []struct {
+		ev   engine.Event
+		want string
+	}{
+		{engine.Event{Type: "alert", Alert: "restarts", Reason: "crash", Message: "more than 10 restarts in the last hour",
+			Fields: map[string]string{"restarts": "11", "detail": "exited with code 1 after 5ms"}},
+			`alert restarts (crash): more than 10 restarts in the last hour [detail="exited with code 1 after 5ms" restarts=11]`},
+		{engine.Event{Type: "alert", Alert: "memory", Reason: "memory", PID: 7, Message: "memory_policy at thorp.lua:7 raised an alert",
+			Fields: map[string]string{"memory": "31.0 MiB", "limit": ""}},
+			`alert (memory) pid 7: memory_policy at thorp.lua:7 raised an alert [limit="" memory="31.0 MiB"]`},
+		{engine.Event{Type: "alert", Alert: "lua", Message: "disk full"}, `alert lua: disk full`},
+	} {
+		if got := formatEvent(tt.ev); got != tt.want {
+			t.Errorf("formatEvent =\n%s\nwant\n%s", got, tt.want)
+		}
+	}
+}

@@ -493,7 +493,7 @@ func formatEvent(ev engine.Event) (s string) {
 	var b strings.Builder
 	defer func() { s = termSafe(b.String()) }()
 	b.WriteString(ev.Type)
-	if ev.Alert != "" {
+	if ev.Alert != "" && ev.Alert != string(ev.Reason) { // "alert (memory)", not "alert memory (memory)"
 		b.WriteString(" " + ev.Alert)
 	}
 	if ev.Reason != "" {

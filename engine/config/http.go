@@ -50,7 +50,7 @@ func checkHTTPHost(h string) string {
 // thorpLabels are the label names of the series on thorp's /metrics (its
 // own and the Go runtime's); a pushed label of the same name would make a
 // series with the label twice, which receivers reject.
-var thorpLabels = []string{"component", "reason", "state", "stream", "quantile", "le", "version", "compiler", "GOARCH", "GOOS", "GOROOT"}
+var thorpLabels = []string{"component", "reason", "state", "stream", "kind", "outcome", "quantile", "le", "version", "compiler", "GOARCH", "GOOS", "GOROOT"}
 
 // checkPushLabel returns "" when name may label every pushed series: a
 // Prometheus label name that is not reserved ("__…") nor one of thorp's own.
