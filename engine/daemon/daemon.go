@@ -507,11 +507,12 @@ func (d *Daemon) doneIfStarted() <-chan struct{} {
 // engine.Supervisor.PrepareReload) and the HTTP server's new address. If
 // any of it fails, what was prepared is released, the running config,
 // processes, sockets, checks, hooks and HTTP server stay exactly as they
-// were, and the error ends in "nothing changed". Only then is the
-// difference applied (engine.PreparedReload.Commit), the hooks move to the
-// new config's functions (the previous load is not released; see
-// Load.Release), the alert dispatcher takes the new settings.alerts, and the HTTP server takes the new token and address. An
-// error after that comes from applying (a component that did not
+// were, and the error ends in "nothing changed". Only then does the
+// alert dispatcher take the new settings.alerts, is the difference
+// applied (engine.PreparedReload.Commit), do the hooks move to the new
+// config's functions (the previous load is not released; see
+// Load.Release), and does the HTTP server take the new token and
+// address. An error after that comes from applying (a component that did not
 // restart); the new config is running. A changed control path or
 // metrics_push is a warning: they apply when thorp restarts. It implements
 // api.Reloader; reloads are serialised, and one asked for during the
@@ -564,7 +565,9 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		return fail(err)
 	}
 
-	// Commit.
+	// Commit. The alert rules follow the new config from its first event
+	// on (a component it adds may fail during the commit).
+	d.alerts.Set(cfg.Settings.Alerts)
 	rep, err := prep.Commit(ctx)
 	// The previous load is not released: a process that keeps running
 	// still calls its config's functions (a health check).
@@ -572,7 +575,6 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		d.opts.Hooks.Set(next)
 	}
 	d.current = next
-	d.alerts.Set(cfg.Settings.Alerts)
 	d.web.SetToken(cfg.Settings.Token)
 	d.web.SetHosts(cfg.Settings.HTTPHosts)
 	switchWeb()
