@@ -442,7 +442,11 @@ func (c *component) handle(r request) {
 			in.wantUp = true
 			in.nextStart = time.Time{}
 		}
-		c.restartAll(c.active(), r.reason, "restart requested ("+string(r.reason)+")")
+		why := "restart requested (" + string(r.reason) + ")"
+		if r.why != "" {
+			why += ": " + r.why
+		}
+		c.restartAll(c.active(), r.reason, why)
 		c.reply(r, StateRunning)
 	case opSignal:
 		var err error

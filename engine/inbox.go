@@ -108,6 +108,7 @@ func (o operation) String() string {
 type request struct {
 	op     operation
 	reason policies.Reason // opRestart
+	why    string          // opRestart: the requester's detail, "" for none
 	sig    syscall.Signal  // opSignal
 	count  int             // opScale: the instance count
 	cfg    *config.Component

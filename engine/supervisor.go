@@ -448,6 +448,13 @@ func (s *Supervisor) Restart(ctx context.Context, names []string, reason policie
 	return s.each(ctx, names, request{op: opRestart, reason: reason, wait: wait})
 }
 
+// RestartWhy is Restart with why, the requester's detail (a hook's
+// reason), added to the message of the restart events:
+// "restart requested (manual): crash of web".
+func (s *Supervisor) RestartWhy(ctx context.Context, names []string, reason policies.Reason, why string, wait bool) error {
+	return s.each(ctx, names, request{op: opRestart, reason: reason, why: why, wait: wait})
+}
+
 // Signal sends sig to the process groups of the named components.
 func (s *Supervisor) Signal(ctx context.Context, names []string, sig syscall.Signal) error {
 	return s.each(ctx, names, request{op: opSignal, sig: sig})

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/proc"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // testComponent is a component running sh -c script with quick defaults.
@@ -369,6 +371,26 @@ func TestSupervisor_StartStopRestartWait(t *testing.T) {
 	}
 	if err := s.Start(context.Background(), []string{"nope"}, true); err == nil {
 		t.Fatal("start of an unknown component succeeded")
+	}
+}
+
+func TestSupervisor_RestartWhy_IsTheEventsDetail(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "svc", "exec sleep 100", nil))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "svc", EventRunning) >= 1 })
+	if err := s.RestartWhy(context.Background(), []string{"svc"}, policies.ReasonManual, "crash of web", true); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, ev := range s.Events(0, "svc", time.Time{}) {
+		if ev.Type == EventRestart {
+			msgs = append(msgs, string(ev.Reason)+": "+ev.Message)
+		}
+	}
+	if want := []string{"manual: restart requested (manual): crash of web"}; !slices.Equal(msgs, want) {
+		t.Errorf("restart events %q, want %q", msgs, want)
+	}
+	if err := s.RestartWhy(context.Background(), []string{"nope"}, policies.ReasonManual, "x", false); !errors.Is(err, ErrUnknownComponent) {
+		t.Errorf("restart of an unknown name: %v", err)
 	}
 }
 

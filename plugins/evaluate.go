@@ -135,9 +135,10 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 		return raw, nil, e.problems // its functions report ErrClosed
 	}
 	// Each further state evaluates the same compiled chunk again, quietly.
-	build := func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error) {
+	build := func(ctx context.Context, role role, timers *timerSet) (*lua.LState, map[funcKey]*lua.LFunction, error) {
 		r := newEvaluator(path, src, opts, lim, inc)
 		r.raw, r.quiet, r.grants = &config.Raw{}, true, world
+		r.role, r.timers = role, timers
 		L := newSandboxState(lim)
 		r.install(L)
 		if timeout, cause, err := r.runTop(ctx, L, proto); err != nil {
@@ -153,7 +154,7 @@ func Evaluate(path string, opts Options) (*config.Raw, *Script, config.Problems)
 	for ref := range e.funcs {
 		probes = probes || ref.role == roleProbe
 	}
-	script.open(L, e.byKey, probes, len(raw.Hooks) > 0, e.chunk, lim, build, opts.Log)
+	script.open(L, e.byKey, probes, len(raw.Hooks) > 0 || e.timersDeclared, e.chunk, lim, build, opts.Log)
 	return raw, script, e.problems
 }
 
@@ -269,6 +270,15 @@ type evaluator struct {
 	// loading is true while the file's top level runs; the declaration
 	// functions refuse to run from hooks afterwards.
 	loading bool
+	// role is the state this evaluation builds: roleProbe for the first
+	// one (thorp check's, and the state of ready, health and
+	// memory_policy functions), roleHook for the hooks' state, which alone
+	// arms timers (into timers) and may ask the running thorp to act.
+	role   role
+	timers *timerSet
+	// timersDeclared is true when the top level called thorp.every or
+	// thorp.after: the Script needs a hooks' state to run them.
+	timersDeclared bool
 }
 
 // funcRef is a Lua function in one role.
@@ -588,19 +598,6 @@ func (e *evaluator) luaPrint(L *lua.LState) int {
 		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
 	}
 	e.log("info", strings.Join(parts, "\t"), e.caller(L))
-	return 0
-}
-
-// luaLog is thorp.log(level, msg).
-func (e *evaluator) luaLog(L *lua.LState) int {
-	level := strings.ToLower(L.CheckString(1))
-	e.log(level, L.ToStringMeta(L.Get(2)).String(), e.caller(L))
-	return 0
-}
-
-// luaAlert is thorp.alert(msg).
-func (e *evaluator) luaAlert(L *lua.LState) int {
-	e.log("alert", L.ToStringMeta(L.Get(1)).String(), e.caller(L))
 	return 0
 }
 

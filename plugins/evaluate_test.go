@@ -315,7 +315,7 @@ func TestEvaluate_Sandbox(t *testing.T) {
 	if got, want := list("os"), []string{"clock", "date", "getenv", "time"}; !slices.Equal(got, want) {
 		t.Errorf("os = %q, want %q", got, want)
 	}
-	if got, want := list("thorp"), []string{"alert", "env", "exec", "http", "json", "log", "self", "version"}; !slices.Equal(got, want) {
+	if got, want := list("thorp"), []string{"after", "alert", "env", "every", "exec", "http", "json", "log", "restart", "self", "signal", "start", "status", "stop", "version"}; !slices.Equal(got, want) {
 		t.Errorf("thorp = %q, want %q", got, want)
 	}
 	for k, v := range raw.Settings["blocked"].(map[string]any) {

@@ -23,7 +23,9 @@ const hookQueue = 256
 // of their own (never the one ready, health and memory_policy functions run
 // in). A hook that fails max_failures times in a row, or overruns its time
 // or memory limit once, is disabled and says so once; supervision never
-// waits for a hook.
+// waits for a hook. The timers (thorp.every, thorp.after) of the Script
+// whose hooks are installed fire while that Script is installed and Run
+// runs; they are called on the hooks' state's own goroutine, not on Run's.
 // Handle and Set are safe for concurrent use; Run runs once.
 type HookRunner struct {
 	log        func(level, msg, where string)
@@ -33,6 +35,7 @@ type HookRunner struct {
 	dropped    atomic.Int64
 	mu         sync.Mutex
 	hooks      []config.Hook
+	script     *Script // whose timers run; held so it stays open
 	settings   config.PluginSettings
 	failures   map[int]int // by hook index, consecutive
 	disabled   map[int]bool
@@ -47,12 +50,24 @@ func NewHookRunner(log func(level, msg, where string)) *HookRunner {
 	return &HookRunner{log: log, queue: make(chan engine.Event, hookQueue), restarts: map[string]*policies.Window{}}
 }
 
-// Set installs the hooks of cfg (at start and after every config reload);
-// failure counts start afresh. A hook already running finishes in the
-// script that defined it.
-func (h *HookRunner) Set(cfg *config.Config) {
+// Set installs the hooks of cfg (at start and after every config reload)
+// and starts the timers of script, the Script cfg's functions are bound to
+// (nil for none), bounded like hooks by settings.plugins; the previous
+// Script's timers stop (one running now finishes, and none fires after
+// it). Failure counts start afresh. A hook already running finishes in
+// the script that defined it.
+func (h *HookRunner) Set(cfg *config.Config, script *Script) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if script != h.script {
+		if h.script != nil {
+			h.script.stopTimers()
+		}
+		if script != nil {
+			script.startTimers(cfg.Settings.Plugins)
+		}
+		h.script = script
+	}
 	h.hooks, h.settings = cfg.Hooks, cfg.Settings.Plugins
 	h.failures, h.disabled = map[int]int{}, map[int]bool{}
 	h.generation++
@@ -82,11 +97,16 @@ func (h *HookRunner) Handle(ev engine.Event) {
 // Dropped returns how many events were dropped because the queue was full.
 func (h *HookRunner) Dropped() int64 { return h.dropped.Load() }
 
-// Run calls hooks until ctx ends.
+// Run calls hooks until ctx ends, and then stops the timers.
 func (h *HookRunner) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			h.mu.Lock()
+			if h.script != nil {
+				h.script.stopTimers()
+			}
+			h.mu.Unlock()
 			return
 		case ev := <-h.queue:
 			for _, name := range hookEvents(ev) {

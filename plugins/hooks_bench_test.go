@@ -42,7 +42,7 @@ func BenchmarkHookRoundTrip(b *testing.B) {
 		b.Fatal(problems.Err())
 	}
 	h := NewHookRunner(logged)
-	h.Set(cfg)
+	h.Set(cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { h.Run(ctx) })

@@ -135,10 +135,11 @@ type Script struct {
 	grants *grants
 }
 
-// builder evaluates thorp.lua again, quietly, into a fresh state, and
-// returns it with its functions by definition site.
+// builder evaluates thorp.lua again, quietly, into a fresh state for r,
+// and returns it with its functions by definition site; for hooks, the
+// timers its top level arms go to timers (nil for probes, which arm none).
 // It ends early when ctx does.
-type builder func(ctx context.Context) (*lua.LState, map[funcKey]*lua.LFunction, error)
+type builder func(ctx context.Context, r role, timers *timerSet) (*lua.LState, map[funcKey]*lua.LFunction, error)
 
 // scriptState is the owner side of one state: it holds nothing that leads
 // back to the Script or its Functions, so they can become unreachable while
@@ -155,6 +156,18 @@ type scriptState struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the owner goroutine has exited
 	once    sync.Once
+
+	// Timers (hooks only): timersOn is closed by startTimers, after it
+	// set timerSettings; timersOff by stopTimers; timersDone by the owner
+	// once it saw timersOff, from when no timer fires any more.
+	timersOn      chan struct{}
+	timersOff     chan struct{}
+	timersDone    chan struct{}
+	onOnce        sync.Once
+	offOnce       sync.Once
+	timerSettings config.PluginSettings
+	// disabledTimers are kept across fresh states; owner only.
+	disabledTimers map[timerKey]string
 }
 
 type callRequest struct {
@@ -162,6 +175,8 @@ type callRequest struct {
 	// installs on the state.
 	ctx context.Context
 	key funcKey
+	// fn, when set, is called instead of the function at key (a timer's).
+	fn *lua.LFunction
 	// where names the function in messages.
 	where string
 	arg   map[string]any
@@ -203,6 +218,11 @@ func (s *Script) open(L *lua.LState, fns map[funcKey]*lua.LFunction, probes, hoo
 			closing: ctx,
 			cancel:  cancel,
 			done:    make(chan struct{}),
+
+			timersOn:       make(chan struct{}),
+			timersOff:      make(chan struct{}),
+			timersDone:     make(chan struct{}),
+			disabledTimers: map[timerKey]string{},
 		}
 		s.states[r] = st
 		if r == roleProbe {
@@ -222,9 +242,12 @@ func (s *Script) open(L *lua.LState, fns map[funcKey]*lua.LFunction, probes, hoo
 
 // own is the owner goroutine: the only one touching its state from now on.
 // It builds the state when it has none (at first for hooks, and after a
-// replacement) before taking the next call.
+// replacement) before taking the next call. For hooks it also fires the
+// state's timers, one call at a time between the hooks' calls, once
+// startTimers was called and until stopTimers is.
 func (st *scriptState) own(L *lua.LState, fns map[funcKey]*lua.LFunction) {
 	defer close(st.done)
+	var timers *timerSet
 	defer func() {
 		if L != nil {
 			L.Close()
@@ -235,17 +258,47 @@ func (st *scriptState) own(L *lua.LState, fns map[funcKey]*lua.LFunction) {
 	if L != nil {
 		baseLive = liveHeapBytes()
 	}
+	tick := time.NewTimer(time.Hour)
+	defer tick.Stop()
+	timersOn, timersOff := st.timersOn, st.timersOff
+	running := false // timers fire
 	for {
 		if L == nil && buildErr == nil && st.closing.Err() == nil {
-			L, fns, buildErr = st.build(st.closing)
+			if st.role == roleHook {
+				timers = &timerSet{stopped: st.timersOff, disabled: st.disabledTimers}
+			}
+			L, fns, buildErr = st.build(st.closing, st.role, timers)
 			if buildErr != nil && st.closing.Err() == nil {
 				st.log("error", fmt.Sprintf("cannot make a Lua state for %s: %v; they fail until the config is reloaded", st.role, buildErr), st.chunk)
 			}
 			baseLive = liveHeapBytes()
 		}
+		var due <-chan time.Time
+		var next *luaTimer
+		if running && L != nil && timers != nil {
+			if t, ok := timers.due(); ok {
+				next = t
+				tick.Reset(time.Until(t.next))
+				due = tick.C
+			}
+		}
+		var replace, where string
 		select {
 		case <-st.closing.Done():
 			return
+		case <-timersOn:
+			timersOn, running = nil, true
+			if timers != nil {
+				timers.rebase(time.Now())
+			}
+			continue
+		case <-timersOff:
+			timersOn, timersOff, running = nil, nil, false
+			if timers != nil {
+				timers.list = nil
+			}
+			close(st.timersDone)
+			continue
 		case req := <-st.reqs:
 			if L == nil {
 				req.reply <- callResult{err: fmt.Errorf("function at %s: no Lua state: %v", req.where, buildErr)}
@@ -253,24 +306,81 @@ func (st *scriptState) own(L *lua.LState, fns map[funcKey]*lua.LFunction) {
 			}
 			res := st.run(L, fns, req)
 			req.reply <- res
-			var o *overrunError
-			replace := ""
-			if errors.As(res.err, &o) {
-				replace = fmt.Sprintf("the function at %s %s and is disabled", req.where, o.what)
-			} else if grown := liveHeapBytes() - baseLive; grown > st.lim.max() {
-				if size := stateSize(L, st.lim.max()); size > st.lim.max() {
-					replace = fmt.Sprintf("its globals keep more than %s (settings.plugins.max_memory)", config.Size(st.lim.max()))
-				}
-			}
-			if replace != "" {
-				st.log("warn", fmt.Sprintf("Lua state for %s replaced by a fresh evaluation of %s, its globals lost: %s", st.role, st.chunk, replace), req.where)
-				L.Close()
-				L, fns = nil, nil
-				runtime.GC()
-			}
+			replace, where = st.replacement(L, res.err, req.where, baseLive), req.where
+		case <-due:
+			replace, where = st.fire(L, timers, next, baseLive), next.where
+		}
+		if replace != "" {
+			st.log("warn", fmt.Sprintf("Lua state for %s replaced by a fresh evaluation of %s, its globals lost: %s", st.role, st.chunk, replace), where)
+			L.Close()
+			L, fns, timers = nil, nil, nil
+			runtime.GC()
 		}
 	}
 }
+
+// replacement says why L must be replaced by a fresh state after a call
+// that returned err ("" when it need not be): the call overran its limit,
+// or the state's globals keep more than the memory ceiling.
+func (st *scriptState) replacement(L *lua.LState, err error, where string, baseLive int64) string {
+	var o *overrunError
+	if errors.As(err, &o) {
+		return fmt.Sprintf("the function at %s %s and is disabled", where, o.what)
+	}
+	if grown := liveHeapBytes() - baseLive; grown > st.lim.max() {
+		if size := stateSize(L, st.lim.max()); size > st.lim.max() {
+			return fmt.Sprintf("its globals keep more than %s (settings.plugins.max_memory)", config.Size(st.lim.max()))
+		}
+	}
+	return ""
+}
+
+// fire calls timer t of timers in L, bounded like a hook by
+// settings.plugins.timeout and max_memory, logs a failure at the line
+// that armed it, and returns why L must be replaced ("" when it need not).
+func (st *scriptState) fire(L *lua.LState, timers *timerSet, t *luaTimer, baseLive int64) string {
+	select {
+	case <-st.timersOff:
+		return "" // stopped meanwhile; the next turn of own sees it
+	default:
+	}
+	began := time.Now()
+	timers.fired(t, began)
+	timeout := st.timerSettings.Timeout
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	ctx, cancel := context.WithTimeout(st.closing, timeout)
+	res := st.run(L, nil, callRequest{ctx: ctx, fn: t.fn, where: t.fnWhere, timeout: timeout})
+	cancel()
+	if st.closing.Err() != nil {
+		return ""
+	}
+	var o *overrunError
+	overran := errors.As(res.err, &o)
+	warn, disabled := timers.outcome(t, res.err, overran, st.timerSettings.MaxFailures)
+	if warn != "" {
+		st.log("warn", warn, t.where)
+	}
+	if disabled != "" {
+		st.log("error", disabled, t.where)
+	}
+	return st.replacement(L, res.err, t.fnWhere, baseLive)
+}
+
+// startTimers lets the timers of the hooks' state fire, each call bounded
+// by settings (timeout, max_failures); safe to call twice (the first
+// settings stay).
+func (st *scriptState) startTimers(settings config.PluginSettings) {
+	st.onOnce.Do(func() {
+		st.timerSettings = settings
+		close(st.timersOn)
+	})
+}
+
+// stopTimers stops the timers for good without waiting; timersDone is
+// closed once none fires any more. Safe to call twice.
+func (st *scriptState) stopTimers() { st.offOnce.Do(func() { close(st.timersOff) }) }
 
 // close stops the owner goroutine, interrupting a running call, without
 // waiting for it.
@@ -289,6 +399,25 @@ func (s *Script) Close() {
 		if st != nil {
 			<-st.done
 		}
+	}
+}
+
+// startTimers lets the timers that hooks and thorp.lua's top level arm
+// fire, each call bounded by settings.Timeout and disabled after
+// settings.MaxFailures failures in a row; without hooks or timers it does
+// nothing. The first call's settings stay. Safe for concurrent use.
+func (s *Script) startTimers(settings config.PluginSettings) {
+	if st := s.states[roleHook]; st != nil {
+		st.startTimers(settings)
+	}
+}
+
+// stopTimers stops the Script's timers for good (a reload installed
+// another config's hooks): none fires after a call running now, and
+// arming new ones is an error. It does not wait. Safe to call twice.
+func (s *Script) stopTimers() {
+	if st := s.states[roleHook]; st != nil {
+		st.stopTimers()
 	}
 }
 
@@ -346,7 +475,10 @@ func (st *scriptState) run(L *lua.LState, fns map[funcKey]*lua.LFunction, req ca
 	if req.ctx.Err() != nil {
 		return callResult{err: contextError(where, context.Cause(req.ctx), req.timeout, "")}
 	}
-	fn := fns[req.key]
+	fn := req.fn
+	if fn == nil {
+		fn = fns[req.key]
+	}
 	if fn == nil {
 		return callResult{err: fmt.Errorf("function at %s: not found in the Lua state for %s (does thorp.lua declare its functions the same way each time it runs?)", where, st.role)}
 	}

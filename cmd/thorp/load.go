@@ -36,11 +36,17 @@ func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.
 // plugins.Script for what keeps it open); problems may still hold warnings.
 // On any error cfg and script are nil and problems lists every error found.
 func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	raw, script, problems := evaluate(path, profile, luaLog)
+	return loadWith(path, overrides, plugins.Options{Profile: profile, Log: luaLog})
+}
+
+// loadWith is loadConfigWith with the Lua runtime's options: opts.Profile
+// is the profile, and opts.Host the running thorp (thorp run only).
+func loadWith(path string, overrides map[string]any, opts plugins.Options) (*config.Config, *plugins.Script, config.Problems) {
+	raw, script, problems := evaluate(path, opts)
 	if raw == nil {
 		return nil, nil, problems
 	}
-	cfg, more := config.Decode(raw, environ(profile), overrides)
+	cfg, more := config.Decode(raw, environ(opts.Profile), overrides)
 	problems = append(problems, more...)
 	if problems.Err() != nil {
 		if script != nil {
@@ -54,15 +60,16 @@ func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(
 	return cfg, script, problems
 }
 
-// evaluate runs thorp.lua at path in the plugins sandbox, with profile as
-// thorp.profile: the first half of the load path, shared by
+// evaluate runs thorp.lua at path in the plugins sandbox with opts (Self
+// and Version filled in here): the first half of the load path, shared by
 // loadConfigWith and loadForCheck.
-func evaluate(path, profile string, luaLog func(level, msg, where string)) (*config.Raw, *plugins.Script, config.Problems) {
+func evaluate(path string, opts plugins.Options) (*config.Raw, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
 	}
-	return plugins.Evaluate(path, plugins.Options{Self: self, Version: version, Profile: profile, Log: luaLog})
+	opts.Self, opts.Version = self, version
+	return plugins.Evaluate(path, opts)
 }
 
 // environ is thorp's environment for config.Decode, with THORP_ENV set to
@@ -82,7 +89,7 @@ func environ(profile string) []string {
 // (config.DecodeValid); settingsOK reports that the settings have none.
 // The Lua functions of cfg are not callable: its script is closed.
 func loadForCheck(path, profile string, overrides map[string]any) (cfg *config.Config, settingsOK bool, problems config.Problems) {
-	raw, script, problems := evaluate(path, profile, nil)
+	raw, script, problems := evaluate(path, plugins.Options{Profile: profile})
 	if script != nil {
 		script.Close()
 	}
@@ -97,8 +104,10 @@ func loadForCheck(path, profile string, overrides map[string]any) (cfg *config.C
 // before it starts anything, the first time and on every reload
 // (preflight.Identities: user and group): what `thorp check` rejects, run
 // refuses the same way instead of starting components that can only fail.
-func loadForRun(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	cfg, script, problems := loadConfigWith(path, profile, overrides, luaLog)
+// host is the running thorp, for thorp.status, thorp.restart and the
+// other functions that reach it.
+func loadForRun(path, profile string, overrides map[string]any, luaLog func(level, msg, where string), host plugins.Host) (*config.Config, *plugins.Script, config.Problems) {
+	cfg, script, problems := loadWith(path, overrides, plugins.Options{Profile: profile, Log: luaLog, Host: host})
 	if cfg == nil {
 		return nil, nil, problems
 	}

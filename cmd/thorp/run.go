@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,18 +57,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ready := readyNotice(*readyFD)
 	defer ready.Close() // on failure, before the notice: EOF tells thorp up
 	// Lua output (print, thorp.log) goes to thorp's log once it is open.
-	var log *slog.Logger
-	luaLog := func(level, msg, where string) {
-		if log == nil {
-			return
-		}
-		lvl := slog.LevelInfo
-		_ = lvl.UnmarshalText([]byte(level))
-		if level == "alert" {
-			lvl = slog.LevelWarn
-		}
-		log.Log(context.Background(), lvl, msg, "lua", where)
-	}
+	lua := &luaLogger{}
+	luaLog := lua.Log
 	if os.Getenv("GOGC") == "" {
 		// A supervisor allocates little and lives long: a tighter heap goal
 		// keeps its footprint small for a negligible CPU cost.
@@ -77,7 +66,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// The profile is fixed for thorp's life: a reload keeps it.
 	profile := activeProfile(*profileValue)
-	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, profile, overrides, luaLog)) }
+	// The Lua functions reach the supervisor once it exists (thorp.restart, …).
+	host := &luaHost{}
+	load := func() daemon.Load { return daemonLoad(loadForRun(*cfgPath, profile, overrides, luaLog, host)) }
 	first := load()
 	// Evaluating thorp.lua (twice when it has hooks) leaves garbage thorp
 	// never needs again; hand it back now rather than carry it for the
@@ -124,7 +115,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if isTerminal(stderr) {
 		logOut = io.MultiWriter(ownLog, stderr)
 	}
-	log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	lua.open(log)
 
 	self, err := os.Executable()
 	if err != nil {
@@ -157,7 +149,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer d.Close()
-	hooks.sup.Store(d.Supervisor())
+	host.sup.Store(d.Supervisor())
 	ready.signal()
 	dropStartupPages()
 	// Once every component has been started, again: starting them (the
@@ -192,19 +184,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func daemonLoad(cfg *config.Config, script *plugins.Script, problems config.Problems) daemon.Load {
 	l := daemon.Load{Config: cfg, Problems: problems, Release: func() {}}
 	if script != nil {
-		l.Release = script.Close
+		l.Release, l.Script = script.Close, script
 	}
 	return l
 }
 
 // hookRunner is the plugins' hook runner as the daemon uses it.
-type hookRunner struct {
-	*plugins.HookRunner
-	sup atomic.Pointer[engine.Supervisor] // set once the daemon exists
-}
+type hookRunner struct{ *plugins.HookRunner }
 
-// Set installs the hooks of l.
-func (h *hookRunner) Set(l daemon.Load) { h.HookRunner.Set(l.Config) }
+// Set installs the hooks of l and starts the timers of its script.
+func (h *hookRunner) Set(l daemon.Load) {
+	script, _ := l.Script.(*plugins.Script)
+	h.HookRunner.Set(l.Config, script)
+}
 
 // Reloaded hands the hooks a reload event.
 func (h *hookRunner) Reloaded(rep engine.ReloadReport) {

@@ -63,6 +63,11 @@ type Load struct {
 	// are bound to its state and keep it open until nothing uses them
 	// (see plugins.Script).
 	Release func()
+	// Script is what the config's Lua functions are bound to, handed to
+	// Hooks.Set with the load (cmd/thorp: its *plugins.Script, whose
+	// timers run while its hooks are installed); the daemon does nothing
+	// else with it. Nil for none.
+	Script any
 }
 
 // release calls l.Release if set.
