@@ -36,6 +36,20 @@
 // installs on the state with SetContext, so a busy loop in Lua ends instead of
 // wedging the owner.
 //
+// # Timers and the running thorp
+//
+// thorp.every and thorp.after arm timers only in the hooks' state: the
+// first evaluation (thorp check's, which becomes the probes' state) and
+// the probes' fresh states hand back handles that do nothing. The hooks'
+// state's owner goroutine keeps its timers (timers.go) and fires them
+// itself, one call at a time between the hooks' calls, with one
+// time.Timer reset to the next due; no other goroutine exists for them,
+// so Script.Close, which waits for the owner, also waits for every timer.
+// They fire once HookRunner.Set installs the Script's config and stop
+// when Set installs another (a reload) or HookRunner.Run ends.
+// thorp.status, restart, signal, start, stop and alert go through
+// Options.Host (host.go), which cmd/thorp implements over the supervisor.
+//
 // # Limits
 //
 // gopher-lua checks its context only between VM instructions, and its Go
