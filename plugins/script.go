@@ -350,9 +350,10 @@ func (st *scriptState) fire(L *lua.LState, timers *timerSet, t *luaTimer, baseLi
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	ctx, cancel := context.WithTimeout(st.closing, timeout)
-	res := st.run(L, nil, callRequest{ctx: ctx, fn: t.fn, where: t.fnWhere, timeout: timeout})
-	cancel()
+	// A deadline, as for a hook: thorp.http and thorp.exec hold it off.
+	dl := newCallDeadline(st.closing, timeout)
+	res := st.run(L, nil, callRequest{ctx: dl.ctx, fn: t.fn, where: t.fnWhere, timeout: timeout})
+	dl.stop()
 	if st.closing.Err() != nil {
 		return ""
 	}

@@ -1,6 +1,9 @@
 package plugins
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,5 +231,27 @@ func TestTimers_BadArguments_AreCheckErrors(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("%s: problems = %v, want %q", src, err, want)
 		}
+	}
+}
+
+func TestTimers_WaitOnTheWorld_PastTheirTimeLimit(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // a slow receiver: twice the timers' limit
+		case <-time.After(400 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		fmt.Fprint(w, "late")
+	}))
+	defer slow.Close()
+	logs := &logLines{}
+	_, s := evaluateWith(t, fmt.Sprintf(`
+thorp.after("100ms", function()
+  local r = thorp.http{ url = %q, timeout = "2s" }
+  thorp.log("got " .. r.status .. " " .. r.body)
+end)`, slow.URL), Options{Log: logs.add})
+	s.startTimers(config.PluginSettings{Timeout: 200 * time.Millisecond, MaxFailures: 1})
+	logs.waitFor(t, "info got 200 late @thorp.lua:4")
+	if n := logs.count("timer failed"); n != 0 {
+		t.Errorf("a timer waiting on thorp.http within its own timeout failed: %v", logs.lines)
 	}
 }
