@@ -39,7 +39,7 @@ end)
 		t.Fatalf("plugins.timeout = %s, want the 200ms default", cfg.Settings.Plugins.Timeout)
 	}
 	h := NewHookRunner(logs.add)
-	h.Set(cfg)
+	h.Set(cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { // owner: this test, which waits for it
