@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -8,8 +9,9 @@ import (
 )
 
 func TestRun_HookRestartsAnotherComponent(t *testing.T) {
+	receiver := newAlertReceiver(t, 0, http.StatusOK)
 	cfg := writeConfig(t, `
-settings { http = "" }
+settings { http = "", alerts = { webhook = "`+receiver.URL+`" } }
 component "flaky" { command = "sleep 0.3; exit 1", min_uptime = "0s", restart_delay = "5s" }
 component "other" { command = "exec sleep 1000" }
 on("crash", function(ev)
@@ -36,6 +38,11 @@ end)
 	out, _, code = thorpCmd(t, "describe", "flaky", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "flaky crashed") {
 		t.Errorf("describe flaky: exit %d, want the hook's alert among its events:\n%s", code, out)
+	}
+	waitFor(t, 10*time.Second, "the hook's thorp.alert at the webhook", func() bool { return len(receiver.accepted(t)) > 0 })
+	got := receiver.accepted(t)[0]
+	if got.Kind != "lua" || got.Component != "flaky" || got.Message != "flaky crashed" || got.Fields["restarts"] != "1" || got.Fields["component"] != "flaky" {
+		t.Errorf("the webhook got %+v, want thorp.alert's kind lua, component, message and fields", got)
 	}
 	log := thorpLog(cfg)
 	if want := "with 1 instance(s)"; !strings.Contains(log, "other was running as pid ") || !strings.Contains(log, want) {
