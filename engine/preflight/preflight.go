@@ -136,6 +136,11 @@ func (c *checker) checkSettings() {
 	if msg := checkPluginPath(s.Plugins.Path); msg != "" {
 		errf("plugins.path", msg)
 	}
+	for _, prog := range s.Plugins.AllowExec {
+		if msg := checkExecutable(prog); msg != "" {
+			c.add(line, "", "plugins.allow_exec", msg+"; thorp.exec of it will fail", true)
+		}
+	}
 	c.checkSettingsFiles()
 }
 

@@ -289,3 +289,20 @@ func TestIdentities_SameAsCheck(t *testing.T) {
 		wantProblems(t, fromRun, fromCheck...)
 	}
 }
+
+// TestCheck_AllowExec: a program settings.plugins.allow_exec lists that
+// cannot run is a warning (thorp runs; its thorp.exec calls fail).
+func TestCheck_AllowExec(t *testing.T) {
+	fakeFreeSpace(t, 1<<40)
+	cfg := testConfig(t)
+	script := filepath.Join(cfg.Dir, "run.sh")
+	plain := filepath.Join(cfg.Dir, "plain.sh")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(cfg.Dir, "missing")
+	cfg.Settings.Plugins.AllowExec = []string{script, missing, plain}
+	wantProblems(t, check(t, cfg, Options{}),
+		`warning: thorp.lua:1: plugins.allow_exec: `+missing+` does not exist; thorp.exec of it will fail`,
+		`warning: thorp.lua:1: plugins.allow_exec: `+plain+` is not executable (mode -rw-r--r--); run chmod +x on it; thorp.exec of it will fail`)
+}
