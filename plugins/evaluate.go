@@ -39,7 +39,7 @@ type Options struct {
 	// Profile is the active env profile (config.Config.Profile), exposed
 	// to Lua as thorp.profile; "" is nil there.
 	Profile string
-	// Log receives print(), thorp.log(level, msg) and thorp.alert(msg) (level
+	// Log receives print(), thorp.log and thorp.alert (level
 	// "alert") output, with where = "thorp.lua:LINE" of the calling line. It is
 	// called from the goroutine running Evaluate and later from the Script's
 	// owner goroutine, one call at a time per Script; a Log shared between

@@ -30,8 +30,8 @@ type Host interface {
 	Alert(ev engine.Event)
 }
 
-// DefaultRestartWhy is the detail of a thorp.restart(name) given no reason.
-const DefaultRestartWhy = "requested by a hook"
+// defaultRestartWhy is the detail of a thorp.restart(name) given no reason.
+const defaultRestartWhy = "requested by a hook"
 
 // installHost adds the functions that reach the running thorp to the
 // thorp table t: status, restart, signal, start, stop, and the timers
@@ -135,7 +135,7 @@ func statusTable(st engine.Status) map[string]any {
 // without waiting for it.
 func (e *evaluator) luaRestart(L *lua.LState) int {
 	name := L.CheckString(1)
-	why := DefaultRestartWhy
+	why := defaultRestartWhy
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
 		why = L.ToStringMeta(L.Get(2)).String()
 	}

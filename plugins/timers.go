@@ -10,9 +10,9 @@ import (
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
-// MinTimerPeriod is the shortest period of thorp.every and delay of
+// minTimerPeriod is the shortest period of thorp.every and delay of
 // thorp.after.
-const MinTimerPeriod = 100 * time.Millisecond
+const minTimerPeriod = 100 * time.Millisecond
 
 // maxTimers bounds the timers armed at once in one Lua state, so a hook
 // that arms one per event cannot grow them without end.
@@ -90,8 +90,8 @@ func (e *evaluator) luaTimer(L *lua.LState, name string, once bool) int {
 	if err != nil {
 		L.RaiseError("%s: %v", name, err)
 	}
-	if period < MinTimerPeriod {
-		L.RaiseError("%s: %s is shorter than the minimum of %s", name, period, MinTimerPeriod)
+	if period < minTimerPeriod {
+		L.RaiseError("%s: %s is shorter than the minimum of %s", name, period, minTimerPeriod)
 	}
 	fn, ok := L.Get(2).(*lua.LFunction)
 	if !ok {
