@@ -695,7 +695,7 @@ func hint(msg string) string {
 	switch {
 	case strings.Contains(msg, "attempt to call a non-function object"),
 		strings.Contains(msg, "attempt to call a nil value"):
-		return msg + " (a misspelt function name? thorp.lua has settings, component, on, include and thorp.*)"
+		return msg + " (a misspelt function name? thorp.lua has settings, component, on, include, plugin, require and thorp.*)"
 	case strings.Contains(msg, "attempt to index a non-table object"):
 		return msg + " (a misspelt table or field name?)"
 	}

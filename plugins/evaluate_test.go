@@ -151,7 +151,7 @@ func TestEvaluate_Errors(t *testing.T) {
 			`testdata/eof.lua:3: unexpected end of file (a missing 'end', '}' or ')'?)`,
 		}},
 		{"runtime", "testdata/runtime.lua", []string{
-			`testdata/runtime.lua:3: attempt to call a non-function object (a misspelt function name? thorp.lua has settings, component, on, include and thorp.*)`,
+			`testdata/runtime.lua:3: attempt to call a non-function object (a misspelt function name? thorp.lua has settings, component, on, include, plugin, require and thorp.*)`,
 		}},
 		{"missing", "testdata/does-not-exist.lua", []string{
 			`testdata/does-not-exist.lua: cannot read thorp.lua: open testdata/does-not-exist.lua: no such file or directory (check the path given with -c or $THORP_CONFIG)`,
