@@ -252,6 +252,9 @@ type evaluator struct {
 	// pluginDir is settings.plugins.path as the settings{} calls so far
 	// set it, absolute: where plugin files and require() look.
 	pluginDir string
+	// requiring marks a module in package.loaded while its chunk runs, to
+	// catch a module that requires itself.
+	requiring *lua.LUserData
 	// funcs are the functions found so far, so that one Lua function used
 	// twice (in one role) is one Function.
 	funcs map[funcRef]*Function

@@ -23,6 +23,7 @@ const defaultPluginDir = "plugins"
 func (e *evaluator) installPlugins(L *lua.LState) {
 	L.SetGlobal("plugin", L.NewFunction(e.luaPlugin))
 	L.SetGlobal("require", L.NewFunction(e.luaRequire))
+	e.requiring = L.NewUserData()
 }
 
 // setPluginDir applies settings.plugins.path as soon as it is declared, so

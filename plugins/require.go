@@ -18,10 +18,6 @@ var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_
 // require never looks for them in the plugin path.
 const stockPrefix = "thorp."
 
-// requiring marks a module in package.loaded while its chunk runs, to
-// catch a module that requires itself.
-var requiring = &lua.LUserData{}
-
 // luaRequire is require(name): package.loaded[name] when the state loaded
 // it already, else the module thorp.* of the stock library, or name.lua
 // (dots become directories) in settings.plugins.path, run once with name
@@ -35,7 +31,7 @@ func (e *evaluator) luaRequire(L *lua.LState) int {
 	}
 	switch v := loaded.RawGetString(name); v {
 	case lua.LNil:
-	case requiring:
+	case e.requiring:
 		L.RaiseError("require(%q): the module requires itself (directly or through another module)", name)
 	default:
 		L.Push(v)
@@ -45,7 +41,7 @@ func (e *evaluator) luaRequire(L *lua.LState) int {
 	if err != nil {
 		L.RaiseError("require(%q): %v", name, err)
 	}
-	loaded.RawSetString(name, requiring)
+	loaded.RawSetString(name, e.requiring)
 	L.Push(L.NewFunctionFromProto(f.proto))
 	L.Push(lua.LString(name))
 	if err := L.PCall(1, 1, nil); err != nil {
@@ -58,7 +54,7 @@ func (e *evaluator) luaRequire(L *lua.LState) int {
 	}
 	ret := L.Get(-1)
 	L.Pop(1)
-	if loaded.RawGetString(name) == requiring { // the module did not set it itself
+	if loaded.RawGetString(name) == e.requiring { // the module did not set it itself
 		if ret == lua.LNil {
 			ret = lua.LTrue
 		}
