@@ -238,3 +238,52 @@ func TestStock_NotifyFailure(t *testing.T) {
 		t.Errorf("hook error %v, want the status named", err)
 	}
 }
+
+func TestStock_QuietHoursPlannedRestart(t *testing.T) {
+	inside, outside := windows()
+	host := newFakeHost()
+	path := writeLua(t, `local quiet_hours = require "thorp.policies.quiet_hours"
+quiet_hours{ window = "`+inside+`", ceiling = "1GB", component = "api", restart_every = "1s" }
+quiet_hours{ window = "`+outside+`", ceiling = "1GB", component = "web", restart_every = "1s" }
+component "api" { command = "true" }
+component "web" { command = "true" }
+`)
+	raw, s, ps := evaluate(t, path, plugins.Options{Host: host})
+	if len(ps) != 0 {
+		t.Fatalf("problems: %q", problemStrings(ps))
+	}
+	cfg, cps := config.Decode(raw, nil, nil)
+	if cps.Err() != nil {
+		t.Fatal(cps.Err())
+	}
+	runner := plugins.NewHookRunner(nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runner.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	runner.Set(cfg, s)
+	// api's window holds now: a restart each second; web's does not: none.
+	deadline := time.After(10 * time.Second)
+	for {
+		_, _, restarts := host.snapshot()
+		if len(restarts) >= 2 {
+			for _, r := range restarts {
+				if r != "api: quiet_hours: planned restart in "+inside {
+					t.Fatalf("restarts %q: want only api's, in its window", restarts)
+				}
+			}
+			return
+		}
+		select {
+		case <-host.acted:
+		case <-deadline:
+			t.Fatalf("restarts %q after 10s, want two of api", restarts)
+		}
+	}
+}
