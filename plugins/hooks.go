@@ -33,6 +33,7 @@ type HookRunner struct {
 	restartsMu sync.Mutex
 	restarts   map[string]*policies.Window // by component, for ev.restarts_last_hour
 	dropped    atomic.Int64
+	calls      [2]atomic.Int64 // by outcome: 0 ok, 1 failed
 	mu         sync.Mutex
 	hooks      []config.Hook
 	script     *Script // whose timers run; held so it stays open
@@ -93,9 +94,6 @@ func (h *HookRunner) Handle(ev engine.Event) {
 		h.dropped.Add(1)
 	}
 }
-
-// Dropped returns how many events were dropped because the queue was full.
-func (h *HookRunner) Dropped() int64 { return h.dropped.Load() }
 
 // Run calls hooks until ctx ends, and then stops the timers.
 func (h *HookRunner) Run(ctx context.Context) {
@@ -167,6 +165,11 @@ func (h *HookRunner) dispatch(ctx context.Context, name string, ev engine.Event)
 			arg = hookArg(name, ev, h.restartsLastHour(ev))
 		}
 		_, err := hk.Func.Call(ctx, arg, settings.Timeout)
+		if err != nil {
+			h.calls[1].Add(1)
+		} else {
+			h.calls[0].Add(1)
+		}
 		h.record(gen, i, hk, settings.MaxFailures, err)
 	}
 }

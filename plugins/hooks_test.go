@@ -136,11 +136,29 @@ on("start", function(ev) while true do end end)
 	case <-time.After(5 * time.Second):
 		t.Fatal("Handle blocked")
 	}
-	if h.Dropped() != 10 {
-		t.Fatalf("dropped %d, want 10", h.Dropped())
+	var m strings.Builder
+	h.WriteMetrics(&m)
+	if !strings.Contains(m.String(), "\nthorp_hook_events_dropped_total 10\n") {
+		t.Fatalf("want 10 dropped in the metrics:\n%s", m.String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.Run(ctx)
 	logs.waitFor(t, "hook failed")
+	waitMetric := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			m.Reset()
+			h.WriteMetrics(&m)
+			if strings.Contains(m.String(), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics never had %q:\n%s", want, m.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitMetric(`thorp_hook_calls_total{outcome="failed"} 1` + "\n")
 }

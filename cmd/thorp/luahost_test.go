@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +13,9 @@ import (
 
 func TestRun_HookRestartsAnotherComponent(t *testing.T) {
 	receiver := newAlertReceiver(t, 0, http.StatusOK)
+	web := freeTCPPort(t)
 	cfg := writeConfig(t, `
-settings { http = "", alerts = { webhook = "`+receiver.URL+`" } }
+settings { http = "127.0.0.1:`+fmt.Sprint(web)+`", alerts = { webhook = "`+receiver.URL+`" } }
 component "flaky" { command = "sleep 0.3; exit 1", min_uptime = "0s", restart_delay = "5s" }
 component "other" { command = "exec sleep 1000" }
 on("crash", function(ev)
@@ -47,6 +51,21 @@ end)
 	log := thorpLog(cfg)
 	if want := "with 1 instance(s)"; !strings.Contains(log, "other was running as pid ") || !strings.Contains(log, want) {
 		t.Errorf("thorp.log lacks the hook's thorp.status line:\n%s", log)
+	}
+	// The hook's calls are in /metrics: the crash hook ran, without failing.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", web))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`thorp_hook_calls_total{outcome="failed"} 0`, "thorp_hook_events_dropped_total 0"} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^thorp_hook_calls_total\{outcome="ok"\} [1-9]`).Match(body) {
+		t.Errorf("/metrics counts no successful hook call")
 	}
 }
 

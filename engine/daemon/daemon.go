@@ -218,7 +218,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started, Profile: cfg.Profile}
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
-		Started: started, API: public, Logger: log, Metrics: []web.MetricsWriter{d.alerts}})
+		Started: started, API: public, Logger: log, Metrics: metricsOf(d.alerts, opts.Hooks)})
 	// The sockets held for components, and their proxies' listen
 	// addresses, count as this thorp's, for check.
 	d.info.Listening = append(d.info.Listening, "unix://"+cfg.Settings.Control)
@@ -253,6 +253,16 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d.ctlSrv.BaseContext = func(net.Listener) context.Context { return d.base }
 	d.ctlSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	return d, nil
+}
+
+// metricsOf lists the parts that write their own /metrics families: the
+// alerts, and the hooks when they do.
+func metricsOf(alerts web.MetricsWriter, hooks Hooks) []web.MetricsWriter {
+	out := []web.MetricsWriter{alerts}
+	if m, ok := hooks.(web.MetricsWriter); ok {
+		out = append(out, m)
+	}
+	return out
 }
 
 // Supervisor returns the daemon's supervisor. Safe for concurrent use.
