@@ -232,6 +232,13 @@ func hookArg(name string, ev engine.Event, restartsLastHour int) map[string]any 
 	if ev.Code != nil {
 		arg["code"] = *ev.Code
 	}
+	if ev.Alert != "" {
+		fields := make(map[string]any, len(ev.Fields))
+		for k, v := range ev.Fields {
+			fields[k] = v
+		}
+		arg["alert"], arg["fields"] = ev.Alert, fields
+	}
 	arg["restarts_last_hour"] = restartsLastHour
 	return arg
 }

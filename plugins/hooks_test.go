@@ -87,6 +87,33 @@ on("crash", function(ev) thorp.alert("crash of " .. ev.component) end)
 	logs.waitFor(t, "alert crash of api @thorp.lua:6")
 }
 
+func TestHookRunner_AlertHooksGetKindAndFields(t *testing.T) {
+	logs := &logLines{}
+	cfg := loadHooks(t, `
+on("alert", function(ev)
+  thorp.log("info", ev.alert .. " alert for " .. ev.component .. ": " .. ev.message .. " (restarts=" .. ev.fields.restarts .. ")")
+end)
+on("crash", function(ev) thorp.log("info", "crash: alert " .. tostring(ev.alert) .. ", fields " .. tostring(ev.fields)) end)
+`, logs)
+	h := NewHookRunner(logs.add)
+	h.Set(cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	h.Handle(engine.Event{Type: engine.EventAlert, Alert: "restarts", Component: "api", Message: "too many restarts",
+		Fields: map[string]string{"restarts": "11"}, Time: time.Now()})
+	h.Handle(engine.Event{Type: engine.EventRestart, Component: "api", Reason: "crash", Time: time.Now()})
+	logs.waitFor(t, "info restarts alert for api: too many restarts (restarts=11) @thorp.lua:3")
+	logs.waitFor(t, "info crash: alert nil, fields nil @thorp.lua:5")
+}
+
 func TestHookRunner_FailingHookIsDisabled(t *testing.T) {
 	logs := &logLines{}
 	cfg := loadHooks(t, `
