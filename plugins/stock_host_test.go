@@ -185,8 +185,11 @@ func (r *receiver) requests() ([]string, []http.Header) {
 	return append([]string(nil), r.bodies...), append([]http.Header(nil), r.header...)
 }
 
+// alertEvent is an on("alert") hook's argument as HookRunner builds it.
 func alertEvent() map[string]any {
-	return map[string]any{"event": "alert", "component": "api", "message": "api restarted 11 times within 1h", "reason": "", "time": 1.7e9}
+	return map[string]any{"event": "alert", "type": "alert", "alert": "lua", "component": "api", "instance": 0,
+		"message": "api restarted 11 times within 1h", "reason": "", "time": 1795814794.25,
+		"fields": map[string]any{"restarts": "11", "queue": "<db> & more"}}
 }
 
 func TestStock_NotifyWebhook(t *testing.T) {
@@ -204,12 +207,21 @@ func TestStock_NotifyWebhook(t *testing.T) {
 		t.Fatalf("requests %q, want one", bodies)
 	}
 	method, body, _ := strings.Cut(bodies[0], " ")
-	var got map[string]any
-	if err := json.Unmarshal([]byte(body), &got); err != nil || method != "POST" {
+	// The shape of settings.alerts' JSON body (engine/alert.Payload).
+	var got struct {
+		Kind, Component, Message string
+		Instance                 int
+		Fields                   map[string]string
+		Time                     time.Time
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil || method != "POST" {
 		t.Fatalf("%s %q: %v", method, body, err)
 	}
-	if got["message"] != "api restarted 11 times within 1h" || got["component"] != "api" || got["event"] != "alert" {
-		t.Errorf("body %v", got)
+	if got.Kind != "lua" || got.Component != "api" || got.Message != "api restarted 11 times within 1h" ||
+		got.Fields["restarts"] != "11" || !got.Time.Equal(time.UnixMilli(1795814794250)) {
+		t.Errorf("body %+v", got)
 	}
 	if headers[0].Get("X-Token") != "s3cret" || !strings.HasPrefix(headers[0].Get("Content-Type"), "application/json") {
 		t.Errorf("headers %v", headers[0])
@@ -224,7 +236,7 @@ func TestStock_NotifySlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	bodies, _ := rec.requests()
-	if want := `POST {"text":"[prod] api: api restarted 11 times within 1h"}`; len(bodies) != 1 || bodies[0] != want {
+	if want := `POST {"text":"[prod] lua alert for api: api restarted 11 times within 1h (queue=&lt;db&gt; &amp; more, restarts=11)"}`; len(bodies) != 1 || bodies[0] != want {
 		t.Errorf("requests %q, want [%q]", bodies, want)
 	}
 }

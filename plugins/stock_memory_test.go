@@ -123,6 +123,7 @@ func TestStock_BadOptions(t *testing.T) {
 		{`require("thorp.policies.quiet_hours"){ window = "02:00-05:00", ceiling = "1G", restart_every = "1h" }`, `thorp.lua:2: quiet_hours: restart_every needs component`},
 		{`require("thorp.policies.predictive_memory"){ within = "soon" }`, `thorp.lua:2: predictive_memory: within: "soon" is not a duration`},
 		{`require("thorp.policies.predictive_memory"){ cpu_below = "low" }`, `thorp.lua:2: predictive_memory: cpu_below must be a CPU percentage`},
+		{`require("thorp.policies.restart_budget"){ component = "@web" }`, `thorp.lua:2: restart_budget: component must be a component name or "all", got "@web"`},
 		{`require("thorp.policies.restart_budget"){ max = 0 }`, `thorp.lua:2: restart_budget: max must be a whole number of restarts, 1 or more, got 0`},
 		{`require("thorp.policies.restart_budget"){ action = "panic" }`, `thorp.lua:2: restart_budget: action must be "stop" or "alert", got "panic"`},
 		{`require("thorp.policies.restart_budget"){ window = "0s" }`, `thorp.lua:2: restart_budget: window: must be more than 0`},

@@ -1,4 +1,5 @@
--- thorp.policies.notify_webhook: POST every alert, as JSON, to a URL.
+-- thorp.policies.notify_webhook: POST every alert, as JSON, to a URL, in
+-- the shape settings.alerts posts (format "json"), without "host".
 --
 --   require("thorp.policies.notify_webhook"){
 --     url = "https://alerts.example.com/thorp",        -- its host in settings.plugins.allow_hosts
@@ -21,7 +22,16 @@ local function notify_webhook(opts)
   local url, headers, timeout = opts.url, opts.headers, opts.timeout or "10s"
 
   on("alert", function(ev)
-    local res = thorp.http{ method = "POST", url = url, headers = headers, json = ev, timeout = timeout }
+    local secs = math.floor(ev.time)
+    local body = {
+      kind = ev.alert,
+      component = ev.component,
+      instance = ev.instance,
+      message = ev.message,
+      fields = ev.fields or {},
+      time = os.date("!%Y-%m-%dT%H:%M:%S", secs) .. string.format(".%03dZ", math.floor((ev.time - secs) * 1000 + 0.5) % 1000),
+    }
+    local res = thorp.http{ method = "POST", url = url, headers = headers, json = body, timeout = timeout }
     if res.status < 200 or res.status > 299 then
       error(string.format("notify_webhook: %s answered %d", url, res.status))
     end

@@ -20,8 +20,8 @@ local function restart_budget(opts)
     error('restart_budget takes a table: restart_budget{ component = "api", max = 10, window = "1h" }', 2)
   end
   local component = opts.component or "all"
-  if type(component) ~= "string" or component == "" then
-    error('restart_budget: component must be a component name or "all"', 2)
+  if type(component) ~= "string" or not string.match(component, "^[%w][%w_-]*$") then
+    error(string.format('restart_budget: component must be a component name or "all", got %q', tostring(component)), 2)
   end
   local max = opts.max or 10
   if type(max) ~= "number" or max < 1 or max ~= math.floor(max) then
