@@ -103,6 +103,15 @@ type fakeLua struct {
 	res   any
 	err   error
 	calls int
+	// over counts the calls whose sample was over its limit.
+	over int
+}
+
+// overLimit returns how many calls had a sample over its limit.
+func (f *fakeLua) overLimit() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.over
 }
 
 func (f *fakeLua) Where() string  { return "thorp.lua:7" }
@@ -112,6 +121,9 @@ func (f *fakeLua) Call(_ context.Context, arg map[string]any, _ time.Duration) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if m, l := arg["memory"].(int64), arg["limit"].(int64); l > 0 && m > l {
+		f.over++
+	}
 	for _, key := range []string{"rss", "cpu", "growth_per_hour"} {
 		if _, ok := arg[key]; !ok {
 			return nil, errors.New("no " + key + " in the sample")
@@ -130,6 +142,23 @@ func TestSupervisor_LuaMemoryPolicy(t *testing.T) {
 		waitEvents(t, s, 20*time.Second, "alert", func(evs []Event) bool { return count(evs, "a", EventAlert) >= 1 })
 		if n := count(s.Events(0, "", time.Time{}), "a", EventRestart); n != 0 {
 			t.Fatalf("%d restarts, want none: the policy said alert", n)
+		}
+	})
+	t.Run("nil keeps it running past the limit", func(t *testing.T) {
+		lua := &fakeLua{res: nil}
+		s := startSupervisor(t, leakComponent(t, "n", 50<<20, false, func(c *config.Component) {
+			c.MaxMemoryRestart = 10 << 20
+			c.MemoryPolicy = lua
+		}))
+		deadline := time.Now().Add(20 * time.Second)
+		for lua.overLimit() < 5 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the policy saw %d samples over the limit in 20s, want 5", lua.overLimit())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := count(s.Events(0, "", time.Time{}), "n", EventRestart); n != 0 {
+			t.Fatalf("%d restarts, want none: the policy (quiet_hours deferring) said nil", n)
 		}
 	})
 	t.Run("bad answer falls back to the threshold", func(t *testing.T) {
