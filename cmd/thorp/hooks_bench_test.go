@@ -52,8 +52,10 @@ func stampcrash(t testing.TB) string {
 // stamp to the next run's first. With hooks on, an on() hook for each of
 // start, exit, crash and restart reads the event's fields and counts;
 // every 500th call it logs the count. Reported: events/s (from the
-// event sequence numbers), hook calls/s (hooks on), and the probe's median
-// restart latency with hooks off and on, and their ratio.
+// event sequence numbers), hook calls/s (hooks on), the events the hooks
+// dropped (thorp_hook_events_dropped_total; must be 0), and the probe's
+// median restart latency with hooks off and on, and their ratio (must be
+// ≤ 1.2: unchanged within the figure's noise).
 func BenchmarkHooksUnderLoad(b *testing.B) {
 	const (
 		rounds = 3
@@ -63,6 +65,7 @@ func BenchmarkHooksUnderLoad(b *testing.B) {
 	crash := stampcrash(b)
 	var lat [2][]time.Duration // [off, on]
 	var eventsPerSec, callsPerSec []float64
+	var dropped int
 	b.ResetTimer()
 	for r := range 2 * rounds {
 		on := r%2 == 1
@@ -97,6 +100,9 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 		stamped0 := len(readStampFile(b, stamps))
 		time.Sleep(window) // the measuring window: the load runs by itself
 		seq1, t1 := lastSeq(b, port), time.Now()
+		if on {
+			dropped += metricValue(b, port, "thorp_hook_events_dropped_total")
+		}
 		_ = th.cmd.Process.Signal(os.Interrupt)
 		<-th.done
 		th.done <- nil
@@ -125,9 +131,35 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 	b.ReportMetric(float64(off.Microseconds())/1000, "restart-off-ms")
 	b.ReportMetric(float64(on.Microseconds())/1000, "restart-on-ms")
 	b.ReportMetric(float64(on)/float64(off), "ratio")
+	b.ReportMetric(float64(dropped), "dropped-events")
 	if slowest := slices.Min(eventsPerSec); slowest < 1000 {
 		b.Errorf("a round made %.0f events/s, under the 1,000 the figure needs", slowest)
 	}
+	if dropped > 0 {
+		b.Errorf("the hooks dropped %d events: they did not keep up", dropped)
+	}
+	if ratio := float64(on) / float64(off); ratio > 1.2 {
+		b.Errorf("with hooks a crash restart took %.2f× as long (median %s against %s); the target is unchanged (≤ 1.2×)", ratio, on, off)
+	}
+}
+
+// metricValue reads one unlabelled series from thorp's /metrics.
+func metricValue(t testing.TB, port int, name string) int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
 
 type stamp struct{ start, end int64 }
