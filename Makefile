@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test test-deps vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
+.PHONY: build run test test-deps bench-deps vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -73,7 +73,14 @@ check-examples: build
 
 # Benchmarks behind the figures in the issues; BENCHTIME=3x for a quick pass.
 BENCHTIME ?= 1x
-bench:
+# The benchmarks' reference programs, from Debian: HAProxy beside the
+# balancer (BenchmarkProxyThroughput).
+BENCH_DEPS := haproxy:haproxy
+
+bench-deps:
+	@$(MAKE) --no-print-directory test-deps TEST_DEPS="$(BENCH_DEPS)"
+
+bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./...
 
 # Fuzz targets (package:target), each run alone: go test -fuzz takes one

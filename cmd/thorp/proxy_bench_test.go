@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,56 +108,73 @@ func BenchmarkProxyRecycles(b *testing.B) {
 
 // BenchmarkProxyThroughput: keep-alive clients GETting a small response
 // ("pid N\n"), straight from one instance's $PORT and through the
-// balancer, in alternating rounds. 8 clients for 2 s: proxied ÷ direct
-// requests per second (targets ≥ 0.7 tcp, ≥ 0.5 http) and the median
-// latency the balancer adds under that load; 1 client for 1 s: the median
-// latency it adds to a lone request (targets ≤ 100 µs tcp, ≤ 300 µs http).
-// A third arm, "spread", sends the same 8 clients straight to the three
-// instances' ports (client i to instance i mod 3), as if a balancer cost
-// nothing: spread ÷ direct is the most any balancer in front of the three
-// could reach on this machine.
+// balancer, in alternating rounds, with one instance behind the balancer
+// (the same process both ways: the balancer's own cost, the figure) and
+// with three. 8 clients for 2 s: proxied ÷ direct requests per second
+// (targets ≥ 0.7 tcp, ≥ 0.5 http) and the median latency the balancer
+// adds under that load; 1 client for 1 s: the median latency it adds to a
+// lone request (targets ≤ 100 µs tcp, ≤ 300 µs http). With three
+// instances a third arm, "spread", sends the same 8 clients straight to
+// the three instances' ports (client i to instance i mod 3), as if a
+// balancer cost nothing: spread ÷ direct is the most any balancer in
+// front of the three could reach on this machine. With one instance and
+// HAProxy installed (Debian's haproxy; `make bench-deps`), HAProxy in
+// front of the same instance, in the same mode, is a third arm: the
+// reference for what a proxy written in C reaches here.
 func BenchmarkProxyThroughput(b *testing.B) {
 	const rounds = 3
 	for _, mode := range []string{"tcp", "http"} {
-		b.Run("mode="+mode, func(b *testing.B) {
-			p := startProxied(b, proxyConf{mode: mode})
-			var ports []string
-			for _, in := range p.status(b).Instances {
-				ports = append(ports, fmt.Sprintf("http://127.0.0.1:%d/", in.Port))
-			}
-			direct := ports[0]
-			var reqs, lat, lone [3][]float64 // [direct, proxied, spread]
-			run := func(urls []string, n int, d time.Duration) *load {
-				l := startLoadOver(b, urls, n, true)
-				time.Sleep(d) // the measuring window
-				l.stop()
-				if l.failed.Load() != 0 {
-					b.Fatalf("%s: %s", urls, l.report())
+		for _, instances := range []int{1, 3} {
+			b.Run(fmt.Sprintf("mode=%s/instances=%d", mode, instances), func(b *testing.B) {
+				p := startProxied(b, proxyConf{mode: mode, instances: instances})
+				var ports []string
+				for _, in := range p.status(b).Instances {
+					ports = append(ports, fmt.Sprintf("http://127.0.0.1:%d/", in.Port))
 				}
-				return l
-			}
-			b.ResetTimer()
-			for range rounds {
-				for i, urls := range [][]string{{direct}, {p.url + "/"}, ports} {
-					l := run(urls, clients, 2*time.Second)
-					reqs[i] = append(reqs[i], float64(l.ok.Load())/time.Since(l.t0).Seconds())
-					lat[i] = append(lat[i], float64(l.medianLatency().Nanoseconds())/1000)
-					if i < 2 {
-						l = run(urls, 1, time.Second)
-						lone[i] = append(lone[i], float64(l.medianLatency().Nanoseconds())/1000)
+				arms := [][]string{{ports[0]}, {p.url + "/"}}
+				if instances > 1 {
+					arms = append(arms, ports)
+				} else if ref := startHAProxy(b, mode, ports[0]); ref != "" {
+					arms = append(arms, []string{ref})
+				}
+				var reqs, lat, lone [3][]float64 // [direct, proxied, spread or haproxy]
+				run := func(urls []string, n int, d time.Duration) *load {
+					l := startLoadOver(b, urls, n, true)
+					time.Sleep(d) // the measuring window
+					l.stop()
+					if l.failed.Load() != 0 {
+						b.Fatalf("%s: %s", urls, l.report())
+					}
+					return l
+				}
+				b.ResetTimer()
+				for range rounds {
+					for i, urls := range arms {
+						l := run(urls, clients, 2*time.Second)
+						reqs[i] = append(reqs[i], float64(l.ok.Load())/time.Since(l.t0).Seconds())
+						lat[i] = append(lat[i], float64(l.medianLatency().Nanoseconds())/1000)
+						if i < 2 {
+							l = run(urls, 1, time.Second)
+							lone[i] = append(lone[i], float64(l.medianLatency().Nanoseconds())/1000)
+						}
 					}
 				}
-			}
-			b.StopTimer()
-			d, px, sp := medianF(reqs[0]), medianF(reqs[1]), medianF(reqs[2])
-			b.ReportMetric(d, "direct-req/s")
-			b.ReportMetric(px, "proxied-req/s")
-			b.ReportMetric(px/d, "ratio")
-			b.ReportMetric(sp/d, "spread-ratio")
-			b.ReportMetric(medianF(lat[1])-medianF(lat[0]), "added-p50-8c-µs")
-			b.ReportMetric(medianF(lone[0]), "direct-p50-1c-µs")
-			b.ReportMetric(medianF(lone[1])-medianF(lone[0]), "added-p50-1c-µs")
-		})
+				b.StopTimer()
+				d, px := medianF(reqs[0]), medianF(reqs[1])
+				b.ReportMetric(d, "direct-req/s")
+				b.ReportMetric(px, "proxied-req/s")
+				b.ReportMetric(px/d, "ratio")
+				switch {
+				case instances > 1:
+					b.ReportMetric(medianF(reqs[2])/d, "spread-ratio")
+				case len(arms) > 2:
+					b.ReportMetric(medianF(reqs[2])/d, "haproxy-ratio")
+				}
+				b.ReportMetric(medianF(lat[1])-medianF(lat[0]), "added-p50-8c-µs")
+				b.ReportMetric(medianF(lone[0]), "direct-p50-1c-µs")
+				b.ReportMetric(medianF(lone[1])-medianF(lone[0]), "added-p50-1c-µs")
+			})
+		}
 	}
 }
 
@@ -228,4 +247,55 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 			b.ReportMetric(float64(len(fds)), "fds")
 		})
 	}
+}
+
+// startHAProxy runs HAProxy (when installed) in front of backend (a URL
+// "http://127.0.0.1:PORT/") in mode "tcp" or "http", two threads, keep-alive
+// to the backend, and returns its URL; "" when HAProxy is not installed.
+func startHAProxy(b *testing.B, mode, backend string) string {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		b.Logf("haproxy not installed (make bench-deps): no reference arm")
+		return ""
+	}
+	port := freeTCPPort(b)
+	server := strings.TrimSuffix(strings.TrimPrefix(backend, "http://"), "/")
+	cfg := fmt.Sprintf(`global
+  nbthread 2
+defaults
+  mode %s
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:%d
+  default_backend b
+backend b
+  server s1 %s
+`, mode, port, server)
+	path := filepath.Join(b.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	waitFor(b, 10*time.Second, "haproxy listening", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return fmt.Sprintf("http://127.0.0.1:%d/", port)
 }
