@@ -732,7 +732,7 @@ func (c *component) spawn(in *instance) {
 		c.failRunningWaiters(in, err.Error())
 		// A start that fails counts as a short run, so a broken command
 		// ends errored instead of looping forever.
-		c.decideAfterExit(in, policies.Exit{Code: 127, Started: now, Ended: now}, policies.ReasonCrash, err.Error())
+		c.decideAfterExit(in, policies.Exit{Code: 127, Started: now, Ended: now}, policies.ReasonCrash, err.Error(), Event{})
 		return
 	}
 	p.pid = pid
@@ -866,6 +866,11 @@ func (c *component) finish(in *instance, p *process) {
 	in.memory, in.cpuPercent = 0, 0
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
+	code := st.code
+	ev := Event{PID: p.pid, Code: &code} // the exit, for a restart after it
+	if st.signal != 0 {
+		ev.Signal = config.Signal(st.signal).String()
+	}
 	switch {
 	case in.restartBy != "":
 		reason := in.restartBy
@@ -884,14 +889,14 @@ func (c *component) finish(in *instance, p *process) {
 	case p.notReady:
 		// A run that never became ready is a failed start, short by policy.
 		exit.Requested = false
-		c.decideAfterExit(in, exit, policies.ReasonCrash, in.message)
+		c.decideAfterExit(in, exit, policies.ReasonCrash, in.message, ev)
 	case p.requested:
 		// A start arrived while the stop was under way: start again now.
 		in.hist = policies.RunHistory{}
 		c.begin(in)
 	default:
 		// Exit code 0 under autorestart "always" is reason exit, not crash.
-		c.decideAfterExit(in, exit, exit.Reason(), describeExit(*st, st.time.Sub(p.started)))
+		c.decideAfterExit(in, exit, exit.Reason(), describeExit(*st, st.time.Sub(p.started)), ev)
 	}
 }
 
@@ -906,14 +911,16 @@ func (c *component) release(p *process) {
 	}
 }
 
-// decideAfterExit applies the restart policy to an unrequested exit; a
-// restart is counted under reason.
-func (c *component) decideAfterExit(in *instance, exit policies.Exit, reason policies.Reason, what string) {
+// decideAfterExit applies the restart policy to an unrequested exit
+// (exited is its exit event: the restart event names the same pid, code
+// and signal; zero for a start that failed); a restart is counted under
+// reason.
+func (c *component) decideAfterExit(in *instance, exit policies.Exit, reason policies.Reason, what string, exited Event) {
 	d, hist := policies.DecideExit(c.policy(), in.hist, exit)
 	in.hist = hist
 	switch d.Action {
 	case policies.Restart:
-		c.countRestart(in, reason, what)
+		c.countRestartAfter(in, reason, what, exited)
 		c.scheduleStart(in, d.Delay, reason)
 	case policies.Errored:
 		in.message = fmt.Sprintf("%s; %s", what, d.Why)
@@ -928,11 +935,23 @@ func (c *component) decideAfterExit(in *instance, exit policies.Exit, reason pol
 	}
 }
 
+// countRestart counts a restart of in under reason and publishes it,
+// naming the process it replaces when one runs.
 func (c *component) countRestart(in *instance, reason policies.Reason, why string) {
+	var of Event
+	if p := in.proc; p != nil && p.exited == nil {
+		of.PID = p.pid
+	}
+	c.countRestartAfter(in, reason, why, of)
+}
+
+// countRestartAfter is countRestart with the restart event's pid, exit
+// code and signal taken from of (the exit that caused it).
+func (c *component) countRestartAfter(in *instance, reason policies.Reason, why string, of Event) {
 	c.restarts[reason]++
 	in.restarts++
 	c.lastWhy = reason
-	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why})
+	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why, PID: of.PID, Code: of.Code, Signal: of.Signal})
 }
 
 // scheduleStart starts in after delay (now when delay is 0).

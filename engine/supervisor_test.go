@@ -566,3 +566,25 @@ func TestSupervisor_PerInstanceLogFile(t *testing.T) {
 		waitLog(t, filepath.Join(dir, fmt.Sprintf("moved-%d.log", i)), fmt.Sprintf("out-%d", i))
 	}
 }
+
+func TestSupervisor_CrashRestartEventNamesTheExit(t *testing.T) {
+	crash := testComponent(t, "crash", "exit 3", func(c *config.Component) { c.MaxRestarts = 0 })
+	s := startSupervisor(t, crash)
+	var exit, restart Event
+	waitEvents(t, s, 10*time.Second, "a crash restart", func(evs []Event) bool {
+		for _, ev := range evs {
+			switch {
+			case ev.Component != "crash":
+			case ev.Type == EventExit && exit.PID == 0:
+				exit = ev
+			case ev.Type == EventRestart && exit.PID != 0:
+				restart = ev
+				return true
+			}
+		}
+		return false
+	})
+	if restart.Reason != policies.ReasonCrash || restart.PID != exit.PID || restart.Code == nil || *restart.Code != 3 {
+		t.Errorf("restart event %+v (code %v), want reason crash, the exit's pid %d and code 3", restart, restart.Code, exit.PID)
+	}
+}
