@@ -19,10 +19,11 @@ run: build
 	./$(BIN) run -c thorp.lua
 
 # What the tests need beyond Go, from Debian's packages: tmux (monit in a real
-# terminal) and setpriv (util-linux: thorp run as an unprivileged user).
-# Installed when missing and running as root (CI); tests that need them
-# skip, saying so, on a developer machine without them.
-TEST_DEPS := tmux:tmux setpriv:util-linux
+# terminal), setpriv (util-linux: thorp run as an unprivileged user) and
+# chromium (the dashboard's browser test). Installed when missing and running
+# as root (CI). On a developer machine without them, the tmux and setpriv
+# tests skip, saying so; the browser test fails, naming this target.
+TEST_DEPS := tmux:tmux setpriv:util-linux chromium:chromium
 test-deps:
 	@missing=""; for d in $(TEST_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d##*:}"; done; \
 	if [ -n "$$missing" ]; then \
