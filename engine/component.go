@@ -70,6 +70,10 @@ type component struct {
 	// scaled is the instance count 'thorp scale' set, kept until a config
 	// with another instances value arrives; 0 = the config's count.
 	scaled int
+	// markers are the last historyMarkers restarts, oldest first;
+	// markerSeq numbers the last one (see markSpawned).
+	markers   []RestartMarker
+	markerSeq uint64
 }
 
 // watchKey is what a watcher depends on: a change of either replaces it.
@@ -117,7 +121,9 @@ type instance struct {
 	memState   policies.MemoryState
 	growth     *policies.GrowthEstimator
 	lastGrowth policies.Growth
-	policyErr  bool // a failure of memory_policy was logged already
+	policyErr  bool    // a failure of memory_policy was logged already
+	series     *series // the samples of its processes; nil before the first
+	marker     uint64  // the restart marker waiting for the next process's pid, 0 = none
 
 	health  policies.HealthState
 	healthy bool // the last health check passed (true before any)
@@ -429,6 +435,7 @@ func (c *component) handle(r request) {
 			in.nextStart = time.Time{}
 			in.waiting = false
 			in.rollNext, in.rolling = "", false
+			in.marker = 0
 			c.retireOld(in, false)
 			if in.proc != nil {
 				c.stopProc(in, in.proc, policies.ReasonManual)
@@ -481,6 +488,9 @@ func (c *component) handle(r request) {
 		r.reply <- nil
 	case opScale:
 		c.scale(r)
+	case opHistory:
+		*r.history = c.history(r.window)
+		r.reply <- nil
 	case opConfig:
 		// A scaled count lasts while the file's instances value does not
 		// change; a new value in the file wins.
@@ -737,6 +747,7 @@ func (c *component) spawn(in *instance) {
 	}
 	p.pid = pid
 	in.proc = p
+	c.markSpawned(in, pid)
 	c.sup.fence.AddGroup(pid)
 	in.memory, in.procs, in.cpuPercent = 0, 0, 0
 	in.memState = policies.MemoryState{}
@@ -951,6 +962,7 @@ func (c *component) countRestartAfter(in *instance, reason policies.Reason, why 
 	c.restarts[reason]++
 	in.restarts++
 	c.lastWhy = reason
+	c.markRestart(in, reason, why, of.PID)
 	c.event(in, Event{Type: EventRestart, Reason: reason, Message: why, PID: of.PID, Code: of.Code, Signal: of.Signal})
 }
 

@@ -80,6 +80,7 @@ const (
 	opConfig                       // take a new config (and log files, sockets)
 	opReset                        // zero the restart counters and the last restart reason
 	opScale                        // run instances processes until the config's count changes
+	opHistory                      // copy out the history (window, history)
 )
 
 func (o operation) String() string {
@@ -98,6 +99,8 @@ func (o operation) String() string {
 		return "reset"
 	case opScale:
 		return "scale"
+	case opHistory:
+		return "history"
 	}
 	return "operation(" + strconv.Itoa(int(o)) + ")"
 }
@@ -111,9 +114,13 @@ type request struct {
 	why    string          // opRestart: the requester's detail, "" for none
 	sig    syscall.Signal  // opSignal
 	count  int             // opScale: the instance count
-	cfg    *config.Component
-	out    *rotate.File // opConfig: the log files for the new config (instance 0's)
-	errLog *rotate.File
+	// opHistory: the window to copy out, and where to (the caller reads
+	// it after the reply).
+	window  time.Duration
+	history *History
+	cfg     *config.Component
+	out     *rotate.File // opConfig: the log files for the new config (instance 0's)
+	errLog  *rotate.File
 	// opConfig: with rebind, the held sockets for the new config (bound
 	// or shared by the reload's prepare), replacing the component's.
 	rebind  bool

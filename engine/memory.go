@@ -34,6 +34,7 @@ func (c *component) applySamples(samples []usageSample) {
 		in.memory = s.memory
 		in.procs = s.procs
 		in.cpuPercent = s.cpuPct
+		c.record(in, s)
 		c.trackEscaped(p, s.escaped)
 		in.growth.Add(s.time, s.memory)
 		in.lastGrowth = in.growth.Estimate(int64(c.cfg.MaxMemoryRestart), s.time)

@@ -106,6 +106,7 @@ func newHandler(sup *engine.Supervisor, info Info, mutable, redact bool) *Handle
 	h.mux.HandleFunc("GET /api/v1/info", h.getInfo)
 	h.mux.HandleFunc("GET /api/v1/components", h.listComponents)
 	h.mux.HandleFunc("GET /api/v1/components/{name}", h.getComponent)
+	h.mux.HandleFunc("GET /api/v1/components/{name}/history", h.getHistory)
 	h.mux.HandleFunc("GET /api/v1/events", h.listEvents)
 	h.mux.HandleFunc("POST /api/v1/components/{name}/{action}", h.mutating(h.act))
 	h.mux.HandleFunc("POST /api/v1/rotate", h.mutating(h.logAction(h.sup.Rotate)))

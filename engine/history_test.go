@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/policies"
+)
+
+// restartOf returns the first restart event of component and the pids
+// of its first two spawns.
+func restartOf(t *testing.T, evs []Event, component string) (Event, int, int) {
+	t.Helper()
+	spawns := pidsOf(evs, component, EventSpawn)
+	for _, e := range evs {
+		if e.Component == component && e.Type == EventRestart && len(spawns) >= 2 {
+			return e, spawns[0], spawns[1]
+		}
+	}
+	t.Fatalf("no restart of %s between two spawns:\n%s", component, dumpEvents(evs))
+	return Event{}, 0, 0
+}
+
+// checkMarker checks that h's first restart marker is ev's, from oldPID
+// to newPID.
+func checkMarker(t *testing.T, h History, ev Event, oldPID, newPID int) {
+	t.Helper()
+	if len(h.Restarts) == 0 {
+		t.Fatalf("no restart markers: %+v", h)
+	}
+	m := h.Restarts[0]
+	if m.Reason != ev.Reason || m.Detail != ev.Message || m.Instance != 0 || m.OldPID != oldPID || m.NewPID != newPID {
+		t.Fatalf("marker %+v, want reason %s, detail %q, old pid %d, new pid %d", m, ev.Reason, ev.Message, oldPID, newPID)
+	}
+	if d := m.Time.Sub(ev.Time); d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("marker at %s, restart event at %s", m.Time, ev.Time)
+	}
+}
+
+func TestSupervisor_HistoryOfAMemoryRestart(t *testing.T) {
+	s := startSupervisor(t, leakComponent(t, "leaky", 100<<20, false, func(c *config.Component) {
+		c.MaxMemoryRestart = 60 << 20
+	}))
+	evs := waitEvents(t, s, 20*time.Second, "a memory restart and a new run", func(evs []Event) bool {
+		return count(evs, "leaky", EventSpawn) >= 2
+	})
+	ev, oldPID, newPID := restartOf(t, evs, "leaky")
+	if ev.Reason != policies.ReasonMemory {
+		t.Fatalf("first restart is not a memory restart:\n%s", dumpEvents(evs))
+	}
+	// The replacement's samples continue instance 0's history.
+	var h History
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if h, err = s.History("leaky", 0); err != nil {
+			t.Fatal(err)
+		}
+		in := h.Instances[0]
+		if n := len(in.Time); n > 0 && in.Time[n-1] > float64(ev.Time.UnixMilli())/1000+1 && in.Time[0] < float64(ev.Time.Unix()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no samples on both sides of the restart at %s: %+v", ev.Time, h)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if h.Component != "leaky" || h.Window != time.Hour || h.Interval != 100*time.Millisecond || h.Limit != 60<<20 {
+		t.Fatalf("history header %q %s %s %d", h.Component, h.Window, h.Interval, h.Limit)
+	}
+	checkMarker(t, h, ev, oldPID, newPID)
+	in := h.Instances[0]
+	if len(h.Instances) != 1 || len(in.RSS) != len(in.Time) || len(in.PSS) != len(in.Time) || len(in.CPU) != len(in.Time) {
+		t.Fatalf("columns of unequal length: %+v", h.Instances)
+	}
+	peak := int64(0)
+	for i := range in.Time {
+		if i > 0 && in.Time[i] <= in.Time[i-1] {
+			t.Fatalf("times not increasing: %v", in.Time)
+		}
+		if in.PSS[i] != -1 {
+			t.Fatalf("pss %d without memory_measure = \"pss\"", in.PSS[i])
+		}
+		peak = max(peak, in.RSS[i])
+	}
+	if peak < 30<<20 {
+		t.Fatalf("highest RSS %d; the leak reached 60 MiB", peak)
+	}
+}
+
+func TestSupervisor_HistoryOfACrashRestart(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "crashy", "sleep 0.3; exit 3", func(c *config.Component) {
+		c.MemoryInterval = 100 * time.Millisecond
+		c.MaxMemoryRestart = 1 << 30
+	}))
+	evs := waitEvents(t, s, 20*time.Second, "a crash restart and a new run", func(evs []Event) bool {
+		return count(evs, "crashy", EventSpawn) >= 2
+	})
+	ev, oldPID, newPID := restartOf(t, evs, "crashy")
+	if ev.Reason != policies.ReasonCrash {
+		t.Fatalf("first restart is not a crash restart:\n%s", dumpEvents(evs))
+	}
+	h, err := s.History("crashy", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMarker(t, h, ev, oldPID, newPID)
+}
+
+func TestSupervisor_HistoryWindowBounds(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "svc", "exec sleep 100", nil))
+	for _, w := range []time.Duration{-time.Second, HistoryMaxWindow + time.Second} {
+		if _, err := s.History("svc", w); !errors.Is(err, ErrBadWindow) {
+			t.Errorf("History(%s) = %v, want ErrBadWindow", w, err)
+		}
+	}
+	if _, err := s.History("nope", 0); !errors.Is(err, ErrUnknownComponent) {
+		t.Errorf("History of an unknown component = %v, want ErrUnknownComponent", err)
+	}
+	for _, w := range []time.Duration{0, HistoryMaxWindow} {
+		h, err := s.History("svc", w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(w, HistoryDefaultWindow); h.Window != want || h.Interval != displayInterval || len(h.Instances) != 1 || h.Restarts == nil {
+			t.Errorf("History(%s) = window %s, interval %s, %d instances, restarts %v", w, h.Window, h.Interval, len(h.Instances), h.Restarts)
+		}
+	}
+}
