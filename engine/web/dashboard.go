@@ -3,11 +3,12 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"unicode/utf8"
 
@@ -16,16 +17,32 @@ import (
 	"github.com/thorp-dev/thorp/rotate"
 )
 
-// dashboardHTML is the whole dashboard: one page with inline CSS and
-// JavaScript that follows GET /api/v1/events?follow=1 and reads /api/v1
-// and /health when something happens (and every 10 s for the figures);
-// without the event stream it polls every 2 s. It loads nothing else.
+// dashboardHTML is the dashboard page, with its own CSS and script inline.
+// It follows GET /api/v1/events?follow=1 and re-reads /api/v1/components
+// on events (and every 5 s for the figures that change without events);
+// without the event stream it polls every 2 s. It draws its charts with
+// uPlot, served from staticFiles; it loads nothing from elsewhere.
 //
 //go:embed dashboard.html
 var dashboardHTML []byte
 
-// dashboardCSP allows the page's own inline script and style and fetches to
-// this origin, nothing else: no external scripts, frames, fonts or images.
+// staticFiles are the dashboard's vendored files under /static/: uPlot
+// (MIT, https://github.com/leeoniya/uPlot), its CSS and its licence. Their
+// names carry the version, so they are served as immutable.
+//
+//go:embed static
+var staticFiles embed.FS
+
+// staticTypes are the Content-Types of the files under /static/.
+var staticTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+	".txt": "text/plain; charset=utf-8",
+}
+
+// dashboardCSP allows the page's own inline script and style, scripts,
+// styles and fetches from this origin, nothing else: no external scripts,
+// frames, fonts or images.
 const dashboardCSP = "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; " +
 	"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
@@ -45,11 +62,13 @@ type logsResponse struct {
 	Lines     []string `json:"lines"`
 }
 
-// routeDashboard registers GET / (the dashboard page) and
-// GET /api/v1/components/{name}/logs (its log tail) on mux. The logs route
-// is more specific than /api/v1/, so it is served here, not by the API.
+// routeDashboard registers GET / (the dashboard page), GET /static/{file}
+// (its chart library) and GET /api/v1/components/{name}/logs (its log tail)
+// on mux. The logs route is more specific than /api/v1/, so it is served
+// here, not by the API.
 func (s *Server) routeDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("/{$}", readOnly(s.serveDashboard))
+	mux.HandleFunc("/static/{file}", readOnly(serveStatic))
 	mux.HandleFunc("/api/v1/components/{name}/logs", readOnly(s.serveLogs))
 }
 
@@ -64,6 +83,25 @@ func (s *Server) serveDashboard(w http.ResponseWriter, _ *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(dashboardHTML)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(dashboardHTML)
+}
+
+// serveStatic writes one of staticFiles, cacheable for a year: a new
+// version comes under a new name.
+func serveStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	typ, known := staticTypes[path.Ext(name)]
+	body, err := staticFiles.ReadFile("static/" + name)
+	if !known || err != nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such file /static/%s", name))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", typ)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // serveLogs answers GET /api/v1/components/{name}/logs?n=100&stream=out|err

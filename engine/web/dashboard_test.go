@@ -27,7 +27,8 @@ func TestServer_Dashboard_ServesPage(t *testing.T) {
 		t.Errorf("Cache-Control %q, want no-store", cc)
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'self'", "script-src 'unsafe-inline' 'self'", "frame-ancestors 'none'"} {
+	for _, want := range []string{"default-src 'self'", "script-src 'unsafe-inline' 'self'", "style-src 'unsafe-inline' 'self'",
+		"connect-src 'self'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 		}
@@ -40,16 +41,26 @@ func TestServer_Dashboard_ServesPage(t *testing.T) {
 		`new EventSource("/api/v1/events?follow=1&since="`, // live updates
 		`if (!streaming`,                                   // and the polling fallback without them
 		`"/health"`,
+		`"/history?window="`,
 		`"/logs?n=100&stream="`,
+		`"?no_wait=1"`,
+		`"Bearer "`,
+		`sessionStorage`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 	// Self-contained: nothing loaded from elsewhere, no data inserted as HTML.
-	for _, bad := range []string{"http://", "https://", "<script src", "<link", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
-		if strings.Contains(strings.ReplaceAll(page, "http://www.w3.org/2000/svg", ""), bad) {
+	for _, bad := range []string{"http://", "https://", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+		"window.confirm", "alert("} {
+		if strings.Contains(page, bad) {
 			t.Errorf("page contains %q", bad)
+		}
+	}
+	for _, ref := range pageRefs(t, page) {
+		if !strings.HasPrefix(ref, "/static/") && ref != "data:," {
+			t.Errorf("page loads %q, not one of thorp's own files", ref)
 		}
 	}
 
@@ -67,6 +78,121 @@ func TestServer_Dashboard_ServesPage(t *testing.T) {
 		t.Errorf("GET /nope: %d", code)
 	}
 	wantJSONError(t, resp, body)
+}
+
+// TestDashboard_Hooks checks the elements and attributes the browser test
+// and users' own scripts rely on (the DOM hooks of issue 13).
+func TestDashboard_Hooks(t *testing.T) {
+	page := string(dashboardHTML)
+	for _, want := range []string{
+		`<table id="components">`, `tr.dataset.component = name`, `tr.dataset.instance = String(inst)`,
+		`<section id="detail" hidden>`, `d.dataset.component = name`,
+		`<div id="memory-chart"`, `<div id="cpu-chart"`, `node.dataset.limit = String(view.limit)`,
+		`node.dataset.markers = String(view.restarts.length)`,
+		`<ol id="timeline">`, `li.dataset.reason = ev.reason`, `li.dataset.component = ev.component`,
+		`<pre id="log">`, `<button id="log-out"`, `<button id="log-err"`,
+		`<input id="token"`, `<div id="actions" class="row" hidden>`,
+		`data-action="restart"`, `data-action="reload"`, `data-action="stop"`, `data-action="start"`,
+		`<dialog id="confirm">`, `<button id="confirm-yes"`,
+		`data-window="15m"`, `data-window="1h"`, `data-window="6h"`,
+		`document.body.dataset.ready = "1"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+// pageRefs returns the src and href values of the page's elements.
+func pageRefs(t *testing.T, page string) []string {
+	t.Helper()
+	var refs []string
+	for _, attr := range []string{` src="`, ` href="`} {
+		for rest := page; ; {
+			i := strings.Index(rest, attr)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(attr):]
+			j := strings.IndexByte(rest, '"')
+			if j < 0 {
+				t.Fatalf("unterminated%s", attr)
+			}
+			refs = append(refs, rest[:j])
+		}
+	}
+	if len(refs) == 0 {
+		t.Fatal("the page loads no files: is the chart library gone?")
+	}
+	return refs
+}
+
+func TestServer_Dashboard_StaticFiles(t *testing.T) {
+	_, base := startServer(t, &fakeSource{}, Options{})
+	for _, ref := range pageRefs(t, string(dashboardHTML)) {
+		if !strings.HasPrefix(ref, "/static/") {
+			continue
+		}
+		code, body, resp := do(t, "GET", base+ref, nil)
+		if code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", ref, code, body)
+			continue
+		}
+		want, err := staticFiles.ReadFile(strings.TrimPrefix(ref, "/"))
+		if err != nil || string(body) != string(want) {
+			t.Errorf("GET %s: %d bytes, not the embedded file (%v)", ref, len(body), err)
+		}
+		ct := resp.Header.Get("Content-Type")
+		if (strings.HasSuffix(ref, ".js") && ct != "text/javascript; charset=utf-8") ||
+			(strings.HasSuffix(ref, ".css") && ct != "text/css; charset=utf-8") {
+			t.Errorf("GET %s: Content-Type %q", ref, ct)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+			t.Errorf("GET %s: Cache-Control %q", ref, cc)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: no nosniff", ref)
+		}
+		if !strings.Contains(string(body), "MIT License") {
+			t.Errorf("GET %s: the licence header is gone", ref)
+		}
+	}
+	code, body, _ := do(t, "GET", base+"/static/uplot-LICENSE.txt", nil)
+	if code != http.StatusOK || !strings.Contains(string(body), "Leon Sorokin") {
+		t.Errorf("licence: %d %.60s", code, body)
+	}
+	for _, path := range []string{"/static/nope.js", "/static/", "/static/static", "/static/%2e%2e%2fdashboard.go", "/static/uplot-LICENSE.txt.gz"} {
+		code, body, resp := do(t, "GET", base+path, nil)
+		if code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, code)
+			continue
+		}
+		wantJSONError(t, resp, body)
+	}
+	if code, _, _ := do(t, "POST", base+"/static/uplot-LICENSE.txt", nil); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST static: %d, want 405", code)
+	}
+}
+
+// maxPageBytes bounds what a browser downloads for the dashboard: the page
+// and the files it loads (issue 13 aims under 150 KB).
+const maxPageBytes = 150 << 10
+
+func TestDashboard_Weight(t *testing.T) {
+	total := len(dashboardHTML)
+	for _, ref := range pageRefs(t, string(dashboardHTML)) {
+		if name, ok := strings.CutPrefix(ref, "/static/"); ok {
+			b, err := staticFiles.ReadFile("static/" + name)
+			if err != nil {
+				t.Fatalf("the page loads %s, which is not embedded: %v", ref, err)
+			}
+			total += len(b)
+		}
+	}
+	t.Logf("dashboard weight: %d bytes (page %d)", total, len(dashboardHTML))
+	if total > maxPageBytes {
+		t.Errorf("dashboard weight %d bytes, over %d", total, maxPageBytes)
+	}
 }
 
 // logSource gives components log files in a temporary directory.
