@@ -137,11 +137,16 @@ func (c *component) record(in *instance, s usageSample) {
 // replaces, 0 for none); the next process spawned for in fills its NewPID.
 // Loop only.
 func (c *component) markRestart(in *instance, reason policies.Reason, detail string, oldPID int) {
-	if len(c.markers) == historyMarkers {
-		c.markers = append(c.markers[:0], c.markers[1:]...)
+	now := c.clock.Now()
+	drop := 0 // the oldest, beyond the bound or the longest window
+	for drop < len(c.markers) && (len(c.markers)-drop >= historyMarkers || now.Sub(c.markers[drop].Time) > HistoryMaxWindow) {
+		drop++
+	}
+	if drop > 0 {
+		c.markers = append(c.markers[:0], c.markers[drop:]...)
 	}
 	c.markerSeq++
-	c.markers = append(c.markers, RestartMarker{Time: c.clock.Now(), Instance: in.index, Reason: reason, Detail: detail, OldPID: oldPID})
+	c.markers = append(c.markers, RestartMarker{Time: now, Instance: in.index, Reason: reason, Detail: detail, OldPID: oldPID})
 	in.marker = c.markerSeq
 }
 

@@ -31,9 +31,16 @@ type slots struct {
 	last     int64 // number of the newest slot written
 }
 
-func newSlots(width time.Duration, span time.Duration) slots {
-	n := int(span/width) + 1
-	return slots{width: width, rss: make([]uint16, n), cpu: make([]uint16, n), last: math.MinInt64}
+// slotsFor is the slot count of a tier of width reaching span back.
+func slotsFor(width, span time.Duration) int { return int(span / width) }
+
+// newSlots makes a tier of n slots of width on buf (2n long, or nil to
+// allocate it).
+func newSlots(width time.Duration, n int, buf []uint16) slots {
+	if buf == nil {
+		buf = make([]uint16, 2*n)
+	}
+	return slots{width: width, rss: buf[:n:n], cpu: buf[n : 2*n : 2*n], last: math.MinInt64}
 }
 
 // slotOf is the number of the slot at holds.
@@ -45,10 +52,13 @@ func (s *slots) index(k int64) int { return int(uint64(k) % uint64(len(s.rss))) 
 // slots skipped since the last one written.
 func (s *slots) put(k int64, rss, pss, cpu uint16) {
 	if k > s.last {
-		if s.last == math.MinInt64 || k-s.last >= int64(len(s.rss)) {
+		switch {
+		case s.last == math.MinInt64:
+			// New: the arrays are zero, and untouched pages cost no RSS.
+		case k-s.last >= int64(len(s.rss)):
 			clear(s.rss)
 			clear(s.pss)
-		} else {
+		default:
 			for j := s.last + 1; j < k; j++ {
 				s.rss[s.index(j)] = 0
 				if s.pss != nil {
@@ -86,9 +96,14 @@ type series struct {
 	cpuN    uint64
 }
 
-// newSeries makes the history of an instance sampled every interval.
+// newSeries makes the history of an instance sampled every interval. Its
+// arrays are one allocation (a size class of Go's allocator fits it with
+// little to spare, where four would each waste their own rounding).
 func newSeries(interval time.Duration) *series {
-	return &series{fine: newSlots(max(interval, minFineSlot), fineSpan), coarse: newSlots(coarseSlot, HistoryMaxWindow)}
+	w := max(interval, minFineSlot)
+	nf, nc := slotsFor(w, fineSpan), slotsFor(coarseSlot, HistoryMaxWindow)
+	buf := make([]uint16, 2*(nf+nc))
+	return &series{fine: newSlots(w, nf, buf[:2*nf]), coarse: newSlots(coarseSlot, nc, buf[2*nf:])}
 }
 
 // setInterval makes the fine tier's slots one sampling period wide (at
@@ -96,7 +111,7 @@ func newSeries(interval time.Duration) *series {
 // anew and the coarse one keeps what went before.
 func (s *series) setInterval(interval time.Duration) {
 	if w := max(interval, minFineSlot); w != s.fine.width {
-		s.fine = newSlots(w, fineSpan)
+		s.fine = newSlots(w, slotsFor(w, fineSpan), nil)
 	}
 }
 

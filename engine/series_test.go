@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -59,7 +61,7 @@ func TestSeries_FillsAnHourAtTheSamplingPeriod(t *testing.T) {
 
 func TestSeries_FoldsSamplesOfOneSlot(t *testing.T) {
 	s := newSeries(100 * time.Millisecond) // slots stay 1 s wide
-	for i := 0; i < 50; i++ {             // 5 s at 100 ms
+	for i := 0; i < 50; i++ {              // 5 s at 100 ms
 		s.add(t0.Add(time.Duration(i)*100*time.Millisecond), int64(50-i)<<20, 0, float64(i))
 	}
 	h := s.since(t0, 0)
@@ -75,12 +77,13 @@ func TestSeries_DownsamplesBeyondTheHour(t *testing.T) {
 	s := newSeries(time.Second)
 	last := fill(s, t0, 3*3600, time.Second)
 	h := s.since(last.Add(-3*time.Hour), 0)
-	// Two hours at one point a minute (but the minute the fine tier
-	// starts in), then the last hour at every sample.
-	if want := 119 + 3601; len(h.Time) != want {
+	// Two hours at one point a minute (the minutes that end by the fine
+	// tier's first point), then the last hour at every sample.
+	fineStart := last.Add(-time.Hour + time.Second)
+	if want := 120 + 3600; len(h.Time) != want {
 		t.Fatalf("%d points, want %d", len(h.Time), want)
 	}
-	for i := 0; i < 119; i++ {
+	for i := 0; i < 120; i++ {
 		if h.Time[i] != float64(t0.Unix()+int64(60*i)) {
 			t.Fatalf("coarse point %d at %v, want the start of minute %d", i, h.Time[i], i)
 		}
@@ -93,8 +96,8 @@ func TestSeries_DownsamplesBeyondTheHour(t *testing.T) {
 			t.Fatalf("time goes back at %d: %v after %v", i, h.Time[i], h.Time[i-1])
 		}
 	}
-	if h.Time[119] != float64(last.Add(-time.Hour).Unix()) {
-		t.Fatalf("fine tier starts at %v, want an hour before the last sample", h.Time[119])
+	if h.Time[120] != float64(fineStart.Unix()) || h.Time[len(h.Time)-1] != float64(last.Unix()) {
+		t.Fatalf("fine tier from %v to %v, want the last hour's samples", h.Time[120], h.Time[len(h.Time)-1])
 	}
 }
 
@@ -146,5 +149,42 @@ func TestSeries_Memory(t *testing.T) {
 		if b > tc.most {
 			t.Errorf("sampled every %s: %d bytes, want at most %d", tc.interval, b, tc.most)
 		}
+	}
+}
+
+// BenchmarkHistoryMemory500 measures the heap that the histories of 500
+// components (one instance each) take once full: an hour of samples every
+// second in the fine tier and a day of minutes in the coarse one. It
+// reports bytes per component and MiB for 500, and apart from them the
+// bytes of one component's full ring of restart markers (a crash loop's).
+func BenchmarkHistoryMemory500(b *testing.B) {
+	heap := func() float64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return float64(m.HeapAlloc)
+	}
+	for i := 0; i < b.N; i++ {
+		before := heap()
+		all := make([]*series, 500)
+		for j := range all {
+			all[j] = newSeries(time.Second)
+			for d := time.Duration(0); d <= 25*time.Hour; d += time.Second {
+				all[j].add(t0.Add(d), 100<<20+int64(d/time.Minute)<<10, 0, 2.5)
+			}
+		}
+		used := heap() - before
+		runtime.KeepAlive(all)
+		b.ReportMetric(used/500, "B/component")
+		b.ReportMetric(used/(1<<20), "MiB/500")
+
+		before = heap()
+		c := &component{clock: systemClock{}}
+		in := &instance{}
+		for k := 0; k < 2*historyMarkers; k++ {
+			c.markRestart(in, "memory", fmt.Sprintf("memory %d MiB over limit 150 MiB for 2 samples", 150+k%100), 4121)
+		}
+		b.ReportMetric(heap()-before, "B/1000-markers")
+		runtime.KeepAlive(c)
 	}
 }

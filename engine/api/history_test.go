@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,18 @@ func TestAppendHistoryJSON_Shape(t *testing.T) {
 		Instances: []engine.InstanceHistory{{Index: 0}}}))
 	if want := `{"component":"x","window":"1m0s","interval":"5s","limit":0,"instances":[{"index":0,"time":[],"rss":[],"pss":[],"cpu":[]}],"restarts":[]}` + "\n"; empty != want {
 		t.Fatalf("got  %s\nwant %s", empty, want)
+	}
+}
+
+func TestAppendNumber(t *testing.T) {
+	for _, tt := range []struct {
+		v    float64
+		want string
+	}{{0, "0"}, {1.5, "1.5"}, {float64(123) / 10, "12.3"}, {-2.5, "-2.5"}, {1795812001.5, "1795812001.5"},
+		{1795812001, "1795812001"}, {0.05, "0.05"}, {1e300, strconv.FormatFloat(1e300, 'f', -1, 64)}} {
+		if got := string(appendNumber(nil, tt.v)); got != tt.want {
+			t.Errorf("appendNumber(%v) = %s, want %s", tt.v, got, tt.want)
+		}
 	}
 }
 
