@@ -169,6 +169,32 @@ func (tb *tab) do(timeout time.Duration, what string, actions ...chromedp.Action
 	}
 }
 
+// eval evaluates a JavaScript expression in the page into v.
+func eval[T any](tb *tab, timeout time.Duration, expr string) T {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, timeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		tb.b.t.Fatalf("%s: evaluating %s: %v", tb.name, expr, err)
+	}
+	return v
+}
+
+// poll waits, in the page, until the expression is truthy and returns its
+// value; what names the wait in the failure.
+func poll[T any](tb *tab, timeout time.Duration, what, expr string) T {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, timeout+5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr,
+		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err != nil {
+		tb.b.t.Fatalf("%s: waiting for %s: %v\nconsole errors: %q", tb.name, what, err, tb.b.consoleErrors())
+	}
+	return v
+}
+
 // screenshot saves the viewport as a PNG of the tab's size in dir and logs
 // its path.
 func (tb *tab) screenshot(dir, name string) {
