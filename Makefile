@@ -29,7 +29,7 @@ test-deps:
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-		else echo "test-deps: missing$$missing (install them; the tests that need them will skip)"; fi; \
+		else echo "test-deps: missing$$missing (install them from Debian's packages, or run this target as root; see TEST_DEPS in the Makefile)"; fi; \
 	fi
 
 test: lint
