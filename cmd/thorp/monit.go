@@ -2,39 +2,45 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
 )
 
 func init() {
-	commands["monit"] = command{summary: "live terminal dashboard (Ctrl-C to quit)", run: cmdMonit}
+	commands["monit"] = command{summary: "live terminal view: components and instances with CPU, memory against the limit, restarts; the selected one's log; restart, reload, stop, start", run: cmdMonit}
 }
 
-// monitEvents is how many recent events a monit frame shows.
+// monitEvents is how many recent events a plain monit frame shows.
 const monitEvents = 10
 
-// ANSI sequences of the live view: the alternate screen keeps the operator's
-// scrollback intact, and the cursor is hidden while frames redraw.
-const (
-	ansiEnter = "\x1b[?1049h\x1b[?25l"
-	ansiLeave = "\x1b[?25h\x1b[?1049l"
-	ansiClear = "\x1b[H\x1b[2J"
-)
+const monitUsage = `monit [-c FILE] [--interval 2s]
+
+In a terminal, a live view of the running thorp: a row per component and,
+under a component of several instances or with a proxy, one per instance,
+with state, CPU %, memory against the per-process limit
+(max_memory_restart) as a bar, and restarts; below it the last lines of the
+selected component's log, following (tab switches stdout and stderr). It
+refreshes every interval and fits the window (80x24 is enough), cutting
+what does not fit.
+
+Keys: up/down (or k/j) select, r restart, R reload, s stop, S start the
+selected component (each asks y/n first, then runs over the control
+socket and waits for the outcome), tab out/err, q or Ctrl-C quits.
+
+When stdout is not a terminal it prints one frame (the status table and
+the recent events), without colours, and exits.`
 
 func cmdMonit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("monit", "monit [-c FILE] [--interval 1s]\n\n"+
-		"Redraws the status table and the last events at each event thorp reports,\n"+
-		"and at least every interval, until Ctrl-C.\n"+
-		"When stdout is not a terminal it prints one frame, without colours, and exits.", stderr)
+	fs := newFlags("monit", monitUsage, stderr)
 	cfgPath := configFlag(fs)
-	interval := fs.Duration("interval", time.Second, "time between redraws when no event comes (an event redraws at once)")
+	interval := fs.Duration("interval", 2*time.Second, "time between refreshes of the live view")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageExit(err)
@@ -47,134 +53,66 @@ func cmdMonit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "thorp monit: --interval %v is too short; use 100ms or more\n", *interval)
 		return exitUsage
 	}
-	m := &monitor{client: clientFor(*cfgPath)}
+	client := clientFor(*cfgPath)
 	if !isTerminal(stdout) {
-		if err := m.frame(ctx, stdout); err != nil {
+		if err := printMonitFrame(ctx, client, stdout); err != nil {
 			return clientExit(stderr, err)
 		}
 		return exitOK
 	}
-	return m.live(ctx, stdout, stderr, *interval)
+	return runMonitLive(ctx, client, *interval, stdout, stderr)
 }
 
-// monitor draws frames from one thorp. It keeps the recent events between
-// frames and asks only for new ones. Not safe for concurrent use.
-type monitor struct {
-	client *api.Client
-	comps  []engine.Status // as of the last successful refresh
-	events []engine.Event  // the last monitEvents, oldest first
-	seq    uint64
-	pid    int
-}
-
-// live redraws a frame at every event thorp reports, and every interval
-// for the figures that change without one (memory, CPU, uptime), until
-// ctx ends or a signal arrives. A thorp that is not running at the first
-// frame exits 3; one that goes away later is reported on screen while
-// monit keeps trying (at each interval, and follows it again once back).
-func (m *monitor) live(ctx context.Context, stdout, stderr io.Writer, interval time.Duration) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := m.refresh(ctx); err != nil {
+// runMonitLive runs the live view until q, Ctrl-C, SIGTERM or ctx ends. A
+// thorp that is not running at the start exits 3; one that goes away later
+// is reported on screen while monit keeps asking.
+func runMonitLive(ctx context.Context, client *api.Client, interval time.Duration, stdout, stderr io.Writer) int {
+	fetchCtx, cancel := context.WithTimeout(ctx, monitFetchTimeout)
+	comps, err := client.Components(fetchCtx)
+	cancel()
+	if err != nil {
 		return clientExit(stderr, err)
 	}
-	fmt.Fprint(stdout, ansiEnter)
-	defer fmt.Fprint(stdout, ansiLeave)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var stream *api.EventStream
-	defer func() {
-		if stream != nil {
-			stream.Close()
-		}
-	}()
-	var err error
-	for {
-		var events <-chan engine.Event
-		if stream == nil && err == nil {
-			// Replay from the last event seen, so nothing between the
-			// refresh and the stream is missed.
-			stream, _ = m.client.Follow(ctx, api.FollowOptions{Replay: true, Since: m.seq})
-		}
-		if stream != nil {
-			events = stream.Events()
-		}
-		fmt.Fprint(stdout, ansiClear)
-		m.draw(stdout, err)
-		select {
-		case <-ctx.Done():
-			return exitOK
-		case <-tick.C:
-		case _, ok := <-events:
-			if !ok {
-				stream.Close()
-				stream = nil
-			}
-		}
-		err = m.refresh(ctx)
-		if ctx.Err() != nil {
-			return exitOK
-		}
+	m := newMonitModel(ctx, client, interval, newMonitStyles(stdout), comps, time.Now())
+	// 10 frames a second at most: keys feel immediate and an idle view
+	// wakes rarely.
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithOutput(stdout), tea.WithAltScreen(), tea.WithFPS(10))
+	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
+		fmt.Fprintf(stderr, "thorp monit: %s\n", termSafeErr(err))
+		return exitFailed
 	}
+	return exitOK
 }
 
-// frame fetches and draws one frame.
-func (m *monitor) frame(ctx context.Context, w io.Writer) error {
-	if err := m.refresh(ctx); err != nil {
-		return err
-	}
-	m.draw(w, nil)
-	return nil
-}
-
-// refresh asks thorp for its pid, the components and the events since the
-// last refresh. A thorp that restarted (new pid) starts the events over.
-func (m *monitor) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// printMonitFrame writes one plain frame: thorp's pid, the status table
+// and the last monitEvents events.
+func printMonitFrame(ctx context.Context, client *api.Client, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, monitFetchTimeout)
 	defer cancel()
-	info, err := m.client.Info(ctx)
+	info, err := client.Info(ctx)
 	if err != nil {
 		return err
 	}
-	if info.PID != m.pid {
-		m.pid, m.seq, m.events = info.PID, 0, nil
-	}
-	comps, err := m.client.Components(ctx)
+	comps, err := client.Components(ctx)
 	if err != nil {
 		return err
 	}
-	evs, err := m.client.Events(ctx, m.seq, "", "")
+	events, err := client.Events(ctx, 0, "", "")
 	if err != nil {
 		return err
 	}
-	for _, ev := range evs {
-		m.seq = max(m.seq, ev.Seq)
-	}
-	m.events = append(m.events, evs...)
-	if len(m.events) > monitEvents {
-		m.events = append([]engine.Event(nil), m.events[len(m.events)-monitEvents:]...)
-	}
-	m.comps = comps
-	return nil
-}
-
-// draw writes the header, the status table and the recent events; err, if
-// not nil, says why the figures may be stale.
-func (m *monitor) draw(w io.Writer, err error) {
-	fmt.Fprintf(w, "thorp pid %d · %s · every component (Ctrl-C to quit)\n", m.pid, time.Now().Format("2006-01-02 15:04:05"))
-	if err != nil {
-		fmt.Fprintf(w, "!! %s (showing the last figures)\n", termSafeErr(err))
-	}
-	fmt.Fprintln(w)
-	printStatusTable(w, m.comps)
+	events = events[max(len(events)-monitEvents, 0):]
+	fmt.Fprintf(w, "thorp pid %d · %s · every component\n\n", info.PID, time.Now().Format("2006-01-02 15:04:05"))
+	printStatusTable(w, comps)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "RECENT EVENTS")
-	if len(m.events) == 0 {
+	if len(events) == 0 {
 		fmt.Fprintln(w, "(none)")
 	}
-	for _, ev := range m.events {
+	for _, ev := range events {
 		fmt.Fprintf(w, "%s  %-16s %s\n", ev.Time.Local().Format("15:04:05.000"), eventSource(ev), formatEvent(ev))
 	}
+	return nil
 }
 
 // eventSource names an event's component, with the instance when not 0.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/thorp-dev/thorp/engine"
 )
 
 func TestMonit_OneFrameWhenNotATerminal(t *testing.T) {
@@ -49,57 +53,126 @@ func TestMonit_BadFlags(t *testing.T) {
 	}
 }
 
-// TestMonit_LiveInTmux runs monit in a real terminal (tmux), checks that it
-// redraws, and that Ctrl-C ends it and restores the screen.
+// TestMonit_LiveInTmux runs monit in a real 80x24 terminal (tmux): it
+// shows both components and redraws, r then y restarts the selected one
+// (thorp status sees the new process), and q ends it and restores the
+// screen.
 func TestMonit_LiveInTmux(t *testing.T) {
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		t.Skip("tmux not installed")
-	}
+	tmux := lookTmux(t)
 	cfg := writeConfig(t, `
 settings { http = "" }
-component "sleeper" { command = { "sleep", "1000" } }
+component "alpha" { command = { "sh", "-c", "echo alpha says hello; exec sleep 1000" }, max_memory_restart = "100MB" }
+component "beta" { command = { "sleep", "1000" } }
 `)
-	startThorp(t, cfg)
-	// A private server socket, so the test touches no user's tmux.
-	sock := filepath.Join(t.TempDir(), "tmux.sock")
-	tm := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	startThorpRunning(t, cfg)
 	done := filepath.Join(t.TempDir(), "done")
-	shell := thorpBin + " monit --interval 200ms -c " + cfg + "; echo exit=$? > " + done + "; sleep 30"
-	tm("new-session", "-d", "-x", "160", "-y", "40", "-s", "monit", shell)
-	t.Cleanup(func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() })
+	tm := newTmux(t, tmux, 80, 24, thorpBin+" monit --interval 200ms -c "+cfg+"; echo exit=$? > "+done+"; sleep 30")
+	capture := tm.capture
 
 	var screen string
-	waitFor(t, 15*time.Second, "monit to draw the table", func() bool {
-		screen = tm("capture-pane", "-p", "-t", "monit")
-		return strings.Contains(screen, "sleeper") && strings.Contains(screen, "NAME")
+	waitFor(t, 15*time.Second, "monit to show both components and alpha's log", func() bool {
+		screen = capture()
+		return strings.Contains(screen, "> alpha") && strings.Contains(screen, "beta") &&
+			strings.Contains(screen, "alpha says hello")
 	})
+	for i, l := range strings.Split(strings.TrimRight(screen, "\n"), "\n") {
+		if i >= 24 || len([]rune(l)) > 80 {
+			t.Fatalf("line %d does not fit 80x24: %q\n%s", i+1, l, screen)
+		}
+	}
 	first := headerLine(screen)
 	waitFor(t, 10*time.Second, "monit to redraw", func() bool {
-		screen = tm("capture-pane", "-p", "-t", "monit")
-		return headerLine(screen) != first && strings.Contains(screen, "sleeper")
+		screen = capture()
+		return headerLine(screen) != first && strings.Contains(screen, "beta")
 	})
-	tm("send-keys", "-t", "monit", "C-c")
-	waitFor(t, 10*time.Second, "monit to exit on Ctrl-C", func() bool {
+
+	before := statusOf(t, cfg, "alpha")
+	tm.send("r")
+	waitFor(t, 10*time.Second, "the confirmation", func() bool {
+		return strings.Contains(capture(), "restart alpha? y/n")
+	})
+	tm.send("y")
+	waitFor(t, 30*time.Second, "monit to say the restart is done", func() bool {
+		return strings.Contains(capture(), "restart alpha: done")
+	})
+	if after := statusOf(t, cfg, "alpha"); after.PID == before.PID || after.Restarts != before.Restarts+1 {
+		t.Errorf("alpha after r, y: pid %d restarts %d; before: pid %d restarts %d", after.PID, after.Restarts, before.PID, before.Restarts)
+	}
+	if beta := statusOf(t, cfg, "beta"); beta.Restarts != 0 {
+		t.Errorf("beta restarted %d times; only alpha was selected", beta.Restarts)
+	}
+
+	tm.send("q")
+	waitFor(t, 10*time.Second, "monit to exit on q", func() bool {
 		b, err := os.ReadFile(done)
 		return err == nil && strings.TrimSpace(string(b)) == "exit=0"
 	})
-	if screen = tm("capture-pane", "-p", "-t", "monit"); strings.Contains(screen, "RECENT EVENTS") {
+	if screen = capture(); strings.Contains(screen, "q quit") {
 		t.Errorf("the alternate screen was not left:\n%s", screen)
 	}
 }
 
-// headerLine is the first line of a monit frame (it holds the time).
+// lookTmux finds tmux, or skips the test (make test-deps installs it).
+func lookTmux(t testing.TB) string {
+	t.Helper()
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Skip("tmux not installed (make test-deps installs it)")
+	}
+	return tmux
+}
+
+// tmuxSession is a detached tmux session of one window running a shell
+// command, on a private server socket so a test touches no user's tmux.
+// The server is killed when the test ends.
+type tmuxSession struct {
+	t          testing.TB
+	tmux, sock string
+}
+
+func newTmux(t testing.TB, tmux string, width, height int, shell string) *tmuxSession {
+	t.Helper()
+	s := &tmuxSession{t: t, tmux: tmux, sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	s.run("new-session", "-d", "-x", fmt.Sprint(width), "-y", fmt.Sprint(height), "-s", "main", shell)
+	t.Cleanup(func() { _ = exec.Command(tmux, "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) run(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command(s.tmux, append([]string{"-S", s.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// capture is the window's text as shown now.
+func (s *tmuxSession) capture() string { return s.run("capture-pane", "-p", "-t", "main") }
+
+// send types keys into the window (tmux key names: Down, Tab, C-c).
+func (s *tmuxSession) send(keys ...string) {
+	s.run(append([]string{"send-keys", "-t", "main"}, keys...)...)
+}
+
+// statusOf is name's status from thorp status --json.
+func statusOf(t *testing.T, cfg, name string) engine.Status {
+	t.Helper()
+	out, errOut, code := thorpCmd(t, "status", "--json", "-c", cfg, name)
+	if code != exitOK {
+		t.Fatalf("status %s: exit %d\n%s", name, code, errOut)
+	}
+	var st struct{ Components []engine.Status }
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Components) != 1 {
+		t.Fatalf("status %s --json: %v\n%s", name, err, out)
+	}
+	return st.Components[0]
+}
+
+// headerLine is the first line of a monit screen (it holds the time).
 func headerLine(screen string) string {
 	for _, l := range strings.Split(screen, "\n") {
-		if strings.HasPrefix(l, "thorp pid ") {
+		if strings.HasPrefix(l, "thorp monit · ") {
 			return l
 		}
 	}
