@@ -130,3 +130,84 @@ func TestSupervisor_HistoryWindowBounds(t *testing.T) {
 		}
 	}
 }
+
+// lastPoint is the time of instance 0's newest point, 0 for none.
+func lastPoint(t *testing.T, s *Supervisor, name string) float64 {
+	t.Helper()
+	h, err := s.History(name, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := h.Instances[0].Time; len(ts) > 0 {
+		return ts[len(ts)-1]
+	}
+	return 0
+}
+
+func TestSupervisor_HistoryFillsAndDownsamplesOnTheEnginesClock(t *testing.T) {
+	// A real process sampled every 10 s of a clock the test moves: an hour
+	// is 360 points, and what is older goes to one point a minute.
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	s := startSupervisorWith(t, Options{Clock: clk}, testComponent(t, "svc", "exec sleep 1000", func(c *config.Component) {
+		c.MemoryInterval = 10 * time.Second
+		c.MaxMemoryRestart = 1 << 30
+	}))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "svc", EventRunning) >= 1 })
+	// 70 minutes in steps of 10 s, each waiting for its sample. A step
+	// that came while the sampler was still busy with the one before
+	// finds its timer disarmed; it re-arms 100 ms ahead, so the clock is
+	// moved on by that much (the sample stays in the step's 10 s slot).
+	missed := 0
+	for step := 0; step < 420; step++ {
+		clk.Advance(10 * time.Second)
+		want := float64(clk.Now().Unix() / 10 * 10)
+		deadline := time.Now().Add(5 * time.Second)
+		for nudge := time.Now().Add(20 * time.Millisecond); lastPoint(t, s, "svc") < want; {
+			if time.Now().After(deadline) {
+				missed++
+				break
+			}
+			if time.Now().After(nudge) {
+				clk.Advance(100 * time.Millisecond)
+				nudge = time.Now().Add(20 * time.Millisecond)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Logf("%d of 420 steps missed", missed)
+	if missed > 10 {
+		t.Fatalf("the sampler missed %d steps of 420", missed)
+	}
+	now := clk.Now()
+	h, err := s.History("svc", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := h.Instances[0]
+	if len(in.Time) < 350 || len(in.Time) > 360 {
+		t.Fatalf("%d points in the last hour at 10 s, want up to 360", len(in.Time))
+	}
+	for i := range in.Time {
+		if in.RSS[i] <= 0 || in.PSS[i] != -1 || (i > 0 && in.Time[i] <= in.Time[i-1]) || in.Time[i] < float64(now.Add(-time.Hour).Unix()) {
+			t.Fatalf("point %d: time %v rss %d pss %d (now %v)", i, in.Time[i], in.RSS[i], in.PSS[i], now.Unix())
+		}
+	}
+	day, err := s.History("svc", HistoryMaxWindow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	di := day.Instances[0]
+	older := 0
+	for i, at := range di.Time {
+		if at >= in.Time[0] {
+			break
+		}
+		if float64(int64(at)/60*60) != at || (i > 0 && at-di.Time[i-1] < 60) {
+			t.Fatalf("point %v before the last hour is not one a minute: %v", at, di.Time[:i+1])
+		}
+		older++
+	}
+	if older == 0 || older+len(in.Time) != len(di.Time) {
+		t.Fatalf("24h window: %d points a minute before the hour's %d, of %d", older, len(in.Time), len(di.Time))
+	}
+}
