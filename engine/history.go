@@ -97,11 +97,21 @@ func (s *Supervisor) History(name string, window time.Duration) (History, error)
 	return *h, nil
 }
 
-// emptyHistory is the history of a component whose loop has not run yet.
+// emptyHistory is the history of a component whose loop has not run yet:
+// its instances, without samples.
 func (c *component) emptyHistory(window time.Duration) History {
 	cc := c.config()
-	return History{Component: c.name, Window: window, Interval: sampleInterval(cc), Limit: int64(cc.MaxMemoryRestart),
-		Instances: []InstanceHistory{}, Restarts: []RestartMarker{}}
+	h := History{Component: c.name, Window: window, Interval: sampleInterval(cc), Limit: int64(cc.MaxMemoryRestart),
+		Restarts: []RestartMarker{}}
+	for _, in := range c.status().Instances {
+		h.Instances = append(h.Instances, noSamples(in.Index))
+	}
+	return h
+}
+
+// noSamples is the history of an instance without samples.
+func noSamples(index int) InstanceHistory {
+	return InstanceHistory{Index: index, Time: []float64{}, RSS: []int64{}, PSS: []int64{}, CPU: []float64{}}
 }
 
 // history copies out c's history over window; loop only.
@@ -111,7 +121,7 @@ func (c *component) history(window time.Duration) History {
 		Instances: make([]InstanceHistory, 0, len(c.insts)), Restarts: []RestartMarker{}}
 	for _, in := range c.insts {
 		if in.series == nil {
-			h.Instances = append(h.Instances, InstanceHistory{Index: in.index, Time: []float64{}, RSS: []int64{}, PSS: []int64{}, CPU: []float64{}})
+			h.Instances = append(h.Instances, noSamples(in.index))
 			continue
 		}
 		h.Instances = append(h.Instances, in.series.since(from, in.index))

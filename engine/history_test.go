@@ -211,3 +211,18 @@ func TestSupervisor_HistoryFillsAndDownsamplesOnTheEnginesClock(t *testing.T) {
 		t.Fatalf("24h window: %d points a minute before the hour's %d, of %d", older, len(in.Time), len(di.Time))
 	}
 }
+
+func TestSupervisor_HistoryBeforeRun(t *testing.T) {
+	s, err := New(testConfig(t, testComponent(t, "svc", "exec sleep 100", func(c *config.Component) { c.Instances = 2 })), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := s.History("svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Instances) != 2 || h.Instances[1].Index != 1 || h.Instances[1].Time == nil || len(h.Instances[1].Time) != 0 || h.Restarts == nil {
+		t.Fatalf("history before Run: %+v", h)
+	}
+}
