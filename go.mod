@@ -51,3 +51,7 @@ require (
 	github.com/xo/terminfo v0.0.0-20220910002029-abceb7e1c41e // indirect
 	golang.org/x/text v0.3.8 // indirect
 )
+
+// Bubble Tea v1.3.10 without the package init that queried the terminal at the
+// start of every thorp command; see third_party/bubbletea/THORP.md.
+replace github.com/charmbracelet/bubbletea v1.3.10 => ./third_party/bubbletea
