@@ -1,12 +1,8 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/thorp-dev/thorp/engine"
 )
@@ -40,117 +36,54 @@ func (h *Handler) getHistory(w http.ResponseWriter, r *http.Request) {
 	for _, in := range hist.Instances {
 		n += len(in.Time)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(appendHistoryJSON(make([]byte, 0, 256+32*n+200*len(hist.Restarts)), hist))
+	writeJSON(w, http.StatusOK, newHistoryBody(hist))
 }
 
-// appendHistoryJSON appends the JSON of hist, as GET
-// /api/v1/components/NAME/history answers it, to b: written by hand with
-// strconv, since encoding/json would take several times as long over the
-// tens of thousands of numbers of a day's window.
-func appendHistoryJSON(b []byte, hist engine.History) []byte {
-	b = append(b, `{"component":`...)
-	b = appendString(b, hist.Component)
-	b = append(b, `,"window":`...)
-	b = appendString(b, hist.Window.String())
-	b = append(b, `,"interval":`...)
-	b = appendString(b, hist.Interval.String())
-	b = append(b, `,"limit":`...)
-	b = strconv.AppendInt(b, hist.Limit, 10)
-	b = append(b, `,"instances":[`...)
+// historyBody is the JSON of GET /api/v1/components/NAME/history: the
+// samples in columns (one array per figure, uPlot's shape), times in Unix
+// seconds, PSS null where it was not measured.
+type historyBody struct {
+	Component string                `json:"component"`
+	Window    string                `json:"window"`
+	Interval  string                `json:"interval"`
+	Limit     int64                 `json:"limit"`
+	Instances []instanceHistoryBody `json:"instances"`
+	Restarts  []restartMarkerBody   `json:"restarts"`
+}
+
+type instanceHistoryBody struct {
+	Index int       `json:"index"`
+	Time  []float64 `json:"time"`
+	RSS   []int64   `json:"rss"`
+	PSS   []*int64  `json:"pss"`
+	CPU   []float64 `json:"cpu"`
+}
+
+type restartMarkerBody struct {
+	Time     float64 `json:"time"`
+	Instance int     `json:"instance"`
+	Reason   string  `json:"reason"`
+	Detail   string  `json:"detail"`
+	OldPID   int     `json:"old_pid"`
+	NewPID   int     `json:"new_pid"`
+}
+
+// newHistoryBody lays hist out as the API answers it.
+func newHistoryBody(hist engine.History) historyBody {
+	doc := historyBody{Component: hist.Component, Window: hist.Window.String(), Interval: hist.Interval.String(),
+		Limit: hist.Limit, Instances: make([]instanceHistoryBody, len(hist.Instances)), Restarts: make([]restartMarkerBody, len(hist.Restarts))}
 	for i, in := range hist.Instances {
-		if i > 0 {
-			b = append(b, ',')
+		pss := make([]*int64, len(in.PSS))
+		for j := range in.PSS {
+			if in.PSS[j] >= 0 {
+				pss[j] = &in.PSS[j]
+			}
 		}
-		b = append(b, `{"index":`...)
-		b = strconv.AppendInt(b, int64(in.Index), 10)
-		b = append(b, `,"time":`...)
-		b = appendFloats(b, in.Time)
-		b = append(b, `,"rss":`...)
-		b = appendInts(b, in.RSS)
-		b = append(b, `,"pss":`...)
-		b = appendInts(b, in.PSS)
-		b = append(b, `,"cpu":`...)
-		b = appendFloats(b, in.CPU)
-		b = append(b, '}')
+		doc.Instances[i] = instanceHistoryBody{Index: in.Index, Time: nonNil(in.Time), RSS: nonNil(in.RSS), PSS: pss, CPU: nonNil(in.CPU)}
 	}
-	b = append(b, `],"restarts":[`...)
 	for i, m := range hist.Restarts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"time":`...)
-		b = strconv.AppendFloat(b, unixSeconds(m.Time), 'f', -1, 64)
-		b = append(b, `,"instance":`...)
-		b = strconv.AppendInt(b, int64(m.Instance), 10)
-		b = append(b, `,"reason":`...)
-		b = appendString(b, string(m.Reason))
-		b = append(b, `,"detail":`...)
-		b = appendString(b, m.Detail)
-		b = append(b, `,"old_pid":`...)
-		b = strconv.AppendInt(b, int64(m.OldPID), 10)
-		b = append(b, `,"new_pid":`...)
-		b = strconv.AppendInt(b, int64(m.NewPID), 10)
-		b = append(b, '}')
+		doc.Restarts[i] = restartMarkerBody{Time: float64(m.Time.UnixMilli()) / 1000, Instance: m.Instance, Reason: string(m.Reason),
+			Detail: m.Detail, OldPID: m.OldPID, NewPID: m.NewPID}
 	}
-	return append(b, "]}\n"...)
-}
-
-// unixSeconds is t in Unix seconds, to the millisecond.
-func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
-}
-
-// appendFloats appends vs as a JSON array of numbers.
-func appendFloats(b []byte, vs []float64) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendNumber(b, v)
-	}
-	return append(b, ']')
-}
-
-// appendNumber appends v, in tenths with integer formatting when it has
-// no finer digits (times and CPU %, nearly always), which is several
-// times quicker than strconv.AppendFloat.
-func appendNumber(b []byte, v float64) []byte {
-	t := math.Round(v * 10)
-	if math.Abs(t-v*10) > 1e-6 || math.Abs(t) > 1<<52 {
-		return strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
-	n := int64(t)
-	if n < 0 {
-		b = append(b, '-')
-		n = -n
-	}
-	b = strconv.AppendInt(b, n/10, 10)
-	if d := n % 10; d != 0 {
-		b = append(b, '.', byte('0'+d))
-	}
-	return b
-}
-
-// appendInts appends vs as a JSON array of numbers, null for a negative
-// one (a value that was not measured).
-func appendInts(b []byte, vs []int64) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if v < 0 {
-			b = append(b, "null"...)
-			continue
-		}
-		b = strconv.AppendInt(b, v, 10)
-	}
-	return append(b, ']')
+	return doc
 }

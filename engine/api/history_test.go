@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,35 +15,28 @@ import (
 	"github.com/thorp-dev/thorp/policies"
 )
 
-func TestAppendHistoryJSON_Shape(t *testing.T) {
+func TestHistoryBody_Shape(t *testing.T) {
 	h := engine.History{Component: "api", Window: time.Hour, Interval: time.Second, Limit: 157286400,
 		Instances: []engine.InstanceHistory{{Index: 0, Time: []float64{1795812000, 1795812001.5},
 			RSS: []int64{104857600, 106954752}, PSS: []int64{-1, 5 << 20}, CPU: []float64{1.5, 0}}},
 		Restarts: []engine.RestartMarker{{Time: time.UnixMilli(1795812030500), Instance: 0, Reason: policies.ReasonMemory,
 			Detail: `memory "151.2 MiB" over 150 MB`, OldPID: 4121, NewPID: 4188}}}
-	got := string(appendHistoryJSON(nil, h))
+	marshal := func(h engine.History) string {
+		b, err := json.Marshal(newHistoryBody(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	want := `{"component":"api","window":"1h0m0s","interval":"1s","limit":157286400,"instances":[` +
 		`{"index":0,"time":[1795812000,1795812001.5],"rss":[104857600,106954752],"pss":[null,5242880],"cpu":[1.5,0]}],` +
-		`"restarts":[{"time":1795812030.5,"instance":0,"reason":"memory","detail":"memory \"151.2 MiB\" over 150 MB","old_pid":4121,"new_pid":4188}]}` + "\n"
-	if got != want {
+		`"restarts":[{"time":1795812030.5,"instance":0,"reason":"memory","detail":"memory \"151.2 MiB\" over 150 MB","old_pid":4121,"new_pid":4188}]}`
+	if got := marshal(h); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	empty := string(appendHistoryJSON(nil, engine.History{Component: "x", Window: time.Minute, Interval: 5 * time.Second,
-		Instances: []engine.InstanceHistory{{Index: 0}}}))
-	if want := `{"component":"x","window":"1m0s","interval":"5s","limit":0,"instances":[{"index":0,"time":[],"rss":[],"pss":[],"cpu":[]}],"restarts":[]}` + "\n"; empty != want {
+	empty := marshal(engine.History{Component: "x", Window: time.Minute, Interval: 5 * time.Second, Instances: []engine.InstanceHistory{{Index: 0}}})
+	if want := `{"component":"x","window":"1m0s","interval":"5s","limit":0,"instances":[{"index":0,"time":[],"rss":[],"pss":[],"cpu":[]}],"restarts":[]}`; empty != want {
 		t.Fatalf("got  %s\nwant %s", empty, want)
-	}
-}
-
-func TestAppendNumber(t *testing.T) {
-	for _, tt := range []struct {
-		v    float64
-		want string
-	}{{0, "0"}, {1.5, "1.5"}, {float64(123) / 10, "12.3"}, {-2.5, "-2.5"}, {1795812001.5, "1795812001.5"},
-		{1795812001, "1795812001"}, {0.05, "0.05"}, {1e300, strconv.FormatFloat(1e300, 'f', -1, 64)}} {
-		if got := string(appendNumber(nil, tt.v)); got != tt.want {
-			t.Errorf("appendNumber(%v) = %s, want %s", tt.v, got, tt.want)
-		}
 	}
 }
 

@@ -483,11 +483,12 @@ func (h *Handler) reloadConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, res)
 }
 
-func nonNil(ps config.Problems) config.Problems {
-	if ps == nil {
-		return config.Problems{}
+// nonNil is s, or an empty slice for nil: JSON [] rather than null.
+func nonNil[S ~[]E, E any](s S) S {
+	if s == nil {
+		return S{}
 	}
-	return ps
+	return s
 }
 
 func writeErr(w http.ResponseWriter, err error) {
