@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/api"
@@ -73,10 +73,11 @@ func runMonitLive(ctx context.Context, client *api.Client, interval time.Duratio
 	if err != nil {
 		return clientExit(stderr, err)
 	}
-	m := newMonitModel(ctx, client, interval, newMonitStyles(stdout), comps, time.Now())
+	m := newMonitModel(ctx, client, interval, newMonitStyles(true), comps, time.Now())
 	// 10 frames a second at most: keys feel immediate and an idle view
-	// wakes rarely.
-	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithOutput(stdout), tea.WithAltScreen(), tea.WithFPS(10))
+	// wakes rarely. The view asks for the alternate screen; Bubble Tea
+	// brings the colours down to what the terminal (TERM, NO_COLOR) has.
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithOutput(stdout), tea.WithFPS(10))
 	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		fmt.Fprintf(stderr, "thorp monit: %s\n", termSafeErr(err))
 		return exitFailed

@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/thorp-dev/thorp/engine"
@@ -75,10 +75,11 @@ func monitFixture(t *testing.T) []engine.Status {
 }
 
 // newTestMonit is a model over src at width×height, started as Bubble Tea
-// starts it, its first log read done. Its styles write to a buffer, so View is plain text.
+// starts it, its first log read done. It has no colours, so its view is
+// plain text.
 func newTestMonit(t *testing.T, src *fakeMonitSource, width, height int) monitModel {
 	t.Helper()
-	m := newMonitModel(context.Background(), src, time.Millisecond, newMonitStyles(&bytes.Buffer{}), src.comps, time.Date(2026, 11, 27, 10, 0, 0, 0, time.Local))
+	m := newMonitModel(context.Background(), src, time.Millisecond, newMonitStyles(false), src.comps, time.Date(2026, 11, 27, 10, 0, 0, 0, time.Local))
 	// As in a terminal: the size comes while Init's first log read runs.
 	return feed(t, m, append([]tea.Msg{tea.WindowSizeMsg{Width: width, Height: height}}, runCmd(m.Init())...)...)
 }
@@ -123,18 +124,21 @@ func runCmd(cmd tea.Cmd) []tea.Msg {
 	}
 }
 
-func key(k string) tea.KeyMsg {
+// key is the press of k as Bubble Tea v2 reports it: a special key by
+// its code, ctrl+c with its modifier, a character with its text.
+func key(k string) tea.KeyPressMsg {
 	switch k {
 	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
+		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
+		return tea.KeyPressMsg{Code: tea.KeyDown}
 	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
+		return tea.KeyPressMsg{Code: tea.KeyTab}
 	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
 	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+	r := []rune(k)[0]
+	return tea.KeyPressMsg{Code: r, Text: k}
 }
 
 // checkScreen asserts that view fills exactly height lines, none wider
@@ -171,7 +175,7 @@ func lineWith(t *testing.T, lines []string, s string) string {
 
 func TestMonitModel_View_80x24(t *testing.T) {
 	m := newTestMonit(t, &fakeMonitSource{comps: monitFixture(t)}, 80, 24)
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 
 	if !strings.HasPrefix(lines[0], "thorp monit · 10:00:00 · 2 components") {
 		t.Errorf("title: %q", lines[0])
@@ -211,7 +215,7 @@ func TestMonitModel_View_80x24(t *testing.T) {
 	if long := lineWith(t, lines, "longlong"); ansi.StringWidth(long) != 80 || !strings.HasSuffix(long, "…") {
 		t.Errorf("a long log line is not cut to 80 with …: %q", long)
 	}
-	if strings.Contains(m.View(), "out line 01") {
+	if strings.Contains(m.View().Content, "out line 01") {
 		t.Error("the pane shows the first line of 42 in 24 rows")
 	}
 	if foot := lines[23]; !strings.Contains(foot, "r restart") || !strings.Contains(foot, "q quit") {
@@ -221,7 +225,7 @@ func TestMonitModel_View_80x24(t *testing.T) {
 
 func TestMonitModel_View_120x40(t *testing.T) {
 	m := newTestMonit(t, &fakeMonitSource{comps: monitFixture(t)}, 120, 40)
-	lines := checkScreen(t, m.View(), 120, 40)
+	lines := checkScreen(t, m.View().Content, 120, 40)
 	for _, h := range []string{"PID", "UPTIME"} {
 		lineWith(t, lines[1:2], h)
 	}
@@ -244,27 +248,27 @@ func TestMonitModel_Keys_SelectAndStreams(t *testing.T) {
 	src := &fakeMonitSource{comps: monitFixture(t)}
 	m := newTestMonit(t, src, 80, 24)
 	m = feed(t, m, key("tab"))
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 	lineWith(t, lines, "── api · err · tab: out")
 	lineWith(t, lines, "oops: disk on fire")
 
 	m = feed(t, m, key("down"))
-	lines = checkScreen(t, m.View(), 80, 24)
+	lines = checkScreen(t, m.View().Content, 80, 24)
 	lineWith(t, lines, "> web")
 	lineWith(t, lines, "── web · err")
 	lineWith(t, lines, "(no err log file)")
 
 	m = feed(t, m, key("down"), key("down"), key("down"), key("down"))
-	lineWith(t, checkScreen(t, m.View(), 80, 24), ">   #1")
+	lineWith(t, checkScreen(t, m.View().Content, 80, 24), ">   #1")
 	m = feed(t, m, key("up"), key("up"), key("up"), key("up"), key("up"))
-	lineWith(t, checkScreen(t, m.View(), 80, 24), "> api")
+	lineWith(t, checkScreen(t, m.View().Content, 80, 24), "> api")
 
 	// A refresh that reorders the components keeps the selection on web.
 	m = feed(t, m, key("down"))
 	comps := monitFixture(t)
 	comps[0], comps[1] = comps[1], comps[0]
 	m = feed(t, m, monitDataMsg{comps: comps, at: time.Now()})
-	lineWith(t, checkScreen(t, m.View(), 80, 24), "> web")
+	lineWith(t, checkScreen(t, m.View().Content, 80, 24), "> web")
 }
 
 func TestMonitModel_Keys_ConfirmAction(t *testing.T) {
@@ -272,12 +276,12 @@ func TestMonitModel_Keys_ConfirmAction(t *testing.T) {
 	m := newTestMonit(t, src, 80, 24)
 
 	m = feed(t, m, key("s"))
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 	if !strings.HasPrefix(lines[23], "stop api? y/n") {
 		t.Errorf("s: footer %q, want the confirmation", lines[23])
 	}
 	m = feed(t, m, key("n"))
-	if lines = checkScreen(t, m.View(), 80, 24); !strings.HasPrefix(lines[23], "stop api: cancelled") {
+	if lines = checkScreen(t, m.View().Content, 80, 24); !strings.HasPrefix(lines[23], "stop api: cancelled") {
 		t.Errorf("n: footer %q", lines[23])
 	}
 	if len(src.acts) != 0 {
@@ -287,9 +291,9 @@ func TestMonitModel_Keys_ConfirmAction(t *testing.T) {
 	reads := src.reads
 	for _, k := range []struct{ key, action string }{{"r", "restart"}, {"R", "reload"}, {"S", "start"}, {"s", "stop"}} {
 		m = feed(t, m, key(k.key))
-		lineWith(t, checkScreen(t, m.View(), 80, 24), k.action+" api? y/n")
+		lineWith(t, checkScreen(t, m.View().Content, 80, 24), k.action+" api? y/n")
 		m = feed(t, m, key("y"))
-		lineWith(t, checkScreen(t, m.View(), 80, 24), k.action+" api: done")
+		lineWith(t, checkScreen(t, m.View().Content, 80, 24), k.action+" api: done")
 	}
 	m = feed(t, m, key("down"), key("r"), key("y"))
 	if want := "restart api,reload api,start api,stop api,restart web"; strings.Join(src.acts, ",") != want {
@@ -322,7 +326,7 @@ func TestMonitModel_Keys_Quit(t *testing.T) {
 func TestMonitModel_RefreshError_KeepsFigures(t *testing.T) {
 	m := newTestMonit(t, &fakeMonitSource{comps: monitFixture(t)}, 80, 24)
 	m = feed(t, m, monitDataMsg{err: errors.New("no running thorp")})
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 	if !strings.HasPrefix(lines[1], "!! no running thorp (showing the last figures)") {
 		t.Errorf("line 2: %q", lines[1])
 	}
@@ -336,7 +340,7 @@ func TestMonitModel_SmallWindows(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {60, 12}, {40, 8}, {30, 4}, {20, 2}, {100, 1}} {
 		m := newTestMonit(t, &fakeMonitSource{comps: comps}, size[0], size[1])
 		m = feed(t, m, key("down"))
-		lines := checkScreen(t, m.View(), size[0], size[1])
+		lines := checkScreen(t, m.View().Content, size[0], size[1])
 		if size[1] >= 4 && !strings.Contains(strings.Join(lines, "\n"), "> a-compo") {
 			t.Errorf("%dx%d: the selected component is not shown:\n%s", size[0], size[1], strings.Join(lines, "\n"))
 		}
@@ -350,7 +354,7 @@ func TestMonitModel_SmallWindows(t *testing.T) {
 	for range 30 {
 		m = feed(t, m, key("down"))
 	}
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 	lineWith(t, lines, "> c30")
 	lineWith(t, lines, "── c30")
 }
@@ -369,7 +373,7 @@ func TestMonitModel_Tick_RefreshesAndFollowsTheLog(t *testing.T) {
 	api.Logs[0].Lines++
 
 	m = feed(t, m, monitTickMsg(time.Now()))
-	lines := checkScreen(t, m.View(), 80, 24)
+	lines := checkScreen(t, m.View().Content, 80, 24)
 	if row := lineWith(t, lines, "> api"); !strings.Contains(row, "55%") {
 		t.Errorf("after a tick: %q, want 55%%", row)
 	}
@@ -384,5 +388,29 @@ func TestMonitModel_Tick_RefreshesAndFollowsTheLog(t *testing.T) {
 	runCmd(cmd)
 	if src.reads != 1 {
 		t.Errorf("a tick during a refresh started another: %d reads", src.reads)
+	}
+}
+
+// TestMonitModel_View_Colours checks the view as a terminal gets it: on
+// the alternate screen, coloured with SGR sequences only (Bubble Tea
+// downsamples them), and the same text as without colours.
+func TestMonitModel_View_Colours(t *testing.T) {
+	src := &fakeMonitSource{comps: monitFixture(t)}
+	plain := newTestMonit(t, src, 80, 24)
+	coloured := plain
+	coloured.styles = newMonitStyles(true)
+	v := coloured.View()
+	if !v.AltScreen {
+		t.Error("the view does not ask for the alternate screen")
+	}
+	if !strings.Contains(v.Content, "\x1b[") {
+		t.Fatalf("no colour in the coloured view:\n%q", v.Content)
+	}
+	if got, want := ansi.Strip(v.Content), plain.View().Content; got != want {
+		t.Errorf("the coloured view's text differs from the plain one:\n%s\nwant:\n%s", got, want)
+	}
+	sgr := regexp.MustCompile(`\x1b\[[0-9;:]*m`)
+	if rest := sgr.ReplaceAllString(v.Content, ""); strings.ContainsAny(rest, "\x1b\x07") {
+		t.Errorf("the coloured view holds more than SGR sequences:\n%q", rest)
 	}
 }

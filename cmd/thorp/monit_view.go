@@ -2,32 +2,35 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
-// monitStyles are the colours of the live monit, from a renderer bound to
-// its output, so a test writing to a buffer gets plain text.
+// monitStyles are the colours of the live monit. Lip Gloss v2 styles
+// always write full ANSI; Bubble Tea downsamples them to the terminal's
+// profile. Without colour every style is plain, so a test's view is text.
 type monitStyles struct {
 	header, dim, selected, confirm, bad lipgloss.Style
 	states                              map[engine.State]lipgloss.Style
 	barLow, barHigh, barOver            lipgloss.Style
 }
 
-func newMonitStyles(out io.Writer) monitStyles {
-	r := lipgloss.NewRenderer(out)
-	color := func(c string) lipgloss.Style { return r.NewStyle().Foreground(lipgloss.Color(c)) }
+func newMonitStyles(colour bool) monitStyles {
+	if !colour {
+		return monitStyles{} // a zero style renders the text as it is
+	}
+	color := func(c string) lipgloss.Style { return lipgloss.NewStyle().Foreground(lipgloss.Color(c)) }
 	return monitStyles{
-		header:   r.NewStyle().Bold(true),
-		dim:      r.NewStyle().Faint(true),
-		selected: r.NewStyle().Reverse(true),
-		confirm:  r.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
+		header:   lipgloss.NewStyle().Bold(true),
+		dim:      lipgloss.NewStyle().Faint(true),
+		selected: lipgloss.NewStyle().Reverse(true),
+		confirm:  lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
 		bad:      color("1"),
 		states: map[engine.State]lipgloss.Style{
 			engine.StateRunning:  color("2"),
@@ -99,9 +102,16 @@ func (m monitModel) columns() monitColumns {
 	return c
 }
 
-// View draws the window: title, table, log pane, footer; every line cut
+// View is the window on the alternate screen, as render draws it.
+func (m monitModel) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	return v
+}
+
+// render draws the window: title, table, log pane, footer; every line cut
 // to the width, never wrapped, and no more lines than the height.
-func (m monitModel) View() string {
+func (m monitModel) render() string {
 	w := m.width
 	lay := m.layout()
 	cols := m.columns()

@@ -20,8 +20,8 @@ import (
 // answers (a pty nobody reads for it), as over `ssh -tt` or in a CI
 // runner: it must neither write a query to the terminal nor wait for an
 // answer. Bubble Tea v1's package init did both in every thorp command
-// (an OSC 11 colour query, a cursor-position request, up to 5 s); see
-// third_party/bubbletea/THORP.md.
+// (an OSC 11 colour query, a cursor-position request, up to 5 s); monit
+// is on Bubble Tea v2, which queries nothing before a program runs.
 func TestMain_NoTerminalQueryAtStart(t *testing.T) {
 	master, slave := openPty(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -30,7 +30,7 @@ func TestMain_NoTerminalQueryAtStart(t *testing.T) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, "TERM=") { // CI= turns termenv's queries off
+		if !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, "TERM=") { // CI= turned termenv's queries off
 			env = append(env, kv)
 		}
 	}
