@@ -5,44 +5,54 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
-// monitStyles are the colours of the live monit. Lip Gloss v2 styles
-// always write full ANSI; Bubble Tea downsamples them to the terminal's
-// profile. Without colour every style is plain, so a test's view is text.
+// monitStyles are the colours of the live monit: SGR styles of the basic
+// 16 colours, which Bubble Tea downsamples to the terminal's profile.
+// Without colour every style is plain, so a test's view is text.
+//
+// They are x/ansi's styles, the layer Lip Gloss renders with, not Lip
+// Gloss itself: Lip Gloss v2 detects stdout's colour profile in a package
+// variable, which runs `tmux info` at the start of every thorp command
+// started in tmux (thorp run included), whether or not it draws anything.
 type monitStyles struct {
-	header, dim, selected, confirm, bad lipgloss.Style
-	states                              map[engine.State]lipgloss.Style
-	barLow, barHigh, barOver            lipgloss.Style
+	header, dim, selected, confirm, bad monitStyle
+	states                              map[engine.State]monitStyle
+	barLow, barHigh, barOver            monitStyle
 }
+
+// monitStyle is one SGR style; the zero value leaves text as it is.
+type monitStyle struct{ sgr ansi.Style }
+
+// Render returns s in the style, reset after it.
+func (st monitStyle) Render(s string) string { return st.sgr.Styled(s) }
 
 func newMonitStyles(colour bool) monitStyles {
 	if !colour {
-		return monitStyles{} // a zero style renders the text as it is
+		return monitStyles{}
 	}
-	color := func(c string) lipgloss.Style { return lipgloss.NewStyle().Foreground(lipgloss.Color(c)) }
+	color := func(c ansi.BasicColor) monitStyle { return monitStyle{ansi.NewStyle().ForegroundColor(c)} }
 	return monitStyles{
-		header:   lipgloss.NewStyle().Bold(true),
-		dim:      lipgloss.NewStyle().Faint(true),
-		selected: lipgloss.NewStyle().Reverse(true),
-		confirm:  lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
-		bad:      color("1"),
-		states: map[engine.State]lipgloss.Style{
-			engine.StateRunning:  color("2"),
-			engine.StateStarting: color("3"),
-			engine.StateBackoff:  color("3"),
-			engine.StateStopping: color("3"),
-			engine.StateErrored:  color("1"),
-			engine.StateStopped:  color("8"),
+		header:   monitStyle{ansi.NewStyle().Bold()},
+		dim:      monitStyle{ansi.NewStyle().Faint()},
+		selected: monitStyle{ansi.NewStyle().Reverse(true)},
+		confirm:  monitStyle{ansi.NewStyle().Bold().ForegroundColor(ansi.Yellow)},
+		bad:      color(ansi.Red),
+		states: map[engine.State]monitStyle{
+			engine.StateRunning:  color(ansi.Green),
+			engine.StateStarting: color(ansi.Yellow),
+			engine.StateBackoff:  color(ansi.Yellow),
+			engine.StateStopping: color(ansi.Yellow),
+			engine.StateErrored:  color(ansi.Red),
+			engine.StateStopped:  color(ansi.BrightBlack),
 		},
-		barLow:  color("2"),
-		barHigh: color("3"),
-		barOver: color("1"),
+		barLow:  color(ansi.Green),
+		barHigh: color(ansi.Yellow),
+		barOver: color(ansi.Red),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -34,7 +35,20 @@ func TestMain_NoTerminalQueryAtStart(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "TERM=xterm-256color")
+	// Inside tmux, as far as thorp can tell, with a tmux that records being
+	// run: a colour-profile detection at start (Lip Gloss v2's) runs
+	// `tmux info`.
+	fake := t.TempDir()
+	ran := filepath.Join(fake, "tmux-ran")
+	if err := os.WriteFile(filepath.Join(fake, "tmux"), []byte("#!/bin/sh\necho \"$@\" >> "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			env[i] = "PATH=" + fake + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	cmd.Env = append(env, "TERM=xterm-256color", "TMUX=/tmp/tmux-0/default,1,0")
 	// Its own session with the pty as controlling terminal, in the
 	// foreground, as a shell would run it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -64,6 +78,9 @@ func TestMain_NoTerminalQueryAtStart(t *testing.T) {
 	}
 	if !strings.Contains(string(got), "thorp ") {
 		t.Errorf("no version printed: %q", got)
+	}
+	if b, err := os.ReadFile(ran); err == nil {
+		t.Errorf("thorp version ran tmux at start: tmux %s", b)
 	}
 }
 
