@@ -107,10 +107,7 @@ func cmdAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorp add: %s does not load conf.d, where add writes; add this line to it, then run thorp add again:\n\n  %s\n\nNothing was written.\n", termSafe(*cfgPath), includeLine)
 		return exitFailed
 	}
-	cfg, script, problems := loadConfig(*cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(*cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems)
 		fmt.Fprintf(stderr, "thorp add: %s has errors; fix them first. Nothing was written.\n", termSafe(*cfgPath))
@@ -137,10 +134,7 @@ func cmdAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	// The new file must make a valid config, or it goes again.
-	cfg, script, problems = loadConfig(*cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems = readConfig(*cfgPath, activeProfile(""))
 	if cfg == nil || cfg.Component(name) == nil {
 		printProblems(stderr, problems)
 		if cfg != nil {
@@ -256,10 +250,7 @@ func cmdRemove(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "thorp remove: %s; %s stays, nothing changed\n", termSafe(why), termSafe(path))
 		return exitFailed
 	}
-	cfg, script, problems := loadConfig(*cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(*cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems)
 		return restore("the config without it has errors")
@@ -285,10 +276,7 @@ func cmdRemove(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // removeNotAdded explains why name, which has no conf.d file, is not removed.
 func removeNotAdded(stderr io.Writer, cfgPath, name string) int {
-	cfg, script, problems := loadConfig(cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems)
 		fmt.Fprintf(stderr, "thorp remove: no %s/%s.lua, and %s has errors\n", confDir, name, termSafe(cfgPath))

@@ -50,10 +50,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	name := names[0]
-	cfg, script, problems := loadConfig(*cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(*cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems.Errors())
 		return exitFailed

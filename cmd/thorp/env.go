@@ -49,10 +49,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cancel()
 	}
-	cfg, script, problems := loadConfigWith(*cfgPath, profile, nil, nil)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(*cfgPath, profile)
 	if cfg == nil {
 		printProblems(stderr, problems)
 		fmt.Fprintf(stderr, "thorp env: %s has errors; fix them (thorp check -c %s)\n", *cfgPath, *cfgPath)

@@ -19,10 +19,7 @@ func TestImport_Ecosystem_Loads(t *testing.T) {
 	if !strings.Contains(errOut, "env profiles staging") {
 		t.Errorf("stderr does not name the env profile: %s", errOut)
 	}
-	cfg, script, problems := loadConfigWith(out, "", nil, nil)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(out, "")
 	if err := problems.Err(); err != nil {
 		t.Fatalf("imported file does not load: %v", err)
 	}

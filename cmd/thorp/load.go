@@ -13,34 +13,32 @@ import (
 	"github.com/thorp-dev/thorp/plugins"
 )
 
-// loadConfig runs the shared load path for the config at path, with the
-// env profile of $THORP_ENV. luaLog receives print/thorp.log/thorp.alert
-// output of the script (nil discards).
-func loadConfig(path string, luaLog ...func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	var log func(level, msg, where string)
-	if len(luaLog) > 0 {
-		log = luaLog[0]
+// readConfig is the config at path for a one-shot command, loaded as
+// thorp run loads it (loadWith) with profile as the active env profile
+// (activeProfile: --env, else $THORP_ENV); the Lua states that evaluated
+// it are closed, since a one-shot command calls none of its functions.
+// On any error cfg is nil and problems lists every error found; problems
+// may hold warnings either way.
+func readConfig(path, profile string) (*config.Config, config.Problems) {
+	cfg, script, problems := loadWith(path, nil, plugins.Options{Profile: profile})
+	if script != nil {
+		script.Close()
 	}
-	return loadConfigWith(path, activeProfile(""), nil, log)
+	return cfg, problems
 }
 
-// loadConfigWith is the one load path `thorp run`, `thorp check` and a
-// config reload share: plugins evaluates the file into raw values, then
+// loadWith is the one load path `thorp run`, `thorp check` and a config
+// reload share: plugins evaluates the file into raw values with opts
+// (opts.Profile the active env profile, thorp.profile in Lua and THORP_ENV
+// to Decode; opts.Host the running thorp, thorp run only), then
 // config.Decode layers them with the THORP_* variables and overrides (the
-// --set flags), decodes and validates, with profile (--env, "" for none)
-// as the active env profile: thorp.profile in Lua, THORP_ENV to Decode.
+// --set flags), decodes and validates.
 //
 // On success it returns the config and the Script its Lua functions are
 // bound to, granted the decoded settings.plugins.allow_hosts and
 // allow_exec (the caller closes it when it is done with the config; see
 // plugins.Script for what keeps it open); problems may still hold warnings.
 // On any error cfg and script are nil and problems lists every error found.
-func loadConfigWith(path, profile string, overrides map[string]any, luaLog func(level, msg, where string)) (*config.Config, *plugins.Script, config.Problems) {
-	return loadWith(path, overrides, plugins.Options{Profile: profile, Log: luaLog})
-}
-
-// loadWith is loadConfigWith with the Lua runtime's options: opts.Profile
-// is the profile, and opts.Host the running thorp (thorp run only).
 func loadWith(path string, overrides map[string]any, opts plugins.Options) (*config.Config, *plugins.Script, config.Problems) {
 	raw, script, problems := evaluate(path, opts)
 	if raw == nil {
@@ -62,7 +60,7 @@ func loadWith(path string, overrides map[string]any, opts plugins.Options) (*con
 
 // evaluate runs thorp.lua at path in the plugins sandbox with opts (Self
 // and Version filled in here): the first half of the load path, shared by
-// loadConfigWith and loadForCheck.
+// loadWith, loadForCheck and clientFor.
 func evaluate(path string, opts plugins.Options) (*config.Raw, *plugins.Script, config.Problems) {
 	self, err := os.Executable()
 	if err != nil {
@@ -82,7 +80,7 @@ func environ(profile string) []string {
 	return env
 }
 
-// loadForCheck is the load path of loadConfigWith for 'thorp check', which
+// loadForCheck is the load path of loadWith for 'thorp check', which
 // checks the host for every part of the config that has no error of its
 // own: it returns every problem, and (unless the file could not be
 // evaluated) a config of the settings and the components without errors
@@ -100,7 +98,7 @@ func loadForCheck(path, profile string, overrides map[string]any) (cfg *config.C
 	return cfg, settingsOK, append(problems, more...)
 }
 
-// loadForRun is loadConfigWith plus the host rules `thorp run` applies
+// loadForRun is loadWith plus the host rules `thorp run` applies
 // before it starts anything, the first time and on every reload
 // (preflight.Identities: user and group): what `thorp check` rejects, run
 // refuses the same way instead of starting components that can only fail.
@@ -138,11 +136,7 @@ func printProblems(w io.Writer, ps config.Problems) {
 // socket next to it, so a broken file does not cut the operator off from a
 // running thorp.
 func clientFor(cfgPath string) *api.Client {
-	self, err := os.Executable()
-	if err != nil {
-		self = os.Args[0]
-	}
-	raw, script, _ := plugins.Evaluate(cfgPath, plugins.Options{Self: self, Version: version})
+	raw, script, _ := evaluate(cfgPath, plugins.Options{})
 	if script != nil {
 		script.Close()
 	}

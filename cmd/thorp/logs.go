@@ -116,10 +116,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "thorp logs: give --out or --err, not both")
 		return exitUsage
 	}
-	cfg, script, problems := loadConfig(*cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(*cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems.Errors())
 		fmt.Fprintf(stderr, "thorp logs: cannot read %s, so the log paths are unknown; fix the errors above\n", *cfgPath)
@@ -334,10 +331,7 @@ func logAction(ctx context.Context, action string, args []string, stdout, stderr
 }
 
 func flushOffline(cfgPath string, names []string, stdout, stderr io.Writer) int {
-	cfg, script, problems := loadConfig(cfgPath)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(cfgPath, activeProfile(""))
 	if cfg == nil {
 		printProblems(stderr, problems.Errors())
 		return exitFailed

@@ -180,7 +180,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// daemonLoad is the result of loadConfigWith as the daemon takes it.
+// daemonLoad is the result of loadForRun as the daemon takes it.
 func daemonLoad(cfg *config.Config, script *plugins.Script, problems config.Problems) daemon.Load {
 	l := daemon.Load{Config: cfg, Problems: problems, Release: func() {}}
 	if script != nil {

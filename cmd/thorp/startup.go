@@ -82,10 +82,7 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "thorp startup: %v\n", err)
 		return exitFailed
 	}
-	cfg, script, problems := loadConfigWith(abs, activeProfile(*profileValue), nil, nil)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(abs, activeProfile(*profileValue))
 	if cfg == nil {
 		printProblems(stderr, problems)
 		fmt.Fprintf(stderr, "thorp startup: %s has errors; fix them (thorp check -c %s) first\n", *cfgPath, *cfgPath)

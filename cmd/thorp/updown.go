@@ -72,10 +72,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	profile := activeProfile(*profileValue)
-	cfg, script, problems := loadConfigWith(abs, profile, nil, nil)
-	if script != nil {
-		script.Close()
-	}
+	cfg, problems := readConfig(abs, profile)
 	// A thorp that already runs this config is success, even if the file
 	// has been broken since.
 	client := controlClient(cfg, abs)
@@ -448,10 +445,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		abs = *cfgPath
 	}
-	cfg, script, _ := loadConfig(abs)
-	if script != nil {
-		script.Close()
-	}
+	cfg, _ := readConfig(abs, activeProfile(""))
 	client := controlClient(cfg, abs)
 	info, err := infoWithin(ctx, client, 5*time.Second)
 	if errors.Is(err, api.ErrNotRunning) {
