@@ -79,10 +79,15 @@ func (r *alertReceiver) accepted(t *testing.T) []alert.Payload {
 	return out
 }
 
-// apiEvents returns the stored events of component from thorp's HTTP API.
-func apiEvents(t *testing.T, port int, component string) []engine.Event {
+// apiEvents returns the stored events of component (all, for "") from
+// thorp's HTTP API.
+func apiEvents(t testing.TB, port int, component string) []engine.Event {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/events?component=%s", port, component))
+	url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/events", port)
+	if component != "" {
+		url += "?component=" + component
+	}
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +101,8 @@ func apiEvents(t *testing.T, port int, component string) []engine.Event {
 	return out.Events
 }
 
-// alertMetrics returns thorp's /metrics.
-func alertMetrics(t *testing.T, port int) string {
+// metricsText returns thorp's /metrics.
+func metricsText(t testing.TB, port int) string {
 	t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
@@ -142,7 +147,7 @@ component "crashy" { command = "sleep 0.05; exit 1", min_uptime = "0s", restart_
 				return strings.Count(fmt.Sprint(eventTypes(apiEvents(t, port, "crashy"))), "restart") >= 15
 			})
 			waitFor(t, 10*time.Second, "a suppressed alert in /metrics", func() bool {
-				return !strings.Contains(alertMetrics(t, port), `thorp_alerts_total{kind="restarts",outcome="suppressed"} 0`)
+				return !strings.Contains(metricsText(t, port), `thorp_alerts_total{kind="restarts",outcome="suppressed"} 0`)
 			})
 			if n := len(rcv.accepted(t)); n != 1 {
 				t.Fatalf("the receiver accepted %d alerts, want exactly 1", n)
@@ -174,7 +179,7 @@ component "crashy" { command = "sleep 0.05; exit 1", min_uptime = "0s", restart_
 			if reqs[0].at.Before(restarts[10].Time) {
 				t.Fatalf("the webhook got the alert at %s, before the 11th restart at %s", reqs[0].at, restarts[10].Time)
 			}
-			metrics := alertMetrics(t, port)
+			metrics := metricsText(t, port)
 			if !strings.Contains(metrics, `thorp_alerts_total{kind="restarts",outcome="sent"} 1`+"\n") {
 				t.Fatalf("/metrics:\n%s", grepLines(metrics, "thorp_alerts_total"))
 			}

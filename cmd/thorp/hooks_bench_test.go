@@ -2,46 +2,16 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-var (
-	stampcrashOnce sync.Once
-	stampcrashBin  string
-	stampcrashErr  error
-)
-
-// stampcrash returns the path of testdata/stampcrash (stamps its first and
-// last instruction, exits 1), built once next to the thorp binary.
-func stampcrash(t testing.TB) string {
-	t.Helper()
-	stampcrashOnce.Do(func() {
-		bin := filepath.Join(filepath.Dir(thorpBin), "stampcrash")
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/stampcrash")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			stampcrashErr = fmt.Errorf("building testdata/stampcrash: %v\n%s", err, out)
-			return
-		}
-		stampcrashBin = bin
-	})
-	if stampcrashErr != nil {
-		t.Fatal(stampcrashErr)
-	}
-	return stampcrashBin
-}
 
 // BenchmarkHooksUnderLoad (issue 12): 1,000 events/s through the hooks must
 // leave the crash → restart latency of other components unchanged. One
@@ -62,7 +32,7 @@ func BenchmarkHooksUnderLoad(b *testing.B) {
 		window = 5 * time.Second
 		noise  = 10
 	)
-	crash := stampcrash(b)
+	crash := testProgram(b, "stampcrash")
 	var lat [2][]time.Duration // [off, on]
 	var eventsPerSec, callsPerSec []float64
 	var dropped int
@@ -125,9 +95,9 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 		}
 	}
 	b.StopTimer()
-	off, on := medianD(lat[0]), medianD(lat[1])
-	b.ReportMetric(medianF(eventsPerSec), "events/s")
-	b.ReportMetric(medianF(callsPerSec), "hook-calls/s")
+	off, on := median(lat[0]), median(lat[1])
+	b.ReportMetric(median(eventsPerSec), "events/s")
+	b.ReportMetric(median(callsPerSec), "hook-calls/s")
 	b.ReportMetric(float64(off.Microseconds())/1000, "restart-off-ms")
 	b.ReportMetric(float64(on.Microseconds())/1000, "restart-on-ms")
 	b.ReportMetric(float64(on)/float64(off), "ratio")
@@ -146,14 +116,8 @@ for _, name in ipairs({ "start", "exit", "crash", "restart" }) do on(name, count
 // metricValue reads one unlabelled series from thorp's /metrics.
 func metricValue(t testing.TB, port int, name string) int {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for _, line := range strings.Split(metricsText(t, port), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			n, _ := strconv.Atoi(v)
 			return n
 		}
@@ -193,24 +157,11 @@ func readStampFile(t testing.TB, path string) []stamp {
 
 // lastSeq is the sequence number of thorp's newest event.
 func lastSeq(t testing.TB, port int) uint64 {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/events", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Events []struct {
-			Seq uint64 `json:"seq"`
-		} `json:"events"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	if len(body.Events) == 0 {
+	evs := apiEvents(t, port, "")
+	if len(evs) == 0 {
 		return 0
 	}
-	return body.Events[len(body.Events)-1].Seq
+	return evs[len(evs)-1].Seq
 }
 
 var hooksRan = regexp.MustCompile(`hooks ran (\d+)`)
@@ -224,10 +175,4 @@ func hookCalls(t testing.TB, path string) int {
 		n = max(n, v)
 	}
 	return n
-}
-
-func medianD(v []time.Duration) time.Duration {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,10 +242,6 @@ component "chatty" { command = { %s }, autorestart = "never" }
 			}
 		}
 		return exit.Sub(spawn)
-	}
-	median := func(xs []float64) float64 {
-		slices.Sort(xs)
-		return xs[len(xs)/2]
 	}
 	var plain, stamped, noGzip, speed []float64
 	b.ResetTimer()

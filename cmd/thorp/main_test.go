@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +38,39 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+var (
+	programsMu sync.Mutex
+	programs   = map[string]string{} // built testdata programs by name
+)
+
+// testProgram returns the path of testdata/NAME (portapp: an app that only
+// knows $PORT; stampcrash: stamps its first and last instruction and exits
+// 1), built once next to the thorp binary, without the race detector so
+// that it runs as fast as a real program would.
+func testProgram(t testing.TB, name string) string {
+	t.Helper()
+	programsMu.Lock()
+	defer programsMu.Unlock()
+	if bin, ok := programs[name]; ok {
+		return bin
+	}
+	bin := filepath.Join(filepath.Dir(thorpBin), name)
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/"+name)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/%s: %v\n%s", name, err, out)
+	}
+	programs[name] = bin
+	return bin
+}
+
+// median returns the middle value of vs (the upper one of an even count).
+func median[T cmp.Ordered](vs []T) T {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // writeConfig writes a thorp.lua with body into a fresh directory.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,28 +159,22 @@ func BenchmarkProxyThroughput(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				d, px := medianF(reqs[0]), medianF(reqs[1])
+				d, px := median(reqs[0]), median(reqs[1])
 				b.ReportMetric(d, "direct-req/s")
 				b.ReportMetric(px, "proxied-req/s")
 				b.ReportMetric(px/d, "ratio")
 				switch {
 				case instances > 1:
-					b.ReportMetric(medianF(reqs[2])/d, "spread-ratio")
+					b.ReportMetric(median(reqs[2])/d, "spread-ratio")
 				case len(arms) > 2:
-					b.ReportMetric(medianF(reqs[2])/d, "haproxy-ratio")
+					b.ReportMetric(median(reqs[2])/d, "haproxy-ratio")
 				}
-				b.ReportMetric(medianF(lat[1])-medianF(lat[0]), "added-p50-8c-µs")
-				b.ReportMetric(medianF(lone[0]), "direct-p50-1c-µs")
-				b.ReportMetric(medianF(lone[1])-medianF(lone[0]), "added-p50-1c-µs")
+				b.ReportMetric(median(lat[1])-median(lat[0]), "added-p50-8c-µs")
+				b.ReportMetric(median(lone[0]), "direct-p50-1c-µs")
+				b.ReportMetric(median(lone[1])-median(lone[0]), "added-p50-1c-µs")
 			})
 		}
 	}
-}
-
-func medianF(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // BenchmarkProxyIdleConnections: thorp's RSS with 1,000 idle client

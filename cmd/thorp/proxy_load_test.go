@@ -6,9 +6,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,34 +17,6 @@ import (
 // The helpers of the balancer's end-to-end tests and benchmarks: the
 // thorp-unaware app, a running proxied component and the load that counts
 // every request sent through it.
-
-var (
-	portappOnce sync.Once
-	portappBin  string
-	portappErr  error
-)
-
-// portapp returns the path of testdata/portapp (an app that only knows
-// $PORT), built once next to the thorp binary, without the race detector so
-// that it serves as fast as a real app would.
-func portapp(t testing.TB) string {
-	t.Helper()
-	portappOnce.Do(func() {
-		bin := filepath.Join(filepath.Dir(thorpBin), "portapp")
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/portapp")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			portappErr = fmt.Errorf("building testdata/portapp: %v\n%s", err, out)
-			return
-		}
-		portappBin = bin
-	})
-	if portappErr != nil {
-		t.Fatal(portappErr)
-	}
-	return portappBin
-}
 
 // proxied is a running thorp with one proxied component "app" running
 // portapp, with its HTTP server (API, /metrics) on loopback.
@@ -78,7 +47,7 @@ func writeProxied(t testing.TB, c proxyConf) *proxied {
 	}
 	p := &proxied{listen: freeTCPPort(t), web: freeTCPPort(t), api: &http.Client{Timeout: 10 * time.Second}, instances: c.instances}
 	p.url = fmt.Sprintf("http://127.0.0.1:%d", p.listen)
-	argv := []string{fmt.Sprintf("%q", portapp(t))}
+	argv := []string{fmt.Sprintf("%q", testProgram(t, "portapp"))}
 	for _, a := range c.args {
 		argv = append(argv, fmt.Sprintf("%q", a))
 	}

@@ -148,13 +148,6 @@ func readRSS(pid int) (int64, bool) {
 	return pages * int64(os.Getpagesize()), err == nil
 }
 
-// median returns the middle value of vs (the upper one of an even count).
-func median(vs []int) int {
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // BenchmarkSoak runs a real `thorp run` under churn for $THORP_SOAK (skipped
 // when unset; `make soak` sets 10m, SOAK=3m shortens it): 50 components
 // crashing every second, 5 leaking 20 MB/s and recycled at 40 MB, logs
