@@ -22,7 +22,8 @@ func NewWindow(span, bucket time.Duration) *Window {
 // Add counts one event at t.
 func (w *Window) Add(t time.Time) {
 	b := t.UnixNano() / int64(w.bucket)
-	i := int(b % int64(len(w.counts)))
+	n := int64(len(w.counts))
+	i := int((b%n + n) % n) // a time before 1970 (or the zero time) too
 	if w.index[i] != b {
 		w.index[i], w.counts[i] = b, 0
 	}

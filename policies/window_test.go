@@ -40,3 +40,12 @@ func TestWindow_ManyEventsConstantMemory(t *testing.T) {
 		t.Errorf("%d slots", len(w.counts))
 	}
 }
+
+func TestWindow_TimesBefore1970(t *testing.T) {
+	w := NewWindow(time.Hour, time.Minute)
+	w.Add(time.Time{})
+	w.Add(time.Time{})
+	if n := w.Count(time.Time{}); n != 2 {
+		t.Errorf("%d at the zero time, want 2", n)
+	}
+}

@@ -11,13 +11,6 @@ import (
 	"github.com/thorp-dev/thorp/policies"
 )
 
-// restartWindow is the "restarts" rule's window.
-const restartWindow = time.Hour
-
-// maxRestartTimes bounds the restart times kept per component (a crash loop
-// at one restart a second keeps 3600).
-const maxRestartTimes = 10000
-
 // counted are the restart reasons the "restarts" rule counts: the restarts
 // thorp decided by itself. Those an operator, a reload, cron_restart or
 // watch asked for are planned and do not count.
@@ -28,8 +21,8 @@ var counted = []policies.Reason{policies.ReasonCrash, policies.ReasonExit, polic
 // kept whether or not a rule is listed, so a reload that lists one finds
 // its history. Not safe for concurrent use (the Dispatcher's mutex).
 type rules struct {
-	restarts map[string][]time.Time // per component, the counted restarts of the last hour, oldest first
-	failing  map[instanceKey]bool   // instances whose health check fails now (an episode is open)
+	restarts map[string]*policies.Window // per component, the counted restarts of the last hour, by the minute
+	failing  map[instanceKey]bool        // instances whose health check fails now (an episode is open)
 }
 
 type instanceKey struct {
@@ -38,7 +31,7 @@ type instanceKey struct {
 }
 
 func newRules() rules {
-	return rules{restarts: map[string][]time.Time{}, failing: map[instanceKey]bool{}}
+	return rules{restarts: map[string]*policies.Window{}, failing: map[instanceKey]bool{}}
 }
 
 // apply updates the rules' memory with ev and returns the alerts the rules
@@ -74,14 +67,13 @@ func (r *rules) apply(s config.AlertSettings, ev engine.Event) []engine.Event {
 	if !slices.Contains(counted, ev.Reason) {
 		return out
 	}
-	times := append(r.restarts[ev.Component], ev.Time)
-	cut := 0
-	for cut < len(times) && (!times[cut].After(ev.Time.Add(-restartWindow)) || len(times)-cut > maxRestartTimes) {
-		cut++
+	w := r.restarts[ev.Component]
+	if w == nil {
+		w = policies.NewWindow(time.Hour, time.Minute)
+		r.restarts[ev.Component] = w
 	}
-	times = times[cut:]
-	r.restarts[ev.Component] = times
-	if n := len(times); n > s.RestartsPerHour && on(config.AlertRestarts) {
+	w.Add(ev.Time)
+	if n := w.Count(ev.Time); n > s.RestartsPerHour && on(config.AlertRestarts) {
 		out = append(out, raise(config.AlertRestarts, fmt.Sprintf("more than %d restarts in the last hour", s.RestartsPerHour),
 			map[string]string{"restarts": strconv.Itoa(n), "restarts_per_hour": strconv.Itoa(s.RestartsPerHour),
 				"reason": string(ev.Reason), "detail": ev.Message}))
