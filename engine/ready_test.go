@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -112,20 +113,30 @@ func TestSupervisor_NeverReadyIsAFailedStart(t *testing.T) {
 	}
 }
 
-// luaReady answers a ready function: true from the third call on.
+// luaReady answers a ready (or health) function: true from the third
+// call on; it keeps the last argument it got.
 type luaReady struct {
 	mu    sync.Mutex
 	calls int
+	arg   map[string]any
 }
 
 func (l *luaReady) Where() string  { return "thorp.lua:3" }
 func (l *luaReady) Source() string { return "" }
 
-func (l *luaReady) Call(context.Context, map[string]any, time.Duration) (any, error) {
+func (l *luaReady) Call(_ context.Context, arg map[string]any, _ time.Duration) (any, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
+	l.arg = arg
 	return l.calls >= 3, nil
+}
+
+// lastArg returns the argument of the last call.
+func (l *luaReady) lastArg() map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.arg
 }
 
 func TestSupervisor_ReadinessFromLuaFunction(t *testing.T) {
@@ -141,5 +152,26 @@ func TestSupervisor_ReadinessFromLuaFunction(t *testing.T) {
 	defer lua.mu.Unlock()
 	if lua.calls < 3 {
 		t.Fatalf("ready function called %d times", lua.calls)
+	}
+	if want := map[string]any{"component": "svc", "instance": 0, "port": 0}; !reflect.DeepEqual(lua.arg, want) {
+		t.Errorf("the ready function got %v, want %v", lua.arg, want)
+	}
+}
+
+// A Lua health check gets the process it checks: component, instance,
+// pid and port, so it can reach it.
+func TestSupervisor_HealthFunctionGetsItsProcess(t *testing.T) {
+	lua := &luaReady{}
+	s := startSupervisor(t, testComponent(t, "svc", "exec sleep 100", func(c *config.Component) {
+		c.Health = &config.Health{Func: lua, Interval: 20 * time.Millisecond, Timeout: time.Second, Failures: 100}
+	}))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "svc", EventRunning) >= 1 })
+	pid := statusOf(t, s, "svc").PID
+	deadline := time.Now().Add(10 * time.Second)
+	for lua.lastArg() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling the fake's record, bounded
+	}
+	if want := map[string]any{"component": "svc", "instance": 0, "pid": pid, "port": 0}; !reflect.DeepEqual(lua.lastArg(), want) {
+		t.Errorf("the health function got %v, want %v", lua.lastArg(), want)
 	}
 }

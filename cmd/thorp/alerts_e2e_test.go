@@ -330,7 +330,9 @@ component "web" {
 // noise).
 func TestRun_AlertsSlowWebhookDoesNotDelayRestarts(t *testing.T) {
 	const rounds = 12
-	measure := func(alerts, hooks string) []time.Duration {
+	// measure returns the victim's crash→respawn latencies and the time of
+	// the last respawn measured.
+	measure := func(alerts, hooks string) ([]time.Duration, time.Time) {
 		port := freeTCPPort(t)
 		cfg := writeConfig(t, fmt.Sprintf(`
 settings { http = "127.0.0.1:%d", %s }
@@ -339,6 +341,7 @@ component "victim" { command = "sleep 0.2; exit 1", min_uptime = "0s", restart_d
 %s`, port, alerts, hooks))
 		r := startThorp(t, cfg)
 		var lat []time.Duration
+		var last time.Time
 		waitFor(t, 60*time.Second, fmt.Sprintf("%d victim restarts", rounds), func() bool {
 			lat = lat[:0]
 			var exited time.Time
@@ -349,30 +352,40 @@ component "victim" { command = "sleep 0.2; exit 1", min_uptime = "0s", restart_d
 				case engine.EventSpawn:
 					if !exited.IsZero() {
 						lat = append(lat, ev.Time.Sub(exited))
+						last = ev.Time
 					}
 				}
 			}
 			return len(lat) >= rounds
 		})
 		stopThorp(t, r)
-		return lat
+		return lat, last
 	}
-	without := measure("", "")
+	// waiting checks that the slow webhook was holding a request when
+	// the last restart measured happened: the load overlapped the figure.
+	waiting := func(what string, rcv *alertReceiver, last time.Time) {
+		t.Helper()
+		got := rcv.requests()
+		if len(got) == 0 {
+			t.Fatalf("%s: the slow webhook got nothing while the victim was measured", what)
+		}
+		if first := got[0].at; !first.Before(last) || last.Sub(first) >= 5*time.Second {
+			t.Fatalf("%s: the webhook's first request (%s) was not under way at the last restart measured (%s)",
+				what, first.Format(time.StampMilli), last.Format(time.StampMilli))
+		}
+	}
+	without, _ := measure("", "")
 	slow := newAlertReceiver(t, 5*time.Second, 200)
-	with := measure(fmt.Sprintf(`alerts = { webhook = %q, on = { "restarts" }, restarts_per_hour = 1, repeat_interval = "0s", retries = 0 }`, slow.URL), "")
-	if len(slow.requests()) == 0 {
-		t.Fatal("the slow webhook got no alert while the victim was measured")
-	}
+	with, last := measure(fmt.Sprintf(`alerts = { webhook = %q, on = { "restarts" }, restarts_per_hour = 1, repeat_interval = "0s", retries = 0 }`, slow.URL), "")
+	waiting("alerts", slow, last)
 	// The same webhook called by a hook itself: the hook waits 5 s in
 	// thorp.http at every crash of noisy, on the hooks' goroutine.
 	hookSlow := newAlertReceiver(t, 5*time.Second, 200)
-	hooked := measure("", fmt.Sprintf(`
+	hooked, last := measure("", fmt.Sprintf(`
 on("crash", function(ev)
   if ev.component == "noisy" then thorp.http{ method = "POST", url = %q, json = { component = ev.component }, timeout = "6s" } end
 end)`, hookSlow.URL))
-	if len(hookSlow.requests()) == 0 {
-		t.Fatal("the hook never reached the slow webhook while the victim was measured")
-	}
+	waiting("hook", hookSlow, last)
 	for _, l := range [][]time.Duration{without, with, hooked} {
 		slices.Sort(l)
 	}
