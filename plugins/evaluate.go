@@ -366,13 +366,18 @@ func (e *evaluator) register(fn *lua.LFunction, decl pos, r role) *Function {
 
 // sourceLines returns lines first to last (1-based, inclusive) of src.
 func sourceLines(src []byte, first, last int) string {
-	lines := bytes.SplitAfter(src, []byte("\n"))
+	lines := strings.SplitAfter(luaLineBreaks.Replace(string(src)), "\n")
 	first, last = max(first, 1), min(last, len(lines))
 	if first > last {
 		return ""
 	}
-	return string(bytes.Join(lines[first-1:last], nil))
+	return strings.Join(lines[first-1:last], "")
 }
+
+// luaLineBreaks turns every line break as Lua counts lines (\n, \r, \r\n
+// and \n\r each end one) into \n, so that line numbers from the Lua
+// compiler and runtime find their lines in the text.
+var luaLineBreaks = strings.NewReplacer("\r\n", "\n", "\n\r", "\n", "\r", "\n")
 
 // source is the text of the file run as chunk.
 func (e *evaluator) source(chunk string) []byte {
@@ -628,7 +633,7 @@ func syntaxProblem(file string, err error, src []byte) config.Problem {
 	switch {
 	case errors.As(err, &perr):
 		if perr.Pos.Line == parse.EOF {
-			p.Line = 1 + bytes.Count(src, []byte("\n"))
+			p.Line = 1 + strings.Count(luaLineBreaks.Replace(string(src)), "\n")
 			p.Message = "unexpected end of file (a missing 'end', '}' or ')'?)"
 			if m := strings.TrimSpace(perr.Message); m != "syntax error" {
 				p.Message = m + " at end of file"

@@ -404,3 +404,18 @@ func TestHookEvents(t *testing.T) {
 		}
 	}
 }
+
+// Lua ends a line at \n, \r, \r\n or \n\r: a file with old Mac line
+// endings (lone \r) gets the line numbers an editor shows, at the end of
+// the file too.
+func TestEvaluate_LoneCarriageReturnsAreLines(t *testing.T) {
+	path := writeLua(t, "settings {\r  http = \"\",\r\r  env = {\r")
+	_, s, ps := evaluate(t, path, plugins.Options{})
+	if s != nil {
+		t.Fatal("got a Script despite problems")
+	}
+	want := []string{path + ":5: unexpected end of file (a missing 'end', '}' or ')'?)"}
+	if got := problemStrings(ps); !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

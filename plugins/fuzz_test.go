@@ -101,7 +101,8 @@ component "fuzz" {
 			cfg, more = config.Decode(raw, nil, nil)
 			problems = append(problems, more...)
 		}
-		lines := strings.Count(src, "\n") + 1
+		// Lines as Lua counts them: \n, \r, \r\n and \n\r each end one.
+		lines := strings.Count(strings.NewReplacer("\r\n", "\n", "\n\r", "\n", "\r", "\n").Replace(src), "\n") + 1
 		for _, p := range problems.Errors() {
 			if p.Line < 1 || p.Line > lines {
 				t.Fatalf("problem without a line of the file (%d lines): %s\n%s", lines, p, src)
