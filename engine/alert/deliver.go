@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/spawn"
 )
 
 // deliver sends one alert to the webhook and the command of its settings,
@@ -145,11 +146,15 @@ func (d *Dispatcher) run(ctx context.Context, argv []string, p Payload, b []byte
 	// The group is killed at the timeout; Wait then ends once the pipes
 	// close (a grandchild holding them gets a second).
 	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	// In a group of its own it looks like an orphan to thorp's reaper:
+	// StartWaited keeps its exit status for this Wait.
+	forget, err := spawn.StartWaited(cmd)
+	if err != nil {
 		return false, err
 	}
+	defer forget()
 	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	err := cmd.Wait()
+	err = cmd.Wait()
 	stopped := !stop()
 	switch {
 	case err == nil:

@@ -31,8 +31,13 @@ type registry struct {
 	waiters map[int]waiter
 	// waited are children other code forked and waits for itself in a
 	// process group of their own (StartWaited); never taken for orphans.
-	waited   map[int]bool
-	ownPgid  int
+	waited  map[int]bool
+	ownPgid int
+	// init is set when the process is its PID namespace's init (PID 1, a
+	// container's entrypoint): every orphan in the namespace re-parents
+	// to it, in whatever process group, so every zombie child nobody
+	// registered is reaped (see reapOrphans).
+	init     bool
 	spawners int   // Spawners not yet closed
 	wasSub   int32 // the subreaper flag before the first Spawner set it
 }
@@ -48,6 +53,7 @@ func (r *registry) open() {
 	defer r.mu.Unlock()
 	if r.spawners == 0 {
 		r.ownPgid = syscall.Getpgrp()
+		r.init = os.Getpid() == 1
 		_ = unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&r.wasSub)), 0, 0, 0)
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
@@ -97,21 +103,49 @@ func (s *Spawner) reapAll() {
 	r.reapOrphans()
 }
 
-// reapOrphans reaps zombie children outside the program's process group
-// that no Spawner registered and StartWaited did not start. Registered children cannot be mistaken for
-// them: a child is registered under mu before it can exit, and a pid is
-// checked and reaped under mu, so it cannot be reused in between.
+// maxOrphanRounds bounds how many times one reapOrphans lists the
+// children again after a round that reaped some.
+const maxOrphanRounds = 16
+
+// reapOrphans reaps zombie children that no Spawner registered and
+// StartWaited did not start: those outside the program's process group
+// (orphans from a component's group, or descendants that left it), and,
+// when the process is PID 1, every one, whatever its group (as a
+// namespace's init it inherits every orphan, including those of processes
+// that entered the namespace from outside, whose group it cannot see). A
+// program that is PID 1 must therefore start every child through a
+// Spawner or StartWaited. Registered children cannot be mistaken for
+// orphans: a child is registered under mu before it can exit, and a pid
+// is checked and reaped under mu, so it cannot be reused in between.
+//
+// The kernel's list of children may skip an entry when another child is
+// reaped while it is read, so a round that reaped something lists them
+// again.
 func (r *registry) reapOrphans() {
+	for range maxOrphanRounds {
+		if r.reapOrphansOnce() == 0 {
+			return
+		}
+	}
+}
+
+// reapOrphansOnce reaps the orphan zombies among the children listed now
+// and returns how many it reaped.
+func (r *registry) reapOrphansOnce() int {
+	n := 0
 	for _, pid := range directChildren() {
 		r.mu.Lock()
 		if _, mine := r.waiters[pid]; !mine && !r.waited[pid] {
 			st, err := proc.ReadStat(procRoot, pid)
-			if err == nil && st.State == 'Z' && st.PGID != r.ownPgid {
-				reap(pid) // nothing else to do: its component sees its group empty
+			if err == nil && st.State == 'Z' && (r.init || st.PGID != r.ownPgid) {
+				if _, ok := reap(pid); ok { // nothing else to do: its component sees its group empty
+					n++
+				}
 			}
 		}
 		r.mu.Unlock()
 	}
+	return n
 }
 
 // reap collects pid's exit status if it has exited.

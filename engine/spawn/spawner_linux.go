@@ -21,7 +21,11 @@
 // own process group (orphans from a component's group, or descendants that
 // left it). A child started with os/exec stays in the program's group, or
 // is started with StartWaited when it needs a group of its own
-// (thorp.exec), and is left to its own Wait.
+// (thorp.exec), and is left to its own Wait. When the process is PID 1 (a
+// container's entrypoint, the init of a PID namespace) every orphan in the
+// namespace re-parents to it whatever its group, so the reaper then takes
+// every zombie child that is neither registered nor started with
+// StartWaited: such a program starts every child through one of the two.
 //
 // SIGCHLD and the subreaper flag are process-wide, so the registry of
 // children is too: every Spawner forks and registers under one lock, so a
