@@ -30,6 +30,7 @@ type family struct {
 // clients and the library's own Set sort them).
 var (
 	famCPU        = family{"thorp_component_cpu_seconds_total", "counter", "CPU time used by the component's process tree."}
+	famHealthy    = family{"thorp_component_healthy", "gauge", "1 when the component is neither errored nor failing its health check (as /health/NAME), else 0."}
 	famLastExit   = family{"thorp_component_last_exit_code", "gauge", "Exit code of the component's last exit; -1 when killed by a signal, 0 when it never exited."}
 	famMemory     = family{"thorp_component_memory_bytes", "gauge", "Memory of the component's whole process tree."}
 	famGrowth     = family{"thorp_component_memory_growth_bytes_per_hour", "gauge", "Recent growth rate of the component's memory."}
@@ -40,6 +41,7 @@ var (
 	famUptime     = family{"thorp_component_uptime_seconds", "gauge", "Time since the component's current process started; 0 when not running."}
 	famReloadOK   = family{"thorp_config_last_reload_success", "gauge", "1 when the last config load or reload succeeded, else 0."}
 	famReloadAt   = family{"thorp_config_last_reload_timestamp_seconds", "gauge", "Unix time of the last config load or reload attempt."}
+	famInstMemory = family{"thorp_instance_memory_bytes", "gauge", "Memory of one instance's process tree, by instance; compare it with thorp_component_memory_limit_bytes, a limit per instance."}
 	famLogBytes   = family{"thorp_log_bytes_total", "counter", "Bytes written to the component's log, by stream."}
 	famLogDropped = family{"thorp_log_dropped_bytes_total", "counter", "Log bytes that could not be written (full disk, missing dir), by stream."}
 	famLogRotated = family{"thorp_log_rotations_total", "counter", "Rotations of the component's log, by stream."}
@@ -116,6 +118,7 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 		c := &comps[i]
 		metrics.WriteCounterFloat64(out, series(famCPU, c, "", ""), c.st.CPUSeconds)
 	}
+	gauge(famHealthy, func(st *engine.Status) float64 { return boolFloat(st.Healthy) })
 	gauge(famLastExit, func(st *engine.Status) float64 {
 		if st.LastExit == nil {
 			return 0
@@ -155,8 +158,16 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	writeMetadata(out, famReloadAt)
 	writeGauge(out, famReloadAt.name, float64(at.UnixNano())/1e9)
 
+	writeMetadata(out, famInstMemory)
+	for i := range comps {
+		c := &comps[i]
+		for _, in := range c.st.Instances {
+			metrics.WriteGaugeUint64(out, series(famInstMemory, c, "instance", strconv.Itoa(in.Index)), nonNegative(in.MemoryBytes))
+		}
+	}
 	logCounter(famLogBytes, func(ls *engine.LogStatus) int64 { return ls.Bytes })
 	logCounter(famLogDropped, func(ls *engine.LogStatus) int64 { return ls.DroppedBytes })
+	writeLogFilesystems(out, comps)
 	logCounter(famLogRotated, func(ls *engine.LogStatus) int64 { return ls.Rotations })
 	writeProxy(out, comps, hist)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -330,6 +331,8 @@ func TestServer_Metrics_Promtool(t *testing.T) {
 	src := &fakeSource{}
 	a := comp("api", engine.StateRunning)
 	a.LastExit = &engine.ExitInfo{Code: 1}
+	a.Instances = []engine.InstanceStatus{{Index: 0, MemoryBytes: 1 << 20}}
+	a.Logs[0].Path = filepath.Join(t.TempDir(), "api.log")
 	src.set(a, comp(`odd "name"`, engine.StateErrored), comp("batch", engine.StateStopped))
 	_, base := startServer(t, src, Options{})
 	text, _ := scrape(t, base)

@@ -1,0 +1,68 @@
+package web
+
+import (
+	"bytes"
+	"path/filepath"
+	"slices"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// The filesystems that hold the components' logs, so that an alert can
+// fire before a full disk drops log lines (examples/observability).
+var (
+	famLogFSAvail = family{"thorp_log_filesystem_avail_bytes", "gauge", "Bytes available to unprivileged users on the filesystem of a directory holding logs, by dir."}
+	famLogFSSize  = family{"thorp_log_filesystem_size_bytes", "gauge", "Size of the filesystem of a directory holding logs, by dir."}
+)
+
+// fsSpace is what statfs says of one filesystem.
+type fsSpace struct {
+	avail, size uint64
+}
+
+// logDirs returns the directories of every log file in comps, sorted,
+// without duplicates.
+func logDirs(comps []scrapeComponent) []string {
+	var dirs []string
+	for i := range comps {
+		for _, ls := range comps[i].st.Logs {
+			if ls.Path != "" {
+				dirs = append(dirs, filepath.Dir(ls.Path))
+			}
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
+}
+
+// writeLogFilesystems writes the thorp_log_filesystem_* families: one
+// series per directory that holds a log, from one statfs each. A directory
+// that cannot be read (removed since) has no series; no family is written
+// when no component logs to a file.
+func writeLogFilesystems(out *bytes.Buffer, comps []scrapeComponent) {
+	dirs := logDirs(comps)
+	space := make([]fsSpace, len(dirs))
+	known := make([]bool, len(dirs))
+	found := false
+	for i, dir := range dirs {
+		space[i], known[i] = statFS(dir)
+		found = found || known[i]
+	}
+	if !found {
+		return
+	}
+	for _, f := range []struct {
+		fam   family
+		value func(fsSpace) uint64
+	}{
+		{famLogFSAvail, func(s fsSpace) uint64 { return s.avail }},
+		{famLogFSSize, func(s fsSpace) uint64 { return s.size }},
+	} {
+		writeMetadata(out, f.fam)
+		for i, dir := range dirs {
+			if known[i] {
+				metrics.WriteGaugeUint64(out, f.fam.name+`{dir="`+escapeLabel(dir)+`"}`, f.value(space[i]))
+			}
+		}
+	}
+}
