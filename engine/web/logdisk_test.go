@@ -39,8 +39,8 @@ func TestServer_Metrics_HealthInstanceMemoryLogFilesystem(t *testing.T) {
 		}
 	}
 	for inst, want := range map[string]float64{"0": 10 << 20, "1": 140 << 20} {
-		if s := find(samples, "thorp_instance_memory_bytes", map[string]string{"component": "api", "instance": inst}); len(s) != 1 || s[0].value != want {
-			t.Errorf("thorp_instance_memory_bytes{instance=%s} = %v, want %v", inst, s, want)
+		if s := find(samples, "thorp_instance_memory_bytes", map[string]string{"component": "api", "index": inst}); len(s) != 1 || s[0].value != want {
+			t.Errorf("thorp_instance_memory_bytes{index=%s} = %v, want %v", inst, s, want)
 		}
 	}
 	for _, d := range []string{dir, odd} {

@@ -41,7 +41,7 @@ var (
 	famUptime     = family{"thorp_component_uptime_seconds", "gauge", "Time since the component's current process started; 0 when not running."}
 	famReloadOK   = family{"thorp_config_last_reload_success", "gauge", "1 when the last config load or reload succeeded, else 0."}
 	famReloadAt   = family{"thorp_config_last_reload_timestamp_seconds", "gauge", "Unix time of the last config load or reload attempt."}
-	famInstMemory = family{"thorp_instance_memory_bytes", "gauge", "Memory of one instance's process tree, by instance; compare it with thorp_component_memory_limit_bytes, a limit per instance."}
+	famInstMemory = family{"thorp_instance_memory_bytes", "gauge", "Memory of one instance's process tree, by index (THORP_INSTANCE); compare it with thorp_component_memory_limit_bytes, a limit per instance."}
 	famLogBytes   = family{"thorp_log_bytes_total", "counter", "Bytes written to the component's log, by stream."}
 	famLogDropped = family{"thorp_log_dropped_bytes_total", "counter", "Log bytes that could not be written (full disk, missing dir), by stream."}
 	famLogRotated = family{"thorp_log_rotations_total", "counter", "Rotations of the component's log, by stream."}
@@ -162,7 +162,7 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	for i := range comps {
 		c := &comps[i]
 		for _, in := range c.st.Instances {
-			metrics.WriteGaugeUint64(out, series(famInstMemory, c, "instance", strconv.Itoa(in.Index)), nonNegative(in.MemoryBytes))
+			metrics.WriteGaugeUint64(out, series(famInstMemory, c, "index", strconv.Itoa(in.Index)), nonNegative(in.MemoryBytes))
 		}
 	}
 	logCounter(famLogBytes, func(ls *engine.LogStatus) int64 { return ls.Bytes })
