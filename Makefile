@@ -19,18 +19,29 @@ run: build
 	./$(BIN) run -c thorp.lua
 
 # What the tests need beyond Go, from Debian's packages: tmux (monit in a real
-# terminal), setpriv (util-linux: thorp run as an unprivileged user) and
-# chromium (the dashboard's browser test). Installed when missing and running
-# as root (CI). On a developer machine without them, the tmux and setpriv
-# tests skip, saying so; the browser test fails, naming this target.
+# terminal), setpriv (util-linux: thorp run as an unprivileged user),
+# chromium (the dashboard's browser test) and prometheus (promtool and a real
+# Prometheus scraping thorp: examples/observability; installed without its
+# recommended node exporter, a service of its own; about 100 MB, 10 s).
+# Installed when missing and running as root (CI). On a developer machine
+# without them, the tmux and setpriv tests skip, saying so; the browser and
+# Prometheus tests fail, naming this target.
 TEST_DEPS := tmux:tmux setpriv:util-linux chromium:chromium
+TEST_DEPS_NO_RECOMMENDS := promtool:prometheus
 test-deps:
-	@missing=""; for d in $(TEST_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d##*:}"; done; \
+	@$(call apt-install-missing,$(TEST_DEPS),)
+	@$(call apt-install-missing,$(TEST_DEPS_NO_RECOMMENDS),--no-install-recommends)
+
+# apt-install-missing installs the Debian package of each command:package
+# in $(1) whose command is missing, with apt-get options $(2).
+define apt-install-missing
+missing=""; for d in $(1); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
 		else echo "test-deps: missing$$missing (install them from Debian's packages, or run this target as root; see TEST_DEPS in the Makefile)"; fi; \
 	fi
+endef
 
 test: lint
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -79,7 +90,7 @@ BENCHTIME ?= 1x
 BENCH_DEPS := haproxy:haproxy
 
 bench-deps:
-	@$(MAKE) --no-print-directory test-deps TEST_DEPS="$(BENCH_DEPS)"
+	@$(call apt-install-missing,$(BENCH_DEPS),)
 
 bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./...

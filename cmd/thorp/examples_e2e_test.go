@@ -14,6 +14,15 @@ import (
 // free one, so the test runs beside anything else on the machine.
 func exampleConfig(t *testing.T, name string, ports ...int) string {
 	t.Helper()
+	cfg, _ := exampleConfigPorts(t, name, ports...)
+	return cfg
+}
+
+// exampleConfigPorts is exampleConfig that also returns the free port
+// each fixed one was replaced with.
+func exampleConfigPorts(t *testing.T, name string, ports ...int) (string, map[int]int) {
+	t.Helper()
+	moved := map[int]int{}
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", name, "thorp.lua"))
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +33,8 @@ func exampleConfig(t *testing.T, name string, ports ...int) string {
 		if !strings.Contains(text, old) {
 			t.Fatalf("examples/%s/thorp.lua has no port %d", name, p)
 		}
-		text = strings.ReplaceAll(text, old, fmt.Sprint(freeTCPPort(t)))
+		moved[p] = freeTCPPort(t)
+		text = strings.ReplaceAll(text, old, fmt.Sprint(moved[p]))
 	}
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "examples", name))); err != nil {
@@ -34,7 +44,7 @@ func exampleConfig(t *testing.T, name string, ports ...int) string {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return path, moved
 }
 
 // The seed deployment with alerts, as examples/seed-alerts ships it: the

@@ -438,12 +438,15 @@ func TestProxy_Metrics(t *testing.T) {
 	ms.value(t, "thorp_proxy_request_duration_seconds_sum", "component", "app")
 }
 
-// samples are the samples of a Prometheus text exposition.
-type samples []struct {
+// metricSample is one sample of a Prometheus text exposition.
+type metricSample struct {
 	name   string
 	labels map[string]string
 	value  float64
 }
+
+// samples are the samples of a Prometheus text exposition.
+type samples []metricSample
 
 var sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)`)
 var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
@@ -460,8 +463,14 @@ func scrape(t testing.TB, p *proxied) samples {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseSamples(string(b))
+}
+
+// parseSamples returns the samples of a Prometheus text exposition; the
+// escapes of label values are kept as written.
+func parseSamples(text string) samples {
 	var ms samples
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		m := sampleLine.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -474,11 +483,7 @@ func scrape(t testing.TB, p *proxied) samples {
 		for _, lp := range labelPair.FindAllStringSubmatch(m[2], -1) {
 			labels[lp[1]] = lp[2]
 		}
-		ms = append(ms, struct {
-			name   string
-			labels map[string]string
-			value  float64
-		}{m[1], labels, v})
+		ms = append(ms, metricSample{m[1], labels, v})
 	}
 	return ms
 }
