@@ -146,7 +146,7 @@ func New(src Source, opts Options) *Server {
 	}
 	s.SetToken(opts.Token)
 	s.SetHosts(opts.Hosts)
-	s.metrics = newMetricsState(time.Now(), opts.Metrics)
+	s.metrics = newMetricsState(started, opts.Metrics)
 	s.handler = s.routes()
 	s.srv = api.NewServer(s.handler)
 	s.base, s.cancelBase = context.WithCancel(context.Background())
