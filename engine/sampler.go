@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
@@ -20,6 +19,16 @@ const minSampleInterval = 100 * time.Millisecond
 // they are sampled at most this often, which keeps an idle thorp idle.
 const displayInterval = 5 * time.Second
 
+// maxConfirmDelay bounds the wait for a confirming sample (see
+// confirmDelay).
+const maxConfirmDelay = 200 * time.Millisecond
+
+// fullScanEvery is how often each component's trees are read from a pass
+// over all of /proc even when walking them would read fewer files: only
+// that finds a process of the component's group whose parent exited
+// before the sampler first saw it (see proc.Walk).
+const fullScanEvery = time.Minute
+
 // sampleInterval is how often c is sampled.
 func sampleInterval(c *config.Component) time.Duration {
 	d := max(c.MemoryInterval, minSampleInterval)
@@ -27,6 +36,22 @@ func sampleInterval(c *config.Component) time.Duration {
 		d = max(d, displayInterval)
 	}
 	return d
+}
+
+// confirmDelay is how soon c is sampled again after a sample over
+// max_memory_restart when memory_samples asks for more than one in a row:
+// memory_interval, but at most maxConfirmDelay. A leak that crossed the
+// limit is confirmed a fraction of a second later rather than a whole
+// interval; a spike that is gone by then restarts nothing.
+func confirmDelay(c *config.Component) time.Duration {
+	return max(min(c.MemoryInterval, maxConfirmDelay), minSampleInterval)
+}
+
+// confirms reports whether c's memory limit is judged over consecutive
+// samples (the threshold of max_memory_restart with memory_samples > 1;
+// a memory_policy judges each sample itself).
+func confirms(c *config.Component) bool {
+	return c.MaxMemoryRestart > 0 && c.MemoryPolicy == nil && c.MemorySamples > 1
 }
 
 // usageSample is one measurement of one instance's process tree.
@@ -62,21 +87,25 @@ func (ic *instanceCPU) update(ticks map[proc.Ident]uint64, now time.Time) float6
 	return pct
 }
 
-// sampler measures every component's process trees from one goroutine:
-// one pass over /proc per tick, then a walk per due component, so the cost
-// stays flat as components grow. Results go to each component's inbox; a
-// slow component loop never delays the others (a newer sample replaces an
-// unread one).
+// sampler decides when each component is sampled and hands the samples
+// to the components, from one goroutine: all components due at a tick
+// are read in one pass, so an idle thorp wakes once per period whatever
+// the number of components. What a sample reads is a usageReader's job.
+// Results go to each component's inbox; a slow component loop never
+// delays the others (a newer sample replaces an unread one).
 type sampler struct {
 	sup *Supervisor
 
 	// owned by the run goroutine
-	next   map[*component]time.Time
-	trees  map[treeKey][]proc.Ident
-	cpu    map[*component]*proc.CPUCounter
-	icpu   map[treeKey]*instanceCPU
-	ticks  map[proc.Ident]uint64 // the component's processes at this sample
-	iticks map[proc.Ident]uint64 // one instance's
+	next     map[*component]time.Time
+	scanned  map[*component]time.Time // when c's trees were last read by a full scan
+	trees    map[treeKey][]proc.Ident
+	walkCost map[treeKey]int // files a proc.Walk of the tree reads
+	scanLen  int             // processes in the last full scan; 0 before the first
+	cpu      map[*component]*proc.CPUCounter
+	icpu     map[treeKey]*instanceCPU
+	ticks    map[proc.Ident]uint64 // the component's processes at this sample
+	iticks   map[proc.Ident]uint64 // one instance's
 }
 
 type treeKey struct {
@@ -87,11 +116,13 @@ type treeKey struct {
 
 func newSampler(s *Supervisor) *sampler {
 	return &sampler{
-		sup:   s,
-		next:  map[*component]time.Time{},
-		trees: map[treeKey][]proc.Ident{},
-		cpu:   map[*component]*proc.CPUCounter{},
-		icpu:  map[treeKey]*instanceCPU{},
+		sup:      s,
+		next:     map[*component]time.Time{},
+		scanned:  map[*component]time.Time{},
+		trees:    map[treeKey][]proc.Ident{},
+		walkCost: map[treeKey]int{},
+		cpu:      map[*component]*proc.CPUCounter{},
+		icpu:     map[treeKey]*instanceCPU{},
 	}
 }
 
@@ -112,46 +143,53 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	}
 }
 
-// nextSampleIn is how long until c is sampled again: its interval, or
-// sooner when the growth estimate says the limit will be crossed before
-// then (a steady leak is caught right after it crosses, not up to a whole
-// interval later).
-func nextSampleIn(cc *config.Component, st Status) time.Duration {
+// nextSampleIn is how long until c is sampled again: its interval; the
+// confirm delay when its last sample was over the limit and more samples
+// must confirm it (over); or sooner when the growth estimate says the
+// limit will be crossed before then (a steady leak is caught right after
+// it crosses, not up to a whole interval later).
+func nextSampleIn(cc *config.Component, st Status, over bool) time.Duration {
 	d := sampleInterval(cc)
+	if over && confirms(cc) {
+		d = min(d, confirmDelay(cc))
+	}
 	if ttl := time.Duration(st.MemoryTimeToLimitSeconds * float64(time.Second)); ttl > 0 && ttl < d {
 		d = max(ttl+10*time.Millisecond, minSampleInterval)
 	}
 	return d
 }
 
+// dueComponent is a component sampled at this tick, with its status.
+type dueComponent struct {
+	c  *component
+	cc *config.Component
+	st Status
+}
+
 // tick samples the components whose interval has come round and returns
 // when the next one is due.
 func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
-	var due []*component
+	sm.forget(comps)
+	var due []dueComponent
 	next := now.Add(displayInterval)
 	for _, c := range comps {
 		if at, ok := sm.next[c]; ok && now.Before(at) {
 			next = minTime(next, at)
 			continue
 		}
-		due = append(due, c)
-		next = minTime(next, now.Add(sampleInterval(c.config())))
+		due = append(due, dueComponent{c: c, cc: c.config(), st: c.status()})
 	}
 	if len(due) == 0 {
 		return next
 	}
-	tab, err := proc.Scan(procRoot)
-	if err != nil {
-		return next
-	}
-
+	pass := sm.newPass(now, due)
 	seen := map[treeKey]bool{}
-	for _, c := range due {
-		cc := c.config()
-		st := c.status()
-		sm.next[c] = now.Add(nextSampleIn(cc, st))
+	sampled := make(map[*component]bool, len(due))
+	for _, d := range due {
+		c, cc := d.c, d.cc
+		sampled[c] = true
 		pss := cc.MemoryMeasure == "pss"
-
+		rd := sm.readerFor(cc, pass)
 		counter := sm.cpu[c]
 		if counter == nil {
 			counter = &proc.CPUCounter{}
@@ -159,17 +197,20 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		}
 		sm.ticks = clear2(sm.ticks)
 		var samples []usageSample
-		for _, in := range st.Instances {
+		over := false
+		for _, in := range d.st.Instances {
 			if in.PID <= 0 {
 				continue
 			}
 			key := treeKey{c, in.Index, in.PID}
-			tree := tab.Tree(in.PID, in.PID, sm.trees[key])
-			sm.trees[key] = tree
+			r := rd.readInstance(in.PID, sm.trees[key], pss, sm.iticks)
+			sm.iticks = r.ticks
+			sm.trees[key] = r.tree
+			if r.walkCost > 0 {
+				sm.walkCost[key] = r.walkCost
+			}
 			seen[key] = true
-			u := tab.Usage(procRoot, tree, pss)
-			sm.iticks = tab.CPUTicks(tree, sm.iticks)
-			for id, n := range sm.iticks {
+			for id, n := range r.ticks {
 				sm.ticks[id] = n
 			}
 			ic := sm.icpu[key]
@@ -177,15 +218,11 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 				ic = &instanceCPU{}
 				sm.icpu[key] = ic
 			}
-			pct := ic.update(sm.iticks, now)
-			var escaped []proc.Ident
-			for _, id := range tree {
-				if s, ok := tab.Get(id.PID); ok && s.PGID != in.PID {
-					escaped = append(escaped, id)
-				}
-			}
+			pct := ic.update(r.ticks, now)
+			memory := r.usage.Memory(pss)
+			over = over || (cc.MaxMemoryRestart > 0 && memory > int64(cc.MaxMemoryRestart))
 			samples = append(samples, usageSample{instance: in.Index, pid: in.PID, time: now,
-				memory: u.Memory(pss), rss: u.RSS, pss: u.PSS, procs: u.Procs, cpuPct: pct, escaped: escaped})
+				memory: memory, rss: r.usage.RSS, pss: r.usage.PSS, procs: r.usage.Procs, cpuPct: pct, escaped: r.escaped})
 		}
 		cpu := counter.Update(sm.ticks)
 		for i := range samples {
@@ -194,19 +231,125 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		if len(samples) > 0 {
 			c.in.postSamples(samples)
 		}
+		sm.next[c] = now.Add(nextSampleIn(cc, d.st, over))
+		next = minTime(next, sm.next[c])
 	}
 	// Forget the trees of processes that are gone (only for components
 	// sampled now; others keep theirs until their turn).
 	for key := range sm.trees {
-		if !seen[key] && slices.Contains(due, key.c) {
+		if !seen[key] && sampled[key.c] {
 			delete(sm.trees, key)
 			delete(sm.icpu, key)
+			delete(sm.walkCost, key)
 		}
 	}
-	for _, c := range due {
-		next = minTime(next, sm.next[c]) // may be sooner: see nextSampleIn
-	}
 	return next
+}
+
+// forget drops what the sampler kept of components that are no longer
+// supervised (removed by a reload).
+func (sm *sampler) forget(comps []*component) {
+	if len(sm.next) <= len(comps) {
+		return
+	}
+	live := make(map[*component]bool, len(comps))
+	for _, c := range comps {
+		live[c] = true
+	}
+	for c := range sm.next {
+		if !live[c] {
+			delete(sm.next, c)
+			delete(sm.scanned, c)
+			delete(sm.cpu, c)
+		}
+	}
+	for key := range sm.trees {
+		if !live[key.c] {
+			delete(sm.trees, key)
+			delete(sm.icpu, key)
+			delete(sm.walkCost, key)
+		}
+	}
+}
+
+// newPass returns the /proc reader of one tick: a full scan shared by the
+// due components when walking their trees would read more files than the
+// scan did last time, when none was made yet, or when one of them was
+// last read by a scan fullScanEvery ago; else a walk of each tree.
+func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
+	files := 0
+	scan := sm.scanLen == 0
+	for _, d := range due {
+		if at, ok := sm.scanned[d.c]; !ok || now.Sub(at) >= fullScanEvery {
+			scan = true
+		}
+		for _, in := range d.st.Instances {
+			if in.PID > 0 {
+				files += max(sm.walkCost[treeKey{d.c, in.Index, in.PID}], 2)
+			}
+		}
+	}
+	if !scan && files < sm.scanLen {
+		return &procReader{root: procRoot}
+	}
+	tab, err := proc.Scan(procRoot)
+	if err != nil {
+		return &procReader{root: procRoot} // walk: better than nothing
+	}
+	sm.scanLen = tab.Len()
+	for _, d := range due {
+		sm.scanned[d.c] = now
+	}
+	return &procReader{root: procRoot, tab: tab}
+}
+
+// readerFor returns what reads cc's samples in this pass.
+func (sm *sampler) readerFor(_ *config.Component, pass *procReader) usageReader {
+	return pass
+}
+
+// instanceReading is one read of an instance's process tree.
+type instanceReading struct {
+	tree     []proc.Ident          // the tree's processes: prev at the next read
+	usage    proc.Usage            // what they use
+	ticks    map[proc.Ident]uint64 // CPU ticks of each process of the tree
+	escaped  []proc.Ident          // processes of the tree outside the main process's group
+	walkCost int                   // files a proc.Walk of the tree reads; 0 if not known
+}
+
+// usageReader reads one instance's process tree and what it uses. The
+// sampler calls it from its goroutine only, and decides when: a reader
+// only reads. procReader reads /proc; a reader of other sources (a
+// cgroup's files) implements the same.
+type usageReader interface {
+	// readInstance reads the tree whose main process is pid, which is
+	// also its process group. prev is what this reader returned as tree
+	// at the previous read of the same process (nil at the first), ticks
+	// a map it may clear and reuse for the reading's ticks.
+	readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading
+}
+
+// procReader reads trees from /proc for one pass: from the pass's scan of
+// every process (tab) when it made one, else by walking each tree.
+type procReader struct {
+	root string
+	tab  *proc.Table // nil: walk
+}
+
+func (r *procReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading {
+	tab := r.tab
+	if tab == nil {
+		tab = proc.Walk(r.root, pid, prev)
+	}
+	tree := tab.Tree(pid, pid, prev)
+	rd := instanceReading{tree: tree, usage: tab.Usage(r.root, tree, pss), ticks: tab.CPUTicks(tree, ticks),
+		walkCost: tab.WalkCost(tree)}
+	for _, id := range tree {
+		if s, ok := tab.Get(id.PID); ok && s.PGID != pid {
+			rd.escaped = append(rd.escaped, id)
+		}
+	}
+	return rd
 }
 
 func minTime(a, b time.Time) time.Time {

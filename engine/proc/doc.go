@@ -7,8 +7,11 @@
 // [Scan] once, which builds an immutable [Table] of every process with one
 // open+read+close of /proc/PID/stat per process, then, per component, calls
 // [Table.Tree] and [Table.Usage] (pure lookups in the table; only PSS
-// measurement reads more files). A Table is never modified after Scan returns,
-// so it may be shared by any number of goroutines. [CPUCounter] carries state
+// measurement reads more files). When the trees to sample are small next to
+// the whole system, the sampler calls [Walk] per tree instead: it reads only
+// that tree's stat and children files into a Table of its own, which the same
+// lookups read. A Table is never modified after Scan or Walk returns, so it
+// may be shared by any number of goroutines. [CPUCounter] carries state
 // between samples and is not safe for concurrent use: keep one per component
 // in the sampler goroutine.
 //

@@ -24,6 +24,8 @@ type Stat struct {
 	UTime uint64 // (14) user CPU time of all threads, in clock ticks (see ClockTicks)
 	STime uint64 // (15) system CPU time of all threads, in clock ticks
 
+	Threads int // (20) number of threads; 0 for a zombie
+
 	// StartTime (22) is when the process started, in clock ticks since boot.
 	// With PID it identifies a process across pid reuse (see Ident).
 	StartTime uint64
@@ -127,6 +129,9 @@ func (s *Stat) setField(n int, f []byte) error {
 		s.UTime, ok = parseUint(f)
 	case 15:
 		s.STime, ok = parseUint(f)
+	case 20:
+		x, ok = parseInt(f)
+		s.Threads = int(x)
 	case 22:
 		s.StartTime, ok = parseUint(f)
 	case 24:

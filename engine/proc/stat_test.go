@@ -23,32 +23,32 @@ func TestParseStat_Lines(t *testing.T) {
 		{
 			name: "plain",
 			line: statLine("1234 (node) S 1 1234 1234", "150", "50", "98765", "2560"),
-			want: Stat{PID: 1234, Comm: "node", State: 'S', PPID: 1, PGID: 1234, SID: 1234, UTime: 150, STime: 50, StartTime: 98765, RSSPages: 2560},
+			want: Stat{PID: 1234, Comm: "node", State: 'S', PPID: 1, PGID: 1234, SID: 1234, UTime: 150, STime: 50, Threads: 1, StartTime: 98765, RSSPages: 2560},
 		},
 		{
 			name: "comm with spaces and parentheses",
 			line: statLine("1234 (a) b) c) S 1 2 3", "1", "2", "3", "4"),
-			want: Stat{PID: 1234, Comm: "a) b) c", State: 'S', PPID: 1, PGID: 2, SID: 3, UTime: 1, STime: 2, StartTime: 3, RSSPages: 4},
+			want: Stat{PID: 1234, Comm: "a) b) c", State: 'S', PPID: 1, PGID: 2, SID: 3, UTime: 1, STime: 2, Threads: 1, StartTime: 3, RSSPages: 4},
 		},
 		{
 			name: "comm that looks like fields",
 			line: statLine("7 (x) R 1 1 1 0 -1 (y) Z 5 5 5) T 9 8 7", "0", "0", "11", "0"),
-			want: Stat{PID: 7, Comm: "x) R 1 1 1 0 -1 (y) Z 5 5 5", State: 'T', PPID: 9, PGID: 8, SID: 7, StartTime: 11},
+			want: Stat{PID: 7, Comm: "x) R 1 1 1 0 -1 (y) Z 5 5 5", State: 'T', PPID: 9, PGID: 8, SID: 7, Threads: 1, StartTime: 11},
 		},
 		{
 			name: "empty comm",
 			line: statLine("5 () Z 1 5 5", "3", "4", "9", "0"),
-			want: Stat{PID: 5, Comm: "", State: 'Z', PPID: 1, PGID: 5, SID: 5, UTime: 3, STime: 4, StartTime: 9},
+			want: Stat{PID: 5, Comm: "", State: 'Z', PPID: 1, PGID: 5, SID: 5, UTime: 3, STime: 4, Threads: 1, StartTime: 9},
 		},
 		{
 			name: "kernel thread",
 			line: statLine("3 (kworker/0:0-events) I 2 0 0", "0", "9", "3", "0"),
-			want: Stat{PID: 3, Comm: "kworker/0:0-events", State: 'I', PPID: 2, StartTime: 3, STime: 9},
+			want: Stat{PID: 3, Comm: "kworker/0:0-events", State: 'I', PPID: 2, Threads: 1, StartTime: 3, STime: 9},
 		},
 		{
 			name: "no trailing newline, exactly 24 fields",
 			line: "9 (short) S 1 9 9 0 -1 0 0 0 0 0 7 8 0 0 20 0 1 0 42 100 12",
-			want: Stat{PID: 9, Comm: "short", State: 'S', PPID: 1, PGID: 9, SID: 9, UTime: 7, STime: 8, StartTime: 42, RSSPages: 12},
+			want: Stat{PID: 9, Comm: "short", State: 'S', PPID: 1, PGID: 9, SID: 9, UTime: 7, STime: 8, Threads: 1, StartTime: 42, RSSPages: 12},
 		},
 		{name: "empty", line: "", wantErr: "no command name"},
 		{name: "no parentheses", line: "1234 node S 1 2 3", wantErr: "no command name"},
@@ -88,7 +88,7 @@ func TestParseStat_FixtureOddComm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stat{PID: 202, Comm: "a) b) c", State: 'S', PPID: 201, PGID: 200, SID: 200, UTime: 1, STime: 1, StartTime: 1002, RSSPages: 256}
+	want := Stat{PID: 202, Comm: "a) b) c", State: 'S', PPID: 201, PGID: 200, SID: 200, UTime: 1, STime: 1, Threads: 1, StartTime: 1002, RSSPages: 256}
 	if s != want {
 		t.Errorf("ParseStat() = %+v, want %+v", s, want)
 	}
