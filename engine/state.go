@@ -20,7 +20,8 @@ import (
 // is set aside like a corrupt one.
 const stateVersion = 1
 
-// stateSaveEvery is how often the state is saved while events happen.
+// stateSaveEvery is how long after an event the state is saved (with
+// the events of that time): at most one save per period.
 const stateSaveEvery = 10 * time.Second
 
 // stateEvents is how many recent events the state file keeps.
@@ -234,17 +235,34 @@ func (s *Supervisor) saveState(path string) error {
 	return nil
 }
 
-// keepState saves the state every stateSaveEvery while events happen,
-// until ctx ends.
+// keepState saves the state stateSaveEvery after an event, with every
+// event of that time, until ctx ends. While nothing happens it waits for
+// the next event without a timer, so an idle thorp is not woken for it.
 func (s *Supervisor) keepState(ctx context.Context, path string) {
 	var saved uint64
-	every(s.clock, stateSaveEvery, ctx.Done(), func() {
-		if seq := s.events.last(); seq != saved {
-			if err := s.saveState(path); err != nil {
-				s.log.Warn("cannot save state; counters will not survive a thorp restart", "err", err)
+	t := s.clock.NewTimer(stateSaveEvery)
+	defer t.Stop()
+	t.Stop()
+	for {
+		changed := s.events.wait() // before last(): no event is missed
+		if s.events.last() == saved {
+			select {
+			case <-ctx.Done():
 				return
+			case <-changed:
 			}
-			saved = seq
 		}
-	})
+		t.Reset(stateSaveEvery)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		seq := s.events.last()
+		if err := s.saveState(path); err != nil {
+			s.log.Warn("cannot save state; counters will not survive a thorp restart", "err", err)
+			continue
+		}
+		saved = seq
+	}
 }
