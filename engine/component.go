@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/thorp-dev/thorp/engine/balancer"
+	"github.com/thorp-dev/thorp/engine/cgroup"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/fswatch"
 	"github.com/thorp-dev/thorp/engine/proc"
@@ -146,7 +147,8 @@ type process struct {
 	stopping   bool      // the stop signal has been sent to the group
 	killAt     time.Time // when to escalate to SIGKILL; zero after that
 	exited     *exitStatus
-	escaped    []proc.Ident // descendants that left the process group
+	escaped    []proc.Ident  // descendants that left the process group (without a cgroup)
+	cg         *cgroup.Group // its cgroup; nil when it is tracked through its process tree
 	ready      *readiness
 	readyBy    time.Time          // end of listen_timeout while the probe runs; zero otherwise
 	stopProbe  context.CancelFunc // ends the readiness probe; nil when none runs
@@ -920,6 +922,7 @@ func (c *component) release(p *process) {
 	for _, id := range p.escaped {
 		c.sup.fence.RemoveProcess(id.PID)
 	}
+	c.sup.releaseCgroup(c, p)
 }
 
 // decideAfterExit applies the restart policy to an unrequested exit

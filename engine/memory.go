@@ -150,9 +150,25 @@ func (c *component) onPolicy(m policyMsg) {
 	c.thresholdPolicy(in, s.memory)
 }
 
-// signal sends sig to p's process group and to descendants that left it.
+// signal sends sig to p's process group and to descendants that left it:
+// those its cgroup lists, or without one those the sampler saw. SIGKILL
+// through the cgroup is cgroup.kill, which nothing forking escapes.
 func (p *process) signal(sig syscall.Signal) {
 	_ = syscall.Kill(-p.pid, sig)
+	if p.cg != nil {
+		if sig == syscall.SIGKILL {
+			_ = p.cg.Kill()
+			return
+		}
+		// Each process once: those in the group got sig already.
+		pids, _ := p.cg.Procs(nil)
+		for _, pid := range pids {
+			if st, err := proc.ReadStat(procRoot, pid); err == nil && st.PGID != p.pid {
+				_ = syscall.Kill(pid, sig)
+			}
+		}
+		return
+	}
 	for _, id := range p.escaped {
 		if st, err := proc.ReadStat(procRoot, id.PID); err == nil && st.StartTime == id.StartTime {
 			_ = syscall.Kill(id.PID, sig)
@@ -160,9 +176,13 @@ func (p *process) signal(sig syscall.Signal) {
 	}
 }
 
-// alive reports whether anything of p's process group, or a descendant that
-// left it, still exists.
+// alive reports whether anything p started still exists: a process in its
+// cgroup, or without one a process of its group or a descendant that left
+// it.
 func (p *process) alive() bool {
+	if p.cg != nil {
+		return !p.cg.Empty() || proc.GroupAlive(p.pid)
+	}
 	if proc.GroupAlive(p.pid) {
 		return true
 	}

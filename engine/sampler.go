@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
@@ -59,8 +60,8 @@ type usageSample struct {
 	instance int
 	pid      int // the main process it was taken for
 	time     time.Time
-	memory   int64 // RSS or PSS, as memory_measure says
-	rss, pss int64
+	memory   int64 // RSS, PSS or the cgroup's, as memory_measure says
+	rss, pss int64 // with memory_measure = "cgroup" read there, rss is memory and pss 0
 	procs    int          // processes in the tree
 	cpu      float64      // cumulative CPU seconds of the component, never decreasing
 	cpuPct   float64      // CPU use of this instance's tree since its previous sample, % of one core
@@ -279,6 +280,10 @@ func (sm *sampler) forget(comps []*component) {
 func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 	files := 0
 	scan := sm.scanLen == 0
+	due = slices.DeleteFunc(slices.Clone(due), func(d dueComponent) bool { return !sm.sup.cg.needsProc(d) })
+	if len(due) == 0 {
+		return &procReader{root: procRoot} // every sample reads cgroups only
+	}
 	for _, d := range due {
 		if at, ok := sm.scanned[d.c]; !ok || now.Sub(at) >= fullScanEvery {
 			scan = true
@@ -304,7 +309,10 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 }
 
 // readerFor returns what reads cc's samples in this pass.
-func (sm *sampler) readerFor(_ *config.Component, pass *procReader) usageReader {
+func (sm *sampler) readerFor(cc *config.Component, pass *procReader) usageReader {
+	if sm.sup.cg.m != nil {
+		return &cgroupReader{cg: &sm.sup.cg, pass: pass, byCgroup: cc.MemoryMeasure == "cgroup"}
+	}
 	return pass
 }
 

@@ -74,7 +74,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 		spec.Extra = append(spec.Extra, socketEnv(socks)...)
 		spec.Shim = s.execShim
 	}
-	child, err := s.spawner.Spawn(spec, func(e spawn.Exit) {
+	child, err := s.spawnInto(c, in.index, p, spec, func(e spawn.Exit) {
 		c.postExit(p, exitStatus{pid: e.PID, code: e.Code, signal: e.Signal, time: e.Time})
 	})
 	if err != nil {

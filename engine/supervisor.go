@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thorp-dev/thorp/engine/cgroup"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/engine/spawn"
@@ -72,6 +73,12 @@ type Options struct {
 	ExecShim []string
 	// Clock is the engine's time (see Clock); nil means the system clock.
 	Clock Clock
+	// Cgroups, when set, is the host's cgroup layout (cgroup.DetectSelf):
+	// Run puts each component process in a cgroup of its own under
+	// thorp's, to find, measure and kill everything it starts (see
+	// package cgroup), where it can create them. Nil: processes are
+	// tracked through their process tree.
+	Cgroups *cgroup.Layout
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
@@ -91,6 +98,8 @@ type Supervisor struct {
 	state      string
 	fence      *fence.Writer // nil without a fence; its methods accept nil
 	clock      Clock
+	cgLayout   *cgroup.Layout // nil: no cgroups
+	cg         cgroups        // opened by Run
 
 	mu    sync.RWMutex
 	comps map[string]*component
@@ -172,6 +181,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		state:    opts.StatePath,
 		execShim: opts.ExecShim,
 		clock:    opts.Clock,
+		cgLayout: opts.Cgroups,
 	}
 	if s.clock == nil {
 		s.clock = systemClock{}
@@ -264,6 +274,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
+	if s.cgLayout != nil {
+		s.cg.open(*s.cgLayout, s.log)
+		defer s.cg.close(s.log)
+	}
 	if len(s.fenceCmd) > 0 {
 		f, err := s.startFence(s.fenceCmd)
 		if err != nil {
@@ -381,6 +395,7 @@ func (s *Supervisor) stopInOrder(cs []config.Component, keep func(string) bool) 
 // Kill sends SIGKILL to every component's process group at once, for a
 // second interrupt during shutdown. It does not wait.
 func (s *Supervisor) Kill() {
+	s.cg.each(func(g *cgroup.Group) { _ = g.Kill() })
 	for _, st := range s.Status() {
 		for _, in := range st.Instances {
 			if in.PID > 0 {

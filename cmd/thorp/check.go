@@ -37,12 +37,17 @@ warns when no component defines that profile. Prints every problem as
 FILE:LINE: component "x": key: message, or, for a value that came from a
 THORP_* variable or a --set flag, as THORP_HTTP: message or
 --set http=VALUE: message; those first, then sorted by file and line.
-Warnings never change the exit code; any error exits 1.`
+Then a cgroups section says how thorp run would find, kill and measure
+each component's processes on this host and why: through a cgroup of its
+own (the cgroup2 hierarchy, or v1's memory hierarchy), or through its
+process tree where thorp cannot create cgroups; where memory comes from
+(the v2 or v1 memory controller, or the tree walk); whether memory_high
+can be applied. Warnings never change the exit code; any error exits 1.`
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", checkUsage, stderr)
 	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, `print {"ok", "errors", "warnings"} as JSON`)
+	asJSON := fs.Bool("json", false, `print {"ok", "errors", "warnings", "cgroups"} as JSON`)
 	overrides := overridesFlag(fs)
 	profile := profileFlag(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
@@ -58,13 +63,18 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			SkipSettings: !settingsOK,
 		})...)
 	}
+	plan, planErr := cgroupPlan()
+	if cfg != nil && planErr == nil {
+		problems = append(problems, cgroupProblems(cfg, *cfgPath, plan)...)
+	}
 	problems.Sort()
 	errs, warns := problems.Errors(), problems.Warnings()
 	if *asJSON {
-		writeJSON(stdout, map[string]any{"ok": len(errs) == 0, "errors": nonNil(errs), "warnings": nonNil(warns)})
+		writeJSON(stdout, map[string]any{"ok": len(errs) == 0, "errors": nonNil(errs), "warnings": nonNil(warns), "cgroups": cgroupJSON(plan, planErr)})
 	} else {
 		printProblems(stdout, errs)
 		printProblems(stdout, warns)
+		printCgroupPlan(stdout, plan, planErr)
 		switch {
 		case len(errs) > 0:
 			fmt.Fprintf(stdout, "%s: %d error(s), %d warning(s); fix the errors above before 'thorp run'\n", *cfgPath, len(errs), len(warns))

@@ -133,7 +133,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d, err := daemon.New(first, daemon.Options{
 		Logger:   log,
 		Version:  version,
-		Engine:   engine.Options{FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}},
+		Engine:   engine.Options{FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}, Cgroups: hostCgroups(log)},
 		Load:     load,
 		Hooks:    hooks,
 		Notifier: newSystemdLink(sdnotify.FromEnv(os.Getenv), log),

@@ -194,6 +194,10 @@ type Component struct {
 	MemorySamples        int           `koanf:"memory_samples"`
 	MemoryMeasure        string        `koanf:"memory_measure"`
 	MemoryPolicy         Func          `koanf:"memory_policy"`
+	// MemoryHigh is the v2 memory controller's memory.high of each of the
+	// component's cgroups (0: none): the kernel throttles and reclaims
+	// above it, before max_memory_restart restarts.
+	MemoryHigh Size `koanf:"memory_high"`
 
 	DependsOn []string          `koanf:"depends_on"`
 	Sockets   map[string]string `koanf:"sockets"`

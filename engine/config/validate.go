@@ -185,9 +185,16 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 		bad("memory_samples", "must be at least 1, got %d", c.MemorySamples)
 	}
 	switch c.MemoryMeasure {
-	case "rss", "pss":
+	case "rss", "pss", "cgroup":
 	default:
-		bad("memory_measure", `%q is not a memory measure (use "rss" or "pss")`, c.MemoryMeasure)
+		bad("memory_measure", `%q is not a memory measure (use "rss", "pss" or "cgroup")`, c.MemoryMeasure)
+	}
+	if c.MemoryHigh > 0 {
+		if c.MemoryHigh < minMemoryLimit {
+			bad("memory_high", "%s is below %s; the component would be throttled from its start", c.MemoryHigh, minMemoryLimit)
+		} else if c.MaxMemoryRestart > 0 && c.MemoryHigh >= c.MaxMemoryRestart {
+			d.warnf(c.Line, c.Name, "memory_high", "%s is not below max_memory_restart (%s): the restart comes before any throttling", c.MemoryHigh, c.MaxMemoryRestart)
+		}
 	}
 	if c.MaxMemoryRestart > 0 {
 		if c.MaxMemoryRestart < minMemoryLimit {

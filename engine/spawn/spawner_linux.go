@@ -44,7 +44,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -87,6 +89,16 @@ type Spec struct {
 	Shim []string
 	// Stdin is the child's fd 0; nil means /dev/null.
 	Stdin *os.File
+	// Cgroup, when set, is an open cgroup2 directory the child starts in
+	// (clone3's CLONE_INTO_CGROUP: it is in the cgroup before it can fork).
+	Cgroup *os.File
+	// V1Cgroup, when set, is a cgroup v1 directory the child starts in,
+	// and V1Home the one the spawn thread belongs in: v1 has no
+	// CLONE_INTO_CGROUP but places each thread on its own, so the spawn
+	// thread moves into V1Cgroup (its tasks file) for the fork and back
+	// to V1Home after it. Best effort: the caller moves the child itself
+	// as well.
+	V1Cgroup, V1Home string
 	// Detached starts the child in a session of its own, without a
 	// parent-death signal and with its output discarded (the fence, which
 	// must outlive thorp). Otherwise the child gets a process group of its
@@ -220,6 +232,9 @@ func (s *Spawner) Spawn(spec Spec, onExit func(Exit)) (Process, error) {
 		out.Stdout, out.Stderr = p.outR, p.errR
 		attr.Files = []uintptr{stdin.Fd(), p.outW.Fd(), p.errW.Fd()}
 		attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+		if spec.Cgroup != nil {
+			attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, int(spec.Cgroup.Fd())
+		}
 		defer func() {
 			if out.PID == 0 {
 				p.closeReadEnds()
@@ -229,7 +244,7 @@ func (s *Spawner) Spawn(spec Spec, onExit func(Exit)) (Process, error) {
 	for _, f := range spec.Files {
 		attr.Files = append(attr.Files, f.Fd())
 	}
-	pid, err := s.fork(path, argv, attr, onExit)
+	pid, err := s.fork(path, argv, attr, spec.V1Cgroup, spec.V1Home, onExit)
 	if err != nil {
 		return Process{}, err
 	}
@@ -239,13 +254,16 @@ func (s *Spawner) Spawn(spec Spec, onExit func(Exit)) (Process, error) {
 
 // fork forks and execs on the spawn thread, registering the child under
 // the registry's lock.
-func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, onExit func(Exit)) (int, error) {
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, v1Cgroup, v1Home string, onExit func(Exit)) (int, error) {
 	type result struct {
 		pid int
 		err error
 	}
 	done := make(chan result, 1)
 	f := func() {
+		if v1Cgroup != "" && v1Home != "" && joinThread(v1Cgroup) == nil {
+			defer joinThread(v1Home)
+		}
 		children.mu.Lock()
 		pid, err := syscall.ForkExec(path, argv, attr)
 		if err == nil {
@@ -264,4 +282,17 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, onExi
 		return 0, fmt.Errorf("exec %s: %w", path, res.err)
 	}
 	return res.pid, nil
+}
+
+// joinThread moves the calling OS thread into the cgroup v1 directory dir.
+func joinThread(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strconv.Itoa(syscall.Gettid()))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -1,0 +1,169 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Group is the cgroup of one process of a component instance (and of
+// everything it forks): a directory on the cgroup2 hierarchy, one on the
+// v1 memory hierarchy, or both. Its methods are safe for concurrent use.
+type Group struct {
+	v2, mem    string // directories; "" when not on that hierarchy
+	memoryV2   bool   // memory is read on v2
+	killByFile bool   // cgroup.kill exists
+}
+
+// Dir is the directory its processes are tracked in.
+func (g *Group) Dir() string {
+	if g.v2 != "" {
+		return g.v2
+	}
+	return g.mem
+}
+
+// V1Dir is its directory on the v1 memory hierarchy ("" when none): a
+// child forked by a thread in it starts in it (spawn.Spec.V1Cgroup).
+func (g *Group) V1Dir() string { return g.mem }
+
+// OpenDir opens its cgroup2 directory for CLONE_INTO_CGROUP
+// (syscall.SysProcAttr.CgroupFD): the child starts in the cgroup, before
+// it can fork. Nil without a cgroup2 directory; the caller closes it.
+func (g *Group) OpenDir() (*os.File, error) {
+	if g.v2 == "" {
+		return nil, nil
+	}
+	return os.OpenFile(g.v2, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+}
+
+// Join moves pid into the group where it did not start in it: the v1
+// memory directory always (v1 has no CLONE_INTO_CGROUP), the cgroup2 one
+// when inV2 is false.
+func (g *Group) Join(pid int, inV2 bool) error {
+	s := strconv.Itoa(pid)
+	var errs []error
+	if g.v2 != "" && !inV2 {
+		errs = append(errs, write(filepath.Join(g.v2, "cgroup.procs"), s))
+	}
+	if g.mem != "" {
+		errs = append(errs, write(filepath.Join(g.mem, "cgroup.procs"), s))
+	}
+	return errors.Join(errs...)
+}
+
+// Procs lists the processes in the group into buf (reused) and returns it.
+func (g *Group) Procs(buf []int) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(g.Dir(), "cgroup.procs"))
+	if err != nil {
+		return buf[:0], err
+	}
+	return parsePIDs(b, buf), nil
+}
+
+// Signal sends sig to every process in the group.
+func (g *Group) Signal(sig syscall.Signal) error {
+	pids, err := g.Procs(nil)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+	return err
+}
+
+// Kill SIGKILLs every process in the group: cgroup.kill where the kernel
+// has it (atomic: a process forking meanwhile cannot escape), else
+// SIGKILL to each listed process until the list is empty (at most 100
+// rounds).
+func (g *Group) Kill() error {
+	if g.killByFile && g.v2 != "" {
+		return write(filepath.Join(g.v2, "cgroup.kill"), "1")
+	}
+	var pids []int
+	for range 100 {
+		var err error
+		if pids, err = g.Procs(pids); err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return fmt.Errorf("%s: processes still forking after 100 rounds of SIGKILL", g.Dir())
+}
+
+// Empty reports whether no process is left in the group (a zombie not
+// yet reaped still counts as in it on v1, not on v2). A group whose
+// cgroup.procs cannot be read (removed by someone else) counts as empty.
+func (g *Group) Empty() bool {
+	pids, err := g.Procs(nil)
+	return err != nil || len(pids) == 0
+}
+
+// Memory reads the group's memory: memory.current minus memory.stat's
+// inactive_file on the v2 memory controller, memory.usage_in_bytes minus
+// total_inactive_file on v1. ok is false when the group has no memory
+// controller.
+func (g *Group) Memory() (m Memory, ok bool, err error) {
+	switch {
+	case g.memoryV2:
+		m, err = readMemory(g.v2, "memory.current", "inactive_file")
+	case g.mem != "":
+		m, err = readMemory(g.mem, "memory.usage_in_bytes", "total_inactive_file")
+	default:
+		return Memory{}, false, nil
+	}
+	return m, true, err
+}
+
+func readMemory(dir, usageFile, inactiveKey string) (Memory, error) {
+	u, err := os.ReadFile(filepath.Join(dir, usageFile))
+	if err != nil {
+		return Memory{}, err
+	}
+	st, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+	if err != nil {
+		return Memory{}, err
+	}
+	return memoryFrom(u, st, inactiveKey)
+}
+
+// CPU is the CPU time used by every process that ran in the group
+// (cpu.stat's usage_usec on cgroup2). ok is false without a cgroup2
+// directory.
+func (g *Group) CPU() (d time.Duration, ok bool, err error) {
+	if g.v2 == "" {
+		return 0, false, nil
+	}
+	b, err := os.ReadFile(filepath.Join(g.v2, "cpu.stat"))
+	if err != nil {
+		return 0, true, err
+	}
+	us, found := statValue(b, "usage_usec")
+	if !found {
+		return 0, true, errors.New("cpu.stat has no usage_usec")
+	}
+	return time.Duration(us) * time.Microsecond, true, nil
+}
+
+// Remove removes the group's directories once its processes are gone
+// (rmdir fails on a cgroup with processes: it is left alone then).
+func (g *Group) Remove() error {
+	return g.remove()
+}
+
+func (g *Group) remove() error {
+	var errs []error
+	for _, dir := range []string{g.v2, g.mem} {
+		if dir != "" {
+			errs = append(errs, rmdir(dir))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,64 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strconv"
+)
+
+// Memory is one reading of a cgroup's memory.
+type Memory struct {
+	// Bytes is what thorp counts: Usage minus InactiveFile.
+	Bytes int64
+	// Usage is memory.current (v2) or memory.usage_in_bytes (v1): every
+	// page charged to the cgroup, anonymous, file cache and kernel memory.
+	Usage int64
+	// InactiveFile is inactive_file (v2) or total_inactive_file (v1) of
+	// memory.stat: file cache the kernel reclaims first, without writing
+	// anything back or swapping.
+	InactiveFile int64
+}
+
+// memoryFrom combines a usage file and a memory.stat.
+func memoryFrom(usage, stat []byte, inactiveKey string) (Memory, error) {
+	u, err := strconv.ParseInt(string(bytes.TrimSpace(usage)), 10, 64)
+	if err != nil {
+		return Memory{}, fmt.Errorf("memory usage %q: %w", bytes.TrimSpace(usage), err)
+	}
+	inactive, ok := statValue(stat, inactiveKey)
+	if !ok {
+		return Memory{}, fmt.Errorf("memory.stat has no %s", inactiveKey)
+	}
+	m := Memory{Usage: u, InactiveFile: int64(inactive)}
+	m.Bytes = max(m.Usage-m.InactiveFile, 0)
+	return m, nil
+}
+
+// statValue finds "key value" in a flat-keyed cgroup file (memory.stat,
+// cpu.stat).
+func statValue(b []byte, key string) (uint64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := bytes.Cut(sc.Bytes(), []byte{' '})
+		if !ok || string(k) != key {
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// parsePIDs reads a cgroup.procs: one pid a line.
+func parsePIDs(b []byte, into []int) []int {
+	into = into[:0]
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
+		if n, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil && n > 0 {
+			into = append(into, n)
+		}
+	}
+	return into
+}

@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"math"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/thorp-dev/thorp/engine/cgroup"
+	"github.com/thorp-dev/thorp/engine/proc"
+	"github.com/thorp-dev/thorp/engine/spawn"
+)
+
+// cgroups is the Supervisor's side of package cgroup: the Manager (nil
+// when processes are tracked through the process tree) and the cgroup of
+// each running main process by pid, which the sampler reads. Safe for
+// concurrent use; open and close belong to Run.
+type cgroups struct {
+	m    *cgroup.Manager
+	plan cgroup.Plan
+
+	mu    sync.Mutex
+	byPID map[int]*cgroup.Group
+}
+
+// open creates thorp's cgroups on layout l and logs which mode each part
+// uses and why.
+func (cg *cgroups) open(l cgroup.Layout, log *slog.Logger) {
+	cg.m, cg.plan = cgroup.Open(l)
+	cg.byPID = map[int]*cgroup.Group{}
+	lines := cg.plan.Lines()
+	args := make([]any, 0, 2*len(lines)+2)
+	if cg.m != nil {
+		args = append(args, "root", cg.m.Root())
+	}
+	for _, line := range lines {
+		k, v, _ := strings.Cut(line, ": ")
+		args = append(args, k, v)
+	}
+	log.Info("cgroups", args...)
+}
+
+// close removes the cgroups of components and thorp's root (each only if
+// empty).
+func (cg *cgroups) close(log *slog.Logger) {
+	if err := cg.m.Close(); err != nil {
+		log.Warn("cgroups left behind", "err", err)
+	}
+}
+
+// group returns the cgroup of the main process pid (nil when none).
+func (cg *cgroups) group(pid int) *cgroup.Group {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	return cg.byPID[pid]
+}
+
+// each calls f for every process's cgroup.
+func (cg *cgroups) each(f func(*cgroup.Group)) {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	for _, g := range cg.byPID {
+		f(g)
+	}
+}
+
+// spawnInto starts spec in a new cgroup of instance of c, when thorp
+// has cgroups: the child is in it from its fork on cgroup2, and joins the
+// v1 memory cgroup at once after. Without cgroups, or when one cannot be
+// created (logged), the process is tracked through its process tree.
+func (s *Supervisor) spawnInto(c *component, instance int, p *process, spec spawn.Spec, onExit func(spawn.Exit)) (spawn.Process, error) {
+	cg := &s.cg
+	if cg.m == nil {
+		return s.spawner.Spawn(spec, onExit)
+	}
+	g, err := cg.m.NewGroup(c.cfg.Name, instance, int64(c.cfg.MemoryHigh))
+	if err != nil {
+		c.log.Warn("no cgroup for the process: tracking it through its process tree", "instance", instance, "err", err)
+		return s.spawner.Spawn(spec, onExit)
+	}
+	dir, err := g.OpenDir()
+	if err != nil {
+		c.log.Warn("cannot open the process's cgroup: it joins it after it starts", "instance", instance, "err", err)
+	}
+	spec.Cgroup = dir
+	if v1 := g.V1Dir(); v1 != "" {
+		spec.V1Cgroup, spec.V1Home = v1, cg.m.V1Home()
+	}
+	child, err := s.spawner.Spawn(spec, onExit)
+	if dir != nil && errors.Is(err, syscall.ENOSYS) {
+		// No clone3 (Linux before 5.7): join after the fork instead.
+		spec.Cgroup, dir = nil, nil
+		child, err = s.spawner.Spawn(spec, onExit)
+	}
+	if spec.Cgroup != nil {
+		spec.Cgroup.Close()
+	}
+	if err != nil {
+		_ = g.Remove()
+		return child, err
+	}
+	if err := g.Join(child.PID, dir != nil); err != nil {
+		c.log.Warn("process did not join its cgroup", "instance", instance, "pid", child.PID, "err", err)
+	}
+	p.cg = g
+	cg.mu.Lock()
+	cg.byPID[child.PID] = g
+	cg.mu.Unlock()
+	return child, nil
+}
+
+// releaseCgroup removes p's cgroup once p and everything it started are
+// gone.
+func (s *Supervisor) releaseCgroup(c *component, p *process) {
+	if p.cg == nil {
+		return
+	}
+	s.cg.mu.Lock()
+	if s.cg.byPID[p.pid] == p.cg {
+		delete(s.cg.byPID, p.pid)
+	}
+	s.cg.mu.Unlock()
+	if err := p.cg.Remove(); err != nil {
+		c.log.Warn("cannot remove the process's cgroup", "pid", p.pid, "err", err)
+	}
+}
+
+// cgroupReader reads the samples of instances that run in a cgroup
+// through it, and those of the others through the pass over /proc: the
+// processes are those cgroup.procs lists (however they forked), the CPU
+// time cpu.stat's, and the memory the cgroup's (memory_measure =
+// "cgroup", where the memory controller is there) or the RSS or PSS of
+// the listed processes.
+type cgroupReader struct {
+	cg       *cgroups
+	pass     *procReader
+	byCgroup bool  // memory_measure = "cgroup"
+	pids     []int // cgroup.procs, reused
+}
+
+// cgroupCPU is the start time of the made-up process whose CPU ticks are
+// a cgroup's cpu.stat, keyed by its main process's pid: no process of
+// the tree has it, so the CPU counters count the cgroup as one process.
+const cgroupCPU = math.MaxUint64
+
+func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading {
+	g := r.cg.group(pid)
+	if g == nil {
+		return r.pass.readInstance(pid, prev, pss, ticks)
+	}
+	pids, err := g.Procs(r.pids)
+	r.pids = pids
+	if err != nil {
+		return r.pass.readInstance(pid, prev, pss, ticks)
+	}
+	rd := instanceReading{ticks: clear2(ticks)}
+	rd.usage.Procs = len(pids)
+	measured := false
+	if r.byCgroup {
+		if m, ok, err := g.Memory(); ok && err == nil {
+			rd.usage.RSS, measured = m.Bytes, true
+		}
+	}
+	cpu, hasCPU, err := g.CPU()
+	hasCPU = hasCPU && err == nil
+	var tab *proc.Table
+	if !measured || !hasCPU {
+		// The listed processes' stat: from the pass's scan, or read
+		// one by one (Walk from each, any start time).
+		if tab = r.pass.tab; tab == nil {
+			extra := make([]proc.Ident, len(pids))
+			for i, p := range pids {
+				extra[i] = proc.Ident{PID: p}
+			}
+			tab = proc.Walk(r.pass.root, pid, extra)
+		}
+		for _, p := range pids {
+			if st, ok := tab.Get(p); ok {
+				rd.tree = append(rd.tree, st.Ident())
+			}
+		}
+	}
+	if !measured {
+		u := tab.Usage(r.pass.root, rd.tree, pss)
+		rd.usage.RSS, rd.usage.PSS = u.RSS, u.PSS
+	}
+	if hasCPU {
+		rd.ticks[proc.Ident{PID: pid, StartTime: cgroupCPU}] = uint64(cpu.Seconds() * proc.ClockTicks)
+		rd.usage.CPUSeconds = cpu.Seconds()
+	} else {
+		rd.ticks = tab.CPUTicks(rd.tree, rd.ticks)
+	}
+	return rd
+}
+
+// needsProc reports whether sampling d reads /proc: not when every
+// instance with a process is read through its cgroup, memory and CPU
+// included.
+func (cg *cgroups) needsProc(d dueComponent) bool {
+	if cg.m == nil || d.cc.MemoryMeasure != "cgroup" || !cg.plan.Memory.Cgroup || !cg.plan.CPU.Cgroup {
+		return true
+	}
+	for _, in := range d.st.Instances {
+		if in.PID > 0 && cg.group(in.PID) == nil {
+			return true
+		}
+	}
+	return false
+}
