@@ -60,8 +60,8 @@ type usageSample struct {
 	instance int
 	pid      int // the main process it was taken for
 	time     time.Time
-	memory   int64 // RSS, PSS or the cgroup's, as memory_measure says
-	rss, pss int64 // with memory_measure = "cgroup" read there, rss is memory and pss 0
+	memory   int64        // RSS, PSS or the cgroup's, as memory_measure says
+	rss, pss int64        // with memory_measure = "cgroup" read there, rss is memory and pss 0
 	procs    int          // processes in the tree
 	cpu      float64      // cumulative CPU seconds of the component, never decreasing
 	cpuPct   float64      // CPU use of this instance's tree since its previous sample, % of one core

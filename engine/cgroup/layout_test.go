@@ -28,7 +28,7 @@ func detectFixture(t *testing.T, name string) Layout {
 
 func TestDetect_Layouts(t *testing.T) {
 	for _, tc := range []struct {
-		fixture, kind                            string
+		fixture, kind                           string
 		unified, unifiedMount, memory, memMount string
 	}{
 		{"hybrid", "hybrid", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory/process_api/abc", "/sys/fs/cgroup/memory"},
