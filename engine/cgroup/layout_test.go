@@ -90,3 +90,61 @@ func TestMemoryFrom(t *testing.T) {
 		t.Errorf("negative memory not clamped: %+v", m)
 	}
 }
+
+// fakeHierarchy makes dir look like a cgroup directory with these
+// controllers available (cgroup.controllers) and cgroup.kill when kill.
+func fakeHierarchy(t *testing.T, dir, controllers string, kill bool) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"cgroup.controllers": controllers + "\n", "cgroup.subtree_control": "\n", "cgroup.procs": ""}
+	if kill {
+		files["cgroup.kill"] = ""
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMakePlan_Layouts(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		layout                  func(root string) Layout
+		tracking, kill, memory  string
+		memoryHigh, cpuByCgroup bool
+	}{
+		{"pure v2 with the memory controller", func(root string) Layout {
+			fakeHierarchy(t, filepath.Join(root, "unified", "own"), "cpu memory pids", true)
+			return Layout{Unified: filepath.Join(root, "unified", "own"), UnifiedMount: filepath.Join(root, "unified")}
+		}, "cgroup v2", "cgroup.kill", "v2 memory controller", true, true},
+		{"hybrid: cgroup2 without controllers, v1 memory", func(root string) Layout {
+			fakeHierarchy(t, filepath.Join(root, "unified", "own"), "", true)
+			fakeHierarchy(t, filepath.Join(root, "memory", "own"), "", false)
+			return Layout{Unified: filepath.Join(root, "unified", "own"), UnifiedMount: filepath.Join(root, "unified"),
+				Memory: filepath.Join(root, "memory", "own"), MemoryMount: filepath.Join(root, "memory"), V1: []string{filepath.Join(root, "memory")}}
+		}, "cgroup v2", "cgroup.kill", "v1 memory controller", false, true},
+		{"cgroup2 before Linux 5.14", func(root string) Layout {
+			fakeHierarchy(t, filepath.Join(root, "unified", "own"), "", false)
+			return Layout{Unified: filepath.Join(root, "unified", "own"), UnifiedMount: filepath.Join(root, "unified")}
+		}, "cgroup v2", "SIGKILL to each process in cgroup.procs", "process tree walk", false, true},
+		{"pure v1", func(root string) Layout {
+			fakeHierarchy(t, filepath.Join(root, "memory", "own"), "", false)
+			return Layout{Memory: filepath.Join(root, "memory", "own"), MemoryMount: filepath.Join(root, "memory"), V1: []string{filepath.Join(root, "memory")}}
+		}, "cgroup v1 memory hierarchy", "SIGKILL to each process in cgroup.procs", "v1 memory controller", false, false},
+		{"not writable", func(root string) Layout {
+			return Layout{Unified: filepath.Join(root, "gone"), UnifiedMount: root}
+		}, "process tree", "SIGKILL to the process group", "process tree walk", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := MakePlan(tc.layout(t.TempDir()))
+			lines := strings.Join(p.Lines(), "\n")
+			if !strings.HasPrefix(p.Tracking.By, tc.tracking) || !strings.HasPrefix(p.Kill.By, tc.kill) ||
+				!strings.HasPrefix(p.Memory.By, tc.memory) || p.MemoryHigh != tc.memoryHigh || p.CPU.Cgroup != tc.cpuByCgroup {
+				t.Errorf("plan:\n%s", lines)
+			}
+		})
+	}
+}
