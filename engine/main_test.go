@@ -41,11 +41,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(f, "E %d\n", time.Now().UnixNano())
 		os.Exit(1)
 	case "leak":
-		// Grow memory at THORP_LEAK_RATE bytes/s until SIGTERM.
+		// Grow memory at THORP_LEAK_RATE bytes/s until SIGTERM, up to
+		// THORP_LEAK_MAX bytes (1 GiB without it).
 		rate, _ := strconv.ParseInt(os.Getenv("THORP_LEAK_RATE"), 10, 64)
+		most, _ := strconv.ParseInt(os.Getenv("THORP_LEAK_MAX"), 10, 64)
+		if most <= 0 {
+			most = 1 << 30
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		if err := simulate.Leak(ctx, simulate.LeakOptions{Rate: rate, Max: 1 << 30}, io.Discard); err != nil {
+		if err := simulate.Leak(ctx, simulate.LeakOptions{Rate: rate, Max: most}, io.Discard); err != nil {
 			os.Exit(1)
 		}
 		os.Exit(0)
