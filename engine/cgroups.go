@@ -105,6 +105,7 @@ func (s *Supervisor) spawnInto(c *component, instance int, p *process, spec spaw
 		c.log.Warn("process did not join its cgroup", "instance", instance, "pid", child.PID, "err", err)
 	}
 	p.cg = g
+	s.fence.AddCgroup(g.Dir())
 	cg.mu.Lock()
 	cg.byPID[child.PID] = g
 	cg.mu.Unlock()
@@ -122,6 +123,7 @@ func (s *Supervisor) releaseCgroup(c *component, p *process) {
 		delete(s.cg.byPID, p.pid)
 	}
 	s.cg.mu.Unlock()
+	s.fence.RemoveCgroup(p.cg.Dir())
 	if err := p.cg.Remove(); err != nil {
 		c.log.Warn("cannot remove the process's cgroup", "pid", p.pid, "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/thorp-dev/thorp/engine/cgroup"
 	"github.com/thorp-dev/thorp/engine/fence"
 	"github.com/thorp-dev/thorp/engine/proc"
 )
@@ -27,6 +28,6 @@ func cmdFence(context.Context, []string, io.Writer, io.Writer) int {
 	fence.Serve(os.Stdin, func(pid int) (uint64, bool) {
 		st, err := proc.ReadStat("/proc", pid)
 		return st.StartTime, err == nil
-	})
+	}, cgroup.KillDir)
 	return exitOK
 }

@@ -28,8 +28,10 @@ const startupUsage = `startup [-c FILE] [--env PROFILE] [--install] [--user U] [
 
 Prints a systemd unit that runs 'thorp run -c FILE [--env PROFILE]' (the
 profile: --env, else $THORP_ENV of this shell) as a Type=notify service
-with a watchdog, Restart=always and KillMode=mixed (systemd signals thorp
-only; thorp stops the components in dependency order). TimeoutStopSec covers
+with a watchdog, Restart=always, KillMode=mixed (systemd signals thorp
+only; thorp stops the components in dependency order) and Delegate=yes
+(thorp may create cgroups under the unit's: each component process gets
+its own, see docs/config.md#cgroups). TimeoutStopSec covers
 the slowest ordered stop: the largest kill_timeout of each dependency level,
 added up, plus 30s. The unit sets Environment=PATH= to the PATH of the shell
 that runs startup (its absolute directories), so a command found there (a
@@ -308,6 +310,9 @@ func renderUnit(p unitParams) string {
 	w("WatchdogSec=%s", unitSeconds(p.Watchdog))
 	w("TimeoutStopSec=%s", unitSeconds(p.StopTimeout))
 	w("KillMode=mixed")
+	w("# Delegate=yes: thorp puts each component process in a cgroup of its own")
+	w("# under the unit's, to find, measure and kill all it starts.")
+	w("Delegate=yes")
 	w("LimitNOFILE=65536")
 	w("")
 	w("[Install]")

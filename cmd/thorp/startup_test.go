@@ -40,6 +40,9 @@ RestartSec=2s
 WatchdogSec=30s
 TimeoutStopSec=37s
 KillMode=mixed
+# Delegate=yes: thorp puts each component process in a cgroup of its own
+# under the unit's, to find, measure and kill all it starts.
+Delegate=yes
 LimitNOFILE=65536
 
 [Install]
@@ -151,7 +154,7 @@ func TestStartup_Print_UnitForConfig(t *testing.T) {
 	if out != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
-	for _, line := range []string{"Type=notify", "TimeoutStopSec=37s", "KillMode=mixed", "Restart=always", "WatchdogSec=30s",
+	for _, line := range []string{"Type=notify", "TimeoutStopSec=37s", "KillMode=mixed", "Delegate=yes", "Restart=always", "WatchdogSec=30s",
 		"ExecStart=" + execArg(exe) + " run -c " + execArg(cfgPath)} {
 		if !strings.Contains(out, line+"\n") {
 			t.Errorf("unit lacks %q", line)

@@ -76,26 +76,46 @@ func (g *Group) Signal(sig syscall.Signal) error {
 
 // Kill SIGKILLs every process in the group: cgroup.kill where the kernel
 // has it (atomic: a process forking meanwhile cannot escape), else
-// SIGKILL to each listed process until the list is empty (at most 100
-// rounds).
+// SIGKILL to each listed process (see killEach).
 func (g *Group) Kill() error {
 	if g.killByFile && g.v2 != "" {
 		return write(filepath.Join(g.v2, "cgroup.kill"), "1")
 	}
+	return killEach(g.Dir())
+}
+
+// KillDir kills every process in the cgroup directory dir as Group.Kill
+// does (the fence, after thorp died, knows only the directory).
+func KillDir(dir string) error {
+	if err := write(filepath.Join(dir, "cgroup.kill"), "1"); err == nil {
+		return nil
+	}
+	return killEach(dir)
+}
+
+// killEach SIGKILLs each process in dir's cgroup.procs, again for
+// processes that appear meanwhile, until a read lists none it has not
+// killed (at most 100 rounds: a fork bomb may outrun it).
+func killEach(dir string) error {
 	var pids []int
+	killed := map[int]bool{}
 	for range 100 {
-		var err error
-		if pids, err = g.Procs(pids); err != nil {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
 			return err
 		}
-		if len(pids) == 0 {
+		fresh := false
+		for _, pid := range parsePIDs(b, pids) {
+			if !killed[pid] {
+				killed[pid], fresh = true, true
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if !fresh {
 			return nil
 		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 	}
-	return fmt.Errorf("%s: processes still forking after 100 rounds of SIGKILL", g.Dir())
+	return fmt.Errorf("%s: processes still forking after 100 rounds of SIGKILL", dir)
 }
 
 // Empty reports whether no process is left in the group (a zombie not

@@ -1,8 +1,10 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -146,5 +148,12 @@ func TestMakePlan_Layouts(t *testing.T) {
 				t.Errorf("plan:\n%s", lines)
 			}
 		})
+	}
+}
+
+func TestParsePIDs_LeavesOutSelf(t *testing.T) {
+	b := []byte(fmt.Sprintf("12\n%d\n34\n\n", os.Getpid()))
+	if got := parsePIDs(b, nil); !slices.Equal(got, []int{12, 34}) {
+		t.Fatalf("parsePIDs = %v, want [12 34]: never the calling process", got)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/thorp-dev/thorp/engine/spawn"
 )
 
 // childEnv makes the test binary act as a child process: "leak" grows by
@@ -170,24 +172,26 @@ func TestGroup_KillReachesSetsidDoubleForkEscaper(t *testing.T) {
 	}
 }
 
-// rssOf is VmRSS of pid in bytes.
-func rssOf(t *testing.T, pid int) int64 {
+// anonOf is pid's anonymous and shared-memory RSS (RssAnon + RssShmem)
+// in bytes.
+func anonOf(t *testing.T, pid int) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var n int64
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		k, v, _ := strings.Cut(line, ":")
+		if k == "RssAnon" || k == "RssShmem" {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return kb << 10
+			n += kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
-	return 0
+	return n
 }
 
 func TestGroup_MemoryTracksLeaker(t *testing.T) {
@@ -200,24 +204,45 @@ func TestGroup_MemoryTracksLeaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Remove() })
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=leak")
-	stdin, err := cmd.StdinPipe()
+	// Started as thorp starts a component: in the cgroup from its fork
+	// on both hierarchies.
+	sp := spawn.New()
+	t.Cleanup(func() { _ = sp.Close() })
+	stdinR, stdin, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	defer stdin.Close()
+	dir, err := g.OpenDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	startIn(t, g, cmd)
+	exited := make(chan struct{})
+	child, err := sp.Spawn(spawn.Spec{Argv: []string{os.Args[0]}, Environ: os.Environ(), Extra: []string{childEnv + "=leak"},
+		Stdin: stdinR, Cgroup: dir, V1Cgroup: g.V1Dir(), V1Home: m.V1Home()}, func(spawn.Exit) { close(exited) })
+	stdinR.Close()
+	if dir != nil {
+		dir.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Stdout.Close()
+	defer child.Stderr.Close()
 	t.Cleanup(func() {
 		_ = g.Kill()
-		_ = cmd.Wait()
+		<-exited
 	})
-	out := bufio.NewReader(stdout)
+	if v1 := g.V1Dir(); v1 != "" {
+		b, _ := os.ReadFile(filepath.Join(v1, "cgroup.procs"))
+		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(child.PID) {
+			t.Fatalf("v1 memory cgroup.procs = %q right after the spawn, want %d", got, child.PID)
+		}
+	}
+	out := bufio.NewReader(child.Stdout)
+	pid := child.PID
 	const mib = 1 << 20
-	var first, firstRSS int64
+	var first, firstAnon int64
 	for step := 1; step <= 6; step++ {
 		if _, err := io.WriteString(stdin, "grow\n"); err != nil {
 			t.Fatal(err)
@@ -229,20 +254,21 @@ func TestGroup_MemoryTracksLeaker(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("Memory() = %+v, %v, %v", mem, ok, err)
 		}
-		rss := rssOf(t, cmd.Process.Pid)
-		t.Logf("after %d MiB: cgroup %.1f MiB (usage %.1f, inactive_file %.1f), RSS %.1f MiB",
-			16*step, float64(mem.Bytes)/mib, float64(mem.Usage)/mib, float64(mem.InactiveFile)/mib, float64(rss)/mib)
+		anon := anonOf(t, pid)
+		t.Logf("after %d MiB: cgroup %.1f MiB (usage %.1f, inactive_file %.1f), anonymous RSS %.1f MiB",
+			16*step, float64(mem.Bytes)/mib, float64(mem.Usage)/mib, float64(mem.InactiveFile)/mib, float64(anon)/mib)
 		if step == 1 {
-			first, firstRSS = mem.Bytes, rss
+			first, firstAnon = mem.Bytes, anon
 		}
 		// The binary's file pages count in its RSS but are charged to
-		// whoever read them first (the test process): compare growth,
-		// and the level within a few MiB.
-		if d := mem.Bytes - rss; d > 4*mib || d < -12*mib {
-			t.Errorf("cgroup memory %d is not within [-12, +4] MiB of RSS %d", mem.Bytes, rss)
+		// whoever read them first (the test process, running the same
+		// binary): the cgroup's memory is the anonymous RSS plus kernel
+		// memory (page tables, stacks), within a few MiB.
+		if d := mem.Bytes - anon; d > 4*mib || d < -mib {
+			t.Errorf("cgroup memory %d is not within [-1, +4] MiB of the anonymous RSS %d", mem.Bytes, anon)
 		}
-		if grown, rssGrown := mem.Bytes-first, rss-firstRSS; abs(grown-rssGrown) > 2*mib {
-			t.Errorf("cgroup memory grew by %.1f MiB since the first step, RSS by %.1f MiB", float64(grown)/mib, float64(rssGrown)/mib)
+		if grown, anonGrown := mem.Bytes-first, anon-firstAnon; abs(grown-anonGrown) > 2*mib {
+			t.Errorf("cgroup memory grew by %.1f MiB since the first step, the anonymous RSS by %.1f MiB", float64(grown)/mib, float64(anonGrown)/mib)
 		}
 	}
 	if mem, _, _ := g.Memory(); mem.Bytes-first < 70*mib {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -50,13 +51,17 @@ func statValue(b []byte, key string) (uint64, bool) {
 	return 0, false
 }
 
-// parsePIDs reads a cgroup.procs: one pid a line.
+// parsePIDs reads a cgroup.procs: one pid a line. The calling process's
+// own pid is left out: on v1, where threads move one by one, thorp's spawn
+// thread passes through a component's cgroup for each fork, and nothing
+// must ever signal thorp for a component.
 func parsePIDs(b []byte, into []int) []int {
 	into = into[:0]
+	self := os.Getpid()
 	for len(b) > 0 {
 		line, rest, _ := bytes.Cut(b, []byte{'\n'})
 		b = rest
-		if n, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil && n > 0 {
+		if n, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil && n > 0 && n != self {
 			into = append(into, n)
 		}
 	}

@@ -5,7 +5,8 @@
 // children do not: when thorp dies they would re-parent to init and run on.
 // So thorp starts one small fence process (thorp's own binary, in its own
 // session) and keeps the write end of a pipe to it. thorp tells the fence
-// every process group it starts and every descendant that left its group;
+// every process group it starts and every descendant that left its group
+// (or, where it has them, every component process's cgroup);
 // when the pipe reaches EOF, which the kernel guarantees however thorp
 // ended, the fence SIGKILLs all of them and exits. After an orderly
 // shutdown everything is already gone and the fence just exits.
@@ -58,6 +59,13 @@ func (f *Writer) AddProcess(pid int, start uint64) { f.send("+p %d %d", pid, sta
 // RemoveProcess forgets pid.
 func (f *Writer) RemoveProcess(pid int) { f.send("-p %d", pid) }
 
+// AddCgroup asks the fence to kill every process in the cgroup directory
+// dir if thorp dies (dir must not hold a newline).
+func (f *Writer) AddCgroup(dir string) { f.send("+c %s", dir) }
+
+// RemoveCgroup forgets dir once its processes are gone.
+func (f *Writer) RemoveCgroup(dir string) { f.send("-c %s", dir) }
+
 // Close closes the pipe: the fence kills whatever is still registered and
 // exits. Safe twice.
 func (f *Writer) Close() error {
@@ -75,13 +83,23 @@ func (f *Writer) Close() error {
 }
 
 // Serve is the fence process: it reads registrations from r until EOF, then
-// SIGKILLs every registered group and process. startTime reads a pid's start
-// time so a reused pid is never killed; nil skips that check.
-func Serve(r io.Reader, startTime func(pid int) (uint64, bool)) {
+// kills every registered cgroup (killCgroup) and SIGKILLs every registered
+// group and process. startTime reads a pid's start time so a reused pid is
+// never killed; nil skips that check.
+func Serve(r io.Reader, startTime func(pid int) (uint64, bool), killCgroup func(dir string) error) {
 	groups := map[int]bool{}
 	procs := map[int]uint64{}
+	cgroups := map[string]bool{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
+		if op, dir, ok := strings.Cut(sc.Text(), " "); ok && (op == "+c" || op == "-c") {
+			if op == "+c" {
+				cgroups[dir] = true
+			} else {
+				delete(cgroups, dir)
+			}
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 {
 			continue
@@ -102,6 +120,11 @@ func Serve(r io.Reader, startTime func(pid int) (uint64, bool)) {
 			}
 		case "-p":
 			delete(procs, n)
+		}
+	}
+	for dir := range cgroups {
+		if killCgroup != nil {
+			_ = killCgroup(dir)
 		}
 	}
 	for pgid := range groups {

@@ -3,6 +3,7 @@ package fence
 import (
 	"io"
 	"os/exec"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestServe_KillsRegisteredAtEOF(t *testing.T) {
 	r, w := io.Pipe()
 	served := make(chan struct{})
 	go func() {
-		Serve(r, func(pid int) (uint64, bool) { return 7, true })
+		Serve(r, func(pid int) (uint64, bool) { return 7, true }, nil)
 		close(served)
 	}()
 	f := NewWriter(w)
@@ -70,7 +71,7 @@ func TestServe_SkipsReusedPID(t *testing.T) {
 	r, w := io.Pipe()
 	served := make(chan struct{})
 	go func() {
-		Serve(r, func(int) (uint64, bool) { return 99, true }) // another process now has the pid
+		Serve(r, func(int) (uint64, bool) { return 99, true }, nil) // another process now has the pid
 		close(served)
 	}()
 	f := NewWriter(w)
@@ -89,5 +90,31 @@ func TestWriter_NilIsNoop(t *testing.T) {
 	f.AddProcess(1, 1)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestServe_KillsRegisteredCgroupsAtEOF(t *testing.T) {
+	r, w := io.Pipe()
+	var killed []string
+	served := make(chan struct{})
+	go func() {
+		Serve(r, nil, func(dir string) error {
+			killed = append(killed, dir)
+			return nil
+		})
+		close(served)
+	}()
+	f := NewWriter(w)
+	f.AddCgroup("/sys/fs/cgroup/unified/thorp-1/api/0")
+	f.AddCgroup("/sys/fs/cgroup/unified/thorp-1/my app/1")
+	f.AddCgroup("/sys/fs/cgroup/unified/thorp-1/api/1")
+	f.RemoveCgroup("/sys/fs/cgroup/unified/thorp-1/api/1")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-served
+	slices.Sort(killed)
+	if want := []string{"/sys/fs/cgroup/unified/thorp-1/api/0", "/sys/fs/cgroup/unified/thorp-1/my app/1"}; !slices.Equal(killed, want) {
+		t.Fatalf("killed %q, want %q", killed, want)
 	}
 }

@@ -261,15 +261,18 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, v1Cgr
 	}
 	done := make(chan result, 1)
 	f := func() {
-		if v1Cgroup != "" && v1Home != "" && joinThread(v1Cgroup) == nil {
-			defer joinThread(v1Home)
-		}
+		joined := v1Cgroup != "" && v1Home != "" && joinThread(v1Cgroup) == nil
 		children.mu.Lock()
 		pid, err := syscall.ForkExec(path, argv, attr)
 		if err == nil {
 			children.waiters[pid] = waiter{owner: s, onExit: onExit}
 		}
 		children.mu.Unlock()
+		if joined {
+			// Back before anyone reads the cgroup: on v1 a thread in
+			// it lists thorp's whole process there.
+			_ = joinThread(v1Home)
+		}
 		done <- result{pid, err}
 	}
 	select {
