@@ -1,0 +1,118 @@
+package cgroup
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/thorp-dev/thorp/engine/proc"
+	"github.com/thorp-dev/thorp/engine/spawn"
+)
+
+// treeOf50 starts a tree of 50 processes (a shell and 49 sleeps) in a new
+// cgroup of m, as thorp starts a component, and kills it when b ends.
+func treeOf50(b *testing.B, m *Manager) (*Group, int) {
+	b.Helper()
+	g, err := m.NewGroup("tree50", 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sp := spawn.New()
+	dir, err := g.OpenDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	child, err := sp.Spawn(spawn.Spec{Argv: []string{"/bin/sh", "-c", "for i in $(seq 49); do sleep 600 & done; echo started; wait"},
+		Environ: os.Environ(), Cgroup: dir, V1Cgroup: g.V1Dir(), V1Home: m.V1Home()}, func(spawn.Exit) { close(exited) })
+	if dir != nil {
+		dir.Close()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = g.Kill()
+		<-exited
+		child.Stdout.Close()
+		child.Stderr.Close()
+		_ = sp.Close()
+		_ = g.Remove()
+	})
+	buf := make([]byte, 64)
+	if n, _ := child.Stdout.Read(buf); !strings.HasPrefix(string(buf[:n]), "started") {
+		b.Fatalf("the tree did not start: %q", buf[:n])
+	}
+	for range 1000 {
+		if pids, _ := g.Procs(nil); len(pids) == 50 {
+			return g, child.PID
+		}
+		syscall.Nanosleep(&syscall.Timespec{Nsec: 1e6}, nil)
+	}
+	b.Fatal("the tree never had 50 processes")
+	return nil, 0
+}
+
+// BenchmarkSampleTree50 is the cost of one memory and CPU sample of a
+// component whose tree has 50 processes, both ways in one run: through
+// its cgroup (cgroup.procs, the memory controller's usage and memory.stat,
+// cpu.stat: memory_measure = "cgroup") and through the process-tree walk
+// (one pass over /proc, the tree under the main process, its RSS and CPU
+// ticks: memory_measure = "rss" without a cgroup). The walk's cost grows
+// with every process on the host, which it reads; procs-read says how
+// many processes each way reads.
+func BenchmarkSampleTree50(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("creating cgroups needs root")
+	}
+	l, err := DetectSelf()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, p := Open(l)
+	if m == nil || !p.Memory.Cgroup {
+		b.Fatalf("no memory cgroup here:\n%s", strings.Join(p.Lines(), "\n"))
+	}
+	b.Cleanup(func() { _ = m.Close() })
+	g, pid := treeOf50(b, m)
+
+	b.Run("cgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		var pids []int
+		for b.Loop() {
+			var err error
+			if pids, err = g.Procs(pids); err != nil || len(pids) != 50 {
+				b.Fatalf("%d processes, %v", len(pids), err)
+			}
+			if mem, _, err := g.Memory(); err != nil || mem.Bytes <= 0 {
+				b.Fatalf("memory %+v, %v", mem, err)
+			}
+			if _, ok, err := g.CPU(); err != nil || !ok {
+				b.Skipf("no cpu.stat: %v", err)
+			}
+		}
+		b.ReportMetric(50, "procs-read")
+	})
+	b.Run("tree-walk", func(b *testing.B) {
+		b.ReportAllocs()
+		var tree []proc.Ident
+		var counter proc.CPUCounter
+		ticks := map[proc.Ident]uint64{}
+		var host int
+		for b.Loop() {
+			tab, err := proc.Scan("/proc")
+			if err != nil {
+				b.Fatal(err)
+			}
+			host = tab.Len()
+			tree = tab.Tree(pid, pid, tree)
+			u := tab.Usage("/proc", tree, false)
+			if u.Procs != 50 || u.RSS <= 0 {
+				b.Fatalf("usage %+v", u)
+			}
+			counter.Update(tab.CPUTicks(tree, ticks))
+		}
+		b.ReportMetric(float64(host), "procs-read")
+	})
+}
