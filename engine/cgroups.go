@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"math"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"syscall"

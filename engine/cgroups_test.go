@@ -135,3 +135,21 @@ func anonRSS(g *cgroup.Group) int64 {
 }
 
 func abs64(n int64) int64 { return max(n, -n) }
+
+func TestSupervisor_CgroupCPUAndProcesses(t *testing.T) {
+	// A spinner that a double fork took out of the tree: its CPU and its
+	// process still count, read from the cgroup (cpu.stat, cgroup.procs).
+	s := withCgroups(t, testComponent(t, "spin",
+		`( setsid /bin/sh -c 'while :; do :; done' & ); exec sleep 1000`,
+		func(c *config.Component) {
+			c.MemoryMeasure = "cgroup"
+			c.MaxMemoryRestart = 1 << 30 // sampled every memory_interval
+			c.MemoryInterval = 100 * time.Millisecond
+		}))
+	waitFor(t, 20*time.Second, "the spinner's CPU and process counted", func() bool {
+		st := statusOf(t, s, "spin")
+		return len(st.Instances) == 1 && st.Instances[0].Procs == 2 && st.Instances[0].CPUPercent > 20 && st.CPUSeconds > 0.2
+	})
+	st := statusOf(t, s, "spin")
+	t.Logf("procs %d, cpu %.0f %%, %.2f s", st.Instances[0].Procs, st.Instances[0].CPUPercent, st.CPUSeconds)
+}
