@@ -55,13 +55,14 @@ func treeOf50(b *testing.B, m *Manager) (*Group, int) {
 }
 
 // BenchmarkSampleTree50 is the cost of one memory and CPU sample of a
-// component whose tree has 50 processes, both ways in one run: through
-// its cgroup (cgroup.procs, the memory controller's usage and memory.stat,
-// cpu.stat: memory_measure = "cgroup") and through the process-tree walk
-// (one pass over /proc, the tree under the main process, its RSS and CPU
-// ticks: memory_measure = "rss" without a cgroup). The walk's cost grows
-// with every process on the host, which it reads; procs-read says how
-// many processes each way reads.
+// component whose tree has 50 processes, the three ways in one run:
+// through its cgroup (cgroup.procs, the memory controller's usage and
+// memory.stat, cpu.stat: memory_measure = "cgroup"), and, as without a
+// cgroup for memory_measure = "rss", through the process tree: walk (the
+// tree's own /proc files: each process's stat and children, proc.Walk)
+// and scan (one pass over all of /proc, whose cost grows with every
+// process on the host; the sampler shares it among the components due at
+// a tick). procs-read says how many processes each way reads.
 func BenchmarkSampleTree50(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("creating cgroups needs root")
@@ -94,7 +95,23 @@ func BenchmarkSampleTree50(b *testing.B) {
 		}
 		b.ReportMetric(50, "procs-read")
 	})
-	b.Run("tree-walk", func(b *testing.B) {
+	b.Run("walk", func(b *testing.B) {
+		b.ReportAllocs()
+		var tree []proc.Ident
+		var counter proc.CPUCounter
+		ticks := map[proc.Ident]uint64{}
+		for b.Loop() {
+			tab := proc.Walk("/proc", pid, tree)
+			tree = tab.Tree(pid, pid, tree)
+			u := tab.Usage("/proc", tree, false)
+			if u.Procs != 50 || u.RSS <= 0 {
+				b.Fatalf("usage %+v", u)
+			}
+			counter.Update(tab.CPUTicks(tree, ticks))
+		}
+		b.ReportMetric(50, "procs-read")
+	})
+	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		var tree []proc.Ident
 		var counter proc.CPUCounter

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ func TestMain(m *testing.M) {
 			held = append(held, b)
 			fmt.Println("ok")
 		}
-		os.Exit(len(held) & 0)
+		runtime.KeepAlive(held)
+		os.Exit(0)
 	case "plan":
 		l, err := DetectSelf()
 		if err != nil {

@@ -38,7 +38,7 @@ type line struct {
 var keyOrder = []string{
 	"command", "autostart", "cwd", "env", "user", "group", "autorestart", "restart_delay", "exp_backoff_max",
 	"min_uptime", "max_restarts", "retry_errored_after", "stop_exit_codes", "stop_signal", "kill_timeout",
-	"max_memory_restart", "memory_interval", "memory_samples", "memory_measure", "depends_on", "sockets",
+	"max_memory_restart", "memory_interval", "memory_samples", "memory_measure", "memory_high", "depends_on", "sockets",
 	"ready", "listen_timeout", "watchdog", "health", "restart_mode", "instances", "proxy", "cron_restart",
 	"watch", "log_file", "error_file", "merge_logs", "logs",
 }
