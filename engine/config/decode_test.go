@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -364,6 +365,26 @@ func TestDecode_MemoryWarnings(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDecode_MemoryHigh(t *testing.T) {
+	raw := &Raw{File: "thorp.lua", Components: []RawComponent{
+		{Name: "tiny", Line: 1, Values: map[string]any{"command": "true", "memory_high": 512.0}},
+		{Name: "late", Line: 2, Values: map[string]any{"command": "true", "memory_high": "200MiB", "max_memory_restart": "150MiB"}},
+		{Name: "fine", Line: 3, Values: map[string]any{"command": "true", "memory_high": "100MiB", "max_memory_restart": "150MiB", "memory_measure": "cgroup"}},
+	}}
+	_, problems := Decode(raw, nil, nil)
+	var got []string
+	for _, p := range problems {
+		got = append(got, fmt.Sprintf("%v %s", p.Warning, p))
+	}
+	want := []string{
+		`false thorp.lua:1: component "tiny": memory_high: 512 B is below 1 MiB; the component would be throttled from its start`,
+		`true thorp.lua:2: component "late": memory_high: 200 MiB is not below max_memory_restart (150 MiB): the restart comes before any throttling`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
