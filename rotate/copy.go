@@ -19,9 +19,14 @@ const (
 	readSize = 64 << 10
 	// flushAt is how much framed output Copy collects before writing.
 	flushAt = 128 << 10
-	// IdleFlush is how long a partial line (no newline yet) waits before
-	// it is written as a line of its own.
-	IdleFlush = 200 * time.Millisecond
+	// PartialLineWait is how long a partial line (no newline yet) waits
+	// for its end before it is written as a cut piece, ending in
+	// CutMarker, the rest of the line following as the next line. It is
+	// long enough that a writer descheduled in the middle of a line on a
+	// loaded machine does not have the line cut (it was 200 ms, and a
+	// machine at load average 15 once split a line that way), and short
+	// enough that a prompt written without a newline shows.
+	PartialLineWait = 5 * time.Second
 	// dropBuffers is the number of buffers in flight in "drop" mode.
 	dropBuffers = 8
 	// carryMax is the longest partial line carried into the next read.
@@ -53,7 +58,8 @@ type Source struct {
 // read, so a slow disk slows the writer of r and nothing is dropped. In
 // "drop" mode Copy keeps reading and drops whole lines (counted in
 // Stats.DroppedBytes) when more than Options.DropBound bytes wait to be
-// written. A partial line is written after IdleFlush without more input.
+// written. A partial line is written after PartialLineWait without more
+// input, marked as cut (CutMarker): it is never taken for a whole line.
 // Memory used is bounded by fixed buffers whatever r delivers.
 //
 // Several Copy calls (e.g. stdout and stderr merged) may run on one File
@@ -231,7 +237,7 @@ type copier struct {
 	timer    *time.Timer
 	armed    bool
 	done     bool
-	// idleFlushes counts partial lines written by the idle timer.
+	// idleFlushes counts partial lines written by the timer.
 	idleFlushes int
 }
 
@@ -265,10 +271,11 @@ func (c *copier) chunkLocked(b []byte) {
 		c.lastData = time.Now()
 		if !c.armed {
 			c.armed = true
+			wait := c.f.opts.Load().partialLineWait()
 			if c.timer == nil {
-				c.timer = time.AfterFunc(IdleFlush, c.onIdle)
+				c.timer = time.AfterFunc(wait, c.onIdle)
 			} else {
-				c.timer.Reset(IdleFlush)
+				c.timer.Reset(wait)
 			}
 		}
 	}
@@ -290,7 +297,8 @@ func (c *copier) addPartial(b []byte) {
 	}
 }
 
-// onIdle writes a partial line that has waited IdleFlush.
+// onIdle writes a partial line that has waited PartialLineWait as a cut
+// piece: what follows it is the rest of the same line.
 func (c *copier) onIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -298,13 +306,14 @@ func (c *copier) onIdle() {
 	if c.done || len(c.part) == 0 {
 		return
 	}
-	if wait := IdleFlush - time.Since(c.lastData); wait > 0 {
+	opts := c.f.opts.Load()
+	if wait := opts.partialLineWait() - time.Since(c.lastData); wait > 0 {
 		c.armed = true
 		c.timer.Reset(wait)
 		return
 	}
-	c.fr.begin(c.f.opts.Load())
-	c.fr.line(c.part)
+	c.fr.begin(opts)
+	c.fr.piece(c.part, true) // at most maxLine bytes: addPartial cuts longer
 	c.part = c.part[:0]
 	c.idleFlushes++
 	c.emit()

@@ -17,8 +17,9 @@
 //   - Copy runs in the caller's goroutine and owns its read buffer, its
 //     pending partial line and (when Overflow is "drop") one writer goroutine
 //     and a fixed pool of buffers; both end before Copy returns. A timer
-//     flushes a partial line after an idle time. Memory per Copy is bounded
-//     by fixed buffers whatever the child writes.
+//     writes a partial line, marked as cut, after PartialLineWait without
+//     more input. Memory per Copy is bounded by fixed buffers whatever the
+//     child writes.
 //   - In "block" mode (the default) Copy writes synchronously, so a slow
 //     disk slows the child through its pipe and nothing is dropped.
 //   - Each File has one timer for time-based rotation; Tick does the check

@@ -20,8 +20,9 @@ import (
 // Each write(2) holds whole lines and at most PIPE_BUF bytes, so it is
 // atomic: the pipe never holds part of a line, and a child that the
 // machine's load stalls between writes never has a partial line written
-// on its own after IdleFlush (the documented behaviour for prompts, which
-// TestFile_Copy_PartialLineFlushedWhenIdle tests; the tests with a child are
+// as a cut piece after PartialLineWait (the documented behaviour for
+// prompts, which TestFile_Copy_PartialLineWrittenAsCutPieceAfterWait tests;
+// the tests with a child are
 // about rotation and compression keeping every line whole; lines crossing
 // reads are the in-process floodReader tests').
 func TestMain(m *testing.M) {

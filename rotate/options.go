@@ -72,6 +72,8 @@ type Options struct {
 	DropBound int
 	// Clock returns the current time; nil = time.Now.
 	Clock func() time.Time
+	// partialWait replaces PartialLineWait when not 0 (tests).
+	partialWait time.Duration
 	// Warn receives rate-limited warnings (at most one a minute per File);
 	// nil = discard. It is called without locks held and may write to
 	// another File, or to this one.
@@ -133,6 +135,13 @@ func (o Options) maxLine() int {
 		return minMaxLine
 	}
 	return o.MaxLine
+}
+
+func (o Options) partialLineWait() time.Duration {
+	if o.partialWait > 0 {
+		return o.partialWait
+	}
+	return PartialLineWait
 }
 
 func (o Options) dropBound() int {
