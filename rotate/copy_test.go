@@ -200,7 +200,8 @@ func TestFile_Copy_ChildMillionLines(t *testing.T) {
 	}
 }
 
-// floodReader produces size bytes fast: 100-byte lines, with now and then
+// floodReader produces size bytes fast: 100-byte lines (one line repeated
+// in each read), with now and then
 // a 1 MiB run without a newline (cut at max_line).
 type floodReader struct {
 	left int64
@@ -219,8 +220,12 @@ func (r *floodReader) Read(p []byte) (int, error) {
 			k++
 		}
 	} else {
+		// One line repeated: a line allocated per line would be garbage
+		// that a loaded machine's GC leaves in HeapInuse, which
+		// TestFile_Copy_MemoryBounded measures.
+		line := seqLine(r.n)
 		for k+100 <= len(p) {
-			k += copy(p[k:], seqLine(r.n))
+			k += copy(p[k:], line)
 		}
 	}
 	k = int(min(int64(k), r.left))
