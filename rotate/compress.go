@@ -120,6 +120,20 @@ func lowerThreadPriority() {
 	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), compressNice)
 }
 
+// gzipper is a gzip writer and a read buffer, kept in gzippers between
+// compressions: the writer's tables are most of a compression's garbage, so
+// back-to-back rotations reuse them, and an idle thorp lets the GC take
+// them.
+type gzipper struct {
+	zw  *gzip.Writer
+	buf []byte
+}
+
+var gzippers = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // valid level: no error
+	return &gzipper{zw: zw, buf: make([]byte, 128<<10)}
+}}
+
 // gzipFile writes name.gz through a temporary file renamed into place,
 // then removes name. A backup pruned meanwhile (ENOENT) is not an error.
 // Neither file is opened through a symbolic link: a link at either name
@@ -139,9 +153,11 @@ func gzipFile(name string) error {
 	if err != nil {
 		return err
 	}
-	zw, _ := gzip.NewWriterLevel(dst, gzip.BestSpeed)
-	_, err = io.Copy(zw, src)
-	if cerr := zw.Close(); err == nil {
+	gz := gzippers.Get().(*gzipper)
+	defer gzippers.Put(gz)
+	gz.zw.Reset(dst)
+	_, err = io.CopyBuffer(gz.zw, struct{ io.Reader }{src}, gz.buf) // src's WriteTo would take a buffer of its own
+	if cerr := gz.zw.Close(); err == nil {
 		err = cerr
 	}
 	if cerr := dst.Close(); err == nil {
