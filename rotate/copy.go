@@ -244,12 +244,16 @@ type copier struct {
 // chunkLocked frames one read; c.mu is held.
 func (c *copier) chunkLocked(b []byte) {
 	c.fr.begin(c.f.opts.Load())
-	if c.pipe == nil && len(c.part) == 0 && c.fr.plain() {
+	switch {
+	case len(c.part) > 0:
+	case c.pipe == nil && c.fr.plain():
 		// Fast path: whole lines that need no framing go out as read.
 		if last := bytes.LastIndexByte(b, '\n'); last >= 0 && linesFit(b[:last+1], c.fr.maxLine) {
 			c.f.writeLines(b[:last+1])
 			b = b[last+1:]
 		}
+	case c.fr.opts.Timestamps && !c.fr.json:
+		b = c.fr.stampedLines(b)
 	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')

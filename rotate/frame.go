@@ -47,12 +47,34 @@ func (fr *framer) begin(opts *Options) {
 // plain reports whether framing leaves lines as they are (text, no time).
 func (fr *framer) plain() bool { return !fr.json && !fr.opts.Timestamps }
 
+// now returns the chunk's time, formatted, followed by a space (the text
+// prefix); the time alone is now()[:len-1].
 func (fr *framer) now() []byte {
 	if !fr.stampOK {
-		fr.stamp = fr.opts.now().AppendFormat(fr.stamp[:0], TimeLayout)
+		fr.stamp = append(fr.opts.now().AppendFormat(fr.stamp[:0], TimeLayout), ' ')
 		fr.stampOK = true
 	}
 	return fr.stamp
+}
+
+// stampedLines frames the whole lines at the front of b as text lines
+// with the time in front (Options.Timestamps), two appends a line, and
+// returns the rest of b: from the first line longer than maxLine, or the
+// partial line at its end.
+func (fr *framer) stampedLines(b []byte) []byte {
+	prefix := fr.now()
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || i > fr.maxLine {
+			return b
+		}
+		fr.out = append(fr.out, prefix...)
+		fr.out = append(fr.out, b[:i+1]...)
+		b = b[i+1:]
+		if len(fr.out) >= fr.flushAt {
+			fr.flush()
+		}
+	}
 }
 
 // line appends b (without its newline) as one or more framed lines, cut
@@ -69,7 +91,8 @@ func (fr *framer) line(b []byte) {
 func (fr *framer) piece(b []byte, cut bool) {
 	if fr.json {
 		fr.out = append(fr.out, `{"time":"`...)
-		fr.out = append(fr.out, fr.now()...)
+		stamp := fr.now()
+		fr.out = append(fr.out, stamp[:len(stamp)-1]...)
 		fr.out = append(fr.out, fr.jsonMid...)
 		fr.out = appendJSONBody(fr.out, b)
 		if cut {
@@ -79,7 +102,6 @@ func (fr *framer) piece(b []byte, cut bool) {
 	} else {
 		if fr.opts.Timestamps {
 			fr.out = append(fr.out, fr.now()...)
-			fr.out = append(fr.out, ' ')
 		}
 		fr.out = append(fr.out, b...)
 		if cut {
