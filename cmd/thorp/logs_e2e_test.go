@@ -199,11 +199,12 @@ component "flood" {
 //     runs until compression has finished.
 //
 // Each round runs every thorp setting right after a redirect of its own, in
-// a rotated order; every run starts after sync(2). Reported: the median
-// ratio (redirect time ÷ thorp time) per setting, the median MiB/s of each
-// arm, and cpu-ratio: the CPU time of the redirected program ÷ that of
-// thorp and its component together (what a busy machine makes the ratio
-// tend to; the kernel's writeback is in neither).
+// a rotated order; every run starts after sync(2) and removes its files
+// when it ends, so none pays for another's writeback or page cache.
+// Reported: the median ratio (redirect time ÷ thorp time) per setting, the
+// median MiB/s of each arm, and cpu-ratio: the CPU time of the redirected
+// program ÷ that of thorp and its component together (what a busy machine
+// makes the ratio tend to; the kernel's writeback is in neither).
 func BenchmarkLogThroughput(b *testing.B) {
 	for _, w := range []struct {
 		name  string
