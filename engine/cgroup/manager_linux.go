@@ -24,6 +24,7 @@ type Manager struct {
 	plan Plan
 
 	root2, rootMem string // the roots it created ("" when not used)
+	selfMoved      bool   // thorp moved itself into root2/supervisor (see delegateMemory)
 
 	mu      sync.Mutex
 	created []string // component directories it created, in order
@@ -53,7 +54,9 @@ func Open(l Layout) (*Manager, Plan) {
 			m.root2 = dir
 			p.cgroupKil = exists(filepath.Join(dir, "cgroup.kill"))
 			if p.memoryV2 {
-				if err := delegateMemory(p.tracking, dir); err != nil {
+				moved, err := delegateMemory(p.tracking, dir)
+				m.selfMoved = moved
+				if err != nil {
 					p.memoryV2, p.MemoryHigh = false, false
 					p.Memory = Part{By: treeMemory, Why: "v2 memory controller not delegated to thorp's cgroup: " + err.Error()}
 				}
@@ -98,31 +101,33 @@ func fallBack(p Plan, err error) Plan {
 // cgroup that holds processes enable no controller for its children, so
 // when own holds only thorp (a systemd unit with Delegate=yes) thorp moves
 // itself into root/supervisor first; it stays there.
-func delegateMemory(own, root string) error {
+func delegateMemory(own, root string) (moved bool, err error) {
 	if !slices.Contains(controllers(own, "cgroup.subtree_control"), "memory") {
 		err := write(filepath.Join(own, "cgroup.subtree_control"), "+memory")
 		if isBusy(err) {
 			pids, rerr := os.ReadFile(filepath.Join(own, "cgroup.procs"))
 			if rerr != nil {
-				return rerr
+				return false, rerr
 			}
-			if ps := parsePIDs(pids, nil); len(ps) != 1 || ps[0] != os.Getpid() {
-				return fmt.Errorf("%s holds other processes than thorp (%d); run thorp in a cgroup of its own, such as a systemd unit with Delegate=yes", own, len(ps))
+			if ps := parsePIDs(pids, nil); len(ps) != 0 {
+				return false, fmt.Errorf("%s holds other processes than thorp (%d); run thorp in a cgroup of its own, such as a systemd unit with Delegate=yes", own, len(ps))
 			}
 			self := filepath.Join(root, "supervisor")
 			if err := os.Mkdir(self, 0o755); err != nil {
-				return err
+				return false, err
 			}
 			if err := write(filepath.Join(self, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {
-				return fmt.Errorf("move thorp into %s: %w", self, err)
+				_ = rmdir(self)
+				return false, fmt.Errorf("move thorp into %s: %w", self, err)
 			}
+			moved = true
 			err = write(filepath.Join(own, "cgroup.subtree_control"), "+memory")
 		}
 		if err != nil {
-			return err
+			return moved, err
 		}
 	}
-	return write(filepath.Join(root, "cgroup.subtree_control"), "+memory")
+	return moved, write(filepath.Join(root, "cgroup.subtree_control"), "+memory")
 }
 
 // Plan is the plan Open settled on. Safe for concurrent use.
@@ -228,10 +233,12 @@ func (m *Manager) Close() error {
 		errs = append(errs, rmdir(dir))
 	}
 	for _, dir := range []string{m.root2, m.rootMem} {
-		if dir != "" {
+		if dir != "" && !(dir == m.root2 && m.selfMoved) {
 			errs = append(errs, rmdir(dir))
 		}
 	}
+	// thorp itself stays in root2/supervisor until it exits; the
+	// unit's cgroup goes with the unit.
 	return errors.Join(errs...)
 }
 
