@@ -105,7 +105,9 @@ func (s *Supervisor) spawnInto(c *component, instance int, p *process, spec spaw
 		c.log.Warn("process did not join its cgroup", "instance", instance, "pid", child.PID, "err", err)
 	}
 	p.cg = g
-	s.fence.AddCgroup(g.Dir())
+	for _, dir := range g.Dirs() {
+		s.fence.AddCgroup(dir)
+	}
 	cg.mu.Lock()
 	cg.byPID[child.PID] = g
 	cg.mu.Unlock()
@@ -123,7 +125,9 @@ func (s *Supervisor) releaseCgroup(c *component, p *process) {
 		delete(s.cg.byPID, p.pid)
 	}
 	s.cg.mu.Unlock()
-	s.fence.RemoveCgroup(p.cg.Dir())
+	for _, dir := range p.cg.Dirs() {
+		s.fence.RemoveCgroup(dir)
+	}
 	if err := p.cg.Remove(); err != nil {
 		c.log.Warn("cannot remove the process's cgroup", "pid", p.pid, "err", err)
 	}

@@ -143,6 +143,16 @@ func TestRun_CgroupEscaperKilledAtStopAndByTheFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the fence to kill the escaper", func() bool { return !alive(kid2) })
+	// and removes the cgroups thorp left.
+	_, rest, _ := strings.Cut(string(log), " root=")
+	root, _, _ := strings.Cut(rest, " ")
+	if !strings.Contains(root, "/thorp-") {
+		t.Fatalf("no root= in thorp's log:\n%s", log)
+	}
+	waitFor(t, 10*time.Second, "the fence to remove "+root, func() bool {
+		_, err := os.Stat(root)
+		return os.IsNotExist(err)
+	})
 }
 
 func TestRun_FallsBackToTheProcessTreeAsNobody(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/thorp-dev/thorp/engine/cgroup"
 	"github.com/thorp-dev/thorp/engine/fence"
@@ -25,9 +26,15 @@ func cmdFence(context.Context, []string, io.Writer, io.Writer) int {
 	// fence must still be there to clean up when thorp dies.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	dropStartupPages()
+	var killed []string
 	fence.Serve(os.Stdin, func(pid int) (uint64, bool) {
 		st, err := proc.ReadStat("/proc", pid)
 		return st.StartTime, err == nil
-	}, cgroup.KillDir)
+	}, func(dir string) error {
+		killed = append(killed, dir)
+		return cgroup.KillDir(dir)
+	})
+	// Then the cgroups thorp left: each once its killed processes are gone.
+	cgroup.RemoveKilled(killed, 3*time.Second)
 	return exitOK
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -186,4 +187,45 @@ func (g *Group) remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Dirs are its directories, one per hierarchy it is on.
+func (g *Group) Dirs() []string {
+	var out []string
+	for _, dir := range []string{g.v2, g.mem} {
+		if dir != "" {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// RemoveKilled removes the cgroups dirs of processes killed by KillDir
+// after thorp died (the fence), once each is empty (waiting at most
+// wait in all), then their component and thorp-PID directories where
+// those are empty: dirs must be Group directories, <root>/thorp-PID/
+// COMPONENT/INSTANCE, and nothing above thorp-PID is touched.
+func RemoveKilled(dirs []string, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for _, dir := range dirs {
+		for !emptyDir(dir) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if rmdir(dir) != nil {
+			continue
+		}
+		comp := filepath.Dir(dir)
+		root := filepath.Dir(comp)
+		if !strings.HasPrefix(filepath.Base(root), "thorp-") {
+			continue
+		}
+		if rmdir(comp) == nil {
+			_ = rmdir(root)
+		}
+	}
+}
+
+func emptyDir(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return err != nil || len(parsePIDs(b, nil)) == 0
 }
