@@ -149,8 +149,18 @@ func restartThroughPage(t *testing.T, tb *tab, cfg, token, component string) {
 		chromedp.Click(chromedp.CSS(action)),
 		chromedp.Click(chromedp.CSS(`dialog#confirm[open] button#confirm-yes`)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`ol#timeline li[data-reason="manual"][data-component=%q]`, component))))
-	after := componentStatus(t, cfg, component)
+	// The timeline shows the restart event, which comes before the new
+	// process runs: wait (bounded) for thorp to report the new pid.
 	pid := func(c componentJSON) int { return c.Instances[0].PID }
+	var after componentJSON
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after = componentStatus(t, cfg, component)
+		if pid(after) != 0 && pid(after) != pid(before) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if after.RestartsByReason["manual"] != before.RestartsByReason["manual"]+1 || pid(after) == pid(before) {
 		t.Errorf("%s restarted from the page: pid %d → %d, manual restarts %d → %d",
 			component, pid(before), pid(after), before.RestartsByReason["manual"], after.RestartsByReason["manual"])
