@@ -257,13 +257,41 @@ func TestObservability_PromtoolChecks(t *testing.T) {
 	}
 }
 
+// observabilityTrouble are components added to the example's thorp.lua
+// for the Prometheus test: one that ends errored at once, and one that
+// holds about 180 MB against a 200 MB limit (within 10 % of it).
+const observabilityTrouble = `
+component "broken" {
+  command = { thorp.self, "simulate", "crash", "--after", "100ms" },
+  min_uptime = "5s",
+  max_restarts = 1,
+  restart_delay = "100ms",
+}
+
+component "hog" {
+  command = { thorp.self, "simulate", "leak", "--rate", "100MB/s", "--max", "180MB" },
+  max_memory_restart = "200MB",
+}
+`
+
 // A real Prometheus, with the example's prometheus.yml and rules (scraping
 // every second, the target moved to the test's thorp), scrapes a live
-// thorp: the target is up, a thorp series arrives, and every alert rule
-// evaluates without error against what thorp exports.
+// thorp: the target is up, a thorp series arrives, every alert rule
+// evaluates without error against what thorp exports, the errored rule
+// fires for a component that ended errored, and the memory rule's
+// expression selects the instance within 10 % of its limit and nothing
+// else.
 func TestObservability_PrometheusScrapesThorp(t *testing.T) {
 	prometheus := promtoolOrFail(t, "prometheus")
 	cfg, ports := exampleConfigPorts(t, "observability", 9615, 9730)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(observabilityTrouble); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	startThorp(t, cfg)
 
 	var promCfg map[string]any
@@ -326,11 +354,13 @@ func TestObservability_PrometheusScrapesThorp(t *testing.T) {
 		}
 		return json.NewDecoder(resp.Body).Decode(v)
 	}
-	// query returns how many series the instant query returns.
-	query := func(q string) int {
+	// query returns the labels of each series the instant query returns.
+	query := func(q string) []map[string]string {
 		var res struct {
 			Data struct {
-				Result []json.RawMessage `json:"result"`
+				Result []struct {
+					Metric map[string]string `json:"metric"`
+				} `json:"result"`
 			} `json:"data"`
 		}
 		if err := api("/api/v1/query?query="+url.QueryEscape(q), &res); err != nil {
@@ -340,22 +370,30 @@ func TestObservability_PrometheusScrapesThorp(t *testing.T) {
 				t.Fatalf("prometheus exited (%v):\n%s", err, promOut.String())
 			default:
 			}
-			return 0
+			return nil
 		}
-		return len(res.Data.Result)
+		var out []map[string]string
+		for _, r := range res.Data.Result {
+			out = append(out, r.Metric)
+		}
+		return out
 	}
 	waitFor(t, 60*time.Second, "Prometheus to scrape thorp (up == 1)", func() bool {
-		return query(fmt.Sprintf(`up{job=%q} == 1`, job)) == 1
+		return len(query(fmt.Sprintf(`up{job=%q} == 1`, job))) == 1
 	})
 	waitFor(t, 60*time.Second, "thorp_component_up{component=\"web\"} == 1 in Prometheus", func() bool {
-		return query(fmt.Sprintf(`thorp_component_up{job=%q, component="web"} == 1`, job)) == 1
+		return len(query(fmt.Sprintf(`thorp_component_up{job=%q, component="web"} == 1`, job))) == 1
 	})
 
 	var want promRules
 	readYAML(t, "thorp-rules.yml", &want)
 	nRules := 0
+	exprOf := map[string]string{}
 	for _, g := range want.Groups {
 		nRules += len(g.Rules)
+		for _, r := range g.Rules {
+			exprOf[r.Alert] = r.Expr
+		}
 	}
 	var bad []string
 	waitFor(t, 60*time.Second, "every alert rule evaluated", func() bool {
@@ -390,5 +428,21 @@ func TestObservability_PrometheusScrapesThorp(t *testing.T) {
 	})
 	if len(bad) > 0 {
 		t.Errorf("alert rules failing to evaluate:\n%s", strings.Join(bad, "\n"))
+	}
+
+	waitFor(t, 60*time.Second, "ThorpComponentErrored firing for broken", func() bool {
+		return len(query(`ALERTS{alertname="ThorpComponentErrored", alertstate="firing", component="broken"}`)) == 1
+	})
+	// The memory rule waits 5 minutes before firing; its expression is
+	// what selects, so it is queried as written.
+	var near []map[string]string
+	waitFor(t, 60*time.Second, "ThorpMemoryNearLimit's expression to select hog", func() bool {
+		near = query(exprOf["ThorpMemoryNearLimit"])
+		return slices.ContainsFunc(near, func(m map[string]string) bool { return m["component"] == "hog" })
+	})
+	for _, m := range near {
+		if m["component"] != "hog" || m["index"] != "0" {
+			t.Errorf("ThorpMemoryNearLimit's expression selects %v; want hog's instance 0 only", m)
+		}
 	}
 }
