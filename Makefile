@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/thorp
 
-.PHONY: build run test test-deps bench-deps vet fmt-check staticcheck tidy-check layout-check lint check-examples bench fuzz fuzz-short soak release clean
+.PHONY: build run test test-deps bench-deps vet fmt-check staticcheck tidy-check layout-check lint check-examples bench compare fuzz fuzz-short soak release clean
 
 # staticcheck, pinned; fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -94,6 +94,17 @@ bench-deps:
 
 bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./...
+
+# Side by side with PM2 and supervisord (docs/benchmarks.md, "Comparison"),
+# not part of test or bench: compare/install.sh installs PM2 (npm) and
+# supervisord (Debian's package, unpacked) into a temporary directory, which
+# is removed afterwards; then the same workloads run on the three and one
+# table of ratios is printed. About 6 minutes; loopback only.
+compare: build
+	@dir=$$(mktemp -d /tmp/thorp-compare.XXXXXX) && trap 'rm -rf "$$dir"' EXIT INT TERM && \
+	sh compare/install.sh "$$dir" && \
+	$(GO) build -o "$$dir/compare" ./compare && \
+	"$$dir/compare" -thorp $(BIN) -tools "$$dir"
 
 # Fuzz targets (package:target), each run alone: go test -fuzz takes one
 # target per invocation. `make fuzz FUZZTIME=5m` for a longer run; CI runs
