@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +44,8 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[int(float64(len(s)-1)*p)]
 }
 
-// BenchmarkCrashRestart measures, with restart_delay = "0s", the time from a
+// BenchmarkCrashRestart measures, with restart_delay = "0s" and min_uptime
+// = "0s" (no run is short, so no backoff), the time from a
 // crashing child's last instruction to the next child's first one (both
 // stamped by the child itself). It reports the median and p90 next to a bare
 // fork+exec of the same binary measured in the same run.
@@ -110,6 +112,62 @@ func BenchmarkCrashRestart(b *testing.B) {
 	b.ReportMetric(float64(percentile(lat, 0.9).Microseconds())/1000, "restart-p90-ms")
 	b.ReportMetric(float64(percentile(bare, 0.5).Microseconds())/1000, "bare-exec-median-ms")
 	b.ReportMetric(float64(len(lat)), "restarts")
+}
+
+// BenchmarkCrashLoopDefaults is what a user with the default restart
+// settings sees of a crash loop (restart_delay "1s", min_uptime "10s",
+// exp_backoff_max "30s", max_restarts 10): a child that crashes at once
+// (it stamps its first and last instruction) is restarted after 1 s, then
+// 2, 4 and 8 s. It reports the delay before each of the first four
+// restarts, from a run's last instruction to the next run's first, and
+// fails when one comes before its due time or more than 1 s after it.
+func BenchmarkCrashLoopDefaults(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const restarts = 4
+	dir := b.TempDir()
+	stamps := filepath.Join(dir, "stamps")
+	c := config.DefaultComponent()
+	c.Name = "crasher"
+	c.Command = config.Command{Argv: []string{self}}
+	c.Env = map[string]string{childEnv: "stamp-and-crash", "THORP_STAMP_FILE": stamps}
+	c.Cwd = dir
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(dir, "logs")
+	var due []time.Duration // restart_delay doubling while runs are short
+	for d := c.RestartDelay; len(due) < restarts; d = min(2*d, c.ExpBackoffMax) {
+		due = append(due, d)
+	}
+
+	b.ResetTimer()
+	for range b.N {
+		_ = os.Remove(stamps)
+		s := startSupervisor(b, c)
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			if starts, _ := readStamps(b, stamps); len(starts) > restarts || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-s.WaitEvent():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		_ = s.Stop(b.Context(), []string{"crasher"}, true)
+		starts, ends := readStamps(b, stamps)
+		if len(starts) <= restarts || len(ends) < restarts {
+			b.Fatalf("%d runs within 2 minutes, want %d", len(starts), restarts+1)
+		}
+		for i := range restarts {
+			got := time.Duration(starts[i+1] - ends[i])
+			if got < due[i] || got > due[i]+time.Second {
+				b.Errorf("restart %d came %s after the crash, want %s (restart_delay doubling)", i+1, got, due[i])
+			}
+			b.ReportMetric(got.Seconds(), fmt.Sprintf("delay-%d-s", i+1))
+		}
+	}
 }
 
 // vmRSS reads a process's resident memory from /proc/PID/status.
