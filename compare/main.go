@@ -96,6 +96,7 @@ func run() int {
 	thorpBin := flag.String("thorp", "bin/thorp", "thorp `binary` to measure")
 	toolsDir := flag.String("tools", "", "`directory` install.sh installed PM2 and supervisord into (required)")
 	idleWindow := flag.Duration("idle-window", 60*time.Second, "CPU measuring window of the idle workload (PM2's daemon works every 30 s)")
+	keep := flag.Bool("keep", false, "keep the run's scratch directory (configs, logs, stamps) under -tools")
 	only := flag.String("only", "", "comma-separated workloads to run (idle,crash,crashloop,memory,requests,logs); default all")
 	flag.Parse()
 	if *toolsDir == "" {
@@ -104,14 +105,14 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := compare(ctx, os.Stdout, *thorpBin, *toolsDir, *idleWindow, *only); err != nil {
+	if err := compare(ctx, os.Stdout, *thorpBin, *toolsDir, *idleWindow, *only, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		return 1
 	}
 	return 0
 }
 
-func compare(ctx context.Context, out io.Writer, thorpBin, toolsDir string, idleWindow time.Duration, only string) error {
+func compare(ctx context.Context, out io.Writer, thorpBin, toolsDir string, idleWindow time.Duration, only string, keep bool) error {
 	var err error
 	if thorpBin, err = filepath.Abs(thorpBin); err != nil {
 		return err
@@ -123,7 +124,11 @@ func compare(ctx context.Context, out io.Writer, thorpBin, toolsDir string, idle
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if keep {
+		fmt.Fprintln(os.Stderr, "compare: keeping", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	r := &runner{tools: tools{thorp: thorpBin, dir: toolsDir}, dir: dir,
 		workload: filepath.Join(dir, "workload"), app: filepath.Join(dir, "app.js")}
 	if r.sleep, err = exec.LookPath("sleep"); err != nil {

@@ -325,13 +325,17 @@ func (s *pm2Sup) launch(ctx context.Context, progs []program) error {
 		if p.rotateAt > 0 {
 			// pm2-logrotate, as `pm2 install pm2-logrotate` would run it
 			// (that command fetches it from npm at run time; install.sh
-			// pinned it), its config in the env variable named after it as
-			// PM2 passes a module's config; checking every second, its
-			// minimum (default 30 s).
-			conf, _ := json.Marshal(map[string]string{"max_size": fmt.Sprintf("%dK", p.rotateAt>>10),
-				"retain": "100", "compress": "false", "workerInterval": "1", "rotateModule": "false"})
+			// pinned it), configured with `pm2 set` as its README says
+			// (PM2 hands a module its section of that configuration),
+			// checking every second, its minimum (default 30 s).
+			for _, kv := range [][2]string{{"max_size", fmt.Sprintf("%dK", p.rotateAt>>10)},
+				{"retain", "100"}, {"compress", "false"}, {"workerInterval", "1"}} {
+				if _, err := s.ctl(ctx, "set", "pm2-logrotate:"+kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
 			apps = append(apps, pm2App{Name: "pm2-logrotate", Script: filepath.Join(s.tools.dir, "pm2/node_modules/pm2-logrotate/app.js"),
-				ExecMode: "fork", Instances: 1, Autorestart: true, Env: map[string]string{"pm2-logrotate": string(conf)},
+				ExecMode: "fork", Instances: 1, Autorestart: true,
 				OutFile: filepath.Join(s.dir, "logrotate.log"), ErrorFile: filepath.Join(s.dir, "logrotate.log")})
 		}
 		if p.manual {

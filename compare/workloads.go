@@ -194,6 +194,9 @@ func (r *runner) crash(ctx context.Context) ([]row, error) {
 		for i := 0; i+1 < len(starts) && i < len(ends) && i < want; i++ {
 			lat = append(lat, float64(starts[i+1][0]-ends[i][0])/1e6)
 		}
+		if len(lat) < want/2 {
+			return nil, fmt.Errorf("%s: only %d restarts stamped", s.label(), len(lat))
+		}
 		slices.Sort(lat)
 		med.set(k, lat[len(lat)/2])
 		p90.set(k, lat[int(float64(len(lat)-1)*0.9)])
@@ -460,6 +463,7 @@ func (r *runner) logs(ctx context.Context, n int, rotateAt int64) ([]row, error)
 		stamps := filepath.Join(r.dir, "logs-"+s.label()+".stamps")
 		var secs float64
 		var lostN, files int
+		var lastLost bool
 		err := func() error {
 			defer s.shutdown()
 			if err := s.launch(ctx, []program{{name: "writer", argv: []string{r.workload, "lines", strconv.Itoa(n)},
@@ -473,15 +477,31 @@ func (r *runner) logs(ctx context.Context, n int, rotateAt int64) ([]row, error)
 			if err := waitUntil(ctx, 20*time.Second, s.label()+"'s writer starting", func() bool { return len(stampsOf(stamps, "S")) > 0 }); err != nil {
 				return err
 			}
-			var end time.Time
-			if err := waitUntil(ctx, 3*time.Minute, s.label()+"'s last line in a log file", func() bool {
+			// Polled every 2 ms: at most 1 % of the shortest run (thorp's,
+			// about 0.5 s). When the last line never arrives (lost), the
+			// end is the last time the files grew, once the writer has
+			// exited and they have not grown for 2 s.
+			var end, grew time.Time
+			var size int64
+			for deadline := time.Now().Add(3 * time.Minute); end.IsZero(); {
+				now := time.Now()
 				if endsWithAny(s.logGlob("writer"), last) {
-					end = time.Now()
-					return true
+					end = now
+					break
 				}
-				return false
-			}); err != nil {
-				return err
+				if cur := totalSize(s.logGlob("writer")); cur != size {
+					size, grew = cur, now
+				}
+				switch {
+				case len(stampsOf(stamps, "E")) > 0 && now.Sub(grew) > 2*time.Second:
+					end, lastLost = grew, true
+				case now.After(deadline):
+					return fmt.Errorf("the log files still grew 3 minutes after the start")
+				default:
+					if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
+						return err
+					}
+				}
 			}
 			secs = float64(end.UnixNano()-stampsOf(stamps, "S")[0][0]) / 1e9
 			// Let rotation in flight finish (pm2-logrotate copies, then truncates).
@@ -499,6 +519,9 @@ func (r *runner) logs(ctx context.Context, n int, rotateAt int64) ([]row, error)
 		}
 		tput.set(k, float64(n*lineSize)/secs/1e6)
 		tput.notes[k] = fmt.Sprintf("%.2f of the redirect", float64(n*lineSize)/secs/1e6/redirect)
+		if lastLost {
+			tput.notes[k] += "; the last line was lost: timed to the files' last growth"
+		}
 		lost.set(k, float64(lostN))
 		lost.notes[k] = fmt.Sprintf("of %d, in %d files", n, files)
 	}
@@ -533,23 +556,25 @@ func endsWithAny(glob string, tail []byte) bool {
 // settle waits until the total size of the files matching glob has not
 // changed for quiet.
 func settle(ctx context.Context, glob string, quiet, timeout time.Duration) error {
-	size := func() int64 {
-		files, _ := filepath.Glob(glob)
-		var sum int64
-		for _, f := range files {
-			if fi, err := os.Stat(f); err == nil {
-				sum += fi.Size()
-			}
-		}
-		return sum
-	}
-	prev, since := size(), time.Now()
+	prev, since := totalSize(glob), time.Now()
 	return waitUntil(ctx, timeout, "the log files to settle", func() bool {
-		if cur := size(); cur != prev {
+		if cur := totalSize(glob); cur != prev {
 			prev, since = cur, time.Now()
 		}
 		return time.Since(since) >= quiet
 	})
+}
+
+// totalSize is the size of the files matching glob together.
+func totalSize(glob string) int64 {
+	files, _ := filepath.Glob(glob)
+	var sum int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			sum += fi.Size()
+		}
+	}
+	return sum
 }
 
 // missingLines counts the numbered lines 0..n-1 not found whole in any

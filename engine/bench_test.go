@@ -190,7 +190,7 @@ func vmRSS(pid int) (int64, bool) {
 // An independent poller reads the child's RSS every 2 ms to find when it
 // crossed the limit and how high it peaked; the SIGTERM time is the
 // engine's "stopping" event. Reports median and max detection latency and
-// the peak, over at least 10 runs (PM2: 22.7 s and 605 MiB).
+// the peak, over at least 10 runs (PM2 in the same scenario: make compare).
 func BenchmarkMemoryDetection(b *testing.B) {
 	const limit = 150 << 20
 	runs := max(b.N, 10)
