@@ -371,6 +371,7 @@ func (r *runner) requests(ctx context.Context, rounds int) ([]row, error) {
 		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 		var total, fails int
 		var worst float64
+		var firstErr string
 		err = func() error {
 			defer s.shutdown()
 			if err := s.launch(ctx, []program{{name: "app", argv: []string{r.app}, instances: 2, port: port}}); err != nil {
@@ -396,6 +397,9 @@ func (r *runner) requests(ctx context.Context, rounds int) ([]row, error) {
 				}
 				total += rep.Requests
 				fails += rep.Failed
+				if rep.Failed > 0 && len(rep.Errors) > 0 && firstErr == "" {
+					firstErr = rep.Errors[0]
+				}
 				worst = max(worst, rep.DowntimeMS)
 			}
 			return nil
@@ -405,6 +409,9 @@ func (r *runner) requests(ctx context.Context, rounds int) ([]row, error) {
 		}
 		failed.set(k, float64(fails))
 		failed.notes[k] = fmt.Sprintf("of %d", total)
+		if firstErr != "" {
+			failed.notes[k] += "; first error: " + strings.ReplaceAll(firstErr, "|", "/")
+		}
 		gap.set(k, worst)
 	}
 	failed.notes[0] += "; thorp reload, 2 processes behind its proxy (http)"
