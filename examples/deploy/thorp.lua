@@ -13,7 +13,7 @@ settings {
 component "web" {
   command = { thorp.self, "simulate", "http", "--port-env", "PORT" },
   instances = 2,
-  proxy = { listen = "tcp://0.0.0.0:8080", mode = "http", drain_timeout = "20s" },
+  proxy = { listen = "tcp://0.0.0.0:8080", mode = "http" },
   health = { http = "http://127.0.0.1:8080/health", interval = "5s", failures = 3 },
   max_memory_restart = "200MB",
 }

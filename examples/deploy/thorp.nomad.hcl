@@ -66,8 +66,8 @@ job "thorp-web" {
       }
 
       # SIGTERM: stop in reverse dependency order. kill_timeout covers
-      # web's drain_timeout and the kill_timeouts; clients cap it at their
-      # max_kill_timeout (30s unless raised).
+      # the components' kill_timeouts, level after level (10s here);
+      # clients cap it at their max_kill_timeout (30s unless raised).
       kill_signal  = "SIGTERM"
       kill_timeout = "30s"
 
