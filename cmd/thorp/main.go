@@ -16,12 +16,15 @@ import (
 	"strings"
 )
 
-// Exit codes, as DESIGN.md fixes them.
+// Exit codes, as DESIGN.md fixes them, and thorp run's own (run.go).
 const (
 	exitOK      = 0
 	exitFailed  = 1
 	exitUsage   = 2
 	exitNoThorp = 3
+	// exitCritical is thorp run's exit code when a component marked
+	// critical ended errored and thorp stopped everything.
+	exitCritical = 4
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's

@@ -25,15 +25,24 @@ import (
 )
 
 func init() {
-	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT: ordered stop, twice: kill)", run: cmdRun}
+	commands["run"] = command{summary: "supervise in the foreground (SIGTERM/SIGINT/SIGQUIT: ordered stop, twice: kill)", run: cmdRun}
 }
 
 const runUsage = `run [-c FILE] [--env PROFILE] [--set KEY=VALUE...] [--ready-fd N]
 
-Supervises the components of FILE in the foreground until SIGTERM or SIGINT,
-then stops them in reverse dependency order and exits 0. A second signal
-during the shutdown SIGKILLs every component's process group and exits 2.
-SIGHUP reloads the config (as thorp reload-config does). --env PROFILE (or
+Supervises the components of FILE in the foreground until SIGTERM, SIGINT or
+SIGQUIT, then stops them in reverse dependency order and exits 0. A second
+signal during the shutdown SIGKILLs every component's process group and
+exits 2. SIGHUP reloads the config (as thorp reload-config does). When an
+instance of a component marked critical = true ends errored, thorp stops
+every component the same way and exits 4, so that what runs it (a
+container's orchestrator, systemd) starts it again.
+Exit codes: 0 stopped by a signal (or thorp down), 1 did not start (config
+errors, a busy port, another thorp holds the lock) or failed, 2 usage error
+or killed by a second signal, 4 a critical component ended errored.
+As a container's entrypoint (PID 1) thorp reaps every orphan of the
+container; with settings.logs.stdout = true every component's lines also
+go to thorp's stdout/stderr as "NAME.INSTANCE | line". --env PROFILE (or
 $THORP_ENV) merges each component's env_PROFILE over its env; a reload keeps
 the profile thorp was started with. A config with an
 error 'thorp check' would report in it, or in a component's user or group,
@@ -125,7 +134,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// SIGQUIT stops in order too: as PID 1 Go's default (a goroutine dump
+	// and exit 2) would let the kernel SIGKILL every component.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
 	hooks := &hookRunner{}
@@ -168,9 +179,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err = d.Run(ctx)
 	ran()
 	<-dropped
+	critical := (*daemon.CriticalError)(nil)
 	switch {
 	case errors.Is(err, daemon.ErrKilled):
 		return exitUsage
+	case errors.As(err, &critical):
+		log.Error("thorp stopped", "err", err)
+		fmt.Fprintf(stderr, "thorp: %s; every component was stopped\n", termSafeErr(err))
+		return exitCritical
 	case err != nil:
 		log.Error("thorp stopped", "err", err)
 		fmt.Fprintf(stderr, "thorp: %s\n", termSafeErr(err))

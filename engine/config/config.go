@@ -90,6 +90,10 @@ type LogSettings struct {
 	MaxLine Size `koanf:"max_line"`
 	// Overflow is "block" (default: back-pressure, nothing dropped) or "drop".
 	Overflow string `koanf:"overflow"`
+	// Stdout also writes each line to thorp run's own stdout (a
+	// component's stdout) or stderr (its stderr), prefixed with the
+	// component and instance, for a container's log driver.
+	Stdout bool `koanf:"stdout"`
 }
 
 // PluginSettings are the keys of settings.plugins.
@@ -229,6 +233,11 @@ type Component struct {
 	// Watch, when set, restarts every instance (reason "watch") when a
 	// file under its paths changes.
 	Watch *Watch `koanf:"watch"`
+	// Critical makes the component's errored state thorp's end: when an
+	// instance ends errored, thorp stops every component in reverse
+	// dependency order and thorp run exits non-zero, so that whatever
+	// runs thorp (a container's orchestrator, systemd) restarts it.
+	Critical bool `koanf:"critical"`
 
 	LogFile   string `koanf:"log_file"`
 	ErrorFile string `koanf:"error_file"`

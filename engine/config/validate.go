@@ -278,6 +278,14 @@ func (d *decoder) validateComponent(c *Component, rc RawComponent) {
 	if has("rolling") && c.Proxy == nil && c.RestartMode != "overlap" && c.Rolling >= 1 && !failed["rolling"] {
 		d.warnf(c.Line, c.Name, "rolling", `has no effect without proxy or restart_mode = "overlap": only overlap restarts are rolling`)
 	}
+	if c.Critical {
+		switch {
+		case c.Autorestart == AutorestartNever:
+			d.warnf(c.Line, c.Name, "critical", `has no effect with autorestart = "never": the component stops instead of ending errored`)
+		case c.MaxRestarts == 0:
+			d.warnf(c.Line, c.Name, "critical", "has no effect with max_restarts = 0: the component is restarted forever and never ends errored")
+		}
+	}
 	logs, _ := rc.Values["logs"].(map[string]any)
 	for _, ke := range checkLogs(c.Logs, func(key string) bool { _, ok := logs[key]; return ok }) {
 		bad(ke.key, "%s", ke.msg)

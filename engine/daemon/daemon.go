@@ -159,6 +159,7 @@ type Daemon struct {
 	endBase  context.CancelFunc
 	killed   chan struct{} // closed by the second signal
 	killOnce sync.Once
+	critical *criticalWatch
 
 	reloadMu sync.Mutex // one reload at a time; guards current
 
@@ -186,7 +187,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{log: log, opts: opts, current: first, socket: cfg.Settings.Control,
-		killed: make(chan struct{}), done: make(chan struct{})}
+		killed: make(chan struct{}), done: make(chan struct{}), critical: newCriticalWatch(cfg)}
 	eng := opts.Engine
 	eng.Logger, eng.StatePath = log, cfg.Settings.State
 	// Every event goes to the hooks and to the alert dispatcher; neither
@@ -201,6 +202,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 			hooks.Handle(ev)
 		}
 		d.alerts.Handle(ev)
+		d.critical.handle(ev)
 	}
 	sup, err := engine.New(cfg, eng)
 	if err != nil {
@@ -277,9 +279,10 @@ func (d *Daemon) Info() api.Info { return d.info }
 // servers keep answering meanwhile, so clients can follow the shutdown),
 // the supervisor saves its state, the event streams end and the servers
 // close; Run returns once every goroutine it started has ended. It returns
-// nil after an ordered shutdown, ErrKilled after a second signal, or what
-// made it stop (a supervisor that could not start, an invalid metrics
-// push). Failures of a server are logged and do not stop supervision.
+// nil after an ordered shutdown, ErrKilled after a second signal, a
+// *CriticalError when an instance of a component marked critical ended
+// errored (which begins the same ordered shutdown), or what made it stop
+// (a supervisor that could not start, an invalid metrics push). Failures of a server are logged and do not stop supervision.
 // Run may be called once.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
@@ -367,21 +370,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err := g.Wait()
 	select {
 	case <-d.killed:
-		return errors.Join(ErrKilled, err)
+		return errors.Join(ErrKilled, d.critical.err(), err)
 	default:
-		return err
+		return errors.Join(d.critical.err(), err)
 	}
 }
 
 // handleSignals acts on the stop and reload signals until life ends:
-// the first SIGTERM/SIGINT (or the end of supCtx) begins the ordered
-// shutdown, a second one kills, SIGHUP reloads (in g) unless stopping.
+// the first SIGTERM/SIGINT/SIGQUIT (or the end of supCtx, or a critical
+// component ending errored) begins the ordered shutdown, a second signal
+// kills, SIGHUP reloads (in g) unless stopping.
 func (d *Daemon) handleSignals(life, supCtx context.Context, stopSup context.CancelFunc, g *errgroup.Group) {
 	supDone := supCtx.Done()
+	critical := d.critical.fired
 	for {
 		select {
 		case <-life.Done():
 			return
+		case <-critical:
+			critical = nil
+			if !d.isStopping() {
+				d.log.Error("shutting down: a critical component ended errored; stopping components in reverse dependency order",
+					"component", d.critical.cause.Component, "instance", d.critical.cause.Instance, "why", d.critical.cause.Message)
+				d.beginStopping()
+				stopSup()
+			}
 		case <-supDone:
 			supDone = nil
 			d.beginStopping()
@@ -590,6 +603,7 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		d.opts.Hooks.Set(next)
 	}
 	d.current = next
+	d.critical.set(cfg)
 	d.web.SetToken(cfg.Settings.Token)
 	d.web.SetHosts(cfg.Settings.HTTPHosts)
 	switchWeb()
