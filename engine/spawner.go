@@ -84,7 +84,7 @@ func (s *Supervisor) startProcess(c *component, in *instance, p *process) (int, 
 	src := func(stream string) rotate.Source {
 		return rotate.Source{Component: cc.Name, Stream: stream, Instance: in.index, PID: child.PID}
 	}
-	s.logs.copy(child.Stdout, ready.watchOutput(child.Stdout), logs[0], src("out"), c.log)
-	s.logs.copy(child.Stderr, ready.watchOutput(child.Stderr), logs[1], src("err"), c.log)
+	s.logs.copy(child.Stdout, s.teeOutput(ready.watchOutput(child.Stdout), cc, src("out")), logs[0], src("out"), c.log)
+	s.logs.copy(child.Stderr, s.teeOutput(ready.watchOutput(child.Stderr), cc, src("err")), logs[1], src("err"), c.log)
 	return child.PID, nil
 }

@@ -79,6 +79,9 @@ type Options struct {
 	// package cgroup), where it can create them. Nil: processes are
 	// tracked through their process tree.
 	Cgroups *cgroup.Layout
+	// LogTee, when set, also gets the output of every component whose
+	// logs.stdout is true (see LogTee).
+	LogTee LogTee
 }
 
 // Supervisor runs the components of one Config. Create it with New, start it
@@ -95,6 +98,7 @@ type Supervisor struct {
 	logs       *logFiles
 	fenceCmd   []string
 	execShim   []string
+	logTee     LogTee
 	state      string
 	fence      *fence.Writer // nil without a fence; its methods accept nil
 	clock      Clock
@@ -180,6 +184,7 @@ func New(cfg *config.Config, opts Options) (*Supervisor, error) {
 		fenceCmd: opts.FenceCommand,
 		state:    opts.StatePath,
 		execShim: opts.ExecShim,
+		logTee:   opts.LogTee,
 		clock:    opts.Clock,
 		cgLayout: opts.Cgroups,
 	}

@@ -165,7 +165,7 @@ func orphanConfig(t testing.TB, pairs int, extra string) (cfg, gate string) {
 	cfg = filepath.Join(dir, "thorp.lua")
 	body := fmt.Sprintf(`
 settings { http = "" %s }
-component "db" { command = "trap 'echo db >> order; exit 0' TERM; sleep 100000 & wait" }
+component "db" { command = "echo db up; trap 'echo db bye >&2; echo db >> order; exit 0' TERM; sleep 100000 & wait" }
 component "api" { command = "trap 'echo api >> order; exit 0' TERM; sleep 100000 & wait", depends_on = { "db" } }
 component "forker" { command = [[
 i=0
@@ -246,11 +246,12 @@ func orphansReaped(t testing.TB, r *pid1Thorp, gate string, n int) (int, time.Du
 // forks, some through setsid) and those of a process that entered the
 // namespace from outside, leaves no zombie in the namespace, and at
 // SIGTERM (and SIGINT, SIGQUIT) stops its components in reverse
-// dependency order and exits 0.
+// dependency order and exits 0. With settings.logs.stdout their lines
+// reach thorp's stdout and stderr.
 func TestPID1_ReapsOrphansStopsInOrderExits0(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT} {
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
-			cfg, gate := orphanConfig(t, 50, "")
+			cfg, gate := orphanConfig(t, 50, ", logs = { stdout = true, timestamps = false }")
 			r := startPID1(t, cfg)
 			if zombies, _ := orphansReaped(t, r, gate, 100); zombies != 0 {
 				t.Fatalf("%d zombies left in the namespace 60s after %d orphaned grandchildren exited", zombies, 100+enteredOrphans)
@@ -265,6 +266,14 @@ func TestPID1_ReapsOrphansStopsInOrderExits0(t *testing.T) {
 			order, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "order"))
 			if string(order) != "api\ndb\n" {
 				t.Fatalf("stop order %q, want api then db (reverse dependency order)", order)
+			}
+			// settings.logs.stdout: the components' lines on thorp's own
+			// stdout and stderr, and thorp's log on stderr.
+			if out := r.stdout.String(); !strings.Contains(out, "db.0 | db up\n") {
+				t.Errorf("thorp's stdout lacks db's stdout line:\n%s", out)
+			}
+			if errs := r.stderr.String(); !strings.Contains(errs, "db.0 | db bye\n") || !strings.Contains(errs, "thorp | ") {
+				t.Errorf("thorp's stderr lacks db's stderr line or thorp's own log:\n%s", errs)
 			}
 		})
 	}

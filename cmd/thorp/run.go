@@ -18,8 +18,10 @@ import (
 	"github.com/thorp-dev/thorp/engine"
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/daemon"
+	"github.com/thorp-dev/thorp/engine/logtee"
 	"github.com/thorp-dev/thorp/engine/preflight"
 	"github.com/thorp-dev/thorp/engine/sdnotify"
+	"github.com/thorp-dev/thorp/engine/web"
 	"github.com/thorp-dev/thorp/plugins"
 	"github.com/thorp-dev/thorp/rotate"
 )
@@ -120,8 +122,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer ownLog.Close()
+	// Components with logs.stdout also write to thorp's stdout/stderr,
+	// through a tee that drops rather than waits (a container's log
+	// driver may be slow). A write to a stdout whose reader is gone then
+	// fails with EPIPE instead of killing thorp with SIGPIPE.
+	pipeSigs := make(chan os.Signal, 1)
+	signal.Notify(pipeSigs, syscall.SIGPIPE)
+	defer signal.Stop(pipeSigs)
+	tee := logtee.New(stdout, stderr, logtee.Options{})
+	defer tee.Close() // last: after thorp's last log line
 	var logOut io.Writer = ownLog
-	if isTerminal(stderr) {
+	switch {
+	case cfg.Settings.Logs.Stdout:
+		logOut = io.MultiWriter(ownLog, tee.Writer())
+	case isTerminal(stderr):
 		logOut = io.MultiWriter(ownLog, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -142,13 +156,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hooks := &hookRunner{}
 	hooks.HookRunner = plugins.NewHookRunner(luaLog)
 	d, err := daemon.New(first, daemon.Options{
-		Logger:   log,
-		Version:  version,
-		Engine:   engine.Options{FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand}, Cgroups: hostCgroups(log)},
+		Logger:  log,
+		Version: version,
+		Engine: engine.Options{FenceCommand: []string{self, fenceCommand}, ExecShim: []string{self, execShimCommand},
+			Cgroups: hostCgroups(log), LogTee: tee},
 		Load:     load,
 		Hooks:    hooks,
 		Notifier: newSystemdLink(sdnotify.FromEnv(os.Getenv), log),
 		Signals:  sigs,
+		Metrics:  []web.MetricsWriter{tee},
 	})
 	if err != nil {
 		first.Release()

@@ -127,6 +127,9 @@ type Options struct {
 	// kills) and SIGHUP (reload). Nil: only Run's context and Close stop
 	// the daemon.
 	Signals <-chan os.Signal
+	// Metrics are more parts that write their own /metrics families
+	// (thorp run's stdout tee).
+	Metrics []web.MetricsWriter
 }
 
 // ListenError is returned by New when the HTTP server cannot bind
@@ -220,7 +223,7 @@ func New(first Load, opts Options) (*Daemon, error) {
 	d.info = api.Info{PID: os.Getpid(), Version: opts.Version, Config: cfg.File, Started: started, Profile: cfg.Profile}
 	public := api.NewPublicHandler(sup, d.info)
 	d.web = web.New(sup, web.Options{Addr: cfg.Settings.HTTP, Token: cfg.Settings.Token, Hosts: cfg.Settings.HTTPHosts,
-		Started: started, API: public, Logger: log, Metrics: metricsOf(d.alerts, opts.Hooks)})
+		Started: started, API: public, Logger: log, Metrics: metricsOf(d.alerts, opts.Hooks, opts.Metrics)})
 	// The sockets held for components, and their proxies' listen
 	// addresses, count as this thorp's, for check.
 	d.info.Listening = append(d.info.Listening, "unix://"+cfg.Settings.Control)
@@ -258,12 +261,13 @@ func New(first Load, opts Options) (*Daemon, error) {
 }
 
 // metricsOf lists the parts that write their own /metrics families: the
-// alerts, and the hooks when they do.
-func metricsOf(alerts web.MetricsWriter, hooks Hooks) []web.MetricsWriter {
+// alerts, the hooks when they do, and more.
+func metricsOf(alerts web.MetricsWriter, hooks Hooks, more []web.MetricsWriter) []web.MetricsWriter {
 	out := []web.MetricsWriter{alerts}
 	if m, ok := hooks.(web.MetricsWriter); ok {
 		out = append(out, m)
 	}
+	out = append(out, more...)
 	return out
 }
 
