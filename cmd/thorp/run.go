@@ -44,12 +44,15 @@ errors, a busy port, another thorp holds the lock) or failed, 2 usage error
 or killed by a second signal, 4 a critical component ended errored.
 As a container's entrypoint (PID 1) thorp reaps every orphan of the
 container; with settings.logs.stdout = true every component's lines also
-go to thorp's stdout/stderr as "NAME.INSTANCE | line". --env PROFILE (or
+go to thorp's stdout/stderr as "NAME.INSTANCE | line" (dropped and counted,
+never waited for, when the reader is slow). See docs/containers.md.
+--env PROFILE (or
 $THORP_ENV) merges each component's env_PROFILE over its env; a reload keeps
 the profile thorp was started with. A config with an
 error 'thorp check' would report in it, or in a component's user or group,
 starts nothing.
-thorp's own log goes to logs/thorp.log (and to stderr on a terminal).
+thorp's own log goes to logs/thorp.log (and to stderr on a terminal, or
+as "thorp | …" with settings.logs.stdout).
 One thorp runs a config at a time: it first locks thorp.lock next to the
 control socket (.thorp/thorp.lock by default); a second thorp run refuses
 with the first one's pid and touches nothing. Unix socket paths it binds
