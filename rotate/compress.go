@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"golang.org/x/sys/unix"
 )
 
 // compressor gzips a File's rotated backups in the background, one at a
@@ -25,11 +24,16 @@ import (
 // (klauspost/compress, about twice as fast as compress/gzip at that level):
 // a log rotated every 10 MB should not cost a core.
 //
-// Compression yields to everything else thorp does: each run is on an OS
-// thread of its own at nice compressNice (supervision, health checks and
-// copying output to the logs run at thorp's own priority), and at most
-// compressSlots backups are compressed at once in the process, whatever
-// the number of logs.
+// Compression yields to everything else thorp does: at most compressSlots
+// backups are compressed at once in the process, whatever the number of
+// logs, and a compression gives up its processor after every block it
+// reads (see yieldingReader), so supervision, health checks and copying
+// output to the logs wait at most one block's compression (about 0.1 ms)
+// instead of the Go scheduler's 10 ms time slice. It does not run on a
+// thread at a lower OS priority (nice): on a busy machine such a thread
+// waits long for the CPU while running Go code, and the garbage
+// collector, which must stop it to scan its stack, waits with it, and so
+// does every goroutine that allocates meanwhile — supervision included.
 type compressor struct {
 	path string
 	warn func(string)
@@ -59,10 +63,6 @@ func (c *compressor) kick() {
 
 func (c *compressor) run() {
 	defer c.wg.Done()
-	// The thread is never unlocked: it ends with this goroutine, so its
-	// lowered priority never reaches other goroutines.
-	runtime.LockOSThread()
-	lowerThreadPriority()
 	for {
 		c.compressAll()
 		c.mu.Lock()
@@ -109,15 +109,15 @@ func (c *compressor) compressAll() {
 // backup after the other instead of taking every core.
 var compressSlots = make(chan struct{}, 1)
 
-// compressNice is the nice value of the threads that compress: on a busy
-// machine compression gets about a tenth of a core's share next to a
-// thread at nice 0, and never starves.
-const compressNice = 10
+// yieldingReader reads r, giving up the processor (runtime.Gosched)
+// before each read so that other goroutines run between the blocks a
+// compression reads. As a plain io.Reader it also keeps io.CopyBuffer from
+// using the source file's WriteTo, which would take a buffer of its own.
+type yieldingReader struct{ r io.Reader }
 
-// lowerThreadPriority sets the calling thread's nice value to compressNice,
-// best effort; the caller has locked its goroutine to the thread.
-func lowerThreadPriority() {
-	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), compressNice)
+func (y yieldingReader) Read(p []byte) (int, error) {
+	runtime.Gosched()
+	return y.r.Read(p)
 }
 
 // gzipper is a gzip writer and a read buffer, kept in gzippers between
@@ -156,7 +156,7 @@ func gzipFile(name string) error {
 	gz := gzippers.Get().(*gzipper)
 	defer gzippers.Put(gz)
 	gz.zw.Reset(dst)
-	_, err = io.CopyBuffer(gz.zw, struct{ io.Reader }{src}, gz.buf) // src's WriteTo would take a buffer of its own
+	_, err = io.CopyBuffer(gz.zw, yieldingReader{src}, gz.buf)
 	if cerr := gz.zw.Close(); err == nil {
 		err = cerr
 	}
