@@ -419,6 +419,9 @@ func waitLogged(b *testing.B, dir, base string, want int64, compressed bool, tim
 		if sum == want && len(busy) == 0 {
 			return
 		}
+		if sum > want && len(busy) == 0 {
+			b.Fatalf("the log holds %d bytes, more than the %d written: a line was split (a newline added) or written twice", sum, want)
+		}
 		if time.Now().After(deadline) {
 			b.Fatalf("after %s the log holds %d bytes of %d; still to compress: %v", timeout, sum, want, busy)
 		}
