@@ -49,6 +49,19 @@ func (f *fakeClock) armed() int {
 	return len(f.timers)
 }
 
+// nextFire returns when the earliest armed timer fires; false if none is.
+func (f *fakeClock) nextFire() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var next time.Time
+	for t := range f.timers {
+		if next.IsZero() || t.when.Before(next) {
+			next = t.when
+		}
+	}
+	return next, !next.IsZero()
+}
+
 type fakeTimer struct {
 	clock *fakeClock
 	c     chan time.Time

@@ -120,7 +120,6 @@ type instance struct {
 	cpuPercent float64 // CPU use of the tree between the last two samples, % of one core
 	restarts   int     // restarts of this instance since thorp started, every reason
 	memState   policies.MemoryState
-	growth     *policies.GrowthEstimator
 	lastGrowth policies.Growth
 	policyErr  bool    // a failure of memory_policy was logged already
 	series     *series // the samples of its processes; nil before the first
@@ -754,10 +753,6 @@ func (c *component) spawn(in *instance) {
 	in.memory, in.procs, in.cpuPercent = 0, 0, 0
 	in.memState = policies.MemoryState{}
 	in.lastGrowth = policies.Growth{}
-	if in.growth == nil {
-		in.growth = policies.NewGrowthEstimator(growthWindow, growthSamples)
-	}
-	in.growth.Reset()
 	in.message = ""
 	in.health, in.healthy = policies.HealthState{}, true
 	c.setState(in, StateStarting, Event{Type: EventSpawn, PID: pid, Message: fmt.Sprintf("started %q", c.cfg.Command.Argv)})

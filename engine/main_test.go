@@ -54,6 +54,34 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case "spike":
+		// Hold THORP_SPIKE_BYTES more memory from SIGUSR1 until SIGUSR2,
+		// as often as told, until SIGTERM; the file "listening" says the
+		// signals are handled.
+		size, _ := strconv.Atoi(os.Getenv("THORP_SPIKE_BYTES"))
+		sig := make(chan os.Signal, 4)
+		signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM)
+		if err := os.WriteFile("listening", nil, 0o644); err != nil { // in its cwd
+			os.Exit(1)
+		}
+		var spike []byte
+		for s := range sig {
+			switch {
+			case s == syscall.SIGUSR1 && spike == nil:
+				var err error
+				if spike, err = syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON); err != nil {
+					os.Exit(1)
+				}
+				for i := 0; i < len(spike); i += os.Getpagesize() {
+					spike[i] = 1
+				}
+			case s == syscall.SIGUSR2 && spike != nil:
+				_ = syscall.Munmap(spike)
+				spike = nil
+			case s == syscall.SIGTERM:
+				os.Exit(0)
+			}
+		}
 	case "serve":
 		// An HTTP server that listens after THORP_SERVE_DELAY and sends
 		// READY=1 when NOTIFY_SOCKET is set.

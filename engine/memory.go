@@ -13,7 +13,9 @@ import (
 )
 
 // The growth estimate is a least-squares fit over the last two minutes of
-// samples (at most 120 of them: bounded memory per instance).
+// samples (at most 120 of them: bounded memory per instance). The sampler
+// keeps one per process and sends its estimate with each sample, so that
+// it schedules the next sample from the fresh estimate.
 const (
 	growthWindow  = 2 * time.Minute
 	growthSamples = 120
@@ -36,8 +38,7 @@ func (c *component) applySamples(samples []usageSample) {
 		in.cpuPercent = s.cpuPct
 		c.record(in, s)
 		c.trackEscaped(p, s.escaped)
-		in.growth.Add(s.time, s.memory)
-		in.lastGrowth = in.growth.Estimate(int64(c.cfg.MaxMemoryRestart), s.time)
+		in.lastGrowth = s.growth
 		if in.state != StateRunning || p.stopping {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,5 +206,128 @@ func TestSupervisor_StopReachesDescendantsThatLeftTheGroup(t *testing.T) {
 	}
 	if alive(kid) {
 		t.Fatalf("process %d that left the group with setsid survived the stop", kid)
+	}
+}
+
+// spikeComponent runs the test binary as a child that holds bytes more
+// memory from SIGUSR1 until SIGUSR2, with the default memory_interval
+// and memory_samples.
+func spikeComponent(t testing.TB, name string, bytes int, limit config.Size) config.Component {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.DefaultComponent()
+	c.Name = name
+	c.Command = config.Command{Argv: []string{self}}
+	c.Env = map[string]string{childEnv: "spike", "THORP_SPIKE_BYTES": strconv.Itoa(bytes)}
+	c.Cwd = t.TempDir()
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(c.Cwd, "logs")
+	c.MaxMemoryRestart = limit
+	return c
+}
+
+func TestSupervisor_MemoryConfirmingSampleSoonSpikeRestartsNothing(t *testing.T) {
+	// On a clock the test moves, with the default memory_interval (1s)
+	// and memory_samples (2): a sample over the limit is confirmed
+	// 200 ms later, not a whole interval; a spike gone by then restarts
+	// nothing; memory that stays over is stopped at the confirming sample.
+	const limit = 100 << 20
+	def := config.DefaultComponent()
+	if def.MemoryInterval != time.Second || def.MemorySamples != 2 {
+		t.Fatalf("defaults changed: memory_interval %s, memory_samples %d", def.MemoryInterval, def.MemorySamples)
+	}
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	s := startSupervisorWith(t, Options{Clock: clk}, spikeComponent(t, "spiky", limit+40<<20, limit))
+	waitEvents(t, s, 10*time.Second, "running", func(evs []Event) bool { return count(evs, "spiky", EventRunning) >= 1 })
+	pid := statusOf(t, s, "spiky").PID
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(s.cfg.Components[0].Cwd, "listening")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never handled its signals")
+		}
+	}
+
+	// nextSample is when the sampler's timer fires next (the only timer
+	// armed while the component just runs), once it has been re-armed.
+	nextSample := func() time.Time {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if at, ok := clk.nextFire(); ok && clk.armed() == 1 {
+				return at
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the sampler's timer was not armed (%d timers)", clk.armed())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// sample moves the clock to the next sample and waits for its memory
+	// to show; it returns the sample's time.
+	sample := func(what string, shows func(memory int64) bool) time.Time {
+		t.Helper()
+		clk.Advance(nextSample().Sub(clk.Now()))
+		at := clk.Now()
+		deadline := time.Now().Add(10 * time.Second)
+		for !shows(statusOf(t, s, "spiky").MemoryBytes) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no sample showed %s (memory %d)", what, statusOf(t, s, "spiky").MemoryBytes)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return at
+	}
+	hold := func(sig syscall.Signal, over bool) {
+		t.Helper()
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatal(err)
+		}
+		// Until the child has touched (or let go of) the whole spike, well
+		// past the limit either way.
+		settled := func(rss int64) bool { return over && rss > limit+30<<20 || !over && rss > 0 && rss < limit-30<<20 }
+		deadline := time.Now().Add(10 * time.Second)
+		for rss, _ := vmRSS(pid); !settled(rss); rss, _ = vmRSS(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the child's RSS stayed at %d", rss)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	under := func(m int64) bool { return m > 0 && m < limit }
+	overLimit := func(m int64) bool { return m > limit }
+	stops := func() int { return count(s.Events(0, "spiky", time.Time{}), "spiky", EventStopping) }
+
+	sample("the process under the limit", under)
+	// A spike: one sample over, the next under.
+	hold(syscall.SIGUSR1, true)
+	over := sample("the spike", overLimit)
+	if d := nextSample().Sub(over); d > maxConfirmDelay {
+		t.Fatalf("the confirming sample is due %s after the one over the limit, want at most %s", d, maxConfirmDelay)
+	}
+	hold(syscall.SIGUSR2, false)
+	sample("the spike gone", under)
+	if n := stops(); n != 0 || statusOf(t, s, "spiky").PID != pid {
+		t.Fatalf("a spike over the limit for one sample stopped the process (%d stopping events)", n)
+	}
+	// Memory that stays over: stopped at the confirming sample.
+	hold(syscall.SIGUSR1, true)
+	over = sample("memory over the limit again", overLimit)
+	confirm := nextSample()
+	if d := confirm.Sub(over); d > maxConfirmDelay {
+		t.Fatalf("the confirming sample is due %s after the one over the limit, want at most %s", d, maxConfirmDelay)
+	}
+	clk.Advance(confirm.Sub(clk.Now()))
+	evs := waitEvents(t, s, 10*time.Second, "a memory stop", func(evs []Event) bool { return count(evs, "spiky", EventStopping) >= 1 })
+	for _, e := range evs {
+		if e.Component == "spiky" && e.Type == EventStopping {
+			if e.PID != pid || e.Reason != "memory" || e.Time.Sub(over) > maxConfirmDelay {
+				t.Fatalf("stopping event %+v: want pid %d stopped for memory at most %s after the first sample over the limit (%s)",
+					e, pid, maxConfirmDelay, over)
+			}
+		}
 	}
 }

@@ -34,7 +34,7 @@ func engineGoroutines() []string {
 		switch {
 		case i == 0: // the caller
 		case !strings.Contains(g, "thorp-dev/thorp/engine"):
-		case strings.Contains(g, "testing.tRunner"), strings.Contains(g, "testing.(*M).Run"): // tests themselves
+		case strings.Contains(g, "testing.tRunner"), strings.Contains(g, "testing.(*M).Run"), strings.Contains(g, "testing.(*B).run1"): // tests and benchmarks themselves
 		default:
 			out = append(out, g)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/thorp-dev/thorp/engine/config"
 	"github.com/thorp-dev/thorp/engine/proc"
+	"github.com/thorp-dev/thorp/policies"
 )
 
 // procRoot is where /proc is mounted.
@@ -60,12 +61,13 @@ type usageSample struct {
 	instance int
 	pid      int // the main process it was taken for
 	time     time.Time
-	memory   int64        // RSS, PSS or the cgroup's, as memory_measure says
-	rss, pss int64        // with memory_measure = "cgroup" read there, rss is memory and pss 0
-	procs    int          // processes in the tree
-	cpu      float64      // cumulative CPU seconds of the component, never decreasing
-	cpuPct   float64      // CPU use of this instance's tree since its previous sample, % of one core
-	escaped  []proc.Ident // descendants that left the process group
+	memory   int64           // RSS, PSS or the cgroup's, as memory_measure says
+	rss, pss int64           // with memory_measure = "cgroup" read there, rss is memory and pss 0
+	procs    int             // processes in the tree
+	cpu      float64         // cumulative CPU seconds of the component, never decreasing
+	cpuPct   float64         // CPU use of this instance's tree since its previous sample, % of one core
+	escaped  []proc.Ident    // descendants that left the process group
+	growth   policies.Growth // the estimate of the process's memory growth, this sample included
 }
 
 // instanceCPU turns one instance process's cumulative CPU time into a
@@ -105,6 +107,7 @@ type sampler struct {
 	scanLen  int             // processes in the last full scan; 0 before the first
 	cpu      map[*component]*proc.CPUCounter
 	icpu     map[treeKey]*instanceCPU
+	growth   map[treeKey]*policies.GrowthEstimator
 	ticks    map[proc.Ident]uint64 // the component's processes at this sample
 	iticks   map[proc.Ident]uint64 // one instance's
 }
@@ -124,6 +127,7 @@ func newSampler(s *Supervisor) *sampler {
 		walkCost: map[treeKey]int{},
 		cpu:      map[*component]*proc.CPUCounter{},
 		icpu:     map[treeKey]*instanceCPU{},
+		growth:   map[treeKey]*policies.GrowthEstimator{},
 	}
 }
 
@@ -146,15 +150,16 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 
 // nextSampleIn is how long until c is sampled again: its interval; the
 // confirm delay when its last sample was over the limit and more samples
-// must confirm it (over); or sooner when the growth estimate says the
-// limit will be crossed before then (a steady leak is caught right after
-// it crosses, not up to a whole interval later).
-func nextSampleIn(cc *config.Component, st Status, over bool) time.Duration {
+// must confirm it (over); or sooner when the growth estimate of the
+// sample just taken says the limit will be crossed before then, ttl from
+// now (a steady leak is caught right after it crosses, not up to a whole
+// interval later; 0: no crossing expected).
+func nextSampleIn(cc *config.Component, ttl time.Duration, over bool) time.Duration {
 	d := sampleInterval(cc)
 	if over && confirms(cc) {
 		d = min(d, confirmDelay(cc))
 	}
-	if ttl := time.Duration(st.MemoryTimeToLimitSeconds * float64(time.Second)); ttl > 0 && ttl < d {
+	if ttl > 0 && ttl < d {
 		d = max(ttl+10*time.Millisecond, minSampleInterval)
 	}
 	return d
@@ -199,6 +204,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		sm.ticks = clear2(sm.ticks)
 		var samples []usageSample
 		over := false
+		var ttl time.Duration // the soonest expected crossing of the limit
 		for _, in := range d.st.Instances {
 			if in.PID <= 0 {
 				continue
@@ -222,8 +228,19 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			pct := ic.update(r.ticks, now)
 			memory := r.usage.Memory(pss)
 			over = over || (cc.MaxMemoryRestart > 0 && memory > int64(cc.MaxMemoryRestart))
+			ge := sm.growth[key]
+			if ge == nil {
+				ge = policies.NewGrowthEstimator(growthWindow, growthSamples)
+				sm.growth[key] = ge
+			}
+			ge.Add(now, memory)
+			growth := ge.Estimate(int64(cc.MaxMemoryRestart), now)
+			if t := timeToLimit(growth, memory, int64(cc.MaxMemoryRestart)); t > 0 && (ttl == 0 || t < ttl) {
+				ttl = t
+			}
 			samples = append(samples, usageSample{instance: in.Index, pid: in.PID, time: now,
-				memory: memory, rss: r.usage.RSS, pss: r.usage.PSS, procs: r.usage.Procs, cpuPct: pct, escaped: r.escaped})
+				memory: memory, rss: r.usage.RSS, pss: r.usage.PSS, procs: r.usage.Procs, cpuPct: pct, escaped: r.escaped,
+				growth: growth})
 		}
 		cpu := counter.Update(sm.ticks)
 		for i := range samples {
@@ -232,7 +249,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		if len(samples) > 0 {
 			c.in.postSamples(samples)
 		}
-		sm.next[c] = now.Add(nextSampleIn(cc, d.st, over))
+		sm.next[c] = now.Add(nextSampleIn(cc, ttl, over))
 		next = minTime(next, sm.next[c])
 	}
 	// Forget the trees of processes that are gone (only for components
@@ -242,6 +259,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			delete(sm.trees, key)
 			delete(sm.icpu, key)
 			delete(sm.walkCost, key)
+			delete(sm.growth, key)
 		}
 	}
 	return next
@@ -269,6 +287,7 @@ func (sm *sampler) forget(comps []*component) {
 			delete(sm.trees, key)
 			delete(sm.icpu, key)
 			delete(sm.walkCost, key)
+			delete(sm.growth, key)
 		}
 	}
 }
@@ -358,6 +377,23 @@ func (r *procReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks ma
 		}
 	}
 	return rd
+}
+
+// timeToLimit is how long memory, growing as g says, takes to reach
+// limit: from the sample itself rather than from the fitted line (which
+// may already be over the limit while the sample is not, or the
+// reverse), so the next sample lands just after the crossing. 0 when
+// not growing, without a limit, or already over it.
+func timeToLimit(g policies.Growth, memory, limit int64) time.Duration {
+	left := float64(limit - memory)
+	perSecond := g.BytesPerHour / 3600
+	if !g.OK || limit <= 0 || left <= 0 || perSecond <= 0 {
+		return 0
+	}
+	if secs := left / perSecond; secs < time.Hour.Seconds() {
+		return max(time.Duration(secs*float64(time.Second)), 1)
+	}
+	return time.Hour
 }
 
 func minTime(a, b time.Time) time.Time {
