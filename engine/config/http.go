@@ -47,10 +47,14 @@ func checkHTTPHost(h string) string {
 	return ""
 }
 
-// thorpLabels are the label names of the series on thorp's /metrics (its
-// own and the Go runtime's); a pushed label of the same name would make a
+// thorpLabels are the label names of the series on thorp's /metrics and
+// in its push (its own, the balancers', the Go runtime's and the push's
+// own metrics_push_*{url}); a pushed label of the same name would make a
 // series with the label twice, which receivers reject.
-var thorpLabels = []string{"component", "reason", "state", "stream", "kind", "outcome", "quantile", "le", "version", "compiler", "GOARCH", "GOOS", "GOROOT"}
+// TestRun_MetricsPushToImportEndpoint (cmd/thorp) checks every label of a
+// live push is here.
+var thorpLabels = []string{"component", "reason", "state", "stream", "kind", "outcome", "instance", "index", "code", "dir",
+	"url", "quantile", "le", "version", "compiler", "GOARCH", "GOOS", "GOROOT"}
 
 // checkPushLabel returns "" when name may label every pushed series: a
 // Prometheus label name that is not reserved ("__…") nor one of thorp's own.
