@@ -222,20 +222,36 @@ func checkDockerfile(t *testing.T, d *deployThorp) {
 	if !copied {
 		t.Errorf("Dockerfile: nothing copied to %s", deployConfig)
 	}
+	// The build's thorp check runs with the ENV set before it, as the
+	// image's thorp run does; the THORP_ ones are settings.
+	var env []string
 	var checked bool
-	for _, in := range by("RUN") {
-		if !strings.HasPrefix(in.args, "[") {
-			continue
+	for _, in := range ins {
+		switch in.cmd {
+		case "ENV":
+			k, v, ok := strings.Cut(in.args, "=")
+			if !ok || strings.ContainsAny(v, " \"'") {
+				t.Fatalf("Dockerfile:%d: ENV %s: want one KEY=VALUE without quotes or spaces", in.line, in.args)
+			}
+			env = append(env, k+"="+v)
+		case "RUN":
+			if !strings.HasPrefix(in.args, "[") || !slices.Equal(execForm(t, in), []string{"thorp", "check", "-c", deployConfig}) {
+				continue
+			}
+			checked = true
+			// What the build runs, on the test's copy of the config.
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			cmd := exec.CommandContext(ctx, thorpBin, "check", "-c", d.cfg)
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Errorf("Dockerfile:%d: thorp check with %q: %v\n%s", in.line, env, err, out)
+			}
 		}
-		argv := execForm(t, in)
-		if !slices.Equal(argv, []string{"thorp", "check", "-c", deployConfig}) {
-			continue
-		}
-		checked = true
-		// What the build runs, on the test's copy of the config.
-		if out, errOut, code := thorpCmd(t, "check", "-c", d.cfg); code != exitOK {
-			t.Errorf("Dockerfile:%d: thorp check exits %d:\n%s%s", in.line, code, out, errOut)
-		}
+	}
+	if !slices.Contains(env, "THORP_LOGS__STDOUT=true") {
+		t.Errorf("Dockerfile: no ENV THORP_LOGS__STDOUT=true (components' lines for the log driver); ENV %q", env)
 	}
 	if !checked {
 		t.Errorf(`Dockerfile: no RUN ["thorp", "check", "-c", %q]`, deployConfig)
@@ -541,6 +557,24 @@ func checkNomadJob(t *testing.T, d *deployThorp) {
 	}
 	if sig := hclString(t, task.Body, "kill_signal"); sig != "SIGTERM" {
 		t.Errorf("thorp.nomad.hcl: kill_signal %q, want SIGTERM", sig)
+	}
+	if len(hclBlocks(task.Body, "env")) != 1 {
+		t.Error("thorp.nomad.hcl: want one env block (THORP_LOGS__STDOUT)")
+	}
+	for _, env := range hclBlocks(task.Body, "env") {
+		if v := hclString(t, env.Body, "THORP_LOGS__STDOUT"); v != "true" {
+			t.Errorf("thorp.nomad.hcl: env THORP_LOGS__STDOUT = %q, want \"true\"", v)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, thorpBin, "check", "-c", d.cfg)
+		for name := range env.Body.Attributes {
+			cmd.Env = append(cmd.Env, name+"="+hclString(t, env.Body, name))
+		}
+		cmd.Env = append(os.Environ(), cmd.Env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("thorp.nomad.hcl: thorp check with the task's env: %v\n%s", err, out)
+		}
+		cancel()
 	}
 	var args []string
 	for _, cfg := range hclBlocks(task.Body, "config") {

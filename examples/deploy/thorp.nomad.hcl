@@ -60,6 +60,11 @@ job "thorp-web" {
         args    = ["run", "-c", "local/thorp.lua"]
       }
 
+      # settings.logs.stdout: `nomad alloc logs` shows every component.
+      env {
+        THORP_LOGS__STDOUT = "true"
+      }
+
       template {
         data        = file("thorp.lua")
         destination = "local/thorp.lua"
