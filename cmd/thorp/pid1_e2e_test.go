@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,10 +47,22 @@ func startPID1(t testing.TB, cfg string) *pid1Thorp {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	r := &pid1Thorp{cmd: cmd, cfg: cfg, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = r.stdout, r.stderr
-	if err := cmd.Start(); err != nil {
+	// The parent-death signal follows the thread that forks: fork from a
+	// goroutine locked to its thread for the child's life, so that the
+	// runtime never retires that thread under a running thorp.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, after thorp
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		r.done <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		t.Fatalf("start thorp in a new PID namespace: %v", err)
 	}
-	go func() { r.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGKILL) // PID 1 dies: the kernel kills the namespace
 		<-r.done
