@@ -42,7 +42,6 @@ var supLabels = []string{"thorp", "PM2", "supervisord"}
 // row is one figure of the table for each supervisor, in supLabels order.
 type row struct {
 	figure string
-	unit   string
 	prec   int  // decimals
 	plain  bool // no ratios: the figure is a description more than a quantity
 	vals   [3]float64

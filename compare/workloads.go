@@ -84,39 +84,49 @@ func stampsOf(path, kind string) [][]int64 {
 }
 
 // idle measures each supervisor's own CPU and RSS with n idle components
-// (sleep) for every n in counts, all nine supervisors running side by side
+// (sleep) for every n in counts: without a memory limit under the three,
+// and with a 1 GiB limit on every component under thorp and PM2 (each then
+// samples every component's memory; supervisord has no limit, and its
+// figure without one stands in its column). All of them run side by side
 // through one window.
 func (r *runner) idle(ctx context.Context, counts []int, window time.Duration) ([]row, error) {
 	type inst struct {
-		s supervisor
-		n int
+		s     supervisor
+		n     int
+		limit int // MiB
 	}
 	var insts []inst
 	var all []supervisor
 	defer func() { shutdownAll(all) }()
-	for _, n := range counts {
-		for _, s := range r.sups(fmt.Sprintf("idle-%d", n)) {
-			progs := make([]program, n)
-			for i := range progs {
-				progs[i] = program{name: fmt.Sprintf("idle%d", i), argv: []string{r.sleep, "100000"}}
+	for _, limit := range []int{0, 1024} {
+		for _, n := range counts {
+			sups := r.sups(fmt.Sprintf("idle-%d-limit%d", n, limit))
+			if limit > 0 {
+				sups = sups[:2] // thorp, PM2
 			}
-			all = append(all, s)
-			if err := s.launch(ctx, progs); err != nil {
-				return nil, fmt.Errorf("%s with %d idle components: %w", s.label(), n, err)
-			}
-			root := s.own()[0]
-			if err := waitUntil(ctx, 90*time.Second, fmt.Sprintf("%s's %d sleep processes", s.label(), n), func() bool {
-				c := 0
-				for _, d := range descendants(root) {
-					if d.comm == "sleep" {
-						c++
-					}
+			for _, s := range sups {
+				progs := make([]program, n)
+				for i := range progs {
+					progs[i] = program{name: fmt.Sprintf("idle%d", i), argv: []string{r.sleep, "100000"}, memLimit: limit}
 				}
-				return c == n
-			}); err != nil {
-				return nil, err
+				all = append(all, s)
+				if err := s.launch(ctx, progs); err != nil {
+					return nil, fmt.Errorf("%s with %d idle components: %w", s.label(), n, err)
+				}
+				root := s.own()[0]
+				if err := waitUntil(ctx, 90*time.Second, fmt.Sprintf("%s's %d sleep processes", s.label(), n), func() bool {
+					c := 0
+					for _, d := range descendants(root) {
+						if d.comm == "sleep" {
+							c++
+						}
+					}
+					return c == n
+				}); err != nil {
+					return nil, err
+				}
+				insts = append(insts, inst{s, n, limit})
 			}
-			insts = append(insts, inst{s, n})
 		}
 	}
 	if err := sleepCtx(ctx, 5*time.Second); err != nil { // the start bursts settle
@@ -139,28 +149,37 @@ func (r *runner) idle(ctx context.Context, counts []int, window time.Duration) (
 	}
 	elapsed := time.Since(t0).Seconds()
 	var rows []row
-	for _, n := range counts {
-		cpuRow := row{figure: fmt.Sprintf("idle CPU, %d component(s), %% of a core over %s", n, window), unit: "%", prec: 3}
-		rssRow := row{figure: fmt.Sprintf("idle RSS, %d component(s), MiB (thorp: + its fence process)", n), unit: "MiB", prec: 1}
-		for i, in := range insts {
-			if in.n != n {
-				continue
-			}
-			k := slices.Index(supLabels, in.s.label())
-			cpuRow.set(k, (cpu(in.s)-cpu0[i])/elapsed*100)
-			var rss int64
-			var parts []string
-			for _, pid := range in.s.own() {
-				v, _ := rssBytes(pid)
-				rss += v
-				parts = append(parts, fmt.Sprintf("%.1f", float64(v)/(1<<20)))
-			}
-			rssRow.set(k, float64(rss)/(1<<20))
-			if len(parts) > 1 { // thorp and its fence
-				rssRow.notes[k] = strings.Join(parts, " + ")
-			}
+	for _, limit := range []int{0, 1024} {
+		with := ""
+		if limit > 0 {
+			with = ", a 1 GiB memory limit on each"
 		}
-		rows = append(rows, cpuRow, rssRow)
+		for _, n := range counts {
+			cpuRow := row{figure: fmt.Sprintf("idle CPU, %d component(s)%s, %% of a core over %s", n, with, window), prec: 3}
+			rssRow := row{figure: fmt.Sprintf("idle RSS, %d component(s)%s, MiB (thorp: + its fence process)", n, with), prec: 1}
+			for i, in := range insts {
+				if in.n != n || (in.limit != limit && in.s.label() != "supervisord") {
+					continue
+				}
+				k := slices.Index(supLabels, in.s.label())
+				cpuRow.set(k, (cpu(in.s)-cpu0[i])/elapsed*100)
+				var rss int64
+				var parts []string
+				for _, pid := range in.s.own() {
+					v, _ := rssBytes(pid)
+					rss += v
+					parts = append(parts, fmt.Sprintf("%.1f", float64(v)/(1<<20)))
+				}
+				rssRow.set(k, float64(rss)/(1<<20))
+				if len(parts) > 1 { // thorp and its fence
+					rssRow.notes[k] = strings.Join(parts, " + ")
+				}
+				if limit > 0 && in.s.label() == "supervisord" {
+					cpuRow.notes[k], rssRow.notes[k] = "no limit: the same as above", "no limit: the same as above"
+				}
+			}
+			rows = append(rows, cpuRow, rssRow)
+		}
 	}
 	return rows, nil
 }
