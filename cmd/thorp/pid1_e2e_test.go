@@ -167,7 +167,8 @@ func (r *pid1Thorp) exit(t testing.TB, within time.Duration) int {
 // orphanConfig is a config whose component "forker" leaves 2×pairs
 // orphaned grandchildren (cat processes reading the FIFO gate, half of
 // them in a session of their own), then sleeps; "api" depends on "db",
-// and both append their names to the file order when SIGTERM stops them.
+// and both append their names to the file order when SIGTERM stops them
+// ("api" keeps its lines off thorp's stdout: logs = { stdout = false }).
 func orphanConfig(t testing.TB, pairs int, extra string) (cfg, gate string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -179,7 +180,7 @@ func orphanConfig(t testing.TB, pairs int, extra string) (cfg, gate string) {
 	body := fmt.Sprintf(`
 settings { http = "" %s }
 component "db" { command = "echo db up; trap 'echo db bye >&2; echo db >> order; exit 0' TERM; sleep 100000 & wait" }
-component "api" { command = "trap 'echo api >> order; exit 0' TERM; sleep 100000 & wait", depends_on = { "db" } }
+component "api" { command = "echo api up; trap 'echo api >> order; exit 0' TERM; sleep 100000 & wait", depends_on = { "db" }, logs = { stdout = false } }
 component "forker" { command = [[
 i=0
 while [ $i -lt %d ]; do
@@ -282,8 +283,11 @@ func TestPID1_ReapsOrphansStopsInOrderExits0(t *testing.T) {
 			}
 			// settings.logs.stdout: the components' lines on thorp's own
 			// stdout and stderr, and thorp's log on stderr.
-			if out := r.stdout.String(); !strings.Contains(out, "db.0 | db up\n") {
-				t.Errorf("thorp's stdout lacks db's stdout line:\n%s", out)
+			if out := r.stdout.String(); !strings.Contains(out, "db.0 | db up\n") || strings.Contains(out, "api up") {
+				t.Errorf("thorp's stdout lacks db's stdout line, or has api's (logs = { stdout = false }):\n%s", out)
+			}
+			if b, _ := os.ReadFile(filepath.Join(filepath.Dir(cfg), "logs", "api-out.log")); !strings.Contains(string(b), "api up") {
+				t.Errorf("api's log file lacks its line: %q", b)
 			}
 			if errs := r.stderr.String(); !strings.Contains(errs, "db.0 | db bye\n") || !strings.Contains(errs, "thorp | ") {
 				t.Errorf("thorp's stderr lacks db's stderr line or thorp's own log:\n%s", errs)
