@@ -174,13 +174,9 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 	var tab *proc.Table
 	if !measured || !hasCPU {
 		// The listed processes' stat: from the pass's scan, or read
-		// one by one (Walk from each, any start time).
+		// one by one (cgroup.procs lists them all: no children to read).
 		if tab = r.pass.tab; tab == nil {
-			extra := make([]proc.Ident, len(pids))
-			for i, p := range pids {
-				extra[i] = proc.Ident{PID: p}
-			}
-			tab = proc.Walk(r.pass.root, pid, extra)
+			tab = proc.ReadStats(r.pass.root, pids)
 		}
 		for _, p := range pids {
 			if st, ok := tab.Get(p); ok {
