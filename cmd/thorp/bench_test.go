@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,6 +25,15 @@ func procStat(t testing.TB, pid int) (int64, float64) {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	rss, _ := strconv.ParseInt(f[21], 10, 64)
+	cpu, _ := schedStat(pid)
+	return rss * int64(os.Getpagesize()), cpu
+}
+
+// schedStat sums a process's threads' /proc/PID/task/TID/schedstat: the
+// CPU time in seconds and how many times a thread was put on a CPU (each
+// wake-up counts once, and each preemption). Threads that ended are not
+// counted: compare figures of processes whose threads live on.
+func schedStat(pid int) (cpu float64, runs int64) {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var ns int64
 	for _, task := range tasks {
@@ -29,64 +41,194 @@ func procStat(t testing.TB, pid int) (int64, float64) {
 		if err != nil {
 			continue
 		}
-		if v, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) < 3 {
+			continue
+		}
+		if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 			ns += v
 		}
+		if v, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			runs += v
+		}
 	}
-	return rss * int64(os.Getpagesize()), float64(ns) / 1e9
+	return float64(ns) / 1e9, runs
 }
 
-// BenchmarkIdle measures thorp's own RSS and CPU while it supervises N idle
-// components (issue figures: 50 → RSS ≤ 15 MB and CPU ≤ 0.1 % of a core;
-// 500 → RSS < 40 MB, `thorp status` < 50 ms). With limit=1GB every
-// component has max_memory_restart, so each is sampled every second: the
-// CPU figure is then the memory sampler's cost.
-func BenchmarkIdle(b *testing.B) {
-	for _, c := range []struct {
-		n     int
-		limit string
-	}{{50, ""}, {500, ""}, {50, "1GB"}, {500, "1GB"}} {
-		name := fmt.Sprintf("components=%d", c.n)
-		if c.limit != "" {
-			name += ",limit=" + c.limit
+// childPIDs lists pid's children (of every thread).
+func childPIDs(pid int) []int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var out []int
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
 		}
-		n := c.n
-		b.Run(name, func(b *testing.B) {
-			var cfg strings.Builder
-			cfg.WriteString("settings { http = \"\" }\n")
-			extra := ""
-			if c.limit != "" {
-				extra = fmt.Sprintf(", max_memory_restart = %q", c.limit)
+	}
+	return out
+}
+
+// idleProcess is a supervisor measured while idle: its pids (thorp and
+// its fence; supervisord alone), whose CPU time and runs are summed.
+type idleProcess struct {
+	name  string
+	pids  []int
+	cpu0  float64
+	runs0 int64
+}
+
+func (p *idleProcess) sample() (float64, int64) {
+	var cpu float64
+	var runs int64
+	for _, pid := range p.pids {
+		c, r := schedStat(pid)
+		cpu, runs = cpu+c, runs+r
+	}
+	return cpu, runs
+}
+
+// startIdleThorp runs thorp with n idle components (max_memory_restart =
+// limit unless ""), waits until all run, and returns it with its fence.
+func startIdleThorp(b *testing.B, n int, limit string) (*runningThorp, *idleProcess) {
+	var cfg strings.Builder
+	cfg.WriteString("settings { http = \"\" }\n")
+	extra := ""
+	if limit != "" {
+		extra = fmt.Sprintf(", max_memory_restart = %q", limit)
+	}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&cfg, "component \"idle-%d\" { command = { \"sleep\", \"100000\" }%s }\n", i, extra)
+	}
+	path := writeConfig(b, cfg.String())
+	r := startThorp(b, path)
+	waitFor(b, 60*time.Second, "all running", func() bool {
+		st := status(b, path)
+		for _, c := range st.Components {
+			if c.State != "running" {
+				return false
 			}
-			for i := 0; i < n; i++ {
-				fmt.Fprintf(&cfg, "component \"idle-%d\" { command = { \"sleep\", \"100000\" }%s }\n", i, extra)
-			}
-			path := writeConfig(b, cfg.String())
-			r := startThorp(b, path)
-			waitFor(b, 60*time.Second, "all running", func() bool {
-				st := status(b, path)
-				for _, c := range st.Components {
-					if c.State != "running" {
-						return false
-					}
+		}
+		return len(st.Components) == n
+	})
+	p := &idleProcess{name: "thorp", pids: []int{r.cmd.Process.Pid}}
+	for _, kid := range childPIDs(r.cmd.Process.Pid) {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", kid)); strings.Contains(string(b), "__fence") {
+			p.pids = append(p.pids, kid)
+		}
+	}
+	if len(p.pids) != 2 {
+		b.Fatalf("thorp %d: no fence process among its children", r.cmd.Process.Pid)
+	}
+	return r, p
+}
+
+// startIdleSupervisord runs supervisord (Debian's supervisor package) with
+// n programs of `sleep 100000`, with its control socket as Debian's own
+// configuration has, and waits until it runs all of them; nil when it is
+// not installed.
+func startIdleSupervisord(b *testing.B, n int) *idleProcess {
+	bin, err := exec.LookPath("supervisord")
+	if err != nil {
+		b.Log("supervisord is not installed (apt-get install supervisor): no supervisord arm")
+		return nil
+	}
+	dir := b.TempDir()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "[unix_http_server]\nfile=%s/supervisor.sock\n\n[supervisord]\nnodaemon=true\nlogfile=%s/supervisord.log\npidfile=%s/supervisord.pid\nchildlogdir=%s\n\n",
+		dir, dir, dir, dir)
+	cfg.WriteString("[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&cfg, "[program:idle-%d]\ncommand=sleep 100000\n\n", i)
+	}
+	conf := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(conf, []byte(cfg.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			b.Errorf("supervisord did not exit within 20s of SIGTERM")
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // any program left
+	})
+	pid := cmd.Process.Pid
+	waitFor(b, 60*time.Second, "supervisord's programs running", func() bool { return len(childPIDs(pid)) == n })
+	return &idleProcess{name: "supervisord", pids: []int{pid}}
+}
+
+// idleWindow is how long idle CPU is measured: long enough for figures of
+// a few hundredths of a percent.
+const idleWindow = 30 * time.Second
+
+// BenchmarkIdle measures what an idle supervisor costs with N components
+// of `sleep 100000`, every setting at its default, side by side in one
+// window of idleWindow: thorp without a memory limit, thorp with
+// max_memory_restart = "1GB" on every component (each then sampled every
+// second: the CPU figure is the memory sampler's), and supervisord with
+// the same programs (for N ≤ 50; skipped with a message when it is not
+// installed). For each: CPU in % of one core and runs per second (how
+// often one of its threads was put on a CPU: wake-ups, mostly), summed
+// over thorp and its fence process; thorp's RSS; thorp ÷ supervisord.
+// Issue figures: 50 → RSS ≤ 15 MB; 500 → RSS < 40 MB, `thorp status`
+// < 50 ms; CPU at or below supervisord's for 1, 10 and 50.
+func BenchmarkIdle(b *testing.B) {
+	for _, n := range []int{1, 10, 50, 500} {
+		b.Run(fmt.Sprintf("components=%d", n), func(b *testing.B) {
+			plainRun, plain := startIdleThorp(b, n, "")
+			_, limited := startIdleThorp(b, n, "1GB")
+			arms := []*idleProcess{plain, limited}
+			var sv *idleProcess
+			if n <= 50 {
+				if sv = startIdleSupervisord(b, n); sv != nil {
+					arms = append(arms, sv)
 				}
-				return len(st.Components) == n
-			})
-			pid := r.cmd.Process.Pid
-			time.Sleep(2 * time.Second) // settle after the start burst
-			_, cpu0 := procStat(b, pid)
-			window := 10 * time.Second
+			}
+			time.Sleep(3 * time.Second) // settle after the start burst (supervisord: startsecs = 1)
+			for _, a := range arms {
+				a.cpu0, a.runs0 = a.sample()
+			}
 			b.ResetTimer()
-			time.Sleep(window)
+			time.Sleep(idleWindow)
 			b.StopTimer()
-			rss, cpu1 := procStat(b, pid)
+			cpuPct := map[*idleProcess]float64{}
+			runsPerSec := map[*idleProcess]float64{}
+			for _, a := range arms {
+				cpu, runs := a.sample()
+				cpuPct[a] = (cpu - a.cpu0) / idleWindow.Seconds() * 100
+				runsPerSec[a] = float64(runs-a.runs0) / idleWindow.Seconds()
+			}
+			rss, _ := procStat(b, plain.pids[0])
+			rssLimited, _ := procStat(b, limited.pids[0])
 			b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
-			b.ReportMetric((cpu1-cpu0)/window.Seconds()*100, "cpu-%")
+			b.ReportMetric(float64(rssLimited)/(1<<20), "limit-rss-MiB")
+			b.ReportMetric(cpuPct[plain], "cpu-%")
+			b.ReportMetric(runsPerSec[plain], "runs/s")
+			b.ReportMetric(cpuPct[limited], "limit-cpu-%")
+			b.ReportMetric(runsPerSec[limited], "limit-runs/s")
+			if sv != nil {
+				b.ReportMetric(cpuPct[sv], "supervisord-cpu-%")
+				b.ReportMetric(runsPerSec[sv], "supervisord-runs/s")
+				b.ReportMetric(cpuPct[plain]/cpuPct[sv], "cpu/supervisord")
+				b.ReportMetric(cpuPct[limited]/cpuPct[sv], "limit-cpu/supervisord")
+				b.ReportMetric(runsPerSec[plain]/runsPerSec[sv], "runs/supervisord")
+				b.ReportMetric(runsPerSec[limited]/runsPerSec[sv], "limit-runs/supervisord")
+			}
 			// `thorp status` round trip, the whole CLI process included.
 			var rt []time.Duration
 			for i := 0; i < 10; i++ {
 				start := time.Now()
-				if _, errOut, code := thorpCmd(b, "status", "-c", path); code != 0 {
+				if _, errOut, code := thorpCmd(b, "status", "-c", plainRun.cfg); code != 0 {
 					b.Fatalf("status: %s", errOut)
 				}
 				rt = append(rt, time.Since(start))
