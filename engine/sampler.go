@@ -169,7 +169,7 @@ func nextSampleIn(cc *config.Component, ttl time.Duration, over bool) time.Durat
 type dueComponent struct {
 	c  *component
 	cc *config.Component
-	st Status
+	st *Status // the published snapshot's: read only, never copied
 }
 
 // tick samples the components whose interval has come round and returns
@@ -183,13 +183,26 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			next = minTime(next, at)
 			continue
 		}
-		due = append(due, dueComponent{c: c, cc: c.config(), st: c.status()})
+		due = append(due, dueComponent{c: c, cc: c.config(), st: &c.view.Load().status})
 	}
 	if len(due) == 0 {
 		return next
 	}
 	pass := sm.newPass(now, due)
 	seen := map[treeKey]bool{}
+	// The samples go out together after the pass: posted one by one
+	// between reads, each would wake a component loop on another thread
+	// that has gone back to sleep since the previous one.
+	type post struct {
+		c       *component
+		samples []usageSample
+	}
+	posts := make([]post, 0, len(due))
+	defer func() {
+		for _, p := range posts {
+			p.c.in.postSamples(p.samples)
+		}
+	}()
 	sampled := make(map[*component]bool, len(due))
 	for _, d := range due {
 		c, cc := d.c, d.cc
@@ -247,7 +260,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			samples[i].cpu = cpu
 		}
 		if len(samples) > 0 {
-			c.in.postSamples(samples)
+			posts = append(posts, post{c, samples})
 		}
 		sm.next[c] = now.Add(nextSampleIn(cc, ttl, over))
 		next = minTime(next, sm.next[c])
