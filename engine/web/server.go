@@ -119,10 +119,20 @@ type Server struct {
 }
 
 // listener is a net.Listener the Server may retire on Rebind; a retired
-// listener's Serve error is expected and ignored.
+// listener's Serve error is expected and ignored. It closes once: a
+// retired listener is closed by switchTo and, when http.Server still
+// tracks it (its Serve loop has not returned yet), again by Close.
 type listener struct {
 	net.Listener
-	retired atomic.Bool
+	retired  atomic.Bool
+	once     sync.Once
+	closeErr error
+}
+
+// Close closes the listener the first time and returns that result every time.
+func (l *listener) Close() error {
+	l.once.Do(func() { l.closeErr = l.Listener.Close() })
+	return l.closeErr
 }
 
 // New returns a Server reading from src. Nothing is bound until Listen.
