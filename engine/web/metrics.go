@@ -88,6 +88,16 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	size := m.lastSize.Load()
 	out.Grow(int(size + size/8))
 	start := out.Len()
+	m.writeFamilies(out, sts, reload, hist)
+	var runtime bytes.Buffer
+	metrics.WriteProcessMetrics(&runtime)
+	describeRuntime(out, runtime.Bytes())
+	m.lastSize.Store(int64(out.Len() - start))
+}
+
+// writeFamilies appends thorp's families for sts to out: those of
+// Options.Metrics, then the supervisor's, each with # HELP and # TYPE.
+func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo, hist ProxyMetrics) {
 	comps := newScrapeComponents(sts)
 	for _, w := range m.more {
 		w.WriteMetrics(out)
@@ -170,11 +180,6 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 	writeLogFilesystems(out, comps)
 	logCounter(famLogRotated, func(ls *engine.LogStatus) int64 { return ls.Rotations })
 	writeProxy(out, comps, hist)
-
-	var runtime bytes.Buffer
-	metrics.WriteProcessMetrics(&runtime)
-	describeRuntime(out, runtime.Bytes())
-	m.lastSize.Store(int64(out.Len() - start))
 }
 
 // writeProxy writes the thorp_proxy_* families of the proxied components

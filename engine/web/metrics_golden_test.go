@@ -1,0 +1,104 @@
+package web
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine"
+)
+
+// fixedWriter is a MetricsWriter of another part of thorp with one family.
+type fixedWriter string
+
+func (f fixedWriter) WriteMetrics(w io.Writer) { io.WriteString(w, string(f)) }
+
+// fixedHistogram stands in for the balancers' histograms.
+type fixedHistogram string
+
+func (f fixedHistogram) WriteProxyMetrics(w io.Writer) { io.WriteString(w, string(f)) }
+
+// goldenStatuses are components that reach every branch of the exposition
+// writer: names that need escaping and sort differently once escaped,
+// restart reasons and log streams beyond the pre-created ones, instances,
+// a balancer, whole and fractional values, negatives, infinities and NaN.
+func goldenStatuses() []engine.Status {
+	api := comp("api", engine.StateRunning)
+	api.RestartsByReason = map[string]int{"memory": 3, "crash": 1}
+	api.MemoryLimitBytes = 150e6
+	api.MemoryGrowthBytesPerHour = 1.5e6
+	api.CPUSeconds = 2.25
+	api.UptimeSeconds = 86400.001
+	api.LastExit = &engine.ExitInfo{Code: -1, Signal: "SIGKILL", Time: time.Unix(1700000000, 0)}
+	api.Instances = []engine.InstanceStatus{
+		{Index: 0, MemoryBytes: 32 << 20, Connections: 2},
+		{Index: 1, MemoryBytes: -5, Connections: 0},
+		{Index: 10, MemoryBytes: 1, Connections: 7},
+	}
+	api.Proxy = &engine.ProxyStatus{ConnectionsTotal: 42,
+		Errors:   map[string]uint64{"refused": 1, "reset": 0, "timeout": 0, "no_backend": 3},
+		Requests: map[string]uint64{"200": 40, "502": 1, "404": 1 << 40}}
+	odd := comp("we\"ird\\name\n", engine.StateBackoff)
+	odd.LastExit = &engine.ExitInfo{Code: 255}
+	odd.MemoryGrowthBytesPerHour = math.Inf(1)
+	odd.CPUSeconds = 1e-7
+	odd.RestartsByReason = map[string]int{"zz-odd": 2, "aaa": 1}
+	odd.Logs = append(odd.Logs, engine.LogStatus{Stream: "zz", Bytes: 9}, engine.LogStatus{Stream: "a-extra", Rotations: -1})
+	slash := comp(`a\b`, engine.StateStopped)
+	slash.MemoryGrowthBytesPerHour = -3500
+	slash.CPUSeconds = 123456789.125
+	slash.UptimeSeconds = math.NaN()
+	slash.Logs[0].Path = "/nonexistent-thorp-golden/dir/a.log" // no statfs, no series
+	upper := comp("Zeta", engine.StateErrored)
+	upper.MemoryGrowthBytesPerHour = 1e21
+	upper.CPUSeconds = math.Inf(-1)
+	upper.Logs = nil
+	plain := comp("a", engine.StateStarting)
+	plain.MemoryBytes = math.MaxInt64
+	plain.CPUSeconds = 0.1 + 0.2
+	return []engine.Status{api, odd, slash, upper, plain, comp("worker", engine.StateRunning)}
+}
+
+// TestMetrics_Golden checks thorp's families for goldenStatuses byte for
+// byte against testdata/metrics.golden, written by the exposition writer
+// before it stopped building a string per series (-update rewrites it;
+// check the diff by hand: it is what every scraper parses).
+func TestMetrics_Golden(t *testing.T) {
+	more := fixedWriter("# HELP thorp_alerts_sent_total Alerts sent.\n# TYPE thorp_alerts_sent_total counter\nthorp_alerts_sent_total{sink=\"x\"} 4\n")
+	hist := fixedHistogram(`thorp_proxy_request_duration_seconds_bucket{component="api",le="0.005"} 40` + "\n" +
+		`thorp_proxy_request_duration_seconds_bucket{component="api",le="+Inf"} 41` + "\n" +
+		`thorp_proxy_request_duration_seconds_sum{component="api"} 0.5` + "\n" +
+		`thorp_proxy_request_duration_seconds_count{component="api"} 41` + "\n")
+	reload := reloadSource{ok: false, at: time.Unix(1700000000, 250e6)}
+	m := newMetricsState(time.Unix(1, 0), []MetricsWriter{more})
+	var out bytes.Buffer
+	m.writeFamilies(&out, goldenStatuses(), reload, hist)
+	// A second write through the same state, with one component fewer,
+	// must not carry anything over from the first.
+	var again bytes.Buffer
+	m.writeFamilies(&again, goldenStatuses()[1:], reload, hist)
+	m.writeFamilies(&again, goldenStatuses(), reload, hist)
+	got := out.String()
+	if !bytes.HasSuffix(again.Bytes(), out.Bytes()) {
+		t.Errorf("a second write differs from the first:\n%s", lineDiff(got, again.String()[again.Len()-out.Len():]))
+	}
+	parseExposition(t, got)
+
+	golden := filepath.Join("testdata", "metrics.golden")
+	if *updateGolden {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test -run TestMetrics_Golden -update writes it; check it by hand)", err)
+	}
+	if got != string(want) {
+		t.Errorf("exposition differs from %s (-update rewrites it):\n%s", golden, lineDiff(string(want), got))
+	}
+}
