@@ -539,18 +539,3 @@ func TestExplainListenError_NotBusy(t *testing.T) {
 		t.Errorf("%v does not name the address", err)
 	}
 }
-
-// get is a minimal GET for benchmarks.
-func get(tb testing.TB, url string) (int, []byte) {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
