@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"path/filepath"
 	"slices"
-
-	"github.com/VictoriaMetrics/metrics"
 )
 
 // The filesystems that hold the components' logs, so that an alert can
@@ -61,7 +59,8 @@ func writeLogFilesystems(out *bytes.Buffer, comps []scrapeComponent) {
 		writeMetadata(out, f.fam)
 		for i, dir := range dirs {
 			if known[i] {
-				metrics.WriteGaugeUint64(out, f.fam.name+`{dir="`+escapeLabel(dir)+`"}`, f.value(space[i]))
+				out.WriteString(f.fam.name + `{dir="` + escapeLabel(dir) + `"} `)
+				writeUint(out, f.value(space[i]))
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -64,11 +63,14 @@ var logStreams = []string{"out", "err"}
 
 // metricsState writes the exposition text of GET /metrics and of the push.
 // Nothing is registered: each scrape writes every series from the status
-// snapshot it is given, with the library's WriteGaugeUint64,
-// WriteCounterUint64 and WriteCounterFloat64 helpers, after thorp's own
-// # HELP and # TYPE lines. A removed component's series are gone from the
-// next scrape. It is safe for concurrent use; scrapes do not wait for each
-// other.
+// snapshot it is given, after thorp's own # HELP and # TYPE lines, each
+// sample as the library's WriteGaugeUint64, WriteCounterUint64 and
+// WriteCounterFloat64 write it but appended straight to the scrape's
+// buffer (the helpers take the series name as a string and format with
+// fmt: three allocations a sample, 15,000 samples with 500 components).
+// A removed component's series are gone from the next scrape. It is safe
+// for concurrent use; scrapes do not wait for each other, except on the
+// few lookups of labels.
 //
 // thorp never turns on metrics.ExposeMetadata: with it on, the helpers
 // would write metadata before every sample.
@@ -76,10 +78,44 @@ type metricsState struct {
 	started  time.Time       // the reload timestamp when the Source has no ReloadInfo
 	more     []MetricsWriter // families of other parts (Options.Metrics)
 	lastSize atomic.Int64    // size of a previous scrape, to size the next
+	labels   componentLabels
 }
 
 func newMetricsState(started time.Time, more []MetricsWriter) *metricsState {
 	return &metricsState{started: started, more: more}
+}
+
+// componentLabels keeps each component's escaped label between scrapes.
+type componentLabels struct {
+	mu     sync.Mutex
+	byName map[string]string // name → `component="NAME"`, escaped; the components of the last scrape
+}
+
+// fill sets the label of every component in comps, reusing those of the
+// previous scrape. When the components differ from the last scrape's
+// (added, removed, renamed by a reload), it keeps only those of comps.
+func (l *componentLabels) fill(comps []scrapeComponent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	known := 0
+	for i := range comps {
+		if label, ok := l.byName[comps[i].st.Name]; ok {
+			comps[i].label = label
+			known++
+		}
+	}
+	if known == len(comps) && len(l.byName) == len(comps) {
+		return
+	}
+	next := make(map[string]string, len(comps))
+	for i := range comps {
+		c := &comps[i]
+		if c.label == "" {
+			c.label = `component="` + escapeLabel(c.st.Name) + `"`
+		}
+		next[c.st.Name] = c.label
+	}
+	l.byName = next
 }
 
 // write appends the exposition text for sts to out: thorp's families with
@@ -98,7 +134,7 @@ func (m *metricsState) write(out *bytes.Buffer, sts []engine.Status, reload Relo
 // writeFamilies appends thorp's families for sts to out: those of
 // Options.Metrics, then the supervisor's, each with # HELP and # TYPE.
 func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, reload ReloadInfo, hist ProxyMetrics) {
-	comps := newScrapeComponents(sts)
+	comps := m.newScrapeComponents(sts)
 	for _, w := range m.more {
 		w.WriteMetrics(out)
 	}
@@ -106,7 +142,8 @@ func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, rel
 		writeMetadata(out, fam)
 		for i := range comps {
 			c := &comps[i]
-			writeGauge(out, series(fam, c, "", ""), value(c.st))
+			writeSeries(out, fam, c, "", "")
+			writeGauge(out, value(c.st))
 		}
 	}
 	logCounter := func(fam family, value func(ls *engine.LogStatus) int64) {
@@ -118,7 +155,8 @@ func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, rel
 				if ls := c.log(stream); ls != nil {
 					v = value(ls)
 				}
-				metrics.WriteCounterUint64(out, series(fam, c, "stream", stream), nonNegative(v))
+				writeSeries(out, fam, c, "stream", stream)
+				writeUint(out, nonNegative(v))
 			}
 		}
 	}
@@ -126,7 +164,8 @@ func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, rel
 	writeMetadata(out, famCPU)
 	for i := range comps {
 		c := &comps[i]
-		metrics.WriteCounterFloat64(out, series(famCPU, c, "", ""), c.st.CPUSeconds)
+		writeSeries(out, famCPU, c, "", "")
+		writeFloat(out, c.st.CPUSeconds)
 	}
 	gauge(famHealthy, func(st *engine.Status) float64 { return boolFloat(st.Healthy) })
 	gauge(famLastExit, func(st *engine.Status) float64 {
@@ -143,14 +182,16 @@ func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, rel
 		c := &comps[i]
 		for _, reason := range c.reasons {
 			n := int64(c.st.RestartsByReason[reason])
-			metrics.WriteCounterUint64(out, series(famRestarts, c, "reason", reason), nonNegative(n))
+			writeSeries(out, famRestarts, c, "reason", reason)
+			writeUint(out, nonNegative(n))
 		}
 	}
 	writeMetadata(out, famState)
 	for i := range comps {
 		c := &comps[i]
 		for _, st := range sortedStates {
-			writeGauge(out, series(famState, c, "state", string(st)), boolFloat(c.st.State == st))
+			writeSeries(out, famState, c, "state", string(st))
+			writeGauge(out, boolFloat(c.st.State == st))
 		}
 	}
 	gauge(famUp, func(st *engine.Status) float64 { return boolFloat(st.State == engine.StateRunning) })
@@ -164,15 +205,20 @@ func (m *metricsState) writeFamilies(out *bytes.Buffer, sts []engine.Status, rel
 		}
 	}
 	writeMetadata(out, famReloadOK)
-	writeGauge(out, famReloadOK.name, boolFloat(ok))
+	out.WriteString(famReloadOK.name)
+	out.WriteByte(' ')
+	writeGauge(out, boolFloat(ok))
 	writeMetadata(out, famReloadAt)
-	writeGauge(out, famReloadAt.name, float64(at.UnixNano())/1e9)
+	out.WriteString(famReloadAt.name)
+	out.WriteByte(' ')
+	writeGauge(out, float64(at.UnixNano())/1e9)
 
 	writeMetadata(out, famInstMemory)
 	for i := range comps {
 		c := &comps[i]
 		for _, in := range c.st.Instances {
-			metrics.WriteGaugeUint64(out, series(famInstMemory, c, "index", strconv.Itoa(in.Index)), nonNegative(in.MemoryBytes))
+			writeSeries(out, famInstMemory, c, "index", strconv.Itoa(in.Index))
+			writeUint(out, nonNegative(in.MemoryBytes))
 		}
 	}
 	logCounter(famLogBytes, func(ls *engine.LogStatus) int64 { return ls.Bytes })
@@ -197,19 +243,22 @@ func writeProxy(out *bytes.Buffer, comps []scrapeComponent, hist ProxyMetrics) {
 	writeMetadata(out, famProxyConns)
 	for _, c := range proxied {
 		for _, in := range c.st.Instances {
-			writeGauge(out, series(famProxyConns, c, "instance", strconv.Itoa(in.Index)), float64(in.Connections))
+			writeSeries(out, famProxyConns, c, "instance", strconv.Itoa(in.Index))
+			writeGauge(out, float64(in.Connections))
 		}
 	}
 	writeMetadata(out, famProxyTotal)
 	for _, c := range proxied {
-		metrics.WriteCounterUint64(out, series(famProxyTotal, c, "", ""), c.st.Proxy.ConnectionsTotal)
+		writeSeries(out, famProxyTotal, c, "", "")
+		writeUint(out, c.st.Proxy.ConnectionsTotal)
 	}
 	counters := func(fam family, key string, m func(*engine.ProxyStatus) map[string]uint64) {
 		writeMetadata(out, fam)
 		for _, c := range proxied {
 			vals := m(c.st.Proxy)
 			for _, k := range slices.Sorted(maps.Keys(vals)) {
-				metrics.WriteCounterUint64(out, series(fam, c, key, k), vals[k])
+				writeSeries(out, fam, c, key, k)
+				writeUint(out, vals[k])
 			}
 		}
 	}
@@ -225,23 +274,20 @@ func writeProxy(out *bytes.Buffer, comps []scrapeComponent, hist ProxyMetrics) {
 	counters(famProxyRequests, "code", func(ps *engine.ProxyStatus) map[string]uint64 { return ps.Requests })
 }
 
-// series returns the name of fam's series for c, with the extra label
-// key=value when key is not "".
-func series(fam family, c *scrapeComponent, key, value string) string {
-	var b strings.Builder
-	b.Grow(len(fam.name) + len(c.label) + len(key) + len(value) + 6)
-	b.WriteString(fam.name)
-	b.WriteByte('{')
-	b.WriteString(c.label)
+// writeSeries writes the name of fam's series for c and the space before
+// its value, with the extra label key=value when key is not "".
+func writeSeries(out *bytes.Buffer, fam family, c *scrapeComponent, key, value string) {
+	out.WriteString(fam.name)
+	out.WriteByte('{')
+	out.WriteString(c.label)
 	if key != "" {
-		b.WriteByte(',')
-		b.WriteString(key)
-		b.WriteString(`="`)
-		b.WriteString(escapeLabel(value))
-		b.WriteByte('"')
+		out.WriteByte(',')
+		out.WriteString(key)
+		out.WriteString(`="`)
+		out.WriteString(escapeLabel(value)) // value itself when nothing needs escaping
+		out.WriteByte('"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	out.WriteString("} ")
 }
 
 // sortedStates are states by name, the order their series are written in.
@@ -262,11 +308,11 @@ type scrapeComponent struct {
 
 // newScrapeComponents returns the components of sts ordered by their
 // escaped label, as the series of one family are sorted.
-func newScrapeComponents(sts []engine.Status) []scrapeComponent {
+func (m *metricsState) newScrapeComponents(sts []engine.Status) []scrapeComponent {
 	comps := make([]scrapeComponent, len(sts))
 	for i := range sts {
 		st := &sts[i]
-		c := scrapeComponent{st: st, label: `component="` + escapeLabel(st.Name) + `"`, reasons: sortedReasons, streams: sortedStreams}
+		c := scrapeComponent{st: st, reasons: sortedReasons, streams: sortedStreams}
 		for reason := range st.RestartsByReason {
 			if !slices.Contains(sortedReasons, reason) {
 				c.reasons = sortedUnion(c.reasons, reason)
@@ -279,6 +325,7 @@ func newScrapeComponents(sts []engine.Status) []scrapeComponent {
 		}
 		comps[i] = c
 	}
+	m.labels.fill(comps)
 	slices.SortFunc(comps, func(a, b scrapeComponent) int { return strings.Compare(a.label, b.label) })
 	return comps
 }
@@ -316,17 +363,40 @@ func sortedUnion(list []string, more ...string) []string {
 
 // writeMetadata writes fam's # HELP and # TYPE lines.
 func writeMetadata(w *bytes.Buffer, fam family) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", fam.name, fam.help, fam.name, fam.typ)
+	w.WriteString("# HELP ")
+	w.WriteString(fam.name)
+	w.WriteByte(' ')
+	w.WriteString(fam.help)
+	w.WriteString("\n# TYPE ")
+	w.WriteString(fam.name)
+	w.WriteByte(' ')
+	w.WriteString(fam.typ)
+	w.WriteByte('\n')
 }
 
-// writeGauge writes a gauge sample as the library's Gauge does: whole
-// numbers without an exponent.
-func writeGauge(w io.Writer, name string, v float64) {
+// writeUint ends a sample with v as metrics.WriteCounterUint64 and
+// WriteGaugeUint64 write it (%d).
+func writeUint(w *bytes.Buffer, v uint64) {
+	w.Write(strconv.AppendUint(w.AvailableBuffer(), v, 10))
+	w.WriteByte('\n')
+}
+
+// writeFloat ends a sample with v as metrics.WriteCounterFloat64 and
+// WriteGaugeFloat64 write it (%g: the shortest exact form, an exponent
+// from 1e21 on).
+func writeFloat(w *bytes.Buffer, v float64) {
+	w.Write(strconv.AppendFloat(w.AvailableBuffer(), v, 'g', -1, 64))
+	w.WriteByte('\n')
+}
+
+// writeGauge ends a gauge sample with v as the library's Gauge writes it:
+// whole numbers without an exponent.
+func writeGauge(w *bytes.Buffer, v float64) {
 	if v >= 0 && v < 1<<63 && v == float64(uint64(v)) {
-		metrics.WriteGaugeUint64(w, name, uint64(v))
+		writeUint(w, uint64(v))
 		return
 	}
-	metrics.WriteGaugeFloat64(w, name, v)
+	writeFloat(w, v)
 }
 
 // describeRuntime copies the library's Go runtime and process metrics

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/thorp-dev/thorp/engine"
 )
@@ -100,5 +103,41 @@ func TestMetrics_Golden(t *testing.T) {
 	}
 	if got != string(want) {
 		t.Errorf("exposition differs from %s (-update rewrites it):\n%s", golden, lineDiff(string(want), got))
+	}
+}
+
+// TestSampleValues_AsTheLibrary checks that writeUint and writeFloat end a
+// sample exactly as the library's WriteCounterUint64 and
+// WriteCounterFloat64 do, for edge values and for random bit patterns.
+func TestSampleValues_AsTheLibrary(t *testing.T) {
+	floats := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.3, 2.25, 1e-7, 1e-5, 1e-4, 123456, 1e20, 1e21, 1.5e300,
+		5e-324, math.MaxFloat64, -math.MaxFloat64, 1 << 63, math.Inf(1), math.Inf(-1), math.NaN(), 1700000000.25}
+	uints := []uint64{0, 1, 9, 10, 255, 1 << 32, 1<<63 - 1, math.MaxUint64}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		bits := rnd.Uint64()
+		floats = append(floats, math.Float64frombits(bits), float64(bits>>20)/1024)
+		uints = append(uints, bits)
+	}
+	var got, want bytes.Buffer
+	for _, v := range floats {
+		got.Reset()
+		want.Reset()
+		got.WriteString("x ")
+		writeFloat(&got, v)
+		metrics.WriteCounterFloat64(&want, "x", v)
+		if got.String() != want.String() {
+			t.Fatalf("float %v (bits %#x): wrote %q, the library %q", v, math.Float64bits(v), got.String(), want.String())
+		}
+	}
+	for _, v := range uints {
+		got.Reset()
+		want.Reset()
+		got.WriteString("x ")
+		writeUint(&got, v)
+		metrics.WriteGaugeUint64(&want, "x", v)
+		if got.String() != want.String() {
+			t.Fatalf("uint %d: wrote %q, the library %q", v, got.String(), want.String())
+		}
 	}
 }
