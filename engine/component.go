@@ -1205,10 +1205,17 @@ func (c *component) logFiles() []logRef { return c.view.Load().logs }
 
 // status returns a copy of the latest snapshot, with uptime brought up to
 // now; safe from any goroutine.
-func (c *component) status() Status {
+func (c *component) status() Status { return c.statusInto(nil) }
+
+// statusInto is status with the instances copied into the memory of
+// instances (its elements are overwritten) when it has room.
+func (c *component) statusInto(instances []InstanceStatus) Status {
 	v := c.view.Load()
 	st := v.status
-	st.Instances = append([]InstanceStatus(nil), st.Instances...)
+	st.Instances = nil // as status always had it with no instance, not an empty slice
+	if len(v.status.Instances) > 0 {
+		st.Instances = append(instances[:0], v.status.Instances...)
+	}
 	fillProxy(&st, v.bal)
 	now := c.clock.Now()
 	for i, in := range st.Instances {

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -411,14 +412,23 @@ func (s *Supervisor) Kill() {
 }
 
 // Status returns every component's status in declaration order.
-func (s *Supervisor) Status() []Status {
+func (s *Supervisor) Status() []Status { return s.AppendStatus(nil) }
+
+// AppendStatus appends every component's status, as Status returns it, to
+// dst and returns the extended slice. The elements of dst between its
+// length and its capacity are overwritten, and the memory of their
+// Instances reused: a caller that takes snapshots often (GET /metrics)
+// passes its previous snapshot resliced to [:0] once nothing reads it, and
+// a snapshot then allocates only for a component's balancer.
+func (s *Supervisor) AppendStatus(dst []Status) []Status {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Status, 0, len(s.order))
+	dst = slices.Grow(dst, len(s.order))
 	for _, name := range s.order {
-		out = append(out, s.comps[name].status())
+		spare := dst[:len(dst)+1][len(dst)].Instances
+		dst = append(dst, s.comps[name].statusInto(spare))
 	}
-	return out
+	return dst
 }
 
 // Describe returns one component's status, config and recent events.

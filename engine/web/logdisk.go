@@ -24,8 +24,12 @@ func logDirs(comps []scrapeComponent) []string {
 	var dirs []string
 	for i := range comps {
 		for _, ls := range comps[i].st.Logs {
-			if ls.Path != "" {
-				dirs = append(dirs, filepath.Dir(ls.Path))
+			if ls.Path == "" {
+				continue
+			}
+			// Most logs share a directory: skip the one just added.
+			if dir := filepath.Dir(ls.Path); len(dirs) == 0 || dirs[len(dirs)-1] != dir {
+				dirs = append(dirs, dir)
 			}
 		}
 	}

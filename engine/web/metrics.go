@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -433,7 +432,11 @@ func describeRuntime(dst *bytes.Buffer, src []byte) {
 			cur, curMeta = name, false
 			if !described[string(name)] { // a name whose samples come back later gets one HELP
 				described[string(name)] = true
-				fmt.Fprintf(dst, "# HELP %s Go runtime or process metric %s.\n", name, name)
+				dst.WriteString("# HELP ")
+				dst.Write(name)
+				dst.WriteString(" Go runtime or process metric ")
+				dst.Write(name)
+				dst.WriteString(".\n")
 			}
 		}
 		dst.Write(line)
@@ -462,15 +465,38 @@ func isPart(name, family []byte) bool {
 // each with 500 components, so that a scrape does not allocate its own.
 var scrapeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// scrapeStatuses keeps the status snapshots of finished scrapes, a few
+// hundred kilobytes each with 500 components, for a StatusAppender to
+// fill again.
+var scrapeStatuses = sync.Pool{New: func() any { return new([]engine.Status) }}
+
+// writeMetrics appends the exposition text to out, from a status snapshot
+// in pooled memory when the Source can fill it.
+func (s *Server) writeMetrics(out *bytes.Buffer) {
+	reload, _ := s.src.(ReloadInfo)
+	hist, _ := s.src.(ProxyMetrics)
+	appender, ok := s.src.(StatusAppender)
+	if !ok {
+		s.metrics.write(out, s.src.Status(), reload, hist)
+		return
+	}
+	kept := scrapeStatuses.Get().(*[]engine.Status)
+	sts := appender.AppendStatus((*kept)[:0])
+	s.metrics.write(out, sts, reload, hist)
+	for i := range sts { // keep each instances array, let go of the rest
+		sts[i] = engine.Status{Instances: sts[i].Instances[:0]}
+	}
+	*kept = sts[:0]
+	scrapeStatuses.Put(kept)
+}
+
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	out := scrapeBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		out.Reset()
 		scrapeBuffers.Put(out)
 	}()
-	reload, _ := s.src.(ReloadInfo)
-	hist, _ := s.src.(ProxyMetrics)
-	s.metrics.write(out, s.src.Status(), reload, hist)
+	s.writeMetrics(out)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

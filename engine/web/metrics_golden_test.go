@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +140,57 @@ func TestSampleValues_AsTheLibrary(t *testing.T) {
 		metrics.WriteGaugeUint64(&want, "x", v)
 		if got.String() != want.String() {
 			t.Fatalf("uint %d: wrote %q, the library %q", v, got.String(), want.String())
+		}
+	}
+}
+
+// appendSource is a fakeSource that also fills a snapshot in the memory of
+// a previous one, as engine.Supervisor.AppendStatus does.
+type appendSource struct{ *fakeSource }
+
+func (a appendSource) AppendStatus(dst []engine.Status) []engine.Status {
+	for _, st := range a.Status() {
+		dst = slices.Grow(dst, 1)
+		spare := dst[:len(dst)+1][len(dst)].Instances
+		if len(st.Instances) > 0 {
+			st.Instances = append(spare[:0], st.Instances...)
+		}
+		dst = append(dst, st)
+	}
+	return dst
+}
+
+// thorpFamilies returns the part of an exposition before the Go runtime's
+// metrics.
+func thorpFamilies(t *testing.T, text string) string {
+	t.Helper()
+	i := strings.Index(text, "\n# HELP go_")
+	if i < 0 {
+		t.Fatalf("no Go runtime metrics:\n%.3000s", text)
+	}
+	return text[:i+1]
+}
+
+// TestServer_Metrics_ReusedSnapshot checks that scrapes through a
+// StatusAppender, whose snapshots reuse the memory of earlier ones, write
+// what scrapes of the plain snapshot write, as components and instances
+// come and go.
+func TestServer_Metrics_ReusedSnapshot(t *testing.T) {
+	all := goldenStatuses()
+	fewer := goldenStatuses()[:3]
+	fewer[0].Instances = fewer[0].Instances[:1]
+	src := &fakeSource{}
+	reusing := New(appendSource{src}, Options{Started: time.Unix(1, 0)})
+	plain := New(src, Options{Started: time.Unix(1, 0)})
+	for round, sts := range [][]engine.Status{all, fewer, all, nil, fewer} {
+		src.set(sts...)
+		for range 3 { // the pool may hand back any earlier snapshot
+			var got, want bytes.Buffer
+			reusing.WriteMetrics(&got)
+			plain.WriteMetrics(&want)
+			if g, w := thorpFamilies(t, got.String()), thorpFamilies(t, want.String()); g != w {
+				t.Fatalf("round %d: from a reused snapshot:\n%s", round, lineDiff(w, g))
+			}
 		}
 	}
 }

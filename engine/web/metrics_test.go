@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -383,8 +384,10 @@ func TestDescribeRuntime(t *testing.T) {
 // with 500 running components, each from the request to the body's last
 // byte on loopback: the status snapshot (Supervisor.Status, called by the
 // handler for every scrape), the exposition text and the HTTP round trip.
-// It reports the median, p90 and max of the scrapes; allocs/op and B/op
-// are the handler's and the HTTP client's, not the body's buffer.
+// It reports the median, p90 and max of the scrapes, and the garbage
+// collections during them (a collection during a scrape made the slowest
+// ones); allocs/op and B/op are the handler's and the HTTP client's, not
+// the body's buffer.
 func BenchmarkMetrics500(b *testing.B) {
 	names := make([]string, 500)
 	for i := range names {
@@ -426,6 +429,9 @@ func BenchmarkMetrics500(b *testing.B) {
 	// another process, so its allocations are left out of allocs/op and
 	// of thorp's garbage collections.
 	var body bytes.Buffer
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	gcs := mem.NumGC
 	b.ReportAllocs()
 	b.ResetTimer()
 	var took []time.Duration
@@ -447,12 +453,16 @@ func BenchmarkMetrics500(b *testing.B) {
 		}
 	}
 	size := body.Len()
+	b.StopTimer()
+	runtime.ReadMemStats(&mem)
+	gcs = mem.NumGC - gcs
 	slices.Sort(took)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
 	b.ReportMetric(ms(took[len(took)*9/10]), "p90-ms")
 	b.ReportMetric(ms(took[len(took)-1]), "max-ms")
 	b.ReportMetric(float64(size), "bytes/scrape")
+	b.ReportMetric(float64(gcs), "GCs")
 }
 
 // proxySource is a fakeSource with balancer histograms.

@@ -16,9 +16,7 @@ import (
 // WriteMetrics writes what GET /metrics serves. Safe for concurrent use.
 func (s *Server) WriteMetrics(w io.Writer) {
 	var out bytes.Buffer
-	reload, _ := s.src.(ReloadInfo)
-	hist, _ := s.src.(ProxyMetrics)
-	s.metrics.write(&out, s.src.Status(), reload, hist)
+	s.writeMetrics(&out)
 	_, _ = w.Write(out.Bytes())
 }
 

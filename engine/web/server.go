@@ -46,6 +46,13 @@ type Source interface {
 	Describe(name string) (engine.Detail, error)
 }
 
+// StatusAppender is optional: if the Source also implements it (as
+// engine.Supervisor does), /metrics and the push take their status
+// snapshot in the memory of a previous one (engine.Supervisor.AppendStatus).
+type StatusAppender interface {
+	AppendStatus(dst []engine.Status) []engine.Status
+}
+
 // ReloadInfo is optional: if the Source also implements it, the reload
 // metrics use it; otherwise thorp_config_last_reload_success is 1 and the
 // timestamp is the server's start.
