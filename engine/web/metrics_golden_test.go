@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,5 +193,41 @@ func TestServer_Metrics_ReusedSnapshot(t *testing.T) {
 				t.Fatalf("round %d: from a reused snapshot:\n%s", round, lineDiff(w, g))
 			}
 		}
+	}
+}
+
+// TestServer_Metrics_ConcurrentScrapes runs scrapes side by side through
+// the shared pools and label cache while the components change: each must
+// write the families of one of the two sets, whole.
+func TestServer_Metrics_ConcurrentScrapes(t *testing.T) {
+	sets := [][]engine.Status{goldenStatuses(), goldenStatuses()[2:]}
+	src := &fakeSource{}
+	s := New(appendSource{src}, Options{Started: time.Unix(1, 0)})
+	var want []string
+	for _, set := range sets {
+		src.set(set...)
+		var b bytes.Buffer
+		s.WriteMetrics(&b)
+		want = append(want, thorpFamilies(t, b.String()))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				src.set(sets[i%2]...)
+				var b bytes.Buffer
+				s.WriteMetrics(&b)
+				if got := b.String(); !strings.HasPrefix(got, want[0]) && !strings.HasPrefix(got, want[1]) {
+					errs <- got
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for got := range errs {
+		t.Errorf("a concurrent scrape wrote neither set:\n%.2000s", got)
 	}
 }
