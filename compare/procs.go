@@ -70,21 +70,6 @@ func descendants(pid int) []procInfo {
 	return out
 }
 
-// rssBytes is a process's VmRSS; ok is false when it is gone.
-func rssBytes(pid int) (int64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err == nil
-		}
-	}
-	return 0, false
-}
-
 // cpuSeconds is a process's CPU time summed over its threads from
 // schedstat (nanoseconds, unlike the 10 ms ticks of /proc/PID/stat).
 func cpuSeconds(pid int) float64 {

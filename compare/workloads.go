@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/drill"
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // runner runs the workloads; every supervisor it launches is shut down
@@ -166,7 +167,7 @@ func (r *runner) idle(ctx context.Context, counts []int, window time.Duration) (
 				var rss int64
 				var parts []string
 				for _, pid := range in.s.own() {
-					v, _ := rssBytes(pid)
+					v, _ := proc.ReadVmRSS(pid)
 					rss += v
 					parts = append(parts, fmt.Sprintf("%.1f", float64(v)/(1<<20)))
 				}
@@ -336,8 +337,8 @@ func leakRuns(ctx context.Context, stamps string, limit int64, want int, deadlin
 		seen[pid] = true
 		var crossed time.Time
 		for time.Now().Before(deadline) {
-			rss, ok := rssBytes(int(pid))
-			if !ok {
+			rss, err := proc.ReadVmRSS(int(pid))
+			if err != nil {
 				break
 			}
 			peak = max(peak, rss)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // readStamps returns the S and E stamps (unix ns) of a stamp file, in order.
@@ -170,21 +171,6 @@ func BenchmarkCrashLoopDefaults(b *testing.B) {
 	}
 }
 
-// vmRSS reads a process's resident memory from /proc/PID/status.
-func vmRSS(pid int) (int64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err == nil
-		}
-	}
-	return 0, false
-}
-
 // BenchmarkMemoryDetection reproduces the seed's leak: 20 MiB/s against a
 // 150 MiB max_memory_restart, in two arms: memory_interval 1s with
 // memory_samples 1 ("interval=1s,samples=1"), and the defaults
@@ -259,8 +245,8 @@ func memoryDetection(b *testing.B, limit int64, set func(*config.Component)) ([]
 		seen[pid] = true
 		var crossed time.Time
 		for {
-			rss, ok := vmRSS(pid)
-			if !ok {
+			rss, err := proc.ReadVmRSS(pid)
+			if err != nil {
 				break
 			}
 			peak = max(peak, rss)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // leakComponent runs the test binary as a child that leaks rate bytes/s;
@@ -290,7 +291,7 @@ func TestSupervisor_MemoryConfirmingSampleSoonSpikeRestartsNothing(t *testing.T)
 		// past the limit either way.
 		settled := func(rss int64) bool { return over && rss > limit+30<<20 || !over && rss > 0 && rss < limit-30<<20 }
 		deadline := time.Now().Add(10 * time.Second)
-		for rss, _ := vmRSS(pid); !settled(rss); rss, _ = vmRSS(pid) {
+		for rss, _ := proc.ReadVmRSS(pid); !settled(rss); rss, _ = proc.ReadVmRSS(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the child's RSS stayed at %d", rss)
 			}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 )
 
 // maxKVFileSize bounds how much of a "Key: value kB" file (smaps_rollup,
@@ -54,6 +56,26 @@ func ParseStatusVmRSS(r io.Reader) (int64, error) {
 		return 0, errors.New("parse status: no VmRSS line")
 	}
 	return v, nil
+}
+
+// ReadVmRSS returns the VmRSS of process pid (0 = the calling process) in
+// bytes, read from /proc/PID/status; an error when the process is gone or
+// has no VmRSS (a zombie). It is safe for concurrent use.
+func ReadVmRSS(pid int) (int64, error) {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := ParseStatusVmRSS(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
 }
 
 // kbField finds the line starting with key (which includes the colon) and

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,19 @@ func TestParseStatusVmRSS_TooLarge(t *testing.T) {
 	_, err := ParseStatusVmRSS(strings.NewReader(strings.Repeat("x", maxKVFileSize+1)))
 	if err == nil {
 		t.Error("ParseStatusVmRSS() of a huge input: no error")
+	}
+}
+
+func TestReadVmRSS_SelfAndGone(t *testing.T) {
+	self, err := ReadVmRSS(0)
+	if err != nil || self < 1<<20 {
+		t.Fatalf("ReadVmRSS(0) = %d, %v: want this test's own resident memory", self, err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ReadVmRSS(cmd.Process.Pid); err == nil {
+		t.Fatalf("ReadVmRSS of the reaped pid %d = %d, want an error", cmd.Process.Pid, n)
 	}
 }

@@ -17,12 +17,7 @@ import (
 
 // selfRSS returns thorp's own resident memory in bytes, 0 if unknown.
 func selfRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	n, _ := proc.ParseStatusVmRSS(f)
+	n, _ := proc.ReadVmRSS(0)
 	return n
 }
 
