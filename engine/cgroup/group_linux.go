@@ -18,6 +18,7 @@ type Group struct {
 	v2, mem    string // directories; "" when not on that hierarchy
 	memoryV2   bool   // memory is read on v2
 	killByFile bool   // cgroup.kill exists
+	files      openFiles
 }
 
 // Dir is the directory its processes are tracked in.
@@ -59,11 +60,12 @@ func (g *Group) Join(pid int, inV2 bool) error {
 
 // Procs lists the processes in the group into buf (reused) and returns it.
 func (g *Group) Procs(buf []int) ([]int, error) {
-	b, err := readFile(filepath.Join(g.Dir(), "cgroup.procs"))
-	if err != nil {
-		return buf[:0], err
-	}
-	return parsePIDs(b, buf), nil
+	buf = buf[:0]
+	err := g.files.read(fileProcs, g.Dir(), "cgroup.procs", func(b []byte) error {
+		buf = parsePIDs(b, buf)
+		return nil
+	})
+	return buf, err
 }
 
 // Signal sends sig to every process in the group.
@@ -134,25 +136,31 @@ func (g *Group) Empty() bool {
 func (g *Group) Memory() (m Memory, ok bool, err error) {
 	switch {
 	case g.memoryV2:
-		m, err = readMemory(g.v2, "memory.current", "inactive_file")
+		m, err = g.readMemory(g.v2, "memory.current", "inactive_file")
 	case g.mem != "":
-		m, err = readMemory(g.mem, "memory.usage_in_bytes", "total_inactive_file")
+		m, err = g.readMemory(g.mem, "memory.usage_in_bytes", "total_inactive_file")
 	default:
 		return Memory{}, false, nil
 	}
 	return m, true, err
 }
 
-func readMemory(dir, usageFile, inactiveKey string) (Memory, error) {
-	u, err := readFile(filepath.Join(dir, usageFile))
+func (g *Group) readMemory(dir, usageFile, inactiveKey string) (Memory, error) {
+	var usage [32]byte // a decimal number and a newline
+	n := 0
+	err := g.files.read(fileMemoryUsage, dir, usageFile, func(b []byte) error {
+		n = copy(usage[:], b)
+		return nil
+	})
 	if err != nil {
 		return Memory{}, err
 	}
-	st, err := readFile(filepath.Join(dir, "memory.stat"))
-	if err != nil {
-		return Memory{}, err
-	}
-	return memoryFrom(u, st, inactiveKey)
+	var m Memory
+	err = g.files.read(fileMemoryStat, dir, "memory.stat", func(b []byte) error {
+		m, err = memoryFrom(usage[:n], b, inactiveKey)
+		return err
+	})
+	return m, err
 }
 
 // CPU is the CPU time used by every process that ran in the group
@@ -162,20 +170,23 @@ func (g *Group) CPU() (d time.Duration, ok bool, err error) {
 	if g.v2 == "" {
 		return 0, false, nil
 	}
-	b, err := readFile(filepath.Join(g.v2, "cpu.stat"))
-	if err != nil {
-		return 0, true, err
-	}
-	us, found := statValue(b, "usage_usec")
-	if !found {
-		return 0, true, errors.New("cpu.stat has no usage_usec")
-	}
-	return time.Duration(us) * time.Microsecond, true, nil
+	err = g.files.read(fileCPU, g.v2, "cpu.stat", func(b []byte) error {
+		us, found := statValue(b, "usage_usec")
+		if !found {
+			return errors.New("cpu.stat has no usage_usec")
+		}
+		d = time.Duration(us) * time.Microsecond
+		return nil
+	})
+	return d, true, err
 }
 
 // Remove removes the group's directories once its processes are gone
-// (rmdir fails on a cgroup with processes: it is left alone then).
+// (rmdir fails on a cgroup with processes: it is left alone then). The
+// files its reads kept open are closed first; the group's methods still
+// work after, reading by path.
 func (g *Group) Remove() error {
+	g.files.close()
 	return g.remove()
 }
 
@@ -228,36 +239,4 @@ func RemoveKilled(dirs []string, wait time.Duration) {
 func emptyDir(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	return err != nil || len(parsePIDs(b, nil)) == 0
-}
-
-// readFile reads a cgroup file with plain open, read and close system
-// calls. os.ReadFile would also stat it and, cgroup files being pollable,
-// register it with the runtime's poller and take it off again: five system
-// calls more for each of the files the sampler reads every interval.
-func readFile(path string) ([]byte, error) {
-	var fd int
-	var err error
-	for fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == syscall.EINTR; {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	buf := make([]byte, 0, 512)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		case n == 0:
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
-	}
 }

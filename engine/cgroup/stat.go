@@ -1,9 +1,9 @@
 package cgroup
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 )
@@ -39,16 +39,30 @@ func memoryFrom(usage, stat []byte, inactiveKey string) (Memory, error) {
 // statValue finds "key value" in a flat-keyed cgroup file (memory.stat,
 // cpu.stat).
 func statValue(b []byte, key string) (uint64, bool) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := bytes.Cut(sc.Bytes(), []byte{' '})
-		if !ok || string(k) != key {
-			continue
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		k, v, ok := bytes.Cut(line, []byte{' '})
+		if ok && string(k) == key {
+			return parseUint(bytes.TrimSpace(v))
 		}
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
-		return n, err == nil
 	}
 	return 0, false
+}
+
+// parseUint parses a decimal number without allocating.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // parsePIDs reads a cgroup.procs: one pid a line. The calling process's
@@ -61,8 +75,8 @@ func parsePIDs(b []byte, into []int) []int {
 	for len(b) > 0 {
 		line, rest, _ := bytes.Cut(b, []byte{'\n'})
 		b = rest
-		if n, err := strconv.Atoi(string(bytes.TrimSpace(line))); err == nil && n > 0 && n != self {
-			into = append(into, n)
+		if n, ok := parseUint(bytes.TrimSpace(line)); ok && n > 0 && n <= math.MaxInt32 && int(n) != self {
+			into = append(into, int(n))
 		}
 	}
 	return into

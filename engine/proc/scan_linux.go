@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // ErrGone reports that a process no longer exists (its /proc entry is gone,
@@ -100,7 +102,7 @@ const atCWD = -0x64 // AT_FDCWD
 
 // readStatAt reads and parses the stat file at path relative to dirfd.
 func readStatAt(dirfd int, path string, buf []byte) (Stat, error) {
-	n, err := readFileAt(dirfd, path, buf)
+	n, err := readQuickAt(dirfd, path, buf)
 	if err != nil {
 		return Stat{}, err
 	}
@@ -151,6 +153,50 @@ func readFileAt(dirfd int, path string, buf []byte) (int, error) {
 			return 0, wrapGone(path, err)
 		}
 		return n, nil
+	}
+}
+
+// readQuickAt is readFileAt for the /proc files the kernel formats from
+// what it has in memory without waiting for anything (stat, children):
+// raw system calls, which do not tell the Go runtime they entered the
+// kernel. That keeps the runtime's monitor thread asleep while a sample
+// reads them (on a regular call it wakes, polls every 20 µs and hands
+// the caller's P to another thread). Not for smaps_rollup, which walks
+// every mapping of a process.
+func readQuickAt(dirfd int, path string, buf []byte) (int, error) {
+	var name [128]byte
+	var p *byte
+	if len(path) < len(name) && strings.IndexByte(path, 0) < 0 {
+		copy(name[:], path)
+		p = &name[0]
+	} else {
+		var err error
+		if p, err = syscall.BytePtrFromString(path); err != nil {
+			return 0, err
+		}
+	}
+	var fd uintptr
+	var errno syscall.Errno
+	for {
+		fd, _, errno = syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+			syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+		if errno != syscall.EINTR {
+			break
+		}
+	}
+	if errno != 0 {
+		return 0, wrapGone(path, errno)
+	}
+	defer syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, wrapGone(path, errno)
+		}
+		return int(n), nil
 	}
 }
 

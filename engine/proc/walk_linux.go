@@ -130,7 +130,7 @@ func (w *walker) tasks(dir string) []int {
 // childrenOf visits the pids listed in a children file.
 func (w *walker) childrenOf(path string) {
 	buf := w.bufs.dirents[:]
-	n, err := readFileAt(atCWD, path, buf)
+	n, err := readQuickAt(atCWD, path, buf)
 	if err != nil {
 		return
 	}
