@@ -292,19 +292,26 @@ func (c *component) run(ctx context.Context) {
 	c.setWatch()
 	timer := c.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	publish := true
 	for {
-		c.drain()
+		if !c.drain() {
+			publish = true
+		}
 		var depsChanged <-chan struct{}
 		if c.anyWaitingDeps() {
 			depsChanged = c.sup.events.wait()
 			c.checkDeps()
+			publish = true
 		}
 		if next := c.nextDeadline(); !next.IsZero() {
 			timer.Reset(max(next.Sub(c.clock.Now()), 0))
 		} else {
 			timer.Stop()
 		}
-		c.updateSnapshot()
+		if publish {
+			c.updateSnapshot()
+			publish = false
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -312,6 +319,7 @@ func (c *component) run(ctx context.Context) {
 		case <-depsChanged:
 		case <-timer.C():
 			c.onDeadlines()
+			publish = true
 		}
 	}
 }
@@ -344,15 +352,26 @@ func (c *component) abandon() {
 }
 
 // drain handles everything in the inbox, in order, then the newest
-// samples.
-func (c *component) drain() {
+// samples. It reports whether that left the snapshot as it is: nothing
+// but samples arrived, none changed a figure the snapshot shows or set
+// anything going, and every instance was steady (see steady), so the
+// loop need not publish it again (an idle component is sampled every
+// second and publishing builds the whole Status).
+func (c *component) drain() (unchanged bool) {
 	msgs, samples := c.in.take()
+	unchanged = len(msgs) == 0 && c.steady()
 	for _, m := range msgs {
 		c.receive(m)
 	}
-	c.applySamples(samples)
+	if c.applySamples(samples) {
+		unchanged = false
+	}
+	n := len(c.insts)
 	c.advanceRoll()
 	c.dropGone()
+	if len(c.insts) != n || (unchanged && c.logsMoved()) {
+		unchanged = false
+	}
 	// Processes whose main process exited may still have a group to clear.
 	for _, in := range c.insts {
 		for _, p := range []*process{in.old, in.proc} {
@@ -361,6 +380,35 @@ func (c *component) drain() {
 			}
 		}
 	}
+	return unchanged
+}
+
+// logsMoved reports whether a log file's counters moved since the
+// snapshot was published (they are read when it is built).
+func (c *component) logsMoved() bool {
+	v := c.view.Load()
+	if v == nil || len(v.logs) != len(v.status.Logs) {
+		return true
+	}
+	for i, l := range v.logs {
+		s, was := l.file.Stats(), v.status.Logs[i]
+		if s.Bytes != was.Bytes || s.Lines != was.Lines || s.Rotations != was.Rotations || s.DroppedBytes != was.DroppedBytes {
+			return true
+		}
+	}
+	return false
+}
+
+// steady reports whether no instance is in a state that drain moves on
+// by itself: a roll under way, an old process an overlap restart
+// replaces, a main process that exited with its group still to clear.
+func (c *component) steady() bool {
+	for _, in := range c.insts {
+		if in.rolling || in.rollNext != "" || in.old != nil || (in.proc != nil && in.proc.exited != nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // receive handles one message. Messages about a process that is no longer

@@ -21,10 +21,14 @@ const (
 	growthSamples = 120
 )
 
-// applySamples records samples and applies the memory policy.
-func (c *component) applySamples(samples []usageSample) {
+// applySamples records samples and applies the memory policy. It reports
+// whether that changed a figure the snapshot shows or an instance's
+// process or state.
+func (c *component) applySamples(samples []usageSample) (changed bool) {
 	for _, s := range samples {
-		c.cpu = max(c.cpu, s.cpu)
+		if s.cpu > c.cpu {
+			c.cpu, changed = s.cpu, true
+		}
 		if s.instance >= len(c.insts) {
 			continue
 		}
@@ -32,6 +36,9 @@ func (c *component) applySamples(samples []usageSample) {
 		p := in.proc
 		if p == nil || p.pid != s.pid || p.exited != nil {
 			continue // a sample of a process that is gone: never act on it
+		}
+		if in.memory != s.memory || in.procs != s.procs || in.cpuPercent != s.cpuPct || in.lastGrowth != s.growth {
+			changed = true
 		}
 		in.memory = s.memory
 		in.procs = s.procs
@@ -46,8 +53,13 @@ func (c *component) applySamples(samples []usageSample) {
 			c.callMemoryPolicy(in, p, s)
 			continue
 		}
+		state := in.state
 		c.thresholdPolicy(in, s.memory)
+		if in.state != state || in.proc != p || p.stopping {
+			changed = true
+		}
 	}
+	return changed
 }
 
 // trackEscaped remembers descendants that left the process group, so a stop
