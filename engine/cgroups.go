@@ -142,8 +142,9 @@ func (s *Supervisor) releaseCgroup(c *component, p *process) {
 type cgroupReader struct {
 	cg       *cgroups
 	pass     *procReader
-	byCgroup bool  // memory_measure = "cgroup"
-	pids     []int // cgroup.procs, reused
+	byCgroup bool            // memory_measure = "cgroup"
+	pids     []int           // cgroup.procs, reused
+	stats    *proc.StatFiles // the listed processes' stat files, kept open between samples
 }
 
 // cgroupCPU is the start time of the made-up process whose CPU ticks are
@@ -176,7 +177,7 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 		// The listed processes' stat: from the pass's scan, or read
 		// one by one (cgroup.procs lists them all: no children to read).
 		if tab = r.pass.tab; tab == nil {
-			tab = proc.ReadStats(r.pass.root, pids)
+			tab = r.stats.ReadStats(pids)
 		}
 		for _, p := range pids {
 			if st, ok := tab.Get(p); ok {

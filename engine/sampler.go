@@ -25,6 +25,12 @@ const displayInterval = 5 * time.Second
 // confirmDelay).
 const maxConfirmDelay = 200 * time.Millisecond
 
+// statSweepEvery is how often the stat files the cgroup reader keeps
+// open are swept (see proc.StatFiles.Sweep): longer than the default
+// sampling periods, so that a process sampled at either keeps its file
+// (one sampled less often is opened again for each sample).
+const statSweepEvery = 2 * displayInterval
+
 // fullScanEvery is how often each component's trees are read from a pass
 // over all of /proc even when walking them would read fewer files: only
 // that finds a process of the component's group whose parent exited
@@ -110,6 +116,8 @@ type sampler struct {
 	growth   map[treeKey]*policies.GrowthEstimator
 	ticks    map[proc.Ident]uint64 // the component's processes at this sample
 	iticks   map[proc.Ident]uint64 // one instance's
+	cgReader cgroupReader          // see readerFor
+	swept    time.Time             // when the cgroup reader's kept stat files were last swept
 }
 
 type treeKey struct {
@@ -137,6 +145,11 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	clk := sm.sup.clock
 	t := clk.NewTimer(minSampleInterval)
 	defer t.Stop()
+	defer func() {
+		if sm.cgReader.stats != nil {
+			sm.cgReader.stats.Close()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -265,6 +278,12 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		sm.next[c] = now.Add(nextSampleIn(cc, ttl, over))
 		next = minTime(next, sm.next[c])
 	}
+	// Close the stat files of processes no longer read (a file is kept
+	// while its process is read at least every statSweepEvery).
+	if st := sm.cgReader.stats; st != nil && now.Sub(sm.swept) >= statSweepEvery {
+		st.Sweep()
+		sm.swept = now
+	}
 	// Forget the trees of processes that are gone (only for components
 	// sampled now; others keep theirs until their turn).
 	for key := range sm.trees {
@@ -343,7 +362,12 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 // readerFor returns what reads cc's samples in this pass.
 func (sm *sampler) readerFor(cc *config.Component, pass *procReader) usageReader {
 	if sm.sup.cg.m != nil {
-		return &cgroupReader{cg: &sm.sup.cg, pass: pass, byCgroup: cc.MemoryMeasure == "cgroup"}
+		r := &sm.cgReader // one for every component: its buffers are reused
+		r.cg, r.pass, r.byCgroup = &sm.sup.cg, pass, cc.MemoryMeasure == "cgroup"
+		if r.stats == nil {
+			r.stats = proc.NewStatFiles(pass.root)
+		}
+		return r
 	}
 	return pass
 }

@@ -164,6 +164,26 @@ func readFileAt(dirfd int, path string, buf []byte) (int, error) {
 // the caller's P to another thread). Not for smaps_rollup, which walks
 // every mapping of a process.
 func readQuickAt(dirfd int, path string, buf []byte) (int, error) {
+	fd, err := rawOpenat(dirfd, path)
+	if err != nil {
+		return 0, err
+	}
+	defer rawClose(fd)
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, wrapGone(path, errno)
+		}
+		return int(n), nil
+	}
+}
+
+// rawOpenat opens path relative to dirfd for reading with a raw system
+// call (see readQuickAt).
+func rawOpenat(dirfd int, path string) (int, error) {
 	var name [128]byte
 	var p *byte
 	if len(path) < len(name) && strings.IndexByte(path, 0) < 0 {
@@ -175,30 +195,20 @@ func readQuickAt(dirfd int, path string, buf []byte) (int, error) {
 			return 0, err
 		}
 	}
-	var fd uintptr
-	var errno syscall.Errno
 	for {
-		fd, _, errno = syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+		fd, _, errno := syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
 			syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
-		if errno != syscall.EINTR {
-			break
-		}
-	}
-	if errno != 0 {
-		return 0, wrapGone(path, errno)
-	}
-	defer syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
 		if errno == syscall.EINTR {
 			continue
 		}
 		if errno != 0 {
 			return 0, wrapGone(path, errno)
 		}
-		return int(n), nil
+		return int(fd), nil
 	}
 }
+
+func rawClose(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 func openRetry(open func() (int, error)) (int, error) {
 	for {
