@@ -60,6 +60,16 @@ func (o *openFiles) read(which int, dir, name string, parse func([]byte) error) 
 	return parse(b)
 }
 
+// wholeBelow is the size under which a read that did not fill the buffer
+// returned the whole file. The kernel formats a cgroup file into a
+// buffer of at least a page and hands a read every line that fits in
+// both: a read returns less than asked either at the end of the file or
+// because the next line would not fit in the kernel's buffer, which
+// cannot happen below a page minus the longest line (a pid, a key and a
+// number). A read at an offset makes the kernel format the file again
+// from its start, so this saves the costliest part of a second read.
+const wholeBelow = 4096 - 128
+
 // pread reads fd from offset 0 to its end into o.buf.
 func (o *openFiles) pread(fd int) ([]byte, error) {
 	if o.buf == nil {
@@ -83,6 +93,9 @@ func (o *openFiles) pread(fd int) ([]byte, error) {
 			return b, nil
 		}
 		b = b[:len(b)+int(n)]
+		if len(b) < cap(b) && len(b) < wholeBelow {
+			return b, nil
+		}
 	}
 }
 
