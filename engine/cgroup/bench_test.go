@@ -13,8 +13,14 @@ import (
 // treeOf50 starts a tree of 50 processes (a shell and 49 sleeps) in a new
 // cgroup of m, as thorp starts a component, and kills it when b ends.
 func treeOf50(b *testing.B, m *Manager) (*Group, int) {
+	return treeOf(b, m, "tree50", "for i in $(seq 49); do sleep 600 & done; echo started; wait", 50)
+}
+
+// treeOf starts script in a new cgroup of m named name, waits until it
+// says "started" and the cgroup has n processes, and kills it when b ends.
+func treeOf(b *testing.B, m *Manager, name, script string, n int) (*Group, int) {
 	b.Helper()
-	g, err := m.NewGroup("tree50", 0, 0)
+	g, err := m.NewGroup(name, 0, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -24,7 +30,7 @@ func treeOf50(b *testing.B, m *Manager) (*Group, int) {
 		b.Fatal(err)
 	}
 	exited := make(chan struct{})
-	child, err := sp.Spawn(spawn.Spec{Argv: []string{"/bin/sh", "-c", "for i in $(seq 49); do sleep 600 & done; echo started; wait"},
+	child, err := sp.Spawn(spawn.Spec{Argv: []string{"/bin/sh", "-c", script},
 		Environ: os.Environ(), Cgroup: dir, V1Cgroup: g.V1Dir(), V1Home: m.V1Home()}, func(spawn.Exit) { close(exited) })
 	if dir != nil {
 		dir.Close()
@@ -45,12 +51,12 @@ func treeOf50(b *testing.B, m *Manager) (*Group, int) {
 		b.Fatalf("the tree did not start: %q", buf[:n])
 	}
 	for range 1000 {
-		if pids, _ := g.Procs(nil); len(pids) == 50 {
+		if pids, _ := g.Procs(nil); len(pids) == n {
 			return g, child.PID
 		}
 		syscall.Nanosleep(&syscall.Timespec{Nsec: 1e6}, nil)
 	}
-	b.Fatal("the tree never had 50 processes")
+	b.Fatalf("the tree never had %d processes", n)
 	return nil, 0
 }
 
@@ -132,4 +138,40 @@ func BenchmarkSampleTree50(b *testing.B) {
 		}
 		b.ReportMetric(float64(host), "procs-read")
 	})
+}
+
+// BenchmarkSampleIdle is what the sampler reads for one sample of an idle
+// component with the default memory_measure ("rss") in its cgroup: its
+// cgroup.procs, its cpu.stat and the listed process's stat, through the
+// files kept open between samples (what issue 14's idle figures cost per
+// component and sample, the kernel's part and the parsing).
+func BenchmarkSampleIdle(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("creating cgroups needs root")
+	}
+	l, err := DetectSelf()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, p := Open(l)
+	if m == nil || !p.CPU.Cgroup {
+		b.Skipf("no cgroup with cpu.stat here:\n%s", strings.Join(p.Lines(), "\n"))
+	}
+	b.Cleanup(func() { _ = m.Close() })
+	g, _ := treeOf(b, m, "idle", "echo started; exec sleep 600", 1)
+	stats := proc.NewStatFiles("/proc")
+	defer stats.Close()
+	b.ReportAllocs()
+	var pids []int
+	for b.Loop() {
+		if pids, err = g.Procs(pids); err != nil || len(pids) != 1 {
+			b.Fatalf("%d processes, %v", len(pids), err)
+		}
+		if _, _, err := g.CPU(); err != nil {
+			b.Fatal(err)
+		}
+		if tab := stats.ReadStats(pids); tab.Len() != 1 {
+			b.Fatalf("%d stats read", tab.Len())
+		}
+	}
 }
