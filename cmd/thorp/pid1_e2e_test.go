@@ -326,6 +326,12 @@ component "migrate" { command = "[ -e go ] || exec sleep 100000; exit 2", critic
 	if st := status(t, cfg); len(st.Components) != 5 {
 		t.Fatalf("thorp stopped when a component that is not critical ended errored: %+v", st)
 	}
+	for name, want := range map[string]bool{"migrate": true, "flaky": false} {
+		out, errOut, code := thorpCmd(t, "describe", name, "-c", cfg)
+		if code != exitOK || strings.Contains(out, "critical") != want {
+			t.Errorf("describe %s (critical %v): exit %d\n%s%s", name, want, code, out, errOut)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -443,6 +443,9 @@ func printDetail(w io.Writer, d engine.Detail) {
 		row("limit in", "%s", humanDuration(d.MemoryTimeToLimitSeconds))
 	}
 	row("cpu", "%s now, %.2fs in all", cpuCell(d.CPUPercent), d.CPUSeconds)
+	if critical, _ := d.Config["critical"].(bool); critical {
+		row("critical", "yes: when it ends errored, thorp run stops everything and exits %d", exitCritical)
+	}
 	for _, k := range []string{"command", "cwd", "depends_on", "max_memory_restart", "restart_delay", "min_uptime", "max_restarts", "kill_timeout"} {
 		if v, ok := d.Config[k]; ok {
 			row(strings.ReplaceAll(k, "_", " "), "%v", v)
