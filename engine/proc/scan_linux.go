@@ -58,30 +58,37 @@ func Scan(root string) (*Table, error) {
 		if n <= 0 {
 			break
 		}
-		for b := bufs.dirents[:n]; len(b) >= 19; {
-			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			b = b[reclen:]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			pid, ok := parseUint(name)
-			if !ok || pid == 0 {
-				continue // ".", "self", "sys", ...
-			}
+		numericEntries(bufs.dirents[:n], func(name []byte, pid uint64) {
 			s, err := readStatAt(dirfd, string(name)+"/stat", bufs.file[:])
 			if err != nil || s.PID != int(pid) {
-				continue // vanished, unreadable or garbled: not this sample's business
+				return // vanished, unreadable or garbled: not this sample's business
 			}
 			procs = append(procs, s)
-		}
+		})
 	}
 	lastScanLen.Store(int64(len(procs)))
 	return newTable(procs), nil
+}
+
+// numericEntries calls fn for each entry of b, a buffer of getdents64
+// records, whose name is a positive number (a pid or a thread id), with
+// the name and its value; ".", "self", "sys" and the like are skipped.
+func numericEntries(b []byte, fn func(name []byte, n uint64)) {
+	for len(b) >= 19 {
+		// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < 19 || reclen > len(b) {
+			return
+		}
+		name := b[19:reclen]
+		b = b[reclen:]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if n, ok := parseUint(name); ok && n > 0 {
+			fn(name, n)
+		}
+	}
 }
 
 // ReadStat reads root/PID/stat of one process, e.g. to learn the start time

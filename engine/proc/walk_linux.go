@@ -2,7 +2,6 @@ package proc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strconv"
 	"syscall"
 )
@@ -110,20 +109,7 @@ func (w *walker) tasks(dir string) []int {
 		if err != nil || n <= 0 {
 			return tids
 		}
-		for b := w.bufs.dirents[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			b = b[reclen:]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			if tid, ok := parseUint(name); ok && tid > 0 {
-				tids = append(tids, int(tid))
-			}
-		}
+		numericEntries(w.bufs.dirents[:n], func(_ []byte, tid uint64) { tids = append(tids, int(tid)) })
 	}
 }
 
