@@ -46,9 +46,8 @@ As a container's entrypoint (PID 1) thorp reaps every orphan of the
 container; with settings.logs.stdout = true every component's lines also
 go to thorp's stdout/stderr as "NAME.INSTANCE | line" (dropped and counted,
 never waited for, when the reader is slow). See docs/containers.md.
---env PROFILE (or
-$THORP_ENV) merges each component's env_PROFILE over its env; a reload keeps
-the profile thorp was started with. A config with an
+--env PROFILE (or $THORP_ENV) merges each component's env_PROFILE over its
+env; a reload keeps the profile thorp was started with. A config with an
 error 'thorp check' would report in it, or in a component's user or group,
 starts nothing.
 thorp's own log goes to logs/thorp.log (and to stderr on a terminal, or
