@@ -32,10 +32,6 @@ func (h *Handler) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	n := 0
-	for _, in := range hist.Instances {
-		n += len(in.Time)
-	}
 	writeJSON(w, http.StatusOK, newHistoryBody(hist))
 }
 
