@@ -94,18 +94,25 @@ func TestMetrics_Golden(t *testing.T) {
 	}
 	parseExposition(t, got)
 
-	golden := filepath.Join("testdata", "metrics.golden")
+	checkGolden(t, "metrics.golden", "exposition", got)
+}
+
+// checkGolden compares got, described as what, with testdata/name byte for
+// byte; -update rewrites the file first (check its diff by hand).
+func checkGolden(t *testing.T, name, what, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *updateGolden {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (go test -run TestMetrics_Golden -update writes it; check it by hand)", err)
+		t.Fatalf("%v (go test -run %s -update writes it; check it by hand)", err, t.Name())
 	}
 	if got != string(want) {
-		t.Errorf("exposition differs from %s (-update rewrites it):\n%s", golden, lineDiff(string(want), got))
+		t.Errorf("%s differs from %s (-update rewrites it):\n%s", what, golden, lineDiff(string(want), got))
 	}
 }
 

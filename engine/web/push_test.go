@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,19 +105,7 @@ func TestServer_Push_ByteForByte(t *testing.T) {
 		t.Fatalf("no Go runtime metrics in the push:\n%.3000s", p.body)
 	}
 	thorpPart := p.body[:i+1]
-	golden := filepath.Join("testdata", "push.golden")
-	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(thorpPart), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test -run TestServer_Push_ByteForByte -update writes it; check it by hand)", err)
-	}
-	if thorpPart != string(want) {
-		t.Errorf("pushed text differs from %s (-update rewrites it):\n%s", golden, lineDiff(string(want), thorpPart))
-	}
+	checkGolden(t, "push.golden", "pushed text", thorpPart)
 
 	// Every series, thorp's and the runtime's, carries the push's labels
 	// exactly once with exactly their values.
