@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/thorp-dev/thorp/engine/proc"
 )
 
 // procInfo is what the comparison reads of a process from /proc.
@@ -16,56 +18,32 @@ type procInfo struct {
 	comm      string
 }
 
-// readProc reads /proc/PID/stat; ok is false when the process is gone.
+// readProc reads /proc/PID/stat; ok is false when the process is gone or
+// a zombie.
 func readProc(pid int) (procInfo, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	s, err := proc.ReadStat("/proc", pid)
+	if err != nil || s.State == 'Z' {
 		return procInfo{}, false
 	}
-	s := string(b)
-	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || close < open || close+2 >= len(s) {
-		return procInfo{}, false
-	}
-	f := strings.Fields(s[close+2:])
-	if len(f) < 20 || f[0] == "Z" {
-		return procInfo{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	start, _ := strconv.ParseUint(f[19], 10, 64)
-	return procInfo{pid: pid, ppid: ppid, start: start, comm: s[open+1 : close]}, true
+	return infoOf(s), true
 }
 
-// allProcs reads every live process.
-func allProcs() []procInfo {
-	ents, _ := os.ReadDir("/proc")
-	out := make([]procInfo, 0, len(ents))
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := readProc(pid); ok {
-			out = append(out, p)
-		}
-	}
-	return out
+func infoOf(s proc.Stat) procInfo {
+	return procInfo{pid: s.PID, ppid: s.PPID, start: s.StartTime, comm: s.Comm}
 }
 
-// descendants returns every live descendant of pid (not pid itself).
+// descendants returns every live descendant of pid (not pid itself), from
+// one scan of /proc.
 func descendants(pid int) []procInfo {
-	children := map[int][]procInfo{}
-	for _, p := range allProcs() {
-		children[p.ppid] = append(children[p.ppid], p)
+	t, err := proc.Scan("/proc")
+	if err != nil {
+		return nil
 	}
 	var out []procInfo
-	queue := []int{pid}
-	for len(queue) > 0 && len(out) < 100_000 {
-		for _, c := range children[queue[0]] {
-			out = append(out, c)
-			queue = append(queue, c.pid)
+	for _, id := range t.Tree(pid, 0, nil) {
+		if s, ok := t.Get(id.PID); ok && id.PID != pid && s.State != 'Z' {
+			out = append(out, infoOf(s))
 		}
-		queue = queue[1:]
 	}
 	return out
 }
