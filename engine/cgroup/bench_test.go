@@ -70,18 +70,10 @@ func treeOf(b *testing.B, m *Manager, name, script string, n int) (*Group, int) 
 // process on the host; the sampler shares it among the components due at
 // a tick). procs-read says how many processes each way reads.
 func BenchmarkSampleTree50(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("creating cgroups needs root")
-	}
-	l, err := DetectSelf()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, p := Open(l)
-	if m == nil || !p.Memory.Cgroup {
+	m, p := openReal(b)
+	if !p.Memory.Cgroup {
 		b.Fatalf("no memory cgroup here:\n%s", strings.Join(p.Lines(), "\n"))
 	}
-	b.Cleanup(func() { _ = m.Close() })
 	g, pid := treeOf50(b, m)
 
 	b.Run("cgroup", func(b *testing.B) {
@@ -146,24 +138,17 @@ func BenchmarkSampleTree50(b *testing.B) {
 // files kept open between samples (what issue 14's idle figures cost per
 // component and sample, the kernel's part and the parsing).
 func BenchmarkSampleIdle(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("creating cgroups needs root")
-	}
-	l, err := DetectSelf()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, p := Open(l)
-	if m == nil || !p.CPU.Cgroup {
+	m, p := openReal(b)
+	if !p.CPU.Cgroup {
 		b.Skipf("no cgroup with cpu.stat here:\n%s", strings.Join(p.Lines(), "\n"))
 	}
-	b.Cleanup(func() { _ = m.Close() })
 	g, _ := treeOf(b, m, "idle", "echo started; exec sleep 600", 1)
 	stats := proc.NewStatFiles("/proc")
 	defer stats.Close()
 	b.ReportAllocs()
 	var pids []int
 	for b.Loop() {
+		var err error
 		if pids, err = g.Procs(pids); err != nil || len(pids) != 1 {
 			b.Fatalf("%d processes, %v", len(pids), err)
 		}

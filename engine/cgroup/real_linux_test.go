@@ -56,9 +56,10 @@ func TestMain(m *testing.M) {
 	os.Exit(3)
 }
 
-// openReal opens thorp's cgroups on this host; it skips the test unless
-// root, and fails when root cannot create them.
-func openReal(t *testing.T) *Manager {
+// openReal opens thorp's cgroups on this host and returns them with the
+// plan; it skips the test unless root, and fails when root cannot create
+// them.
+func openReal(t testing.TB) (*Manager, Plan) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("creating cgroups needs root (CI runs these tests as root)")
@@ -81,7 +82,7 @@ func openReal(t *testing.T) *Manager {
 			}
 		}
 	})
-	return m
+	return m, p
 }
 
 // startIn starts cmd in g: on cgroup2 from its fork, on v1 memory right
@@ -129,7 +130,7 @@ func running(pid int) bool {
 }
 
 func TestGroup_KillReachesSetsidDoubleForkEscaper(t *testing.T) {
-	m := openReal(t)
+	m, _ := openReal(t)
 	g, err := m.NewGroup("escaper", 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func anonOf(t *testing.T, pid int) int64 {
 }
 
 func TestGroup_MemoryTracksLeaker(t *testing.T) {
-	m := openReal(t)
+	m, _ := openReal(t)
 	if !m.Plan().Memory.Cgroup {
 		t.Fatalf("root has no memory cgroup here: %s", m.Plan().Memory)
 	}
@@ -281,7 +282,7 @@ func TestGroup_MemoryTracksLeaker(t *testing.T) {
 func abs(n int64) int64 { return max(n, -n) }
 
 func TestGroup_CPU(t *testing.T) {
-	m := openReal(t)
+	m, _ := openReal(t)
 	if !m.Plan().CPU.Cgroup {
 		t.Skipf("no cpu.stat here: %s", m.Plan().CPU)
 	}
