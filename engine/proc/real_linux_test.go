@@ -58,24 +58,23 @@ func TestReadStat_RealReapedProcessIsGone(t *testing.T) {
 	}
 }
 
-// TestTable_Tree_RealProcessGroup runs sh with two sleeps in its process group
-// and a third that left it with setsid (a new session and group, still sh's
-// child), and checks the tree finds all of them.
-func TestTable_Tree_RealProcessGroup(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "sleep 30 & sleep 30 & setsid sleep 30 & wait")
+// startShTree runs sh -c script in a process group of its own and returns
+// sh's pid; when t ends it kills the tree and waits for sh.
+func startShTree(t *testing.T, script string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	sh := cmd.Process.Pid
-	pgid := sh
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		// Kill sh's children first so sh itself reaps them and exits: this
 		// machine's pid 1 may not reap orphans, which would leave zombies.
 		if tab, err := Scan("/proc"); err == nil {
-			for _, id := range tab.Tree(sh, pgid, nil) {
+			for _, id := range tab.Tree(sh, sh, nil) {
 				if id.PID != sh && tab.Alive(id) {
 					_ = syscall.Kill(id.PID, syscall.SIGKILL)
 				}
@@ -84,10 +83,19 @@ func TestTable_Tree_RealProcessGroup(t *testing.T) {
 		select {
 		case <-waited:
 		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			_ = syscall.Kill(-sh, syscall.SIGKILL)
 			<-waited
 		}
 	})
+	return sh
+}
+
+// TestTable_Tree_RealProcessGroup runs sh with two sleeps in its process group
+// and a third that left it with setsid (a new session and group, still sh's
+// child), and checks the tree finds all of them.
+func TestTable_Tree_RealProcessGroup(t *testing.T) {
+	sh := startShTree(t, "sleep 30 & sleep 30 & setsid sleep 30 & wait")
+	pgid := sh
 
 	var tab *Table
 	var tree []Ident

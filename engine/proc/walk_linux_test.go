@@ -4,38 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestWalk_RealTreeSameAsScan runs sh with two sleeps in its process group,
 // a third that left it with setsid and a grandchild, and checks that Walk
 // finds the same tree as a Scan, with the same usage.
 func TestWalk_RealTreeSameAsScan(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "sleep 30 & sleep 30 & setsid sleep 30 & sh -c 'sleep 30; true' & wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sh := cmd.Process.Pid
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if tab, err := Scan("/proc"); err == nil {
-			for _, id := range tab.Tree(sh, sh, nil) {
-				if id.PID != sh {
-					_ = syscall.Kill(id.PID, syscall.SIGKILL)
-				}
-			}
-		}
-		select {
-		case <-waited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-sh, syscall.SIGKILL)
-			<-waited
-		}
-	})
+	sh := startShTree(t, "sleep 30 & sleep 30 & setsid sleep 30 & sh -c 'sleep 30; true' & wait")
 
 	var scanned []Ident
 	waitFor(t, "six processes under sh", func() bool {
