@@ -45,6 +45,19 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[int(float64(len(s)-1)*p)]
 }
 
+// crasher is a component with the default settings that runs self as a
+// child that stamps its first and last instruction into stamps and crashes.
+func crasher(self, dir, stamps string) config.Component {
+	c := config.DefaultComponent()
+	c.Name = "crasher"
+	c.Command = config.Command{Argv: []string{self}}
+	c.Env = map[string]string{childEnv: "stamp-and-crash", "THORP_STAMP_FILE": stamps}
+	c.Cwd = dir
+	c.Logs = config.Defaults().Logs
+	c.Logs.Dir = filepath.Join(dir, "logs")
+	return c
+}
+
 // BenchmarkCrashRestart measures, with restart_delay = "0s" and min_uptime
 // = "0s" (no run is short, so no backoff), the time from a
 // crashing child's last instruction to the next child's first one (both
@@ -57,13 +70,7 @@ func BenchmarkCrashRestart(b *testing.B) {
 	}
 	dir := b.TempDir()
 	stamps := filepath.Join(dir, "stamps")
-	c := config.DefaultComponent()
-	c.Name = "crasher"
-	c.Command = config.Command{Argv: []string{self}}
-	c.Env = map[string]string{childEnv: "stamp-and-crash", "THORP_STAMP_FILE": stamps}
-	c.Cwd = dir
-	c.Logs = config.Defaults().Logs
-	c.Logs.Dir = filepath.Join(dir, "logs")
+	c := crasher(self, dir, stamps)
 	c.RestartDelay = 0
 	c.MinUptime = 0
 	c.MaxRestarts = 0
@@ -130,13 +137,7 @@ func BenchmarkCrashLoopDefaults(b *testing.B) {
 	const restarts = 4
 	dir := b.TempDir()
 	stamps := filepath.Join(dir, "stamps")
-	c := config.DefaultComponent()
-	c.Name = "crasher"
-	c.Command = config.Command{Argv: []string{self}}
-	c.Env = map[string]string{childEnv: "stamp-and-crash", "THORP_STAMP_FILE": stamps}
-	c.Cwd = dir
-	c.Logs = config.Defaults().Logs
-	c.Logs.Dir = filepath.Join(dir, "logs")
+	c := crasher(self, dir, stamps)
 	var due []time.Duration // restart_delay doubling while runs are short
 	for d := c.RestartDelay; len(due) < restarts; d = min(2*d, c.ExpBackoffMax) {
 		due = append(due, d)
