@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/thorp-dev/thorp/engine"
@@ -18,12 +17,10 @@ func (h *Handler) getHistory(w http.ResponseWriter, r *http.Request) {
 	window := engine.HistoryDefaultWindow
 	if q.Has("window") {
 		window = q.Duration("window")
-		if q.refused(w) {
-			return
+		if window <= 0 || window > engine.HistoryMaxWindow { // q keeps the first problem, a bad duration's
+			q.fail("window", "%s is out of range; give more than 0 and at most %s", window, engine.HistoryMaxWindow)
 		}
-		if window <= 0 || window > engine.HistoryMaxWindow {
-			writeError(w, http.StatusBadRequest, (&QueryError{Param: "window",
-				Msg: fmt.Sprintf("%s is out of range; give more than 0 and at most %s", window, engine.HistoryMaxWindow)}).Error())
+		if q.refused(w) {
 			return
 		}
 	}
