@@ -80,6 +80,10 @@ func TestKillTree_KillsWhatIgnoresTheStop(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { // on a failure before killTree ran: nothing left behind
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
 	root := procOf(cmd.Process.Pid)
 	var kids []procInfo
 	if err := waitUntil(t.Context(), 10*time.Second, "the child shell", func() bool {
