@@ -81,8 +81,12 @@ func TestKillTree_KillsWhatIgnoresTheStop(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { // on a failure before killTree ran: nothing left behind
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+		select {
+		case <-exited: // reaped: its pid may be another's by now
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 	})
 	root := procOf(cmd.Process.Pid)
 	var kids []procInfo
