@@ -539,3 +539,24 @@ func TestExplainListenError_NotBusy(t *testing.T) {
 		t.Errorf("%v does not name the address", err)
 	}
 }
+
+// A listener Rebind retired and closed is closed again by http.Server's
+// Close when its Serve loop has not returned yet: the second close must
+// not be an error (it once failed TestServer_Rebind under load).
+func TestListener_ClosesOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &listener{Listener: ln}
+	if err := l.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v, want the first close's result (nil)", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Close", ln.Addr())
+	}
+}
