@@ -431,6 +431,16 @@ func (s *Supervisor) AppendStatus(dst []Status) []Status {
 	return dst
 }
 
+// StatusOf returns the status of the component called name, as Status
+// returns it.
+func (s *Supervisor) StatusOf(name string) (Status, error) {
+	c, err := s.component(name)
+	if err != nil {
+		return Status{}, err
+	}
+	return c.status(), nil
+}
+
 // Describe returns one component's status, config and recent events.
 func (s *Supervisor) Describe(name string) (Detail, error) {
 	c, err := s.component(name)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -41,15 +39,7 @@ func (h *luaHost) Status(name string) (engine.Status, error) {
 	if err != nil {
 		return engine.Status{}, err
 	}
-	all := sup.Status()
-	names := make([]string, len(all))
-	for i, st := range all {
-		if st.Name == name {
-			return st, nil
-		}
-		names[i] = st.Name
-	}
-	return engine.Status{}, fmt.Errorf("%w %q; known: %s", engine.ErrUnknownComponent, name, strings.Join(names, ", "))
+	return sup.StatusOf(name)
 }
 
 // Restart asks for a restart of name (a component, @tag or "all") for
