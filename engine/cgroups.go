@@ -162,7 +162,7 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 	if err != nil {
 		return r.pass.readInstance(pid, prev, pss, ticks)
 	}
-	rd := instanceReading{ticks: clear2(ticks)}
+	rd := instanceReading{tree: prev[:0], ticks: clear2(ticks)} // prev's memory: the sampler keeps only this reading's tree
 	rd.usage.Procs = len(pids)
 	measured := false
 	if r.byCgroup {
