@@ -288,10 +288,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	// sampled now; others keep theirs until their turn).
 	for key := range sm.trees {
 		if !seen[key] && sampled[key.c] {
-			delete(sm.trees, key)
-			delete(sm.icpu, key)
-			delete(sm.walkCost, key)
-			delete(sm.growth, key)
+			sm.forgetTree(key)
 		}
 	}
 	return next
@@ -316,12 +313,17 @@ func (sm *sampler) forget(comps []*component) {
 	}
 	for key := range sm.trees {
 		if !live[key.c] {
-			delete(sm.trees, key)
-			delete(sm.icpu, key)
-			delete(sm.walkCost, key)
-			delete(sm.growth, key)
+			sm.forgetTree(key)
 		}
 	}
+}
+
+// forgetTree drops what the sampler kept of one instance process's tree.
+func (sm *sampler) forgetTree(key treeKey) {
+	delete(sm.trees, key)
+	delete(sm.icpu, key)
+	delete(sm.walkCost, key)
+	delete(sm.growth, key)
 }
 
 // newPass returns the /proc reader of one tick: a full scan shared by the
