@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"errors"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -20,21 +18,7 @@ func crasher(t *testing.T, dir string, critical bool) *running {
 	c.MaxRestarts = 2
 	c.DependsOn = []string{"worker"}
 	c.Critical = critical
-	cfg := testConfig(dir, worker, c)
-	r := &running{hooks: &fakeHooks{reloaded: make(chan struct{}, 8)}, notify: &fakeNotifier{}, sigs: make(chan os.Signal, 4), done: make(chan error, 1)}
-	d, err := New(Load{Config: cfg}, Options{Version: "test", Hooks: r.hooks, Notifier: r.notify, Signals: r.sigs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		_ = d.Close()
-	})
-	return r
+	return launchDaemon(t, testConfig(dir, worker, c), nil)
 }
 
 // TestDaemon_Critical_ErroredStopsEverything: a critical component that

@@ -99,9 +99,18 @@ type running struct {
 	done   chan error
 }
 
-// startDaemon runs a daemon for cfg until the test ends; load serves
-// reloads (nil: none).
+// startDaemon runs a daemon for cfg until the test ends, once every
+// component runs; load serves reloads (nil: none).
 func startDaemon(t *testing.T, cfg *config.Config, load Loader) *running {
+	t.Helper()
+	r := launchDaemon(t, cfg, load)
+	waitState(t, r.d.Supervisor(), engine.StateRunning)
+	return r
+}
+
+// launchDaemon runs a daemon for cfg until the test ends, without waiting
+// for its components.
+func launchDaemon(t *testing.T, cfg *config.Config, load Loader) *running {
 	t.Helper()
 	r := &running{hooks: &fakeHooks{reloaded: make(chan struct{}, 8)}, notify: &fakeNotifier{}, sigs: make(chan os.Signal, 4), done: make(chan error, 1)}
 	d, err := New(Load{Config: cfg}, Options{Version: "test", Load: load, Hooks: r.hooks, Notifier: r.notify, Signals: r.sigs})
@@ -116,7 +125,6 @@ func startDaemon(t *testing.T, cfg *config.Config, load Loader) *running {
 		cancel()
 		_ = d.Close()
 	})
-	waitState(t, d.Supervisor(), engine.StateRunning)
 	return r
 }
 
