@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -384,8 +385,8 @@ func TestDispatcher_Handle_CommandKilledAtTimeout(t *testing.T) {
 		t.Fatalf("the failed command took %s", took)
 	}
 	b, _ := os.ReadFile(pidFile)
-	var pid int
-	if _, err := fmtSscan(strings.TrimSpace(string(b)), &pid); err != nil {
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
 		t.Fatalf("pid file %q: %v", b, err)
 	}
 	waitGone(t, pid)

@@ -11,8 +11,6 @@ import (
 	"github.com/thorp-dev/thorp/engine/spawn"
 )
 
-func fmtSscan(s string, pid *int) (int, error) { return fmt.Sscan(s, pid) }
-
 // waitGone waits (bounded) until pid no longer exists.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
