@@ -294,7 +294,7 @@ func (c *copier) addPartial(b []byte) {
 		c.part = append(c.part, b[:n]...)
 		b = b[n:]
 		if len(c.part) > max {
-			k := cutPoint(c.part, max)
+			k := CutPoint(c.part, max)
 			c.fr.piece(c.part[:k], true)
 			c.part = c.part[:copy(c.part, c.part[k:])]
 		}

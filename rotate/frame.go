@@ -81,7 +81,7 @@ func (fr *framer) stampedLines(b []byte) []byte {
 // into pieces of at most maxLine bytes on rune boundaries.
 func (fr *framer) line(b []byte) {
 	for len(b) > fr.maxLine {
-		k := cutPoint(b, fr.maxLine)
+		k := CutPoint(b, fr.maxLine)
 		fr.piece(b[:k], true)
 		b = b[k:]
 	}
@@ -114,9 +114,9 @@ func (fr *framer) piece(b []byte, cut bool) {
 	}
 }
 
-// cutPoint returns where to cut b (longer than n) so that the piece is at
+// CutPoint returns where to cut b (longer than n) so that the piece is at
 // most n bytes and does not end inside a UTF-8 sequence.
-func cutPoint(b []byte, n int) int {
+func CutPoint(b []byte, n int) int {
 	for k := n; k > n-utf8.UTFMax && k > 0; k-- {
 		if utf8.RuneStart(b[k]) {
 			return k

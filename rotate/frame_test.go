@@ -26,8 +26,8 @@ func TestCutPoint_RuneBoundary(t *testing.T) {
 	b := []byte("aaé✓z") // a a [c3 a9] [e2 9c 93] z
 	tests := []struct{ n, want int }{{2, 2}, {3, 2}, {4, 4}, {5, 4}, {6, 4}, {7, 7}}
 	for _, tt := range tests {
-		if got := cutPoint(b, tt.n); got != tt.want {
-			t.Errorf("cutPoint(%d) = %d, want %d", tt.n, got, tt.want)
+		if got := CutPoint(b, tt.n); got != tt.want {
+			t.Errorf("CutPoint(%d) = %d, want %d", tt.n, got, tt.want)
 		}
 	}
 }

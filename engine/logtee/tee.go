@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/thorp-dev/thorp/rotate"
 )
@@ -101,7 +100,7 @@ func (l *lineSplitter) feed(b []byte) {
 		if i < 0 {
 			l.part = append(l.part, b...)
 			for len(l.part) > l.f.MaxLine {
-				k := cutPoint(l.part, l.f.MaxLine)
+				k := rotate.CutPoint(l.part, l.f.MaxLine)
 				l.emit(l.part[:k])
 				l.part = append(l.part[:0], l.part[k:]...)
 			}
@@ -113,7 +112,7 @@ func (l *lineSplitter) feed(b []byte) {
 			line = l.part
 		}
 		for len(line) > l.f.MaxLine {
-			k := cutPoint(line, l.f.MaxLine)
+			k := rotate.CutPoint(line, l.f.MaxLine)
 			l.emit(line[:k])
 			line = line[k:]
 		}
@@ -160,15 +159,4 @@ func (l *lineSplitter) emit(line []byte) {
 		l.out = append(append(l.out, line...), '\n')
 	}
 	l.st.add(l.out)
-}
-
-// cutPoint is where to cut b (longer than n) so that the piece is at most
-// n bytes and does not end inside a UTF-8 sequence.
-func cutPoint(b []byte, n int) int {
-	for k := n; k > n-utf8.UTFMax && k > 0; k-- {
-		if utf8.RuneStart(b[k]) {
-			return k
-		}
-	}
-	return n
 }
