@@ -32,8 +32,9 @@ func NewStatFiles(root string) *StatFiles {
 	return &StatFiles{root: root, files: map[int]int{}, read: map[int]bool{}}
 }
 
-// ReadStats is ReadStats through f: the stat of each of pids into a
-// Table, leaving out those that are gone.
+// ReadStats reads the stat of each of pids into a Table, for processes
+// known some other way (a cgroup's cgroup.procs): one file per process,
+// no children. Processes that are gone are left out.
 func (f *StatFiles) ReadStats(pids []int) *Table {
 	procs := make([]Stat, 0, len(pids))
 	for _, pid := range pids {

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"os"
 	"os/exec"
 	"testing"
 )
@@ -45,5 +46,19 @@ func TestStatFilesKeepsFilesOfLiveProcesses(t *testing.T) {
 	f.Sweep() // pid 1 not read since the previous Sweep
 	if len(f.files) != 0 {
 		t.Fatalf("%d files kept after a Sweep with no read", len(f.files))
+	}
+}
+
+func TestReadStats_RealSkipsTheGone(t *testing.T) {
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	f := NewStatFiles("/proc")
+	defer f.Close()
+	tab := f.ReadStats([]int{os.Getpid(), child.Process.Pid, 1 << 30})
+	if _, ok := tab.Get(child.Process.Pid); !ok || tab.Len() != 2 {
+		t.Errorf("ReadStats(self, child, gone) = %d processes, want self and the child", tab.Len())
 	}
 }

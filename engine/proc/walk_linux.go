@@ -42,20 +42,6 @@ func Walk(root string, pid int, extra []Ident) *Table {
 	return newTable(w.procs)
 }
 
-// ReadStats reads the stat of each of pids under root into a Table, for
-// processes known some other way (a cgroup's cgroup.procs): one file per
-// process, no children. Processes that are gone are left out. It is safe
-// for concurrent use.
-func ReadStats(root string, pids []int) *Table {
-	bufs := bufPool.Get().(*scanBufs)
-	defer bufPool.Put(bufs)
-	w := walker{root: root, bufs: bufs, seen: make(map[int]bool, len(pids))}
-	for _, pid := range pids {
-		w.visit(pid, 0)
-	}
-	return newTable(w.procs)
-}
-
 type walker struct {
 	root  string
 	bufs  *scanBufs

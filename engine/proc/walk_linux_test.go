@@ -62,15 +62,3 @@ func TestWalk_RealMultiThreadedAndExtra(t *testing.T) {
 		t.Errorf("Walk(gone, extra = child and stale self) = %d processes, want the child only", tab.Len())
 	}
 }
-
-func TestReadStats_RealSkipsTheGone(t *testing.T) {
-	child := exec.Command("sleep", "30")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	tab := ReadStats("/proc", []int{os.Getpid(), child.Process.Pid, 1 << 30})
-	if _, ok := tab.Get(child.Process.Pid); !ok || tab.Len() != 2 {
-		t.Errorf("ReadStats(self, child, gone) = %d processes, want self and the child", tab.Len())
-	}
-}
