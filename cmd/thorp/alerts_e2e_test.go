@@ -83,21 +83,14 @@ func (r *alertReceiver) accepted(t *testing.T) []alert.Payload {
 // thorp's HTTP API.
 func apiEvents(t testing.TB, port int, component string) []engine.Event {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/events", port)
+	path := "/api/v1/events"
 	if component != "" {
-		url += "?component=" + component
+		path += "?component=" + component
 	}
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Events []engine.Event `json:"events"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
+	apiGet(t, port, path, &out)
 	return out.Events
 }
 

@@ -168,7 +168,7 @@ func restartThroughPage(t *testing.T, tb *tab, cfg, token, component string) {
 }
 
 // apiGet decodes the JSON answer of GET path on thorp's HTTP API into v.
-func apiGet(t *testing.T, port int, path string, v any) {
+func apiGet(t testing.TB, port int, path string, v any) {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
