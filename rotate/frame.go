@@ -3,7 +3,7 @@ package rotate
 import (
 	"bytes"
 	"strconv"
-
+	"time"
 	"unicode/utf8"
 )
 
@@ -24,7 +24,13 @@ type framer struct {
 }
 
 func newFramer(src Source, flushAt int, flush func()) *framer {
-	mid := []byte(`","component":`)
+	return &framer{jsonMid: appendJSONMid(nil, src), flush: flush, flushAt: flushAt}
+}
+
+// appendJSONMid appends what follows the time in src's JSON lines:
+// `","component":…,"instance":…,"msg":"`.
+func appendJSONMid(mid []byte, src Source) []byte {
+	mid = append(mid, `","component":`...)
 	mid = appendJSONString(mid, []byte(src.Component))
 	mid = append(mid, `,"stream":`...)
 	mid = appendJSONString(mid, []byte(src.Stream))
@@ -32,8 +38,17 @@ func newFramer(src Source, flushAt int, flush func()) *framer {
 	mid = strconv.AppendInt(mid, int64(src.Instance), 10)
 	mid = append(mid, `,"pid":`...)
 	mid = strconv.AppendInt(mid, int64(src.PID), 10)
-	mid = append(mid, `,"msg":"`...)
-	return &framer{jsonMid: mid, flush: flush, flushAt: flushAt}
+	return append(mid, `,"msg":"`...)
+}
+
+// AppendJSONLine appends line (without its newline) as the JSON object a
+// log file in FormatJSON holds for src at t, newline included.
+func AppendJSONLine(dst []byte, t time.Time, src Source, line []byte) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = t.AppendFormat(dst, TimeLayout)
+	dst = appendJSONMid(dst, src)
+	dst = appendJSONBody(dst, line)
+	return append(dst, "\"}\n"...)
 }
 
 // begin starts a chunk read at one moment, with the File's current options.

@@ -2,7 +2,6 @@ package logtee
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"strconv"
 	"sync"
@@ -130,26 +129,11 @@ func (l *lineSplitter) end() {
 	}
 }
 
-// jsonLine is a line in the JSON format, as the log files write it.
-type jsonLine struct {
-	Time      string `json:"time"`
-	Component string `json:"component"`
-	Stream    string `json:"stream"`
-	Instance  int    `json:"instance"`
-	PID       int    `json:"pid"`
-	Msg       string `json:"msg"`
-}
-
 // emit frames line and queues it.
 func (l *lineSplitter) emit(line []byte) {
 	l.out = l.out[:0]
 	if l.f.JSON {
-		b, err := json.Marshal(jsonLine{Time: l.sink.now().Format(rotate.TimeLayout), Component: l.src.Component,
-			Stream: l.src.Stream, Instance: l.src.Instance, PID: l.src.PID, Msg: string(line)})
-		if err != nil {
-			return // a struct of strings and ints always encodes
-		}
-		l.out = append(append(l.out, b...), '\n')
+		l.out = rotate.AppendJSONLine(l.out, l.sink.now(), l.src, line)
 	} else {
 		l.out = append(l.out, l.prefix...)
 		if l.f.Timestamps {
