@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +65,22 @@ component "web" { command = { "sleep", "60" }, memory_measure = "cgroup", memory
 		if !strings.Contains(out, want) {
 			t.Errorf("check lacks %q:\n%s", want, out)
 		}
+	}
+	// check --json carries the same plan under "cgroups".
+	js, _, code := thorpCmd(t, "check", "--json", "-c", cfg)
+	var report struct {
+		Cgroups map[string]any `json:"cgroups"`
+	}
+	if err := json.Unmarshal([]byte(js), &report); err != nil || code != exitOK {
+		t.Fatalf("check --json: exit %d, %v\n%s", code, err, js)
+	}
+	for _, key := range []string{"layout", "tracking", "kill", "memory", "cpu"} {
+		if v, _ := report.Cgroups[key].(string); v == "" || !strings.Contains(out, "  "+key+": "+v+"\n") {
+			t.Errorf("check --json cgroups.%s = %v, not the text's line:\n%s\n%s", key, report.Cgroups[key], js, out)
+		}
+	}
+	if applies, ok := report.Cgroups["memory_high"].(bool); !ok || applies == strings.Contains(out, "memory_high: cannot be applied") {
+		t.Errorf("check --json cgroups.memory_high = %v, against the text:\n%s\n%s", report.Cgroups["memory_high"], js, out)
 	}
 	// This host's cgroup2 has no memory controller (hybrid): memory_high
 	// cannot be applied, and check says so at the component's line.
