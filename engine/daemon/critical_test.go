@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"syscall"
 	"testing"
@@ -76,5 +77,25 @@ func TestDaemon_Critical_NotCriticalKeepsRunning(t *testing.T) {
 	r.sigs <- syscall.SIGTERM
 	if err := r.wait(t, 10*time.Second); err != nil {
 		t.Fatalf("Run: %v, want nil after SIGTERM", err)
+	}
+}
+
+// TestDaemon_Critical_FollowsReload: a reload that marks a component
+// critical (and changes its command to one that fails) makes its errored
+// end stop thorp, as if it had been critical from the start.
+func TestDaemon_Critical_FollowsReload(t *testing.T) {
+	dir := t.TempDir()
+	before := component(t, dir, "worker", "exec sleep 100")
+	after := component(t, dir, "worker", "exit 1")
+	after.MaxRestarts = 2
+	after.Critical = true
+	next := testConfig(dir, after)
+	r := startDaemon(t, testConfig(dir, before), func() Load { return Load{Config: next} })
+	if _, problems, err := r.d.Reload(context.Background()); err != nil || problems.Err() != nil {
+		t.Fatalf("reload: %v %v", err, problems)
+	}
+	var ce *CriticalError
+	if err := r.wait(t, 30*time.Second); !errors.As(err, &ce) || ce.Component != "worker" {
+		t.Fatalf("Run: %v, want a *CriticalError for worker after the reload made it critical", err)
 	}
 }

@@ -597,9 +597,11 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		return fail(err)
 	}
 
-	// Commit. The alert rules follow the new config from its first event
-	// on (a component it adds may fail during the commit).
+	// Commit. The alert rules and the critical components follow the new
+	// config from its first event on (a component it adds or changes may
+	// end errored during the commit).
 	d.alerts.Set(cfg.Settings.Alerts)
+	d.critical.set(cfg)
 	rep, err := prep.Commit(ctx)
 	// The previous load is not released: a process that keeps running
 	// still calls its config's functions (a health check).
@@ -607,7 +609,6 @@ func (d *Daemon) Reload(ctx context.Context) (engine.ReloadReport, config.Proble
 		d.opts.Hooks.Set(next)
 	}
 	d.current = next
-	d.critical.set(cfg)
 	d.web.SetToken(cfg.Settings.Token)
 	d.web.SetHosts(cfg.Settings.HTTPHosts)
 	switchWeb()
