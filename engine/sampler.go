@@ -333,9 +333,11 @@ func (sm *sampler) forgetTree(key treeKey) {
 func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 	files := 0
 	scan := sm.scanLen == 0
-	due = slices.DeleteFunc(slices.Clone(due), func(d dueComponent) bool { return !sm.sup.cg.needsProc(d) })
-	if len(due) == 0 {
-		return &procReader{root: procRoot} // every sample reads cgroups only
+	if sm.sup.cg.m != nil { // without cgroups every sample reads /proc
+		due = slices.DeleteFunc(slices.Clone(due), func(d dueComponent) bool { return !sm.sup.cg.needsProc(d) })
+		if len(due) == 0 {
+			return &procReader{root: procRoot} // every sample reads cgroups only
+		}
 	}
 	for _, d := range due {
 		if at, ok := sm.scanned[d.c]; !ok || now.Sub(at) >= fullScanEvery {
