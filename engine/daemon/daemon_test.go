@@ -226,10 +226,21 @@ func TestDaemon_Run_EndsEveryGoroutine(t *testing.T) {
 func TestDaemon_Signals_OrderedThenKill(t *testing.T) {
 	dir := t.TempDir()
 	// Ignores SIGTERM: the ordered stop would wait out kill_timeout.
-	c := component(t, dir, "stubborn", "trap '' TERM; while :; do sleep 0.1; done")
+	c := component(t, dir, "stubborn", "trap '' TERM; echo trapped; while :; do sleep 0.1; done")
 	c.KillTimeout = time.Minute
 	r := startDaemon(t, testConfig(dir, c), nil)
 	pid := r.d.Supervisor().Status()[0].PID
+	// Running comes at the spawn: the SIGTERM must wait until the shell
+	// has installed its trap, or it simply ends the shell.
+	out := r.d.Supervisor().Status()[0].Logs[0].Path
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(out); strings.Contains(string(b), "trapped") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stubborn did not say it ignores SIGTERM within 10s (%s)", out)
+		}
+	}
 	r.sigs <- syscall.SIGTERM
 	waitState(t, r.d.Supervisor(), engine.StateStopping)
 	if r.notify.stopping.Load() != 1 {
