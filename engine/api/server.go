@@ -384,7 +384,10 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var err error
+	var (
+		err      error
+		answered []engine.Status // the components as the answer shows them; nil: as they are after the action
+	)
 	switch action {
 	case "start":
 		err = h.sup.Start(ctx, names, wait)
@@ -402,6 +405,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, (&QueryError{Param: "signal", Msg: err.Error()}).Error())
 			return
 		}
+		// The answer names the processes signalled: a signal that ends
+		// them (SIGHUP ends a sleep) must not leave "no process" behind.
+		answered = h.selected(names)
 		err = h.sup.Signal(ctx, names, syscall.Signal(sig))
 	case "reset":
 		err = h.sup.Reset(ctx, names)
@@ -422,7 +428,10 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"components": h.selected(names)})
+	if answered == nil {
+		answered = h.selected(names)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"components": answered})
 }
 
 // selected returns the status of the components names selects (names,
