@@ -919,7 +919,7 @@ func (c *component) checkRemnants(in *instance, p *process) {
 func (c *component) finish(in *instance, p *process) {
 	in.proc = nil
 	c.release(p)
-	in.memory, in.cpuPercent = 0, 0
+	in.memory, in.procs, in.cpuPercent = 0, 0, 0
 	st := p.exited
 	exit := policies.Exit{Code: st.code, Signal: st.signal, Started: p.started, Ended: st.time, Requested: p.requested}
 	code := st.code

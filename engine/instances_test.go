@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,5 +57,39 @@ func TestSupervisor_CPUPercentPerInstance(t *testing.T) {
 			t.Fatalf("cpu_percent never settled: component %.1f, instances %.1f and %.1f", st.CPUPercent, busy, idle)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// An instance whose process has ended shows no figures of it while it
+// waits to restart: memory, CPU and the process count are those of a
+// process that is gone.
+func TestSupervisor_EndedInstanceKeepsNoFigures(t *testing.T) {
+	s := startSupervisor(t, testComponent(t, "gone", `exec sleep 60`, func(c *config.Component) {
+		c.Instances = 2
+		c.MemoryInterval = 100 * time.Millisecond
+		c.MaxMemoryRestart = 1 << 40 // sampled every MemoryInterval, not every 5s
+		c.RestartDelay = time.Hour   // instance 1 stays in backoff once killed
+	}))
+	var pid int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		in := statusOf(t, s, "gone").Instances[1]
+		if in.State == StateRunning && in.Procs > 0 && in.MemoryBytes > 0 {
+			pid = in.PID
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance 1 never sampled: %+v", in)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, s, 10*time.Second, "instance 1 in backoff", func([]Event) bool {
+		return statusOf(t, s, "gone").Instances[1].State == StateBackoff
+	})
+	if in := statusOf(t, s, "gone").Instances[1]; in.PID != 0 || in.Procs != 0 || in.MemoryBytes != 0 || in.CPUPercent != 0 {
+		t.Errorf("instance 1 in backoff: pid %d, procs %d, memory %d, cpu %.1f; want no figures of its ended process", in.PID, in.Procs, in.MemoryBytes, in.CPUPercent)
 	}
 }
