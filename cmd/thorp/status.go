@@ -417,7 +417,7 @@ func printDetail(w io.Writer, d engine.Detail) {
 		row("why", "%s", d.Message)
 	}
 	if !multi {
-		row("pid", "%d", d.PID)
+		row("pid", "%s", pidCell(d.PID))
 		row("uptime", "%s", humanDuration(d.UptimeSeconds))
 	}
 	row("restarts", "%s", restartsCell(d.Status))
@@ -473,7 +473,7 @@ func printDetail(w io.Writer, d engine.Detail) {
 			if d.Proxy != nil {
 				proc = ", " + rotationCell(in.Port, in.Rotation, in.Connections)
 			}
-			row(fmt.Sprintf("instance %d", in.Index), "%s pid %d up %s, %d restarts, memory %s, cpu %s%s", in.State, in.PID,
+			row(fmt.Sprintf("instance %d", in.Index), "%s pid %s up %s, %d restarts, memory %s, cpu %s%s", in.State, pidCell(in.PID),
 				humanDuration(in.UptimeSeconds), in.Restarts, sizeOrDash(in.MemoryBytes), cpuCell(in.CPUPercent), proc)
 		}
 	}

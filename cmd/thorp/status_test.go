@@ -156,6 +156,29 @@ func TestPrintStatusTable_Instances(t *testing.T) {
 	}
 }
 
+// describe shows "-" for the pid of an instance or a component that has
+// no process, never pid 0.
+func TestPrintDetail_NoProcessNoPID(t *testing.T) {
+	var b bytes.Buffer
+	printDetail(&b, engine.Detail{Status: engine.Status{Name: "web", State: engine.StateBackoff, PID: 28900,
+		MemoryLimitBytes: 150 << 20, Instances: []engine.InstanceStatus{
+			{Index: 0, PID: 28900, State: engine.StateRunning, UptimeSeconds: 300, MemoryBytes: 200 << 20},
+			{Index: 1, State: engine.StateBackoff, Restarts: 3}}}})
+	out := squeeze(b.String())
+	for _, want := range []string{"state: running 1/2\n", "instance 0: running pid 28900 up 5m0s, 0 restarts, memory 200 MiB, cpu 0%\n",
+		"instance 1: backoff pid - up -, 3 restarts, memory -, cpu 0%\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printDetail(&b, engine.Detail{Status: engine.Status{Name: "db", State: engine.StateStopped,
+		Instances: []engine.InstanceStatus{{Index: 0, State: engine.StateStopped}}}})
+	if out := squeeze(b.String()); !strings.Contains(out, "pid: -\n") {
+		t.Errorf("describe of a stopped component: want pid -:\n%s", out)
+	}
+}
+
 func TestPrintDetail_Proxy(t *testing.T) {
 	var b bytes.Buffer
 	printDetail(&b, engine.Detail{Status: proxiedStatus()})
