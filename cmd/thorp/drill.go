@@ -57,7 +57,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cc := cfg.Component(name)
 	if cc == nil {
-		fmt.Fprintf(stderr, "thorp drill: no component %q in %s\n", name, *cfgPath)
+		fmt.Fprintf(stderr, "thorp drill: unknown component %q in %s; known: %s\n", termSafe(name), *cfgPath, termSafe(strings.Join(cfg.Names(), ", ")))
 		return exitFailed
 	}
 	if *url == "" {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,7 +59,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	printProblems(stderr, problems)
 	c := cfg.Component(names[0])
 	if c == nil {
-		fmt.Fprintf(stderr, "thorp env: no component %q in %s\n", termSafe(names[0]), *cfgPath)
+		fmt.Fprintf(stderr, "thorp env: unknown component %q in %s; known: %s\n", termSafe(names[0]), *cfgPath, termSafe(strings.Join(cfg.Names(), ", ")))
 		return exitFailed
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {

@@ -127,7 +127,9 @@ component "b" { command = {"sleep", "1000"}, instances = 2 }
 	startThorpRunning(t, cfg)
 	for _, args := range [][]string{
 		{"status", "nope"}, {"status", "--json", "a", "nope"}, {"describe", "nope"}, {"logs", "nope"},
-		{"start", "nope"}, {"stop", "nope"}, {"restart", "nope"}, {"signal", "HUP", "nope"}, {"rotate", "nope"},
+		{"start", "nope"}, {"stop", "nope"}, {"restart", "nope"}, {"reload", "nope"}, {"signal", "HUP", "nope"},
+		{"rotate", "nope"}, {"flush", "nope"}, {"reset", "nope"}, {"scale", "nope", "2"}, {"env", "nope"},
+		{"drill", "nope"}, {"remove", "nope"},
 	} {
 		out, errOut, code := thorpCmd(t, append(args, "-c", cfg)...)
 		if code != exitFailed || !strings.Contains(errOut, "unknown component") || !strings.Contains(errOut, "nope") {
