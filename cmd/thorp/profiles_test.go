@@ -46,7 +46,7 @@ func TestEnvProfiles_RunStatusDescribeEnv(t *testing.T) {
 	if out, _, _ := thorpCmd(t, "env", "lua", "-c", cfg); out != "FROM_LUA=none\n" {
 		t.Errorf("env lua without a profile (thorp.profile is nil):\n%s", out)
 	}
-	if _, errOut, code := thorpCmd(t, "env", "nope", "-c", cfg); code != exitFailed || !strings.Contains(errOut, `no component "nope"`) {
+	if _, errOut, code := thorpCmd(t, "env", "nope", "-c", cfg); code != exitFailed || !strings.Contains(errOut, `unknown component "nope"`) {
 		t.Errorf("env nope: exit %d, %s", code, errOut)
 	}
 	// A profile no component defines is a warning in check: a typo guard.
