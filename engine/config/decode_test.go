@@ -563,8 +563,16 @@ func TestSize_Written(t *testing.T) {
 			t.Errorf("Size(%d).Written(%q) = %q, want %q", tt.s, tt.text, got, tt.want)
 		}
 	}
-	c := Component{MaxMemoryRestart: 150_000_000, MaxMemoryRestartText: "150MB"}
+	c := Component{MaxMemoryRestart: 150_000_000, MaxMemoryRestartText: "150MB", Command: Command{Argv: []string{"node", "server.js"}}}
 	m := c.Map()
+	if got := fmt.Sprint(m["command"]); got != "[node server.js]" {
+		t.Errorf(`Map()["command"] = %s, want the argv (describe and /api/v1/components/NAME show it)`, got)
+	}
+	for k := range m {
+		if strings.Contains(k, ",") {
+			t.Errorf("Map() has key %q: a struct tag's options leaked into the key", k)
+		}
+	}
 	if got := m["max_memory_restart"]; got != "150MB (143.1 MiB)" {
 		t.Errorf(`Map()["max_memory_restart"] = %v`, got)
 	}

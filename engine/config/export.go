@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,7 @@ func exportStruct(v reflect.Value) map[string]any {
 	out := map[string]any{}
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		key := t.Field(i).Tag.Get("koanf")
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("koanf"), ",") // "command,omitnested" is command
 		if key == "" || key == "-" {
 			continue
 		}
