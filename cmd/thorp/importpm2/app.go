@@ -20,7 +20,6 @@ import (
 // converter carries what one conversion has seen so far.
 type converter struct {
 	dump     bool
-	cpus     int
 	profiles []string        // env profile names set, sorted
 	used     map[string]bool // component names given out
 	seen     map[string]bool // PM2 names already converted (dump.pm2 lists each cluster worker)
@@ -267,6 +266,13 @@ func (c *converter) command(comp *component, m map[string]any, use func(...strin
 	}
 	interp := stringOf(m["interpreter"])
 	explicit := interp != ""
+	if v, ok := strings.CutPrefix(interp, "node@"); ok {
+		// PM2 ran the node of that version that nvm installed.
+		interp = "node"
+		comp.comment("command", fmt.Sprintf("pm2 interpreter \"node@%s\" ran node %s as nvm installed it (~/.nvm/versions/node/v%s/bin/node);", v, v, strings.TrimPrefix(v, "v")),
+			"thorp runs the node on its PATH: write that path in place of \"node\" to keep the version")
+		c.note(comp.name, "interpreter \"node@%s\" became the node on PATH; see the comment on command", v)
+	}
 	if !explicit {
 		interp = interpreters[strings.ToLower(filepath.Ext(script))]
 	}
@@ -567,7 +573,9 @@ func (c *converter) instances(comp *component, m map[string]any, use func(...str
 		case s == "max" || (isInt && n == 0):
 			comp.set("instances", luaString("max"), fmt.Sprintf("pm2 %s: one per CPU, counted when thorp starts", jsonText(v)))
 		case isInt && n < 0:
-			comp.set("instances", strconv.Itoa(max(1, c.cpus+n)), fmt.Sprintf("pm2 %d: this host's CPUs minus %d when imported", n, -n))
+			comp.set("instances", luaString("max"), fmt.Sprintf("pm2 %d: one per CPU, counted when thorp starts", n),
+				fmt.Sprintf("pm2 instances = %d left %d CPU(s) spare; \"max\" leaves none: write a number to keep them", n, -n))
+			c.note(comp.name, "instances %d became \"max\" (one per CPU where thorp runs, %d more than PM2 ran); see the comment", n, -n)
 		case isInt:
 			comp.set("instances", strconv.Itoa(n), "")
 		default:
@@ -721,8 +729,19 @@ func (c *converter) watch(comp *component, m map[string]any, use func(...string)
 	if len(paths) == 0 {
 		return
 	}
+	var comments, globs []string
+	for i, p := range paths {
+		if dir, isGlob := globDir(p); isGlob {
+			paths[i], globs = dir, append(globs, p)
+		}
+	}
+	if len(globs) > 0 {
+		paths = uniqueStrings(paths)
+		comments = append(comments, fmt.Sprintf("pm2 watched the glob(s) %s (chokidar's patterns); thorp watches files and directories,", jsonText(globs)),
+			"so the directory before the first wildcard, everything below it included (narrow it with ignore)")
+		c.note(comp.name, "watch glob(s) %s became the directories before their wildcards; see the comment on watch", jsonText(globs))
+	}
 	parts := []string{"paths = " + luaStrings(paths)}
-	var comments []string
 	if v, ok := m["ignore_watch"]; ok {
 		if ignore := stringList(v); len(ignore) > 0 {
 			parts = append(parts, "ignore = "+luaStrings(ignore))
@@ -740,6 +759,32 @@ func (c *converter) watch(comp *component, m map[string]any, use func(...string)
 		c.note(comp.name, "watch_options have no thorp equivalent; see the comment")
 	}
 	comp.set("watch", "{ "+strings.Join(parts, ", ")+" }", why, comments...)
+}
+
+// globDir is the directory of the glob p before its first wildcard, cleaned
+// ("." when p starts with one); isGlob is false, and dir p, when p has no
+// wildcard.
+func globDir(p string) (dir string, isGlob bool) {
+	i := strings.IndexAny(p, "*?[{")
+	if i < 0 {
+		return p, false
+	}
+	dir = p[:strings.LastIndexByte(p[:i], '/')+1]
+	if dir == "" {
+		return ".", true
+	}
+	return filepath.Clean(dir), true
+}
+
+// uniqueStrings is list without repeats, in its order.
+func uniqueStrings(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // cron converts cron_restart; PM2 also takes 6 fields (with seconds).

@@ -3,9 +3,8 @@
 // into a thorp.lua.
 //
 // Conversion is a pure function of its inputs (the file's bytes, its name
-// and Options: the time for the header, and the host a JavaScript file sees
-// and whose CPU count resolves negative instances): JavaScript runs in the
-// sandbox of package jseval, there is no shared state, and every function
+// and Options: the time for the header, and the host a JavaScript file
+// sees): JavaScript runs in the sandbox of package jseval, there is no shared state, and every function
 // here is safe for concurrent use.
 // Every PM2 key either maps to a thorp key or is kept as a Lua comment inside
 // its component, so nothing is lost silently. PM2's cluster mode (instances
@@ -110,7 +109,7 @@ func DetectFormat(source string, data []byte) Format {
 // Options is what a conversion depends on besides the file.
 type Options struct {
 	Now  time.Time   // dates the header
-	Host jseval.Host // what a JavaScript ecosystem file sees; Host.CPUs also resolves negative instances
+	Host jseval.Host // what a JavaScript ecosystem file sees
 }
 
 // DefaultOptions are the options of an import run now on this machine:
@@ -139,7 +138,7 @@ func Convert(data []byte, source string, opts Options) (lua []byte, notes []stri
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &converter{dump: format == FormatDump, cpus: opts.Host.CPUs, used: map[string]bool{}, seen: map[string]bool{}}
+	c := &converter{dump: format == FormatDump, used: map[string]bool{}, seen: map[string]bool{}}
 	var comps []*component
 	for i, a := range apps {
 		if comp := c.app(a, i); comp != nil {

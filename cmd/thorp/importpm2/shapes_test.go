@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/thorp-dev/thorp/engine/config"
 )
@@ -106,6 +107,44 @@ var shapeChecks = map[string]func(t *testing.T, cfg *config.Config, lua string){
 		}
 		wantLines(t, lua, `watch = { paths = { "." } },`, `-- if it is JavaScript without a #! line (like Express's bin/www), write command = { "node", "./bin/www" }`)
 	},
+	"directus-array-spread.config.cjs": func(t *testing.T, cfg *config.Config, lua string) {
+		c := cfg.Components[0]
+		if !slices.Equal(c.Command.Argv, []string{"node", "cli.js", "start"}) || !isMax(c) || c.Proxy == nil || c.Proxy.Listen != "tcp://0.0.0.0:8055" ||
+			c.KillTimeout != 10*time.Second || c.MaxMemoryRestart != 1<<30 || c.Autorestart != config.AutorestartAlways {
+			t.Errorf("app: %+v", c)
+		}
+		wantLines(t, lua, "-- The script read process.env OTEL_ENABLED, PM2_AUTO_RESTART, PM2_EXEC_MODE, PM2_INSTANCES, PM2_KILL_TIMEOUT, PM2_MAX_MEMORY_RESTART, PM2_MIN_UPTIME, PM2_RESTART_DELAY (unset here): what it computed from them is written as this shell had them.")
+	},
+	"terriajs-server-argv.config.js": func(t *testing.T, cfg *config.Config, lua string) {
+		c := cfg.Components[0]
+		if c.Name != "app" || !slices.Equal(c.Command.Argv, []string{"node", "lib/app.js"}) || c.EnvProfiles["production"]["NODE_ENV"] != "production" {
+			t.Errorf("app: %+v (want the name of the importing directory, no args: pm2's argv has no --)", c)
+		}
+	},
+	"digirett-venv-logs.config.js": func(t *testing.T, cfg *config.Config, lua string) {
+		c := cfg.Components[0]
+		if !slices.Equal(c.Command.Argv, []string{"./venv/bin/python", "src/main.py", "--batch", "64"}) || c.Env["PYTHONUNBUFFERED"] != "" ||
+			!strings.HasSuffix(c.LogFile, "logs/pm2-out.log") || !strings.HasSuffix(c.ErrorFile, "logs/pm2-error.log") || c.MergeLogs || !c.Logs.Timestamps {
+			t.Errorf("app: %+v", c)
+		}
+		wantLines(t, lua, `-- pm2 log_file "./logs/pm2-combined.log" had both streams combined, besides the two files: thorp writes no third file;`)
+	},
+	"philo-watch.config.cjs": func(t *testing.T, cfg *config.Config, lua string) {
+		c := cfg.Components[0]
+		if c.Watch == nil || !slices.Equal(c.Watch.Paths, []string{c.Cwd}) || c.Watch.Delay != time.Second ||
+			!slices.Contains(c.Watch.Ignore, "sun*") || !slices.Contains(c.Watch.Ignore, "README.md") ||
+			!slices.Equal(c.Command.Argv, []string{"node", "--env-file=.env", "dist/main.js"}) {
+			t.Errorf("app: %+v, watch %+v", c, c.Watch)
+		}
+		wantLines(t, lua, `-- pm2 watch_options {"followSymlinks":false} (chokidar's) have no thorp equivalent`, `-- pm2 top-level key "env" is not converted (thorp has no equivalent).`)
+	},
+	"wa-bot-node-version.config.js": func(t *testing.T, cfg *config.Config, lua string) {
+		c := cfg.Components[0]
+		if !slices.Equal(c.Command.Argv, []string{"node", "./index.js", "--update-env"}) || c.Instances != 1 || c.Proxy != nil || c.Autorestart != config.AutorestartNever {
+			t.Errorf("app: %+v", c)
+		}
+		wantLines(t, lua, `-- thorp runs the node on its PATH: write that path in place of "node" to keep the version`)
+	},
 	"yakima-logs.config.js": func(t *testing.T, cfg *config.Config, lua string) {
 		if c := cfg.Components[0]; c.Name != "simple-proxy-8080" || !slices.Equal(c.Command.Argv, []string{"node", "./app.js", "by", "Yakima"}) {
 			t.Errorf("app: %+v", c)
@@ -190,12 +229,13 @@ func TestConvert_Shapes(t *testing.T) {
 // cause.
 func TestConvert_ShapeErrors(t *testing.T) {
 	tests := map[string][]string{
-		"eosio-spread-require.config.js":  {"eosio-spread-require.config.js:8:", `require("./pm2.config")`, "without file system"},
-		"fluentd-missing-comma.config.js": {"fluentd-missing-comma.config.js:7:5: SyntaxError: "},
-		"branch-child-process.config.js":  {"branch-child-process.config.js:3:", `require("child_process")`},
-		"reads-fs.config.js":              {"reads-fs.config.js:2:", `require("fs")`},
-		"throws.config.js":                {"throws.config.js:7:", "Error: No configuration found for branch: feature"},
-		"loops.config.js":                 {"loops.config.js:", "did not finish within 200ms (an endless loop?)"},
+		"eosio-spread-require.config.js":      {"eosio-spread-require.config.js:8:", `require("./pm2.config")`, "without file system"},
+		"fluentd-missing-comma.config.js":     {"fluentd-missing-comma.config.js:7:5: SyntaxError: "},
+		"branch-child-process.config.js":      {"branch-child-process.config.js:3:", `require("child_process")`},
+		"reads-fs.config.js":                  {"reads-fs.config.js:2:", `require("fs")`},
+		"throws.config.js":                    {"throws.config.js:7:", "Error: No configuration found for branch: feature"},
+		"loops.config.js":                     {"loops.config.js:", "did not finish within 200ms (an endless loop?)"},
+		"terriamap-require-resolve.config.js": {"terriamap-require-resolve.config.js:8:", `require.resolve("terriajs-server")`, "without file system access"},
 	}
 	opts := testOpts
 	opts.Host.Timeout = 200e6

@@ -189,7 +189,7 @@ func (s *sandbox) call(prg *goja.Program, module bool) ([]byte, error) {
 			return nil, err
 		}
 		abs := absPath(s.path, s.host.Cwd)
-		if _, err := fn(goja.Undefined(), exports, s.vm.ToValue(s.require), mod,
+		if _, err := fn(goja.Undefined(), exports, s.requireFunc(), mod,
 			s.vm.ToValue(abs), s.vm.ToValue(filepath.Dir(abs))); err != nil {
 			return nil, err
 		}

@@ -79,6 +79,17 @@ func (s *sandbox) fact(what, v string) string {
 	return v
 }
 
+// requireFunc is the script's require: require itself, and require.resolve,
+// which would search the file system and is an error naming the module.
+func (s *sandbox) requireFunc() goja.Value {
+	req := s.vm.ToValue(s.require).(*goja.Object)
+	must(req.Set("resolve", func(call goja.FunctionCall) goja.Value {
+		panic(s.errorf("require.resolve(%q): thorp evaluates ecosystem files without file system access, so it finds no installed module; "+
+			"write the script's path into the file instead", call.Argument(0).String()))
+	}))
+	return req
+}
+
 // require gives the shims of the Node.js modules an ecosystem file may
 // need; any other module is an error naming it.
 func (s *sandbox) require(call goja.FunctionCall) goja.Value {
