@@ -36,9 +36,12 @@ naming the file and line, and so is a script still running after 2s.
 Values the script read from this shell or machine are listed.
 
 PM2's meaning is kept: env_<name> blocks become env profiles (thorp run
---env NAME), cluster mode a proxy on the app's PORT, instances "max" or 0
-instances = "max", out_file/error_file thorp's log_file/error_file,
-time/log_date_format timestamps, watch/ignore_watch/watch_delay watch.
+--env NAME), cluster mode a proxy on the app's PORT, instances "max", 0 or
+-1 instances = "max" (counted where thorp runs), out_file/error_file
+thorp's log_file/error_file (PM2's combined log_file the one log_file with
+merge_logs when it is the only file named), time/log_date_format
+timestamps, watch/ignore_watch/watch_delay watch (a glob becomes its
+directory).
 Keys without a thorp equivalent stay as comments in the output and are
 listed on stderr. Run 'thorp check' on the result.`
 
