@@ -83,7 +83,11 @@ func (c *component) trackEscaped(p *process, ids []proc.Ident) {
 // thresholdPolicy restarts in when memory stays over max_memory_restart for
 // memory_samples samples in a row.
 func (c *component) thresholdPolicy(in *instance, memory int64) {
-	d, st := policies.DecideMemory(policies.MemoryPolicy{Limit: int64(c.cfg.MaxMemoryRestart), Samples: c.cfg.MemorySamples}, in.memState, memory)
+	p := policies.MemoryPolicy{Limit: int64(c.cfg.MaxMemoryRestart), Samples: c.cfg.MemorySamples}
+	if p.Limit > 0 && memory > p.Limit { // the limit as written, for the message
+		p.LimitText = c.cfg.MaxMemoryRestart.Written(c.cfg.MaxMemoryRestartText)
+	}
+	d, st := policies.DecideMemory(p, in.memState, memory)
 	in.memState = st
 	if d.Restart {
 		c.memoryRestart(in, d.Why)

@@ -47,7 +47,7 @@ func leakComponent(t testing.TB, name string, rate int64, wrap bool, mod func(*c
 func TestSupervisor_MemoryRestartOfTree(t *testing.T) {
 	// The leak is in a grandchild: only a tree sum sees it.
 	s := startSupervisor(t, leakComponent(t, "leaky", 100<<20, true, func(c *config.Component) {
-		c.MaxMemoryRestart = 60 << 20
+		c.MaxMemoryRestart, c.MaxMemoryRestartText = 60<<20, "60M"
 	}))
 	evs := waitEvents(t, s, 20*time.Second, "a memory restart and a new run", func(evs []Event) bool {
 		return count(evs, "leaky", EventSpawn) >= 2
@@ -59,7 +59,8 @@ func TestSupervisor_MemoryRestartOfTree(t *testing.T) {
 			break
 		}
 	}
-	if restart == nil || restart.Reason != "memory" || !strings.Contains(restart.Message, "over limit") {
+	// The limit as written in thorp.lua, its binary figure beside.
+	if restart == nil || restart.Reason != "memory" || !strings.Contains(restart.Message, " over limit 60M (60 MiB) for 2 samples") {
 		t.Fatalf("first restart is not a memory restart:\n%s", dumpEvents(evs))
 	}
 	st := statusOf(t, s, "leaky")

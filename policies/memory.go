@@ -13,6 +13,10 @@ type MemoryPolicy struct {
 	// Samples is how many consecutive samples over Limit call for a restart;
 	// values below 1 act as 1.
 	Samples int
+	// LimitText is the limit as the user wrote it, with its binary figure
+	// beside when that reads differently ("150MB (143.1 MiB)"); "" shows
+	// Limit in binary units.
+	LimitText string
 }
 
 // MemoryState is what the memory policy remembers between samples of one
@@ -46,7 +50,11 @@ func DecideMemory(p MemoryPolicy, st MemoryState, bytes int64) (MemoryDecision, 
 	if next.Over <= 0 { // overflow after years over the limit
 		next.Over = need
 	}
-	head := "memory " + formatBytes(bytes) + " over limit " + formatBytes(p.Limit)
+	limit := p.LimitText
+	if limit == "" {
+		limit = formatBytes(p.Limit)
+	}
+	head := "memory " + formatBytes(bytes) + " over limit " + limit
 	if next.Over < need {
 		return MemoryDecision{Why: head + " (" + strconv.Itoa(next.Over) + " of " +
 			strconv.Itoa(need) + " samples)"}, next

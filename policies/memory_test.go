@@ -15,25 +15,25 @@ func TestDecideMemory_Series(t *testing.T) {
 		samples []int64 // MiB
 		want    []bool
 	}{
-		{"spike then fall, samples 2", MemoryPolicy{150 * mib, 2},
+		{"spike then fall, samples 2", MemoryPolicy{Limit: 150 * mib, Samples: 2},
 			[]int64{100, 200, 100, 100, 180, 120}, []bool{false, false, false, false, false, false}},
-		{"steady climb, samples 2", MemoryPolicy{150 * mib, 2},
+		{"steady climb, samples 2", MemoryPolicy{Limit: 150 * mib, Samples: 2},
 			[]int64{100, 140, 150, 160, 180, 200}, []bool{false, false, false, false, true, true}},
-		{"steady climb, samples 3", MemoryPolicy{150 * mib, 3},
+		{"steady climb, samples 3", MemoryPolicy{Limit: 150 * mib, Samples: 3},
 			[]int64{140, 151, 152, 153, 154}, []bool{false, false, false, true, true}},
-		{"samples 1 acts on the first sample over", MemoryPolicy{150 * mib, 1},
+		{"samples 1 acts on the first sample over", MemoryPolicy{Limit: 150 * mib, Samples: 1},
 			[]int64{100, 149, 151}, []bool{false, false, true}},
-		{"samples 0 acts as 1", MemoryPolicy{150 * mib, 0},
+		{"samples 0 acts as 1", MemoryPolicy{Limit: 150 * mib, Samples: 0},
 			[]int64{100, 151}, []bool{false, true}},
-		{"at the limit is not over", MemoryPolicy{150 * mib, 1},
+		{"at the limit is not over", MemoryPolicy{Limit: 150 * mib, Samples: 1},
 			[]int64{150, 150, 150}, []bool{false, false, false}},
-		{"dip resets the count", MemoryPolicy{150 * mib, 2},
+		{"dip resets the count", MemoryPolicy{Limit: 150 * mib, Samples: 2},
 			[]int64{160, 140, 160, 160}, []bool{false, false, false, true}},
-		{"limit 0 is off", MemoryPolicy{0, 1},
+		{"limit 0 is off", MemoryPolicy{Limit: 0, Samples: 1},
 			[]int64{1 << 20, 1 << 30}, []bool{false, false}},
-		{"negative limit is off", MemoryPolicy{-1, 1},
+		{"negative limit is off", MemoryPolicy{Limit: -1, Samples: 1},
 			[]int64{1, 1 << 30}, []bool{false, false}},
-		{"falls back under after a restart decision", MemoryPolicy{150 * mib, 2},
+		{"falls back under after a restart decision", MemoryPolicy{Limit: 150 * mib, Samples: 2},
 			[]int64{160, 170, 100, 160}, []bool{false, true, false, false}},
 	}
 	for _, tt := range tests {
@@ -72,6 +72,11 @@ func TestDecideMemory_Why(t *testing.T) {
 	p.Samples = 1
 	d, _ = DecideMemory(p, MemoryState{}, 200*mib)
 	if want := "memory 200 MiB over limit 150 MiB for 1 sample"; d.Why != want {
+		t.Fatalf("why %q, want %q", d.Why, want)
+	}
+	// The limit as the user wrote it.
+	d, _ = DecideMemory(MemoryPolicy{Limit: 150e6, Samples: 1, LimitText: "150MB (143.1 MiB)"}, MemoryState{}, 200*mib)
+	if want := "memory 200 MiB over limit 150MB (143.1 MiB) for 1 sample"; d.Why != want {
 		t.Fatalf("why %q, want %q", d.Why, want)
 	}
 }
