@@ -249,3 +249,49 @@ component "api" { command = [[echo hello-$THORP_INSTANCE; exec sleep 1000]], ins
 		t.Errorf("status --json logs %v, want %v", got, want)
 	}
 }
+
+// With logs.format = "json", each line of a shared log file says which
+// instance wrote it, and that instance's pid.
+func TestLogs_JSONLinesCarryTheInstance(t *testing.T) {
+	cfg := writeConfig(t, `settings { http = "", logs = { format = "json" } }
+component "api" { command = [[echo hello-$THORP_INSTANCE; exec sleep 1000]], instances = 3 }
+`)
+	startThorpRunning(t, cfg)
+	path := filepath.Join(filepath.Dir(cfg), "logs", "api-out.log")
+	type line struct {
+		Component string `json:"component"`
+		Instance  int    `json:"instance"`
+		PID       int    `json:"pid"`
+		Msg       string `json:"msg"`
+	}
+	var lines []line
+	waitFor(t, 10*time.Second, "three lines in api-out.log", func() bool {
+		b, _ := os.ReadFile(path)
+		return strings.Count(string(b), "\n") >= 3
+	})
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l line
+		if err := json.Unmarshal([]byte(s), &l); err != nil {
+			t.Fatalf("line %q: %v", s, err)
+		}
+		lines = append(lines, l)
+	}
+	pids := map[int]int{}
+	for _, in := range componentStatus(t, cfg, "api").Instances {
+		pids[in.Index] = in.PID
+	}
+	seen := map[int]bool{}
+	for _, l := range lines {
+		if l.Component != "api" || l.Msg != fmt.Sprintf("hello-%d", l.Instance) || l.PID != pids[l.Instance] {
+			t.Errorf("line %+v: want instance %d's line with its pid %d", l, l.Instance, pids[l.Instance])
+		}
+		seen[l.Instance] = true
+	}
+	if len(lines) != 3 || len(seen) != 3 {
+		t.Errorf("lines %+v: want one of each of the three instances", lines)
+	}
+}
