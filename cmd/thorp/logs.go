@@ -308,7 +308,7 @@ func cmdFlush(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func logAction(ctx context.Context, action string, args []string, stdout, stderr io.Writer,
 	do func(*api.Client, context.Context, []string) error) int {
-	fs := newFlags(action, action+" [-c FILE] [NAME...]", stderr)
+	fs := newFlags(action, action+" [-c FILE] [NAME...|@TAG...|all]", stderr)
 	cfgPath := configFlag(fs)
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -324,7 +324,7 @@ func logAction(ctx context.Context, action string, args []string, stdout, stderr
 	}
 	what := "all components"
 	if len(names) > 0 {
-		what = fmt.Sprint(names)
+		what = termSafe(strings.Join(names, ", "))
 	}
 	fmt.Fprintf(stdout, "%s: done for %s\n", action, what)
 	return exitOK

@@ -101,8 +101,9 @@ Usage: thorp COMMAND [flags] [NAME...]
 Every command takes -c FILE; without it the config is $THORP_CONFIG, else the
 first that exists of ./thorp.lua, ~/.config/thorp/thorp.lua (not for root) and
 /etc/thorp/thorp.lua, so every command finds the same thorp from any
-directory. Flags may come before or after the command and after names. Read
-commands take --json.
+directory. Flags may come before or after the command and after names. Where
+a command takes a NAME, @TAG selects every component with that tag
+(tags = { "web" } in thorp.lua). Read commands take --json.
 Exit codes: 0 ok, 1 failed or problems found, 2 usage error, 3 no running thorp
 (thorp run: 4 a critical component ended errored).
 

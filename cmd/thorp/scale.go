@@ -10,11 +10,11 @@ import (
 )
 
 func init() {
-	commands["reset"] = command{summary: "zero the restart counters and last restart reason: reset NAME...|all", run: cmdReset}
-	commands["scale"] = command{summary: "run N instances of a component until thorp.lua's count changes: scale NAME N", run: cmdScale}
+	commands["reset"] = command{summary: "zero the restart counters and last restart reason: reset NAME...|@TAG...|all", run: cmdReset}
+	commands["scale"] = command{summary: "run N instances of a component until thorp.lua's count changes: scale NAME|@TAG N", run: cmdScale}
 }
 
-const resetUsage = `reset [-c FILE] [--json] NAME...|all
+const resetUsage = `reset [-c FILE] [--json] NAME...|@TAG...|all
 
 Zeroes the restart counters (every reason) and the last restart reason of
 the components, in status, describe and /metrics; their processes are left
@@ -45,16 +45,16 @@ func cmdReset(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-const scaleUsage = `scale [-c FILE] [--no-wait] [--json] NAME N
+const scaleUsage = `scale [-c FILE] [--no-wait] [--json] NAME|@TAG N
 
-Makes the running thorp run N instances of NAME (1 to 1024) without
-editing thorp.lua. status and describe show "scaled, thorp.lua says M"
-while the count differs from the file's; 'thorp reload-config' keeps it as
-long as the file's instances value is unchanged, and a file whose value
-changed wins (so does a thorp restart: the file is the truth). Scaling to
-the file's count ends the override. Added instances start when the
-component runs; behind a proxy they join the rotation once ready, and
-removed ones leave it and finish their connections (up to
+Makes the running thorp run N instances of NAME (1 to 1024), or of each
+component tagged TAG, without editing thorp.lua. status and describe show
+"scaled, thorp.lua says M" while the count differs from the file's; 'thorp
+reload-config' keeps it as long as the file's instances value is unchanged,
+and a file whose value changed wins (so does a thorp restart: the file is
+the truth). Scaling to the file's count ends the override. Added instances
+start when the component runs; behind a proxy they join the rotation once
+ready, and removed ones leave it and finish their connections (up to
 proxy.drain_timeout) before they get stop_signal. Waits until the added
 instances run or the removed ones are gone, unless --no-wait.`
 

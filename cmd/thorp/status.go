@@ -371,21 +371,9 @@ func cmdDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitOK
 	}
 	// @TAG: every component tagged TAG, one after the other.
-	all, err := client.Components(ctx)
+	details, err := client.DescribeTag(ctx, names[0])
 	if err != nil {
 		return clientExit(stderr, err)
-	}
-	tagged, err := filterStatus(all, names)
-	if err != nil {
-		return clientExit(stderr, err)
-	}
-	details := make([]engine.Detail, 0, len(tagged))
-	for _, st := range tagged {
-		d, err := client.Describe(ctx, st.Name)
-		if err != nil {
-			return clientExit(stderr, err)
-		}
-		details = append(details, d)
 	}
 	if *asJSON {
 		return writeJSON(stdout, details)

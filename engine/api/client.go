@@ -123,6 +123,14 @@ func (c *Client) Describe(ctx context.Context, name string) (engine.Detail, erro
 	return d, err
 }
 
+// DescribeTag returns the detail of every component tagged tag ("@web"),
+// in declaration order.
+func (c *Client) DescribeTag(ctx context.Context, tag string) ([]engine.Detail, error) {
+	var ds []engine.Detail
+	err := c.do(ctx, http.MethodGet, "/api/v1/components/"+url.PathEscape(tag), nil, &ds)
+	return ds, err
+}
+
 // Events returns events after seq; wait > "" blocks server-side up to that duration.
 func (c *Client) Events(ctx context.Context, since uint64, component, wait string) ([]engine.Event, error) {
 	q := url.Values{"since": {fmt.Sprint(since)}}

@@ -162,21 +162,69 @@ func (h *Handler) getInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.info)
 }
 
+// listComponents answers GET /api/v1/components: every component, or
+// those ?component= selects (names, "@TAG"s or all, separated by commas;
+// one that selects nothing is a 404).
 func (h *Handler) listComponents(w http.ResponseWriter, r *http.Request) {
-	if query(w, r) == nil {
+	q := query(w, r, "component")
+	if q == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"components": h.sup.Status()})
+	names := q.Names("component")
+	if q.refused(w) {
+		return
+	}
+	if names == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"components": h.sup.Status()})
+		return
+	}
+	if _, err := h.sup.Resolve(names); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"components": h.selected(names)})
 }
 
+// getComponent answers GET /api/v1/components/NAME with the component's
+// detail (describe --json NAME), and GET /api/v1/components/@TAG with a
+// list of the details of every component tagged TAG (describe --json @TAG).
 func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 	if query(w, r) == nil {
 		return
 	}
-	d, err := h.sup.Describe(r.PathValue("name"))
+	name := r.PathValue("name")
+	if !strings.HasPrefix(name, config.TagPrefix) {
+		d, err := h.describe(name)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, d)
+		return
+	}
+	tagged, err := h.sup.Resolve([]string{name})
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	details := make([]engine.Detail, 0, len(tagged))
+	for _, n := range tagged {
+		d, err := h.describe(n)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		details = append(details, d)
+	}
+	writeJSON(w, http.StatusOK, details)
+}
+
+// describe returns a component's detail, its env values (env and every
+// env_<profile>) hidden when this server redacts them.
+func (h *Handler) describe(name string) (engine.Detail, error) {
+	d, err := h.sup.Describe(name)
+	if err != nil {
+		return d, err
 	}
 	for key, v := range d.Config {
 		env, ok := v.(map[string]any)
@@ -189,7 +237,7 @@ func (h *Handler) getComponent(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Config[key] = hidden // env and every env_<profile>
 	}
-	writeJSON(w, http.StatusOK, d)
+	return d, nil
 }
 
 // listEvents returns events after ?since=SEQ; with ?wait=DURATION it blocks
@@ -413,7 +461,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		err = h.sup.Reset(ctx, names)
 	case "scale":
 		if len(names) != 1 || names[0] == "all" {
-			writeError(w, http.StatusBadRequest, "scale takes one component name")
+			writeError(w, http.StatusBadRequest, "scale takes one component name or @tag, not all")
 			return
 		}
 		if err = h.sup.Scale(ctx, names[0], count, wait); errors.Is(err, engine.ErrBadCount) {
