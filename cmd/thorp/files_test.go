@@ -66,7 +66,7 @@ func runRefused(t *testing.T, cfg string) string {
 
 func TestFiles_ControlOnRegularFileRefused(t *testing.T) {
 	cfg := writeConfig(t, `
-settings { control = "precious.txt" }
+settings { control = "precious.txt", http = "" }
 component "x" { command = { "sleep", "1000" } }
 `)
 	precious := filepath.Join(filepath.Dir(cfg), "precious.txt")
@@ -192,7 +192,7 @@ component "web" { command = { %q, "simulate", "http" }, sockets = { http = "unix
 }
 
 func TestLogs_SymlinkIsNeverFollowed(t *testing.T) {
-	cfg := writeConfig(t, `
+	cfg := writeConfig(t, `settings { http = "" }
 component "web" {
   command = { "sh", "-c", "while true; do echo line; sleep 0.05; done" },
 }
