@@ -108,12 +108,23 @@ func heldByRunningThorp(ctx context.Context, cfg *config.Config) func(string) bo
 }
 
 // otherThorp names the thorp whose HTTP server holds the TCP address addr
-// ("another thorp (pid 123, config /srv/thorp.lua)"), asking its
-// GET /api/v1/info; "" when what answers there is not a thorp.
+// ("another thorp (pid 123, config /srv/thorp.lua)"); "" when what
+// answers there is not a thorp.
 func otherThorp(ctx context.Context, addr string) string {
+	info, ok := thorpAt(ctx, addr)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("another thorp (pid %d, config %s)", info.PID, info.Config)
+}
+
+// thorpAt asks GET /api/v1/info of what answers on the TCP address addr
+// (an unspecified host is asked on 127.0.0.1), within a second; ok is
+// false when that is not a thorp.
+func thorpAt(ctx context.Context, addr string) (info api.Info, ok bool) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return ""
+		return info, false
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -122,19 +133,18 @@ func otherThorp(ctx context.Context, addr string) string {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/v1/info", nil)
 	if err != nil {
-		return ""
+		return info, false
 	}
 	// Straight to the address: no proxy from the environment.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
-		return ""
+		return info, false
 	}
 	defer resp.Body.Close()
-	var info api.Info
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&info) != nil || info.PID <= 0 || info.Config == "" {
-		return ""
+		return api.Info{}, false
 	}
-	return fmt.Sprintf("another thorp (pid %d, config %s)", info.PID, info.Config)
+	return info, true
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/thorp-dev/thorp/engine/api"
 	"github.com/thorp-dev/thorp/engine/config"
 )
 
@@ -106,10 +109,25 @@ func resolveConfig(fs *flag.FlagSet) error {
 	if !found {
 		fmt.Fprintf(fs.Output(), "thorp %s: no config file found; looked at %s. Write a thorp.lua (thorp init) or name one with -c FILE or $THORP_CONFIG.\n",
 			fs.Name(), strings.Join(tried, ", "))
+		if addr, info, ok := thorpOfThisHost(); ok {
+			cfg := termSafe(info.Config)
+			fmt.Fprintf(fs.Output(), "thorp %s: the thorp answering on %s (pid %d) runs %s: give -c %s, or export THORP_CONFIG=%s for every command.\n",
+				fs.Name(), addr, info.PID, cfg, shellArg(cfg), shellArg(cfg))
+		}
 		return errNoConfig
 	}
 	v.path = path
 	return nil
+}
+
+// thorpOfThisHost asks the address a thorp's HTTP server has when its
+// config does not say (settings.http's default, or $THORP_HTTP) whether a
+// thorp answers there, and which config it runs: what resolveConfig
+// suggests when it finds no config here.
+func thorpOfThisHost() (addr string, info api.Info, ok bool) {
+	addr = cmp.Or(os.Getenv("THORP_HTTP"), config.Defaults().HTTP)
+	info, ok = thorpAt(context.Background(), addr)
+	return addr, info, ok
 }
 
 // profileFlag registers --env on fs: the env profile to run with.
