@@ -20,9 +20,11 @@ import (
 // converter carries what one conversion has seen so far.
 type converter struct {
 	dump     bool
-	profiles []string        // env profile names set, sorted
-	used     map[string]bool // component names given out
-	seen     map[string]bool // PM2 names already converted (dump.pm2 lists each cluster worker)
+	hostEnv  map[string]string // the importing shell's environment (dump.pm2 repeats PM2's)
+	entries  map[string]int    // dump.pm2 entries per PM2 name: one per running instance
+	profiles []string          // env profile names set, sorted
+	used     map[string]bool   // component names given out
+	seen     map[string]bool   // PM2 names already converted (dump.pm2 lists each cluster worker)
 	notes    []string
 }
 
@@ -104,7 +106,9 @@ func (c *converter) normalise(app map[string]any) (map[string]any, map[string]an
 	leftover := map[string]any{}
 	for _, k := range slices.Sorted(maps.Keys(app)) {
 		ck := canonical(k)
-		if _, dup := out[ck]; dup {
+		if prev, dup := out[ck]; dup && jsonText(prev) == jsonText(app[k]) {
+			continue // dump.pm2 has cwd and pm_cwd alike
+		} else if dup {
 			if ck == k { // the canonical spelling replaces an alias seen first
 				leftover[ck+"(alias)"] = out[ck]
 				out[ck] = app[k]
@@ -324,17 +328,19 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 	out := map[string]string{}
 	var dropped int
 	for k, v := range rawEnv {
-		if c.dump && shellVar(k) {
-			dropped++
+		s, ok := envValue(v)
+		if !ok {
 			continue
 		}
-		if s, ok := envValue(v); ok {
-			out[k] = s
+		if hv, inShell := c.hostEnv[k]; c.dump && (shellVar(k) || inShell && hv == s || k == stringOf(m["name"])) {
+			dropped++ // PM2's own entry for the app is named after it
+			continue
 		}
+		out[k] = s
 	}
 	var comments []string
 	if c.dump && dropped > 0 {
-		comments = append(comments, fmt.Sprintf("dump.pm2 records the whole environment PM2 started with; %d login-shell variables (PATH, HOME, PM2_*…) were left out, thorp passes its own", dropped))
+		comments = append(comments, fmt.Sprintf("dump.pm2 records the whole environment PM2 started with; %d variables of the login shell (PATH, HOME, PM2_*…) or equal to this shell's were left out, thorp passes its own", dropped))
 	}
 	if p, ok := m["port"]; ok {
 		if _, set := out["PORT"]; !set {
@@ -504,7 +510,15 @@ func (c *converter) memory(comp *component, m map[string]any, use func(...string
 		return
 	}
 	if n, ok := intOf(v); ok && n > 0 {
-		comp.set("max_memory_restart", strconv.Itoa(n), "bytes")
+		// dump.pm2 has bytes; PM2's (and thorp's) K, M and G are powers of 1024.
+		switch {
+		case n%(1<<30) == 0:
+			comp.set("max_memory_restart", luaString(strconv.Itoa(n>>30)+"G"), "")
+		case n%(1<<20) == 0:
+			comp.set("max_memory_restart", luaString(strconv.Itoa(n>>20)+"M"), "")
+		default:
+			comp.set("max_memory_restart", strconv.Itoa(n), "bytes")
+		}
 		return
 	}
 	s := strings.TrimSpace(stringOf(v))
@@ -566,6 +580,9 @@ func (c *converter) clusterMode(m map[string]any) bool {
 // instances converts instances and exec_mode.
 func (c *converter) instances(comp *component, m map[string]any, use func(...string)) {
 	use("instances", "exec_mode")
+	if n := c.entries[stringOf(m["name"])]; c.dump && n > 1 && m["instances"] == nil {
+		comp.set("instances", strconv.Itoa(n), "dump.pm2 lists this many processes of it")
+	}
 	if v, ok := m["instances"]; ok {
 		n, isInt := intOf(v)
 		s := strings.ToLower(stringOf(v))
@@ -637,11 +654,26 @@ func (c *converter) logs(comp *component, m map[string]any, use func(...string))
 	}
 	c.watch(comp, m, use)
 	out, errf := stringOf(m["out_file"]), stringOf(m["error_file"])
+	if merged, _ := boolOf(m["merge_logs"]); c.dump && !merged && c.entries[stringOf(m["name"])] > 1 {
+		// PM2 gave each process of the app its own files, suffixed with its
+		// pm_id; thorp writes the app's processes to one file.
+		out, errf = unsuffixed(out), unsuffixed(errf)
+	}
 	combined, combinedOn := m["log_file"], false
 	if b, isBool := boolOf(combined); isBool {
 		combined, combinedOn = "", b
 	}
 	comb := stringOf(combined)
+	// dump.pm2 names PM2's own files in full, under its PM2_HOME.
+	pm2Home, _ := m["PM2_HOME"].(string)
+	if env, _ := m["env"].(map[string]any); pm2Home == "" && env != nil {
+		pm2Home, _ = env["PM2_HOME"].(string)
+	}
+	inPM2Dir := func(p string) bool {
+		return strings.Contains(p, "/.pm2/logs/") || strings.HasPrefix(p, "~/.pm2/") ||
+			pm2Home != "" && strings.HasPrefix(p, strings.TrimSuffix(pm2Home, "/")+"/logs/")
+	}
+	ownPath := func(p string) bool { return p != "" && p != "/dev/null" && !inPM2Dir(p) }
 	logPath := func(key, to, p string) {
 		switch {
 		case p == "":
@@ -660,7 +692,7 @@ func (c *converter) logs(comp *component, m map[string]any, use func(...string))
 		if ownPath(comb) && comb != out {
 			c.combinedLog(comp, comb)
 		}
-	case ownPath(comb) && out == "" && errf == "":
+	case ownPath(comb) && !ownPath(out) && !ownPath(errf):
 		comp.set("log_file", luaString(comb), "pm2 log_file: stdout and stderr combined in one file",
 			"pm2 also wrote each stream to its own file under ~/.pm2/logs; thorp writes both to log_file (merge_logs).")
 		comp.set("merge_logs", "true", "")
@@ -698,14 +730,14 @@ func (c *converter) combinedLog(comp *component, p string) {
 	c.note(comp.name, "pm2 log_file %s (the combined log) is not written: thorp keeps stdout and stderr in their own files; see the comment", jsonText(p))
 }
 
-// ownPath reports whether p is a log path the app chose: not PM2's own
-// directory, not /dev/null.
-func ownPath(p string) bool {
-	return p != "" && p != "/dev/null" && !inPM2Dir(p)
-}
+// pmIDSuffix is the "-ID" PM2 puts before a log file's extension for each
+// process of an app with several.
+var pmIDSuffix = regexp.MustCompile(`-[0-9]+$`)
 
-func inPM2Dir(p string) bool {
-	return strings.Contains(p, "/.pm2/logs/") || strings.HasPrefix(p, "~/.pm2/")
+// unsuffixed is the log path p without PM2's "-ID" suffix.
+func unsuffixed(p string) string {
+	ext := filepath.Ext(p)
+	return pmIDSuffix.ReplaceAllLiteralString(strings.TrimSuffix(p, ext), "") + ext
 }
 
 // watch converts watch, ignore_watch and watch_delay into thorp's watch;

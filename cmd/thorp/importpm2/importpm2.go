@@ -138,7 +138,10 @@ func Convert(data []byte, source string, opts Options) (lua []byte, notes []stri
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &converter{dump: format == FormatDump, used: map[string]bool{}, seen: map[string]bool{}}
+	c := &converter{dump: format == FormatDump, hostEnv: opts.Host.Env, entries: map[string]int{}, used: map[string]bool{}, seen: map[string]bool{}}
+	for _, a := range apps {
+		c.entries[stringOf(a["name"])]++
+	}
 	var comps []*component
 	for i, a := range apps {
 		if comp := c.app(a, i); comp != nil {

@@ -2,6 +2,7 @@ package importpm2
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,7 +148,9 @@ func TestConvert_Mapping(t *testing.T) {
 					t.Errorf("max_memory_restart = %d, want 150 MiB as PM2 means it", c.MaxMemoryRestart)
 				}
 			}},
-		{name: "memory bytes", app: `{"name":"a","script":"x","max_memory_restart":209715200}`, want: []string{`max_memory_restart = 209715200, -- bytes`}},
+		{name: "memory bytes in MiB", app: `{"name":"a","script":"x","max_memory_restart":209715200}`, want: []string{`max_memory_restart = "200M",`}},
+		{name: "memory bytes in GiB", app: `{"name":"a","script":"x","max_memory_restart":2147483648}`, want: []string{`max_memory_restart = "2G",`}},
+		{name: "memory bytes", app: `{"name":"a","script":"x","max_memory_restart":150000000}`, want: []string{`max_memory_restart = 150000000, -- bytes`}},
 		{name: "memory K", app: `{"name":"a","script":"x","max_memory_restart":"512000K"}`, want: []string{`max_memory_restart = "512000K",`}},
 		{name: "memory bad", app: `{"name":"a","script":"x","max_memory_restart":"lots"}`,
 			want: []string{`-- pm2 key "max_memory_restart" has no thorp equivalent: "lots"`}, note: "not a size"},
@@ -276,7 +279,7 @@ func TestConvert_Mapping(t *testing.T) {
 }
 
 func TestConvert_Golden(t *testing.T) {
-	for _, name := range []string{"ecosystem.json", "dump.pm2", "cluster.json"} {
+	for _, name := range []string{"ecosystem.json", "dump.pm2", "cluster.json", "dump-pm2-7.pm2"} {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", name))
 			if err != nil {
@@ -347,6 +350,51 @@ func TestConvert_Dump(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(notes, "\n"), "renamed") {
 		t.Errorf("notes %q do not mention the renamed worker.py", notes)
+	}
+}
+
+// TestConvert_DumpPM2v7 converts the dump.pm2 that `pm2 save` of PM2 7.0.4
+// wrote after `pm2 start ecosystem.config.js --env production` of a cluster
+// of two (web), a python worker with a combined log_file and a watched bash
+// job (paths and the login shell's variables trimmed). PM2 7 keeps no
+// instances, pm_id or out_file there: one entry per process, each with its
+// "-ID" log files, its whole environment and PM2_HOME.
+func TestConvert_DumpPM2v7(t *testing.T) {
+	data, err := os.ReadFile("testdata/dump-pm2-7.pm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lua, notes, err := Convert(data, "/home/deploy/.pm2-shop/dump.pm2", testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := load(t, lua)
+	if len(cfg.Components) != 3 {
+		t.Fatalf("%d components, want web, worker, job:\n%s", len(cfg.Components), lua)
+	}
+	web, worker, job := cfg.Components[0], cfg.Components[1], cfg.Components[2]
+	if web.Instances != 2 || web.Proxy == nil || web.Proxy.Listen != "tcp://0.0.0.0:39518" || web.MaxMemoryRestart != 200<<20 ||
+		web.LogFile != "/srv/shop/logs/web-out.log" || web.ErrorFile != "/srv/shop/logs/web-err.log" || !web.Logs.Timestamps {
+		t.Errorf("web: %+v", web)
+	}
+	// The app's variables stay; the login shell's, PM2's and those equal to this shell's go.
+	if want := map[string]string{"NODE_ENV": "production", "API_TOKEN": "s3cret", "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}; fmt.Sprint(web.Env) != fmt.Sprint(want) {
+		t.Errorf("web env = %v, want %v", web.Env, want)
+	}
+	if web.EnvProfiles["production"]["NODE_ENV"] != "production" {
+		t.Errorf("web env profiles = %v", web.EnvProfiles)
+	}
+	// PM2 wrote stdout and stderr to its own directory and both to log_file: the one file to keep.
+	if worker.LogFile != "/srv/shop/logs/worker.log" || !worker.MergeLogs || worker.ErrorFile != "" ||
+		!slices.Equal(worker.Command.Argv, []string{"python3", "/srv/shop/worker.py", "--queue", "high priority"}) {
+		t.Errorf("worker: %+v", worker)
+	}
+	if job.LogFile != "" || job.Watch == nil || !slices.Equal(job.Command.Argv, []string{"bash", "/srv/shop/job.sh", "--mode", "a b"}) {
+		t.Errorf("job: %+v", job)
+	}
+	wantLines(t, string(lua), "-- pm2 wrote out_file to /home/deploy/.pm2-shop/logs/job-out.log; thorp writes to its own logs directory")
+	if strings.Contains(string(lua), "pm_cwd") || strings.Contains(strings.Join(notes, "\n"), "no thorp equivalent") {
+		t.Errorf("dump.pm2's own keys reported as having no equivalent: %q\n%s", notes, lua)
 	}
 }
 
