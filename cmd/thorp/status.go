@@ -23,8 +23,29 @@ func init() {
 	commands["describe"] = command{summary: "everything about one component (or each of @TAG), with recent events", run: cmdDescribe}
 }
 
+const statusUsage = `status [-c FILE] [--json] [NAME...|@TAG...]
+
+Prints a row per component and, under a component of more than one
+instance (or with a proxy), a row per instance, as pm2 ls does: id, state,
+pid, uptime, that instance's restarts, its memory against
+max_memory_restart (a limit per process) and its CPU (% of one core
+between the last two samples). The row of a component of several
+instances counts the running ones (running 2/3), leaves pid and uptime to
+the instance rows, and shows their memory summed without the limit and
+their CPU summed. --json prints the same figures (instances[].restarts,
+instances[].cpu_percent). A name that is no component exits 1.`
+
+const describeUsage = `describe [-c FILE] [--json] NAME|@TAG
+
+Prints everything about one component (each of @TAG): state, restarts by
+reason, last exit, memory and its growth, CPU now and in all, its config
+(sizes as written, the binary figure beside: 150MB (143.1 MiB)), log
+files, a line per instance when there are several (state, pid, uptime,
+restarts, memory, CPU) and the last 20 events with their reasons. A name
+that is no component exits 1.`
+
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [-c FILE] [--json] [NAME...|@TAG...]", stderr)
+	fs := newFlags("status", statusUsage, stderr)
 	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, `print {"components": [...], "profile": "…"} as JSON (profile only when one is active)`)
 	names, err := parseInterspersed(fs, args)
@@ -345,7 +366,7 @@ func humanDuration(sec float64) string {
 }
 
 func cmdDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("describe", "describe [-c FILE] [--json] NAME|@TAG", stderr)
+	fs := newFlags("describe", describeUsage, stderr)
 	cfgPath := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON: the status object plus config and events (a list of them for @TAG)")
 	names, err := parseInterspersed(fs, args)
