@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/thorp-dev/thorp/cmd/thorp/importpm2"
 )
@@ -15,7 +16,7 @@ func init() {
 	commands["import"] = command{summary: "convert a PM2 ecosystem file (.js, .cjs, .mjs, .json, .yaml) or dump.pm2 into thorp.lua (import pm2 FILE)", run: cmdImport}
 }
 
-const importUsage = `import pm2 FILE [-o thorp.lua] [--force]
+const importUsage = `import pm2 FILE [-o thorp.lua] [--force] [-- ARGS...]
 
 Converts a PM2 ecosystem file or PM2's saved process list into a thorp.lua,
 written to stdout or to -o. FILE may be:
@@ -33,7 +34,8 @@ process.cwd(), __dirname, __filename and require("path"), require("os"),
 require("url") (computed, never read from the machine); dotenv loads
 nothing. Any other require, file system or network access is an error
 naming the file and line, and so is a script still running after 2s.
-Values the script read from this shell or machine are listed.
+Values the script read from this shell or machine are listed. ARGS after
+-- are in process.argv after a "--", as 'pm2 start FILE -- ARGS' put them.
 
 PM2's meaning is kept: env_<name> blocks become env profiles (thorp run
 --env NAME), cluster mode a proxy on the app's PORT, instances "max", 0 or
@@ -49,6 +51,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fset := newFlags("import", importUsage, stderr)
 	out := fset.String("o", "", "write to `FILE` instead of stdout")
 	force := fset.Bool("force", false, "overwrite the -o file if it exists")
+	var scriptArgs []string // after --: the script's process.argv
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, scriptArgs = args[:i], args[i:]
+	}
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
 		return usageExit(err)
@@ -63,7 +69,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "thorp import: %v\n", err)
 		return exitFailed
 	}
-	lua, notes, err := importpm2.Convert(data, src, importpm2.DefaultOptions())
+	opts := importpm2.DefaultOptions()
+	if scriptArgs != nil {
+		opts.Host.Argv = append([]string{"node", "pm2", "start", src}, scriptArgs...)
+	}
+	lua, notes, err := importpm2.Convert(data, src, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "thorp import: %v\n", err)
 		return exitFailed

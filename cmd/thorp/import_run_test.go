@@ -200,3 +200,18 @@ func getJSON(t *testing.T, url string, v any) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
+
+// TestImport_ScriptArgs: what follows -- is the script's process.argv after
+// a "--", as `pm2 start ecosystem.config.js -- --port 3009` gave it; the
+// TerriaJS file passes it on as the app's args.
+func TestImport_ScriptArgs(t *testing.T) {
+	src := filepath.Join("importpm2", "testdata", "shapes", "terriajs-server-argv.config.js")
+	out, errOut, code := thorpCmd(t, "import", "pm2", src, "--", "--port", "3009")
+	if code != exitOK || !strings.Contains(out, `command = { "node", "lib/app.js", "--port", "3009" },`) {
+		t.Errorf("import -- --port 3009: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = thorpCmd(t, "import", "pm2", src)
+	if !strings.Contains(out, `command = { "node", "lib/app.js" },`) {
+		t.Errorf("import without --: args where PM2's argv had none\n%s", out)
+	}
+}
