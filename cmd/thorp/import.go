@@ -38,7 +38,8 @@ Values the script read from this shell or machine are listed. ARGS after
 -- are in process.argv after a "--", as 'pm2 start FILE -- ARGS' put them.
 
 PM2's meaning is kept: env_<name> blocks become env profiles (thorp run
---env NAME), cluster mode a proxy on the app's PORT, instances "max", 0 or
+--env NAME), cluster mode a proxy on the app's PORT (a profile's own PORT
+under that profile), instances "max", 0 or
 -1 instances = "max" (counted where thorp runs), out_file/error_file
 thorp's log_file/error_file (PM2's combined log_file the one log_file with
 merge_logs when it is the only file named), time/log_date_format

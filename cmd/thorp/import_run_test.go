@@ -15,8 +15,8 @@ import (
 )
 
 // pm2UserEcosystem is an ecosystem.config.js as a PM2 user writes it: a
-// spread of common keys, a cluster of two on the port the shell gives,
-// args as a list and as a string, the three PM2 log keys, time, a watch
+// spread of common keys, a cluster of two on the port the shell gives (and
+// another in production), args as a list and as a string, the three PM2 log keys, time, a watch
 // glob, env and env_production.
 const pm2UserEcosystem = `// pm2 start ecosystem.config.js --env production
 const path = require('path');
@@ -35,8 +35,8 @@ module.exports = {
       exec_mode: 'cluster',
       out_file: path.join(__dirname, 'logs', 'web-out.log'),
       error_file: path.join(__dirname, 'logs', 'web-err.log'),
-      env: { NODE_ENV: 'development', PORT: Number(process.env.THORP_TEST_WEB_PORT), API_TOKEN: 'dev-token' },
-      env_production: { NODE_ENV: 'production', API_TOKEN: 's3cret' },
+      env: { NODE_ENV: 'development', PORT: Number(process.env.THORP_TEST_DEV_PORT), API_TOKEN: 'dev-token' },
+      env_production: { NODE_ENV: 'production', PORT: Number(process.env.THORP_TEST_WEB_PORT), API_TOKEN: 's3cret' },
     },
     {
       name: 'worker',
@@ -57,13 +57,14 @@ module.exports = {
 // the built binary and real processes: thorp import pm2 of an
 // ecosystem.config.js, thorp check on the result, thorp run with
 // THORP_ENV=production. The processes get the profile's environment and
-// their args, the cluster answers on the app's port through the proxy, the
+// their args, the cluster answers on the production PORT through the proxy, the
 // logs land where PM2 put them (the combined log_file as one file, time as
 // timestamps), a change under the watch glob restarts the worker, and the
 // profile shows in status, the API and thorp env, with secrets masked.
 func TestImport_PM2User_Production(t *testing.T) {
 	dir := t.TempDir()
-	webPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	devPort, webPort, httpPort := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
+	t.Setenv("THORP_TEST_DEV_PORT", strconv.Itoa(devPort))
 	t.Setenv("THORP_TEST_WEB_PORT", strconv.Itoa(webPort))
 	t.Setenv("THORP_HTTP", fmt.Sprintf("127.0.0.1:%d", httpPort))
 	files := map[string]string{
@@ -89,9 +90,9 @@ func TestImport_PM2User_Production(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
 	for _, want := range []string{
-		fmt.Sprintf("app web: cluster mode became proxy on port %d", webPort),
+		fmt.Sprintf("app web: cluster mode became proxy on port %d", devPort),
 		"env profiles production",
-		"THORP_TEST_WEB_PORT (set in this shell)",
+		"THORP_TEST_DEV_PORT, THORP_TEST_WEB_PORT (set in this shell)",
 		`app worker: watch glob(s) ["conf/**/*.conf"] became the directories before their wildcards`,
 	} {
 		if !strings.Contains(errOut, want) {
@@ -130,7 +131,8 @@ func TestImport_PM2User_Production(t *testing.T) {
 		t.Errorf("logs/web-out.log has no timestamped lines of both processes:\n%s", got)
 	}
 
-	// The cluster answers on the app's own port, through thorp's proxy.
+	// The cluster answers on the production profile's PORT, through thorp's proxy,
+	// as pm2 start --env production listened there.
 	waitFor(t, 15*time.Second, "both web processes to be running", func() bool {
 		st := status(t, cfg)
 		return len(st.Components) == 2 && st.Components[0].State == "running" && len(st.Components[0].Instances) == 2

@@ -381,7 +381,10 @@ func (c *converter) env(comp *component, m map[string]any, rawEnv map[string]any
 			case ek == "PORT" && cluster:
 				comments = append(comments, fmt.Sprintf("pm2 %s sets PORT = %s, left out: thorp sets PORT for each process and the port is proxy's listen address", k, jsonText(s)))
 				if port.value == "" {
-					port = appPort{value: s, profile: k}
+					port.value, port.profile = s, k
+				}
+				if tcpPort(s) {
+					port.profiles = append(port.profiles, [2]string{strings.TrimPrefix(k, "env_"), s})
 				}
 			default:
 				vals[ek] = s
@@ -404,8 +407,17 @@ func (c *converter) addProfile(name string) {
 
 // appPort is the PORT a PM2 app's environment sets, and where: profile is
 // "" for env (or pm2's port key), else the env_<name> that sets it.
+// profiles are the env profiles that set a PORT of their own, sorted by
+// name: {name, port}.
 type appPort struct {
 	value, profile string
+	profiles       [][2]string
+}
+
+// tcpPort reports whether s is a TCP port number.
+func tcpPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 1<<16
 }
 
 // shellVar reports whether an environment variable in dump.pm2 comes from
@@ -615,12 +627,23 @@ func (c *converter) instances(comp *component, m map[string]any, use func(...str
 // the instances all bind one port, as they tried to under PM2.
 func (c *converter) proxy(comp *component, port appPort) {
 	const how = "pm2 cluster mode: thorp's balancer listens on the app's port and hands each connection to the instance with the fewest; each process listens on its own free port, given in $PORT."
-	n, err := strconv.Atoi(port.value)
-	valid := err == nil && n > 0 && n < 1<<16
+	valid := tcpPort(port.value)
 	if valid && port.profile == "" {
-		comp.set("proxy", fmt.Sprintf(`{ listen = %s, port_env = "PORT" }`, luaString("tcp://0.0.0.0:"+port.value)), "",
-			how, "The app must listen on process.env.PORT; thorp restarts and reloads it one instance at a time, draining each.")
-		c.note(comp.name, "cluster mode became proxy on port %d: the app must listen on $PORT, which thorp sets for each process", n)
+		listen := luaString("tcp://0.0.0.0:" + port.value)
+		comments := []string{how, "The app must listen on process.env.PORT; thorp restarts and reloads it one instance at a time, draining each."}
+		if len(port.profiles) > 0 {
+			// pm2 start --env NAME listened on that profile's PORT: so
+			// does the proxy under thorp run --env NAME.
+			var byProfile, names []string
+			for _, p := range port.profiles {
+				byProfile = append(byProfile, luaKey(p[0])+" = "+luaString("tcp://0.0.0.0:"+p[1]))
+				names = append(names, "env_"+p[0])
+			}
+			listen = "({ " + strings.Join(byProfile, ", ") + " })[thorp.profile] or " + listen
+			comments = append(comments, fmt.Sprintf("pm2 %s set PORT too: the proxy listens on the active env profile's (thorp.profile), else on env's.", strings.Join(names, ", ")))
+		}
+		comp.set("proxy", fmt.Sprintf(`{ listen = %s, port_env = "PORT" }`, listen), "", comments...)
+		c.note(comp.name, "cluster mode became proxy on port %s: the app must listen on $PORT, which thorp sets for each process", port.value)
 		return
 	}
 	listen := "tcp://0.0.0.0:3000"

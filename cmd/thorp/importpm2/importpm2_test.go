@@ -100,6 +100,15 @@ func TestConvert_Mapping(t *testing.T) {
 					t.Errorf("env = %v, want NODE_ENV without PORT (thorp sets it per process)", c.Env)
 				}
 			}},
+		{name: "cluster with a PORT per profile", app: `{"name":"a","script":"x.js","instances":2,"exec_mode":"cluster","env":{"PORT":3000},"env_production":{"PORT":8080,"NODE_ENV":"production"},"env_staging-2":{"PORT":"8081"}}`,
+			want: []string{`proxy = { listen = ({ production = "tcp://0.0.0.0:8080", ["staging-2"] = "tcp://0.0.0.0:8081" })[thorp.profile] or "tcp://0.0.0.0:3000", port_env = "PORT" },`,
+				`-- pm2 env_production, env_staging-2 set PORT too: the proxy listens on the active env profile's (thorp.profile), else on env's.`},
+			note: "cluster mode became proxy on port 3000",
+			check: func(t *testing.T, c config.Component) {
+				if c.Proxy == nil || c.Proxy.Listen != "tcp://0.0.0.0:3000" || c.EnvProfiles["production"]["PORT"] != "" {
+					t.Errorf("without a profile: proxy %+v, profiles %v", c.Proxy, c.EnvProfiles)
+				}
+			}},
 		{name: "cluster with pm2 port", app: `{"name":"a","script":"x.js","instances":3,"exec_mode":"cluster_mode","port":8080}`,
 			want: []string{`proxy = { listen = "tcp://0.0.0.0:8080", port_env = "PORT" },`}, note: "proxy on port 8080",
 			check: func(t *testing.T, c config.Component) {
