@@ -24,7 +24,12 @@
 // request, keeps the client's Host and sets X-Forwarded-For, -Proto and
 // -Host. Each backend has its own keep-alive pool, so client connections
 // survive a backend swap and draining closes only the drained backend's
-// idle connections. A request whose dial fails is retried on another
+// idle connections. A request without a body is written, and its response
+// read, by the goroutine serving the client, over one of the backend's
+// idle connections (which hold no goroutine or buffer while idle, are
+// checked with a non-blocking peek before use and closed after 4 s); one
+// with a body goes through an http.Transport, which writes the body while
+// it reads the response. A request whose dial fails is retried on another
 // backend (and queued again, like a tcp client); one that reached a
 // backend and failed before a response header is retried once on each
 // other backend when it has no body and is idempotent (GET, HEAD,
@@ -137,7 +142,8 @@ type Backend struct {
 	state   int      // stateIn, stateDraining, stateGone
 	drained []func() // Drain's done callbacks, called when active reaches 0
 
-	tr *http.Transport // http mode: this backend's keep-alive pool
+	conns *backendConns   // http mode: keep-alive connections for requests without a body
+	tr    *http.Transport // http mode: the keep-alive pool for requests with a body
 }
 
 // backend states.
@@ -199,6 +205,7 @@ func (b *Balancer) Add(instance, pid int, addr string) *Backend {
 		be.port, _ = strconv.Atoi(port)
 	}
 	if b.http != nil {
+		be.conns = newBackendConns(addr)
 		be.tr = b.http.newTransport()
 	}
 	b.mu.Lock()
@@ -264,9 +271,12 @@ func (b *Balancer) forget(be *Backend) {
 	}
 }
 
-// closeIdle closes be's idle keep-alive connections (http mode).
+// closeIdle closes be's idle keep-alive connections (http mode); be is
+// out of rotation, and its connections are closed as their requests end
+// from now on.
 func (be *Backend) closeIdle() {
-	if be.tr != nil {
+	if be.conns != nil {
+		be.conns.retire()
 		be.tr.CloseIdleConnections()
 	}
 }

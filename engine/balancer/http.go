@@ -73,7 +73,8 @@ func newHTTPProxy(b *Balancer, component string) *httpProxy {
 	return h
 }
 
-// newTransport returns the keep-alive pool of one backend.
+// newTransport returns the keep-alive pool of one backend for requests
+// with a body.
 func (h *httpProxy) newTransport() *http.Transport {
 	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: -1}).DialContext,
@@ -145,9 +146,13 @@ func (h *httpProxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch h.b.dispatch(req.Context().Done(), func(be *Backend) outcome {
 		req.URL.Host = be.addr
 		if body != nil && body != http.NoBody {
+			// The Transport writes the body while it reads the response,
+			// which a backend may send before reading all of the body.
 			req.Body = &attemptBody{ReadCloser: body}
+			res, err = be.tr.RoundTrip(req)
+		} else {
+			res, err = be.conns.roundTrip(req)
 		}
-		res, err = be.tr.RoundTrip(req)
 		if err == nil {
 			res.Body = newBody(res.Body, be)
 			return succeeded

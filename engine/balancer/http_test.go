@@ -381,3 +381,120 @@ func TestBalancer_HTTP_CloseKeepsListener(t *testing.T) {
 		t.Fatalf("after the takeover: %d from %q", code, be)
 	}
 }
+
+// countingBackend is an httpBackend that also counts the connections it
+// accepted.
+func countingBackend(t testing.TB, h http.HandlerFunc) (*httpBackend, *atomic.Int32) {
+	t.Helper()
+	var accepted atomic.Int32
+	s := &httpBackend{Server: httptest.NewUnstartedServer(h)}
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			accepted.Add(1)
+			s.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.open.Add(-1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &accepted
+}
+
+// Requests without a body share one keep-alive connection to the backend
+// (HEAD and 204 responses too); a connection the backend closed while it
+// was idle is noticed before a request is sent on it, so even a POST
+// (never sent twice) gets through; a response with Connection: close
+// ends its connection.
+func TestBalancer_HTTP_BackendConnections(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	be, accepted := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", "a")
+		switch r.URL.Path {
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		default:
+			io.WriteString(w, r.Method)
+		}
+	})
+	b.Add(1, 1, be.addr())
+	c := client(t)
+	url := "http://" + ln.Addr().String()
+	for _, req := range [][2]string{{"GET", "/"}, {"HEAD", "/"}, {"GET", "/empty"}, {"POST", "/"}, {"GET", "/"}} {
+		code, _, body := get(t, c, req[0], url+req[1], nil)
+		if want := map[string]string{"GET": "GET", "POST": "POST"}[req[0]]; req[1] == "/" && body != want {
+			t.Fatalf("%s %s: %d %q", req[0], req[1], code, body)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("5 requests in turn opened %d backend connections, want 1", n)
+	}
+
+	be.CloseClientConnections() // the backend ends the idle connection
+	eventually(t, "the backend to close its side", func() bool { return be.open.Load() == 0 })
+	for _, method := range []string{"POST", "GET"} {
+		if code, _, body := get(t, c, method, url+"/", nil); code != 200 || body != method {
+			t.Fatalf("%s after the backend closed the idle connection: %d %q", method, code, body)
+		}
+	}
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("%d backend connections after the backend closed one, want 2", n)
+	}
+
+	if code, _, body := get(t, c, "GET", url+"/close", nil); code != 200 || body != "bye" {
+		t.Fatalf("GET /close: %d %q", code, body)
+	}
+	eventually(t, "the closed connection to end", func() bool { return be.open.Load() == 0 })
+	if code, _, _ := get(t, c, "GET", url+"/", nil); code != 200 {
+		t.Fatalf("GET after Connection: close: %d", code)
+	}
+	st := b.Stats()
+	if st.Errors[balancer.ErrReset] != 0 || st.Requests["200"] != 8 || st.Requests["204"] != 1 {
+		t.Errorf("Stats %+v", st)
+	}
+}
+
+// Informational responses (103 Early Hints) reach the client before the
+// final response.
+func TestBalancer_HTTP_EarlyHints(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	b.Add(1, 1, newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "final")
+	}).addr())
+	c := connect(t, ln.Addr().String())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := bufio.NewReader(c)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil || res.StatusCode != http.StatusEarlyHints || res.Header.Get("Link") == "" {
+		t.Fatalf("first response: %+v, %v", res, err)
+	}
+	res, err = http.ReadResponse(r, nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("final response: %+v, %v", res, err)
+	}
+	if body, err := io.ReadAll(io.LimitReader(res.Body, 5)); string(body) != "final" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+}
+
+// An idle connection to a backend is closed after a few seconds, before
+// a backend with a short keep-alive (Node.js: 5 s) would close it.
+func TestBalancer_HTTP_IdleBackendConnectionExpires(t *testing.T) {
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	be := newHTTPBackend(t, named("a"))
+	b.Add(1, 1, be.addr())
+	if code, _, _ := get(t, client(t), "GET", "http://"+ln.Addr().String()+"/", nil); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	start := time.Now()
+	eventually(t, "the idle backend connection to close", func() bool { return be.open.Load() == 0 })
+	if d := time.Since(start); d < 3500*time.Millisecond {
+		t.Errorf("idle backend connection closed after %v, want 4 s", d)
+	}
+}
