@@ -677,16 +677,16 @@ func (c *converter) logs(comp *component, m map[string]any, use func(...string))
 	}
 	c.watch(comp, m, use)
 	out, errf := stringOf(m["out_file"]), stringOf(m["error_file"])
-	if merged, _ := boolOf(m["merge_logs"]); c.dump && !merged && c.entries[stringOf(m["name"])] > 1 {
-		// PM2 gave each process of the app its own files, suffixed with its
-		// pm_id; thorp writes the app's processes to one file.
-		out, errf = unsuffixed(out), unsuffixed(errf)
-	}
 	combined, combinedOn := m["log_file"], false
 	if b, isBool := boolOf(combined); isBool {
 		combined, combinedOn = "", b
 	}
 	comb := stringOf(combined)
+	if merged, _ := boolOf(m["merge_logs"]); c.dump && !merged {
+		// Without merge_logs PM2 gives each process its own files, its
+		// pm_id before ".log"; thorp writes the app's processes to one.
+		out, errf, comb = unsuffixed(out), unsuffixed(errf), unsuffixed(comb)
+	}
 	// dump.pm2 names PM2's own files in full, under its PM2_HOME.
 	pm2Home, _ := m["PM2_HOME"].(string)
 	if env, _ := m["env"].(map[string]any); pm2Home == "" && env != nil {
@@ -753,14 +753,13 @@ func (c *converter) combinedLog(comp *component, p string) {
 	c.note(comp.name, "pm2 log_file %s (the combined log) is not written: thorp keeps stdout and stderr in their own files; see the comment", jsonText(p))
 }
 
-// pmIDSuffix is the "-ID" PM2 puts before a log file's extension for each
-// process of an app with several.
-var pmIDSuffix = regexp.MustCompile(`-[0-9]+$`)
+// pmIDSuffix is the "-ID" PM2 puts before ".log" in the log files of each
+// process of an app without merge_logs (God.executeApp).
+var pmIDSuffix = regexp.MustCompile(`-[0-9]+\.log$`)
 
 // unsuffixed is the log path p without PM2's "-ID" suffix.
 func unsuffixed(p string) string {
-	ext := filepath.Ext(p)
-	return pmIDSuffix.ReplaceAllLiteralString(strings.TrimSuffix(p, ext), "") + ext
+	return pmIDSuffix.ReplaceAllLiteralString(p, ".log")
 }
 
 // watch converts watch, ignore_watch and watch_delay into thorp's watch;

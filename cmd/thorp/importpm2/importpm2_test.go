@@ -405,6 +405,15 @@ func TestConvert_DumpPM2v7(t *testing.T) {
 	if strings.Contains(string(lua), "pm_cwd") || strings.Contains(strings.Join(notes, "\n"), "no thorp equivalent") {
 		t.Errorf("dump.pm2's own keys reported as having no equivalent: %q\n%s", notes, lua)
 	}
+	// One process without merge_logs: PM2 still put its pm_id before ".log".
+	one := `[{"name":"a","pm_exec_path":"/srv/a/a.js","exec_mode":"cluster_mode","pm_out_log_path":"/srv/a/logs/a-out-0.log","pm_err_log_path":"/srv/a/logs/a-err-0.log"}]`
+	lua, _, err = Convert([]byte(one), "dump.pm2", testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := load(t, lua).Components[0]; c.LogFile != "/srv/a/logs/a-out.log" || c.ErrorFile != "/srv/a/logs/a-err.log" {
+		t.Errorf("one process: log_file %q, error_file %q, want PM2's -0 gone", c.LogFile, c.ErrorFile)
+	}
 }
 
 func TestConvert_Refuses(t *testing.T) {
