@@ -12,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -282,7 +281,7 @@ func (c *backendConn) usable() bool {
 func (c *backendConn) peekFunc() func(uintptr) bool {
 	var b [1]byte
 	return func(fd uintptr) bool {
-		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		_, errno := peekFD(fd, &b)
 		c.alive = errno == unix.EAGAIN
 		return true
 	}

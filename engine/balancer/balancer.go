@@ -111,10 +111,11 @@ type Balancer struct {
 	queue atomic.Int64 // QueueTimeout in nanoseconds
 
 	mu       sync.Mutex
-	backends []*Backend     // in rotation or draining, in Add order
-	next     uint           // round-robin position among equally loaded backends
-	added    chan struct{}  // closed (and replaced) by Add: wakes queued clients
-	conns    map[*pipe]bool // tcp mode: open client connections
+	backends []*Backend           // in rotation or draining, in Add order
+	next     uint                 // round-robin position among equally loaded backends
+	added    chan struct{}        // closed (and replaced) by Add: wakes queued clients
+	conns    map[*pipe]bool       // tcp mode: open client connections
+	parked   map[*clientConn]bool // http mode: parked idle client connections
 	closed   bool
 	ctx      context.Context // of every client, cancelled by Close
 	cancel   context.CancelFunc
@@ -178,6 +179,7 @@ func New(ln net.Listener, opts Options) *Balancer {
 		warn:     newWarner(opts.Log),
 		added:    make(chan struct{}),
 		conns:    map[*pipe]bool{},
+		parked:   map[*clientConn]bool{},
 		accepted: make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -335,7 +337,14 @@ func (b *Balancer) Close() error {
 		for p := range b.conns {
 			conns = append(conns, p)
 		}
+		parked := make([]*clientConn, 0, len(b.parked))
+		for c := range b.parked {
+			parked = append(parked, c)
+		}
 		b.mu.Unlock()
+		for _, c := range parked {
+			c.Conn.Close()
+		}
 
 		if b.http != nil {
 			b.closeErr = b.http.close()

@@ -18,10 +18,9 @@ import (
 )
 
 // http mode's server timeouts: no write timeout, so that long responses
-// and streams are not cut.
+// and streams are not cut (the idle timeout is in park.go).
 const (
 	readHeaderTimeout = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
 	// backendIdle closes idle keep-alive connections to a backend before
 	// the backend would (Node.js closes them after 5 s): a request sent
 	// on a connection the backend is closing fails.
@@ -48,10 +47,18 @@ type httpProxy struct {
 	set   *metrics.Set
 	hist  *metrics.PrometheusHistogram
 	codes [600]atomic.Uint64 // responses by status code
+
+	// Parking (park.go).
+	returned      *returnedConns
+	sinceCollect  atomic.Int64 // connections parked since the last collection
+	collectMu     sync.Mutex
+	collect       *time.Timer // the scheduled collection
+	lastCollect   time.Time
+	collectClosed bool
 }
 
 func newHTTPProxy(b *Balancer, component string) *httpProxy {
-	h := &httpProxy{b: b, set: metrics.NewSet()}
+	h := &httpProxy{b: b, set: metrics.NewSet(), returned: newReturnedConns(b.ln.Addr())}
 	h.hist = h.set.NewPrometheusHistogram(`thorp_proxy_request_duration_seconds{component="` + escapeLabel(component) + `"}`)
 	errorLog := log.New(b.warn, "", 0)
 	h.rp = &httputil.ReverseProxy{
@@ -65,7 +72,7 @@ func newHTTPProxy(b *Balancer, component string) *httpProxy {
 	h.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       parkAfter, // then the connection is parked
 		ErrorLog:          errorLog,
 		BaseContext:       func(net.Listener) context.Context { return b.ctx },
 		ConnState:         h.connState,
@@ -85,28 +92,44 @@ func (h *httpProxy) newTransport() *http.Transport {
 	}
 }
 
-// serve runs the http.Server until Close.
+// serve runs the http.Server until Close, on the listener and on the
+// parked connections handed back.
 func (h *httpProxy) serve() {
 	defer h.b.wg.Done()
 	defer close(h.b.accepted)
-	if err := h.srv.Serve(h.b.ln); !errors.Is(err, http.ErrServerClosed) && !h.b.ln.stopped.Load() {
+	h.b.wg.Add(1)
+	go func() {
+		defer h.b.wg.Done()
+		h.srv.Serve(h.returned) // returns at Close
+	}()
+	if err := h.srv.Serve(clientListener{h.b.ln, h}); !errors.Is(err, http.ErrServerClosed) && !h.b.ln.stopped.Load() {
 		h.b.warn.warn("accept", "proxy listener failed, no longer accepting", "err", err)
 	}
 }
 
 // close stops the server and closes every client connection; Close has
 // cancelled every request, which ends upgraded connections too.
-func (h *httpProxy) close() error { return h.srv.Close() }
+func (h *httpProxy) close() error {
+	h.stopCollect()
+	return h.srv.Close()
+}
 
-// connState counts client connections and makes each one's goroutine
-// part of the Balancer's wait group while it serves requests.
-func (h *httpProxy) connState(_ net.Conn, state http.ConnState) {
+// connState counts client connections (a parked one handed back is not
+// new) and makes each one's goroutine part of the Balancer's wait group
+// while it serves requests.
+func (h *httpProxy) connState(c net.Conn, state http.ConnState) {
+	cc, _ := c.(*clientConn)
 	switch state {
 	case http.StateNew:
-		h.b.connections.Add(1)
+		if cc == nil || !cc.returned {
+			h.b.connections.Add(1)
+		}
 		h.b.wg.Add(1)
 	case http.StateHijacked, http.StateClosed:
 		h.b.wg.Done()
+	}
+	if cc != nil {
+		cc.connState(state)
 	}
 }
 
