@@ -37,7 +37,10 @@
 // 502. No backend within QueueTimeout is 503; a client gone before its
 // response is counted as 499 (and reset). A request counts as active
 // until its response body is closed; WebSocket and other upgrades pass
-// through and count until the upgraded connection ends.
+// through and count until the upgraded connection ends. A client
+// keep-alive connection idle for a second is taken from the server and
+// parked (its socket and a small goroutine) until its client sends again,
+// then served as before; it is closed after 2 minutes idle (park.go).
 //
 // Concurrency: every method is safe for concurrent use. The Balancer owns
 // the goroutines that accept and serve clients and Close waits for them.
