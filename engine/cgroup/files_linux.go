@@ -14,6 +14,7 @@ const (
 	fileCPU                // cpu.stat on cgroup2
 	fileMemoryUsage        // memory.current or memory.usage_in_bytes
 	fileMemoryStat         // memory.stat of the memory controller
+	fileUsageV1            // memory.usage_in_bytes on v1: what memory thresholds compare with
 	numFiles
 )
 
@@ -46,18 +47,43 @@ func (o *openFiles) read(which int, dir, name string, parse func([]byte) error) 
 		}
 		return parse(b)
 	}
-	if o.fds[which] == 0 {
-		fd, err := openRetry(filepath.Join(dir, name))
-		if err != nil {
-			return &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
-		}
-		o.fds[which] = fd + 1
+	fd, err := o.open(which, dir, name)
+	if err != nil {
+		return err
 	}
-	b, err := o.pread(o.fds[which] - 1)
+	b, err := o.pread(fd)
 	if err != nil {
 		return &os.PathError{Op: "read", Path: filepath.Join(dir, name), Err: err}
 	}
 	return parse(b)
+}
+
+// withFD calls f with the open file which (dir/name), under the lock;
+// ErrNoAlarm once the group is removed.
+func (o *openFiles) withFD(which int, dir, name string, f func(fd int) error) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrNoAlarm
+	}
+	fd, err := o.open(which, dir, name)
+	if err != nil {
+		return err
+	}
+	return f(fd)
+}
+
+// open returns file which's descriptor, opening it at its first use;
+// under the lock.
+func (o *openFiles) open(which int, dir, name string) (int, error) {
+	if o.fds[which] == 0 {
+		fd, err := openRetry(filepath.Join(dir, name))
+		if err != nil {
+			return 0, &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+		}
+		o.fds[which] = fd + 1
+	}
+	return o.fds[which] - 1, nil
 }
 
 // wholeBelow is the size under which a read that did not fill the buffer

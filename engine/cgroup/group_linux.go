@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -161,6 +162,20 @@ func (g *Group) readMemory(dir, usageFile, inactiveKey string) (Memory, error) {
 		return err
 	})
 	return m, err
+}
+
+// UsageV1 reads the v1 memory directory's memory.usage_in_bytes, the
+// figure its memory thresholds compare with (see Alarms). ok is false
+// without a v1 memory directory.
+func (g *Group) UsageV1() (usage int64, ok bool, err error) {
+	if g.mem == "" {
+		return 0, false, nil
+	}
+	err = g.files.read(fileUsageV1, g.mem, "memory.usage_in_bytes", func(b []byte) error {
+		usage, err = strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64)
+		return err
+	})
+	return usage, true, err
 }
 
 // CPU is the CPU time used by every process that ran in the group

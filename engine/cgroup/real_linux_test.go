@@ -207,52 +207,17 @@ func TestGroup_MemoryTracksLeaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Remove() })
-	// Started as thorp starts a component: in the cgroup from its fork
-	// on both hierarchies.
-	sp := spawn.New()
-	t.Cleanup(func() { _ = sp.Close() })
-	stdinR, stdin, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	dir, err := g.OpenDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	child, err := sp.Spawn(spawn.Spec{Argv: []string{os.Args[0]}, Environ: os.Environ(), Extra: []string{childEnv + "=leak"},
-		Stdin: stdinR, Cgroup: dir, V1Cgroup: g.V1Dir(), V1Home: m.V1Home()}, func(spawn.Exit) { close(exited) })
-	stdinR.Close()
-	if dir != nil {
-		dir.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer child.Stdout.Close()
-	defer child.Stderr.Close()
-	t.Cleanup(func() {
-		_ = g.Kill()
-		<-exited
-	})
+	grow, pid := startLeaker(t, m, g)
 	if v1 := g.V1Dir(); v1 != "" {
 		b, _ := os.ReadFile(filepath.Join(v1, "cgroup.procs"))
-		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(child.PID) {
-			t.Fatalf("v1 memory cgroup.procs = %q right after the spawn, want %d", got, child.PID)
+		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(pid) {
+			t.Fatalf("v1 memory cgroup.procs = %q right after the spawn, want %d", got, pid)
 		}
 	}
-	out := bufio.NewReader(child.Stdout)
-	pid := child.PID
 	const mib = 1 << 20
 	var first, firstAnon int64
 	for step := 1; step <= 6; step++ {
-		if _, err := io.WriteString(stdin, "grow\n"); err != nil {
-			t.Fatal(err)
-		}
-		if line, err := out.ReadString('\n'); err != nil || line != "ok\n" {
-			t.Fatalf("leaker answered %q, %v", line, err)
-		}
+		grow()
 		mem, ok, err := g.Memory()
 		if err != nil || !ok {
 			t.Fatalf("Memory() = %+v, %v, %v", mem, ok, err)
@@ -360,4 +325,146 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, b, 0o755)
+}
+
+func TestAlarms_FireWhenUsageCrossesThreshold(t *testing.T) {
+	m, _ := openReal(t)
+	g, err := m.NewGroup("alarmed", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Remove() })
+	if g.V1Dir() == "" {
+		if _, err := (&Alarms{}).Arm(g, 1, 1); !errors.Is(err, ErrNoAlarm) {
+			t.Fatalf("Arm without a v1 memory cgroup: %v, want ErrNoAlarm", err)
+		}
+		t.Skip("no v1 memory cgroup here: no usage thresholds")
+	}
+	a, err := NewAlarms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan []uint64, 8)
+	waited := make(chan error, 1)
+	go func() { // owner: the test, which waits for waited
+		for {
+			ids, err := a.Wait(nil)
+			if err != nil {
+				waited <- err
+				return
+			}
+			batches <- ids
+		}
+	}()
+	grow, _ := startLeaker(t, m, g)
+	const mib = 1 << 20
+	u0, ok, err := g.UsageV1()
+	if err != nil || !ok {
+		t.Fatalf("UsageV1() = %d, %v, %v", u0, ok, err)
+	}
+	// The leaker grows 16 MiB a step: 8 crosses at the second, 7 at the
+	// third, 9 never (closed before).
+	far, err := a.Arm(g, u0+40*mib, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	near, err := a.Arm(g, u0+20*mib, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer near.Close()
+	closed, err := a.Arm(g, u0+24*mib, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	next := func(what string) []uint64 {
+		t.Helper()
+		select {
+		case ids := <-batches:
+			return ids
+		case err := <-waited:
+			t.Fatalf("Wait: %v before %s", err, what)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no alarm within 10s for %s", what)
+		}
+		return nil
+	}
+	usage := func() int64 {
+		u, _, err := g.UsageV1()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	grow()
+	grow()
+	if ids := next("20 MiB crossed"); !slices.Equal(ids, []uint64{8}) {
+		t.Fatalf("after 32 MiB of growth the alarms %v fired, want [8] (20 MiB) alone", ids)
+	}
+	if u := usage(); u < u0+20*mib {
+		t.Fatalf("alarm 8 fired at usage %d, below its threshold %d", u, u0+20*mib)
+	}
+	grow()
+	if ids := next("40 MiB crossed"); !slices.Equal(ids, []uint64{7}) {
+		t.Fatalf("after 48 MiB of growth the alarms %v fired, want [7] (40 MiB)", ids)
+	}
+	if u := usage(); u < u0+40*mib {
+		t.Fatalf("alarm 7 fired at usage %d, below its threshold %d", u, u0+40*mib)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Wait after Close: %v, want os.ErrClosed", err)
+	}
+	if _, err := a.Arm(g, u0, 10); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Arm after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// startLeaker starts the "leak" child in g as thorp starts a component
+// (in the cgroup from its fork on both hierarchies) and returns a
+// function that makes it grow by 16 MiB, touched, and waits until it has,
+// and its pid.
+func startLeaker(t *testing.T, m *Manager, g *Group) (grow func(), pid int) {
+	t.Helper()
+	sp := spawn.New()
+	t.Cleanup(func() { _ = sp.Close() })
+	stdinR, stdin, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close() })
+	dir, err := g.OpenDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	child, err := sp.Spawn(spawn.Spec{Argv: []string{os.Args[0]}, Environ: os.Environ(), Extra: []string{childEnv + "=leak"},
+		Stdin: stdinR, Cgroup: dir, V1Cgroup: g.V1Dir(), V1Home: m.V1Home()}, func(spawn.Exit) { close(exited) })
+	stdinR.Close()
+	if dir != nil {
+		dir.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = g.Kill()
+		<-exited
+		child.Stdout.Close()
+		child.Stderr.Close()
+	})
+	out := bufio.NewReader(child.Stdout)
+	return func() {
+		t.Helper()
+		if _, err := io.WriteString(stdin, "grow\n"); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := out.ReadString('\n'); err != nil || line != "ok\n" {
+			t.Fatalf("leaker answered %q, %v", line, err)
+		}
+	}, child.PID
 }
