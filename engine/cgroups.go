@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,42 @@ type cgroups struct {
 
 	mu    sync.Mutex
 	byPID map[int]*cgroup.Group
+
+	// spawned are the components that started a process in a cgroup
+	// since the sampler last took them (see takeSpawned); poke tells it.
+	spawned []*component
+	poke    chan struct{}
+}
+
+// watchesMemory reports whether the sampler can be woken by the kernel
+// when a process's memory grows (memory usage thresholds of the v1
+// memory controller; cgroup2 has none) instead of sampling every
+// memory_interval.
+func (cg *cgroups) watchesMemory() bool { return cg.m != nil && cg.m.MemoryV1() }
+
+// noteSpawn tells the sampler that c started a process in a cgroup, once
+// c's snapshot shows it: it has no alarm yet, so the sampler samples c at
+// once.
+func (cg *cgroups) noteSpawn(c *component) {
+	cg.mu.Lock()
+	if !slices.Contains(cg.spawned, c) {
+		cg.spawned = append(cg.spawned, c)
+	}
+	cg.mu.Unlock()
+	select {
+	case cg.poke <- struct{}{}:
+	default:
+	}
+}
+
+// takeSpawned returns the components noted since the last call, in buf.
+func (cg *cgroups) takeSpawned(buf []*component) []*component {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	buf = append(buf[:0], cg.spawned...)
+	clear(cg.spawned)
+	cg.spawned = cg.spawned[:0]
+	return buf
 }
 
 // open creates thorp's cgroups on layout l and logs which mode each part
@@ -30,6 +67,7 @@ type cgroups struct {
 func (cg *cgroups) open(l cgroup.Layout, log *slog.Logger) {
 	cg.m, cg.plan = cgroup.Open(l)
 	cg.byPID = map[int]*cgroup.Group{}
+	cg.poke = make(chan struct{}, 1)
 	lines := cg.plan.Lines()
 	args := make([]any, 0, 2*len(lines)+2)
 	if cg.m != nil {
@@ -111,6 +149,9 @@ func (s *Supervisor) spawnInto(c *component, instance int, p *process, spec spaw
 	cg.mu.Lock()
 	cg.byPID[child.PID] = g
 	cg.mu.Unlock()
+	if cg.watchesMemory() && watchable(c.cfg) {
+		c.spawnedWatched = true
+	}
 	return child, nil
 }
 

@@ -18,7 +18,13 @@ import (
 
 // withCgroups runs a Supervisor for comps with this host's cgroups; it
 // skips unless root, and fails when root cannot create them.
-func withCgroups(t *testing.T, comps ...config.Component) *Supervisor {
+func withCgroups(t testing.TB, comps ...config.Component) *Supervisor {
+	t.Helper()
+	return withCgroupsAnd(t, Options{}, comps...)
+}
+
+// withCgroupsAnd is withCgroups with opts (but for Cgroups).
+func withCgroupsAnd(t testing.TB, opts Options, comps ...config.Component) *Supervisor {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("creating cgroups needs root (CI runs these tests as root)")
@@ -27,7 +33,8 @@ func withCgroups(t *testing.T, comps ...config.Component) *Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSupervisorWith(t, Options{Cgroups: &l}, comps...)
+	opts.Cgroups = &l
+	s := startSupervisorWith(t, opts, comps...)
 	if s.cg.m == nil {
 		t.Fatalf("root cannot create cgroups here:\n%s", strings.Join(s.cg.plan.Lines(), "\n"))
 	}

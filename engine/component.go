@@ -54,10 +54,14 @@ type component struct {
 	restarts map[policies.Reason]int
 	lastWhy  policies.Reason
 	cpu      float64 // cumulative CPU seconds of every run
-	cron     cron.Schedule
-	nextCron time.Time     // next cron_restart; zero when none
-	sockets  []*heldSocket // bound by thorp, passed to every process
-	front    *front        // the balancer of a proxied component; nil without a proxy
+	// spawnedWatched: a process whose memory the kernel is to watch
+	// started since the last snapshot; the sampler is told once the
+	// snapshot shows it (see cgroups.noteSpawn).
+	spawnedWatched bool
+	cron           cron.Schedule
+	nextCron       time.Time     // next cron_restart; zero when none
+	sockets        []*heldSocket // bound by thorp, passed to every process
+	front          *front        // the balancer of a proxied component; nil without a proxy
 	// watcher restarts the component when a watched file changes; nil
 	// without watch (or when it could not start). watching is the config
 	// and cwd it was made for; watchGen tells its messages from those of
@@ -1241,6 +1245,10 @@ func (c *component) updateSnapshot() {
 		v.bal = c.front.bal
 	}
 	c.view.Store(v)
+	if c.spawnedWatched {
+		c.spawnedWatched = false
+		c.sup.cg.noteSpawn(c)
+	}
 }
 
 type logRef struct {

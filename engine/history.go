@@ -101,7 +101,7 @@ func (s *Supervisor) History(name string, window time.Duration) (History, error)
 // its instances, without samples.
 func (c *component) emptyHistory(window time.Duration) History {
 	cc := c.config()
-	h := History{Component: c.name, Window: window, Interval: sampleInterval(cc), Limit: int64(cc.MaxMemoryRestart),
+	h := History{Component: c.name, Window: window, Interval: c.sup.samplePeriod(cc), Limit: int64(cc.MaxMemoryRestart),
 		Restarts: []RestartMarker{}}
 	for _, in := range c.status().Instances {
 		h.Instances = append(h.Instances, noSamples(in.Index))
@@ -117,7 +117,7 @@ func noSamples(index int) InstanceHistory {
 // history copies out c's history over window; loop only.
 func (c *component) history(window time.Duration) History {
 	from := c.clock.Now().Add(-window)
-	h := History{Component: c.name, Window: window, Interval: sampleInterval(c.cfg), Limit: int64(c.cfg.MaxMemoryRestart),
+	h := History{Component: c.name, Window: window, Interval: c.sup.samplePeriod(c.cfg), Limit: int64(c.cfg.MaxMemoryRestart),
 		Instances: make([]InstanceHistory, 0, len(c.insts)), Restarts: []RestartMarker{}}
 	for _, in := range c.insts {
 		if in.series == nil {
@@ -137,9 +137,9 @@ func (c *component) history(window time.Duration) History {
 // record adds sample s of in to its series; loop only.
 func (c *component) record(in *instance, s usageSample) {
 	if in.series == nil {
-		in.series = newSeries(sampleInterval(c.cfg))
+		in.series = newSeries(c.sup.samplePeriod(c.cfg))
 	}
-	in.series.setInterval(sampleInterval(c.cfg))
+	in.series.setInterval(c.sup.samplePeriod(c.cfg))
 	in.series.add(s.time, s.rss, s.pss, s.cpuPct)
 }
 

@@ -21,6 +21,20 @@ const minSampleInterval = 100 * time.Millisecond
 // they are sampled at most this often, which keeps an idle thorp idle.
 const displayInterval = 5 * time.Second
 
+// watchedInterval is the sampling period of a component whose memory
+// limit the kernel watches (see memoryAlarms): a backstop for growth its
+// cgroup's usage does not show (pages charged to another cgroup) and the
+// refresh of the figures shown, as for components without a limit.
+const watchedInterval = displayInterval
+
+// minAlarmGap is the shortest time between two samples of a component of
+// which one is for an alarm or a new process: a sample made just before
+// the crossing (scheduled from the growth estimate) does not delay the
+// one the crossing's alarm asks for, and a cgroup whose usage keeps
+// crossing its threshold (file cache) is sampled at most 50 times a
+// second.
+const minAlarmGap = 20 * time.Millisecond
+
 // maxConfirmDelay bounds the wait for a confirming sample (see
 // confirmDelay).
 const maxConfirmDelay = 200 * time.Millisecond
@@ -42,6 +56,23 @@ func sampleInterval(c *config.Component) time.Duration {
 	d := max(c.MemoryInterval, minSampleInterval)
 	if c.MaxMemoryRestart == 0 && c.MemoryPolicy == nil {
 		d = max(d, displayInterval)
+	}
+	return d
+}
+
+// watchable reports whether c's memory limit can be watched by memory
+// usage thresholds: max_memory_restart without a memory_policy (a
+// policy judges every sample, taken every memory_interval).
+func watchable(c *config.Component) bool {
+	return c.MaxMemoryRestart > 0 && c.MemoryPolicy == nil
+}
+
+// samplePeriod is how often s samples c while nothing wakes it: its
+// sampleInterval, or watchedInterval when the kernel watches its memory.
+func (s *Supervisor) samplePeriod(c *config.Component) time.Duration {
+	d := sampleInterval(c)
+	if s.cg.watchesMemory() && watchable(c) {
+		d = max(d, watchedInterval)
 	}
 	return d
 }
@@ -107,6 +138,7 @@ type sampler struct {
 
 	// owned by the run goroutine
 	next     map[*component]time.Time
+	last     map[*component]time.Time // when c was last sampled
 	scanned  map[*component]time.Time // when c's trees were last read by a full scan
 	trees    map[treeKey][]proc.Ident
 	walkCost map[treeKey]int // files a proc.Walk of the tree reads
@@ -118,6 +150,8 @@ type sampler struct {
 	iticks   map[proc.Ident]uint64 // one instance's
 	cgReader cgroupReader          // see readerFor
 	swept    time.Time             // when the cgroup reader's kept stat files were last swept
+	alarms   memoryAlarms
+	spawned  []*component // cgroups.takeSpawned's, reused
 }
 
 type treeKey struct {
@@ -130,6 +164,7 @@ func newSampler(s *Supervisor) *sampler {
 	return &sampler{
 		sup:      s,
 		next:     map[*component]time.Time{},
+		last:     map[*component]time.Time{},
 		scanned:  map[*component]time.Time{},
 		trees:    map[treeKey][]proc.Ident{},
 		walkCost: map[treeKey]int{},
@@ -140,7 +175,9 @@ func newSampler(s *Supervisor) *sampler {
 }
 
 // run samples until ctx is done. It sleeps until the next component is
-// due (at least minSampleInterval), so an idle thorp wakes rarely.
+// due (at least minAlarmGap later; each component's own schedule keeps
+// minSampleInterval but after an alarm or a new process) or the kernel says a watched process's
+// memory crossed its threshold, so an idle thorp wakes rarely.
 func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	clk := sm.sup.clock
 	t := clk.NewTimer(minSampleInterval)
@@ -150,25 +187,65 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 			sm.cgReader.stats.Close()
 		}
 	}()
+	var poke <-chan struct{} // nil without cgroups: never ready
+	if sm.sup.cg.watchesMemory() {
+		poke = sm.sup.cg.poke
+		if err := sm.alarms.open(sm.sup.log); err != nil {
+			sm.sup.log.Warn("memory limits are sampled every memory_interval", "err", err)
+		}
+		defer sm.alarms.close()
+	}
 	for {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C():
-			next := sm.tick(now, comps())
-			t.Reset(max(next.Sub(clk.Now()), minSampleInterval))
+		case now = <-t.C():
+		case ids := <-sm.alarms.fired:
+			now = clk.Now()
+			for _, id := range ids {
+				if key, ok := sm.alarms.keys[id]; ok {
+					sm.sampleSoon(key.c, now)
+				}
+			}
+		case <-poke:
+			now = clk.Now()
+			sm.spawned = sm.sup.cg.takeSpawned(sm.spawned)
+			for _, c := range sm.spawned {
+				sm.sampleSoon(c, now)
+			}
+			clear(sm.spawned)
 		}
+		next := sm.tick(now, comps())
+		t.Reset(max(next.Sub(clk.Now()), minAlarmGap))
 	}
 }
 
-// nextSampleIn is how long until c is sampled again: its interval; the
+// sampleSoon makes c due now, or minAlarmGap after its previous sample
+// if that is later.
+func (sm *sampler) sampleSoon(c *component, now time.Time) {
+	at := now
+	if last, ok := sm.last[c]; ok {
+		at = maxTime(at, last.Add(minAlarmGap))
+	}
+	if next, ok := sm.next[c]; !ok || at.Before(next) {
+		sm.next[c] = at
+	}
+}
+
+// nextSampleIn is how long until c is sampled again: its interval (watchedInterval when watched); the
 // confirm delay when its last sample was over the limit and more samples
 // must confirm it (over); or sooner when the growth estimate of the
 // sample just taken says the limit will be crossed before then, ttl from
 // now (a steady leak is caught right after it crosses, not up to a whole
 // interval later; 0: no crossing expected).
-func nextSampleIn(cc *config.Component, ttl time.Duration, over bool) time.Duration {
+// watched: the kernel watches every process of c (see memoryAlarms), so
+// its interval is watchedInterval.
+func nextSampleIn(cc *config.Component, ttl time.Duration, over, watched bool) time.Duration {
 	d := sampleInterval(cc)
+	if watched {
+		d = max(d, watchedInterval)
+	}
 	if over && confirms(cc) {
 		d = min(d, confirmDelay(cc))
 	}
@@ -176,6 +253,18 @@ func nextSampleIn(cc *config.Component, ttl time.Duration, over bool) time.Durat
 		d = max(ttl+10*time.Millisecond, minSampleInterval)
 	}
 	return d
+}
+
+// nextSampleAt is when a component sampled at now is sampled again, d
+// later: a period of displayInterval or more ends at the next multiple of
+// it on the clock, the same for every component with that period, so that
+// components sampled apart (woken by their memory, started at different
+// times) are sampled in one pass again rather than each waking thorp.
+func nextSampleAt(now time.Time, d time.Duration) time.Time {
+	if d >= displayInterval {
+		return now.Truncate(d).Add(d)
+	}
+	return now.Add(d)
 }
 
 // dueComponent is a component sampled at this tick, with its status.
@@ -220,6 +309,10 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	for _, d := range due {
 		c, cc := d.c, d.cc
 		sampled[c] = true
+		sm.last[c] = now
+		watch := sm.alarms.on() && watchable(cc)
+		watched := watch  // every instance is watched or needs no watching
+		resample := false // an instance grew past its new threshold already
 		pss := cc.MemoryMeasure == "pss"
 		rd := sm.readerFor(cc, pass)
 		counter := sm.cpu[c]
@@ -233,6 +326,9 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		var ttl time.Duration // the soonest expected crossing of the limit
 		for _, in := range d.st.Instances {
 			if in.PID <= 0 {
+				// Between two processes it comes back soon; stopped
+				// or errored, it has nothing to watch.
+				watched = watched && (in.State == StateStopped || in.State == StateErrored)
 				continue
 			}
 			key := treeKey{c, in.Index, in.PID}
@@ -260,6 +356,10 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 				sm.growth[key] = ge
 			}
 			ge.Add(now, memory)
+			if watch {
+				ok, crossed := sm.alarms.arm(key, sm.sup.cg.group(in.PID), memory, int64(cc.MaxMemoryRestart))
+				watched, resample = watched && ok, resample || crossed
+			}
 			growth := ge.Estimate(int64(cc.MaxMemoryRestart), now)
 			if t := timeToLimit(growth, memory, int64(cc.MaxMemoryRestart)); t > 0 && (ttl == 0 || t < ttl) {
 				ttl = t
@@ -275,7 +375,10 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		if len(samples) > 0 {
 			posts = append(posts, post{c, samples})
 		}
-		sm.next[c] = now.Add(nextSampleIn(cc, ttl, over))
+		sm.next[c] = nextSampleAt(now, nextSampleIn(cc, ttl, over, watched))
+		if resample {
+			sm.next[c] = now.Add(minAlarmGap)
+		}
 		next = minTime(next, sm.next[c])
 	}
 	// Close the stat files of processes no longer read (a file is kept
@@ -307,6 +410,7 @@ func (sm *sampler) forget(comps []*component) {
 	for c := range sm.next {
 		if !live[c] {
 			delete(sm.next, c)
+			delete(sm.last, c)
 			delete(sm.scanned, c)
 			delete(sm.cpu, c)
 		}
@@ -324,6 +428,7 @@ func (sm *sampler) forgetTree(key treeKey) {
 	delete(sm.icpu, key)
 	delete(sm.walkCost, key)
 	delete(sm.growth, key)
+	sm.alarms.disarm(key)
 }
 
 // newPass returns the /proc reader of one tick: a full scan shared by the
@@ -435,6 +540,13 @@ func timeToLimit(g policies.Growth, memory, limit int64) time.Duration {
 		return max(time.Duration(secs*float64(time.Second)), 1)
 	}
 	return time.Hour
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func minTime(a, b time.Time) time.Time {

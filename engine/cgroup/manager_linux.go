@@ -145,6 +145,10 @@ func (m *Manager) Root() string {
 	return ""
 }
 
+// MemoryV1 reports whether its groups have a directory on the v1 memory
+// hierarchy: one whose usage thresholds Alarms can watch.
+func (m *Manager) MemoryV1() bool { return m.rootMem != "" }
+
 // V1Home is thorp's own cgroup on the v1 memory hierarchy, where a
 // thread that forked into a Group's V1Dir goes back to.
 func (m *Manager) V1Home() string { return m.plan.Layout.Memory }

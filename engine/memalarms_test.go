@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thorp-dev/thorp/engine/proc"
+)
+
+func TestSupervisor_CgroupMemoryAlarmStopsJumpWithoutTimer(t *testing.T) {
+	// On a clock the test never moves, no sampling timer fires: only the
+	// kernel's alarm on the cgroup's memory usage (v1 memory thresholds)
+	// or a new process wakes the sampler. A process whose memory jumps
+	// over max_memory_restart, which no growth estimate foresees, is
+	// stopped for memory all the same, and so is the process that
+	// replaces it.
+	const limit = 100 << 20
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	c := spikeComponent(t, "jumpy", limit+60<<20, limit)
+	c.MemorySamples = 1
+	c.RestartDelay = 0
+	s := withCgroupsAnd(t, Options{Clock: clk}, c)
+	if !s.cg.watchesMemory() {
+		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
+	}
+	if h, err := s.History("jumpy", time.Hour); err != nil || h.Interval != watchedInterval {
+		t.Fatalf("history interval %s (%v), want %s: the watched component is sampled at that period", h.Interval, err, watchedInterval)
+	}
+	// nudge fires the sampler's timer when it is due within minAlarmGap:
+	// the gap it keeps after a sample before the one an alarm or a new
+	// process asks for. A sample by schedule is memory_interval (1 s) or
+	// watchedInterval away: the clock never moves that far.
+	start := clk.Now()
+	nudge := func() {
+		if at, ok := clk.nextFire(); ok {
+			if d := at.Sub(clk.Now()); d <= minAlarmGap {
+				clk.Advance(max(d, 0))
+			}
+		}
+	}
+	listening := filepath.Join(s.cfg.Components[0].Cwd, "listening")
+	for run := 1; run <= 2; run++ {
+		// The new process is sampled (and its alarm armed) at once.
+		var pid int
+		waitFor(t, 10*time.Second, "a new process, sampled", func() bool {
+			nudge()
+			st := statusOf(t, s, "jumpy")
+			if st.State != StateRunning || st.PID <= 0 || st.MemoryBytes <= 0 || !proc.GroupAlive(st.PID) {
+				return false
+			}
+			if _, err := os.Stat(listening); err != nil {
+				return false
+			}
+			pid = st.PID
+			return true
+		})
+		if err := os.Remove(listening); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "a memory stop of the process whose memory jumped", func() bool {
+			nudge()
+			for _, e := range s.Events(0, "jumpy", time.Time{}) {
+				if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if moved := clk.Now().Sub(start); moved >= time.Second {
+		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
+	}
+}
