@@ -246,10 +246,20 @@ func (cg *cgroups) needsProc(d dueComponent) bool {
 	if cg.m == nil || d.cc.MemoryMeasure != "cgroup" || !cg.plan.Memory.Cgroup || !cg.plan.CPU.Cgroup {
 		return true
 	}
+	return !cg.tracksAll(d)
+}
+
+// tracksAll reports whether every instance of d with a process has a
+// cgroup: its processes are those cgroup.procs lists, so no pass over
+// /proc is needed to find one that left its process tree.
+func (cg *cgroups) tracksAll(d dueComponent) bool {
+	if cg.m == nil {
+		return false
+	}
 	for _, in := range d.st.Instances {
 		if in.PID > 0 && cg.group(in.PID) == nil {
-			return true
+			return false
 		}
 	}
-	return false
+	return true
 }

@@ -433,8 +433,9 @@ func (sm *sampler) forgetTree(key treeKey) {
 
 // newPass returns the /proc reader of one tick: a full scan shared by the
 // due components when walking their trees would read more files than the
-// scan did last time, when none was made yet, or when one of them was
-// last read by a scan fullScanEvery ago; else a walk of each tree.
+// scan did last time, when none was made yet, or when one of them whose
+// processes are not all in cgroups was last read by a scan
+// fullScanEvery ago; else a walk of each tree.
 func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 	files := 0
 	scan := sm.scanLen == 0
@@ -445,7 +446,9 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 		}
 	}
 	for _, d := range due {
-		if at, ok := sm.scanned[d.c]; !ok || now.Sub(at) >= fullScanEvery {
+		// A full scan finds processes that left the tree before a walk
+		// saw them; a cgroup lists those.
+		if at, ok := sm.scanned[d.c]; (!ok || now.Sub(at) >= fullScanEvery) && !sm.sup.cg.tracksAll(d) {
 			scan = true
 		}
 		for _, in := range d.st.Instances {
