@@ -234,6 +234,23 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 			busy, _ := procStat(b, pid)
 			b.StopTimer()
 			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			if mode == "http" {
+				// Every idle connection (parked by now) still serves its
+				// client's next request, and none is counted again.
+				for i, c := range conns {
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+						b.Fatalf("connection %d after idling: %v", i, err)
+					}
+					buf := make([]byte, 4096)
+					if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "\r\n\r\npid ") {
+						b.Fatalf("connection %d after idling: %q, %v", i, buf[:n], err)
+					}
+				}
+				if total := p.status(b).Proxy.ConnectionsTotal; total != total0+n {
+					b.Fatalf("connections_total %d after the idle connections' second requests, want %d", total, total0+n)
+				}
+			}
 			b.ReportMetric(float64(idle)/(1<<20), "idle-MiB")
 			b.ReportMetric(float64(busy)/(1<<20), "conns-MiB")
 			b.ReportMetric(float64(busy-idle)/(1<<20), "added-MiB")
