@@ -174,8 +174,10 @@ const idleWindow = 30 * time.Second
 // BenchmarkIdle measures what an idle supervisor costs with N components
 // of `sleep 100000`, every setting at its default, side by side in one
 // window of idleWindow: thorp without a memory limit, thorp with
-// max_memory_restart = "1GB" on every component (each then sampled every
-// second: the CPU figure is the memory sampler's), and supervisord with
+// max_memory_restart = "1GB" on every component (where the processes have
+// a v1 memory cgroup, as root on a hybrid or v1 host, each is sampled
+// every 5 s and when the kernel's memory threshold wakes thorp; elsewhere
+// every second), and supervisord with
 // the same programs (for N ≤ 50; skipped with a message when it is not
 // installed). For each: CPU in % of one core and runs per second (how
 // often one of its threads was put on a CPU: wake-ups, mostly), summed
