@@ -185,7 +185,7 @@ type cgroupReader struct {
 	pass     *procReader
 	byCgroup bool            // memory_measure = "cgroup"
 	pids     []int           // cgroup.procs, reused
-	stats    *proc.StatFiles // the listed processes' stat files, kept open between samples
+	stats    *proc.StatFiles // the listed processes' stat (or statm) files, kept open between samples
 }
 
 // cgroupCPU is the start time of the made-up process whose CPU ticks are
@@ -213,6 +213,13 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 	}
 	cpu, hasCPU, err := g.CPU()
 	hasCPU = hasCPU && err == nil
+	if !measured && !pss && hasCPU && r.pass.tab == nil {
+		// The RSS alone, from the listed processes' statm (cheaper
+		// than their stat). The tree stays empty: only a walk of /proc
+		// would use it, and it reads the group afresh.
+		rd.usage.RSS, _ = r.stats.ReadRSS(pids)
+		measured = true
+	}
 	var tab *proc.Table
 	if !measured || !hasCPU {
 		// The listed processes' stat: from the pass's scan, or read

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"syscall"
@@ -21,16 +22,82 @@ const maxKeptStatFiles = 4096
 // concurrent use.
 type StatFiles struct {
 	root  string
-	files map[int]int  // pid → open file
-	read  map[int]bool // pids read since the last Sweep
+	files map[int]int  // pid → open stat file
+	read  map[int]bool // pids whose stat was read since the last Sweep
+	statm map[int]int  // pid → open statm file (ReadRSS)
+	readm map[int]bool // pids whose statm was read since the last Sweep
 	buf   [maxStatSize + 1]byte
 }
 
 // NewStatFiles returns a StatFiles for the processes under root ("/proc"
 // normally). Close it when done.
 func NewStatFiles(root string) *StatFiles {
-	return &StatFiles{root: root, files: map[int]int{}, read: map[int]bool{}}
+	return &StatFiles{root: root, files: map[int]int{}, read: map[int]bool{}, statm: map[int]int{}, readm: map[int]bool{}}
 }
+
+// ReadRSS adds up the resident set size, in bytes, of those of pids that
+// are still there, from their statm files, kept open as stat files are,
+// and returns how many it read. statm is read in about a third of the
+// time of stat (the kernel formats seven numbers instead of fifty-two)
+// and its resident figure is VmRSS of /proc/PID/status, the per-CPU
+// counters summed, where stat's rss field may lag it by a few hundred KiB.
+func (f *StatFiles) ReadRSS(pids []int) (rss int64, n int) {
+	for _, pid := range pids {
+		if pages, err := f.residentPages(pid); err == nil {
+			rss += pages * pageSize
+			n++
+		}
+	}
+	return rss, n
+}
+
+func (f *StatFiles) residentPages(pid int) (int64, error) {
+	if pid <= 0 {
+		return 0, errNotPID
+	}
+	if fd, ok := f.statm[pid]; ok {
+		if pages, err := f.preadStatm(fd); err == nil {
+			f.readm[pid] = true
+			return pages, nil
+		}
+		rawClose(fd) // that process is gone: pid may be another's now
+		delete(f.statm, pid)
+	}
+	fd, err := rawOpenat(atCWD, f.root+"/"+strconv.Itoa(pid)+"/statm")
+	if err != nil {
+		return 0, err
+	}
+	pages, err := f.preadStatm(fd)
+	if err != nil || len(f.statm) >= maxKeptStatFiles {
+		rawClose(fd)
+		return pages, err
+	}
+	f.statm[pid] = fd
+	f.readm[pid] = true
+	return pages, nil
+}
+
+// preadStatm reads a statm file ("size resident shared text lib data dt",
+// in pages) and returns its resident field.
+func (f *StatFiles) preadStatm(fd int) (int64, error) {
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), 0, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		_, rest, ok := bytes.Cut(f.buf[:n], []byte{' '})
+		if !ok {
+			return 0, errBadStatm
+		}
+		field, _, _ := bytes.Cut(rest, []byte{' '})
+		return strconv.ParseInt(string(field), 10, 64)
+	}
+}
+
+var errBadStatm = errors.New("statm has no resident field")
 
 // ReadStats reads the stat of each of pids into a Table, for processes
 // known some other way (a cgroup's cgroup.procs): one file per process,
@@ -95,19 +162,26 @@ func (f *StatFiles) pread(fd, pid int) (Stat, error) {
 
 // Sweep closes the files of processes not read since the previous Sweep.
 func (f *StatFiles) Sweep() {
-	for pid, fd := range f.files {
-		if !f.read[pid] {
+	sweep(f.files, f.read)
+	sweep(f.statm, f.readm)
+}
+
+func sweep(files map[int]int, read map[int]bool) {
+	for pid, fd := range files {
+		if !read[pid] {
 			rawClose(fd)
-			delete(f.files, pid)
+			delete(files, pid)
 		}
 	}
-	clear(f.read)
+	clear(read)
 }
 
 // Close closes every file f keeps open.
 func (f *StatFiles) Close() {
-	for pid, fd := range f.files {
-		rawClose(fd)
-		delete(f.files, pid)
+	for _, files := range []map[int]int{f.files, f.statm} {
+		for pid, fd := range files {
+			rawClose(fd)
+			delete(files, pid)
+		}
 	}
 }

@@ -3,7 +3,10 @@ package proc
 import (
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // StatFiles reads a live process through its kept file, leaves it out
@@ -60,5 +63,70 @@ func TestReadStats_RealSkipsTheGone(t *testing.T) {
 	tab := f.ReadStats([]int{os.Getpid(), child.Process.Pid, 1 << 30})
 	if _, ok := tab.Get(child.Process.Pid); !ok || tab.Len() != 2 {
 		t.Errorf("ReadStats(self, child, gone) = %d processes, want self and the child", tab.Len())
+	}
+}
+
+// ReadRSS adds up VmRSS (of /proc/PID/status) through kept statm files,
+// leaves out a process once it has exited, and Sweep closes the files of
+// processes no longer read.
+func TestStatFiles_ReadRSSIsVmRSS(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid := cmd.Process.Pid
+	vmRSS := func() int64 {
+		t.Helper()
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return kb << 10
+			}
+		}
+		return 0
+	}
+	f := NewStatFiles("/proc")
+	defer f.Close()
+	// Compared with VmRSS read just before and after, once those agree
+	// (the child's RSS moves while it execs sleep).
+	for agreed, deadline := 0, time.Now().Add(10*time.Second); agreed < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the child's RSS never held still")
+		}
+		before := vmRSS()
+		rss, n := f.ReadRSS([]int{pid, 1 << 30})
+		if after := vmRSS(); before != after || before == 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if n != 1 || rss != before {
+			t.Fatalf("ReadRSS(sleep, gone) = %d bytes of %d processes, want %d of 1 (VmRSS)", rss, n, before)
+		}
+		if len(f.statm) != 1 {
+			t.Fatalf("%d statm files kept, want 1", len(f.statm))
+		}
+		f.Sweep()
+		agreed++
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if rss, n := f.ReadRSS([]int{pid}); n != 0 || rss != 0 {
+		t.Fatalf("ReadRSS after the process was reaped: %d bytes of %d processes, want none", rss, n)
+	}
+	f.ReadRSS([]int{os.Getpid()})
+	f.Sweep()
+	f.Sweep() // not read since the previous Sweep
+	if len(f.statm) != 0 {
+		t.Fatalf("%d statm files kept after a Sweep with no read", len(f.statm))
 	}
 }
