@@ -175,9 +175,10 @@ func newSampler(s *Supervisor) *sampler {
 }
 
 // run samples until ctx is done. It sleeps until the next component is
-// due (at least minAlarmGap later; each component's own schedule keeps
-// minSampleInterval but after an alarm or a new process) or the kernel says a watched process's
-// memory crossed its threshold, so an idle thorp wakes rarely.
+// due (each component's own schedule keeps minSampleInterval between
+// samples, minAlarmGap after an alarm or a new process), until the kernel
+// says a watched process's memory crossed its threshold, or until a
+// component starts a process to watch, so an idle thorp wakes rarely.
 func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	clk := sm.sup.clock
 	t := clk.NewTimer(minSampleInterval)
@@ -233,14 +234,13 @@ func (sm *sampler) sampleSoon(c *component, now time.Time) {
 	}
 }
 
-// nextSampleIn is how long until c is sampled again: its interval (watchedInterval when watched); the
-// confirm delay when its last sample was over the limit and more samples
+// nextSampleIn is how long until c is sampled again: its interval (at
+// least watchedInterval when watched: the kernel watches every process of
+// c, see memoryAlarms); the confirm delay when its last sample was over the limit and more samples
 // must confirm it (over); or sooner when the growth estimate of the
 // sample just taken says the limit will be crossed before then, ttl from
 // now (a steady leak is caught right after it crosses, not up to a whole
 // interval later; 0: no crossing expected).
-// watched: the kernel watches every process of c (see memoryAlarms), so
-// its interval is watchedInterval.
 func nextSampleIn(cc *config.Component, ttl time.Duration, over, watched bool) time.Duration {
 	d := sampleInterval(cc)
 	if watched {
@@ -359,6 +359,8 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			if watch {
 				ok, crossed := sm.alarms.arm(key, sm.sup.cg.group(in.PID), memory, int64(cc.MaxMemoryRestart))
 				watched, resample = watched && ok, resample || crossed
+			} else {
+				sm.alarms.disarm(key) // a reload took the limit away or set a memory_policy
 			}
 			growth := ge.Estimate(int64(cc.MaxMemoryRestart), now)
 			if t := timeToLimit(growth, memory, int64(cc.MaxMemoryRestart)); t > 0 && (ttl == 0 || t < ttl) {
