@@ -25,10 +25,10 @@ type cgroups struct {
 	mu    sync.Mutex
 	byPID map[int]*cgroup.Group
 
-	// spawned are the components that started a process in a cgroup
-	// since the sampler last took them (see takeSpawned); poke tells it.
-	spawned []*component
-	poke    chan struct{}
+	// asked are the components to sample at once, since the sampler
+	// last took them (see askSample); poke tells it.
+	asked []*component
+	poke  chan struct{}
 }
 
 // watchesMemory reports whether the sampler can be woken by the kernel
@@ -37,13 +37,13 @@ type cgroups struct {
 // memory_interval.
 func (cg *cgroups) watchesMemory() bool { return cg.m != nil && cg.m.MemoryV1() }
 
-// noteSpawn tells the sampler that c started a process in a cgroup, once
-// c's snapshot shows it: it has no alarm yet, so the sampler samples c at
-// once.
-func (cg *cgroups) noteSpawn(c *component) {
+// askSample makes the sampler sample c at once, once c's snapshot shows
+// why: a process started in a cgroup (it has no alarm yet), or a reload
+// changed how c's memory is judged (its alarms are for the old limit).
+func (cg *cgroups) askSample(c *component) {
 	cg.mu.Lock()
-	if !slices.Contains(cg.spawned, c) {
-		cg.spawned = append(cg.spawned, c)
+	if !slices.Contains(cg.asked, c) {
+		cg.asked = append(cg.asked, c)
 	}
 	cg.mu.Unlock()
 	select {
@@ -52,13 +52,13 @@ func (cg *cgroups) noteSpawn(c *component) {
 	}
 }
 
-// takeSpawned returns the components noted since the last call, in buf.
-func (cg *cgroups) takeSpawned(buf []*component) []*component {
+// takeAsked returns the components asked for since the last call, in buf.
+func (cg *cgroups) takeAsked(buf []*component) []*component {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	buf = append(buf[:0], cg.spawned...)
-	clear(cg.spawned)
-	cg.spawned = cg.spawned[:0]
+	buf = append(buf[:0], cg.asked...)
+	clear(cg.asked)
+	cg.asked = cg.asked[:0]
 	return buf
 }
 
@@ -150,7 +150,7 @@ func (s *Supervisor) spawnInto(c *component, instance int, p *process, spec spaw
 	cg.byPID[child.PID] = g
 	cg.mu.Unlock()
 	if cg.watchesMemory() && watchable(c.cfg) {
-		c.spawnedWatched = true
+		c.askSample = true
 	}
 	return child, nil
 }

@@ -54,14 +54,15 @@ type component struct {
 	restarts map[policies.Reason]int
 	lastWhy  policies.Reason
 	cpu      float64 // cumulative CPU seconds of every run
-	// spawnedWatched: a process whose memory the kernel is to watch
-	// started since the last snapshot; the sampler is told once the
-	// snapshot shows it (see cgroups.noteSpawn).
-	spawnedWatched bool
-	cron           cron.Schedule
-	nextCron       time.Time     // next cron_restart; zero when none
-	sockets        []*heldSocket // bound by thorp, passed to every process
-	front          *front        // the balancer of a proxied component; nil without a proxy
+	// askSample: since the last snapshot a process whose memory the
+	// kernel is to watch started, or a reload changed how c's memory is
+	// judged; the sampler is told once the snapshot shows it (see
+	// cgroups.askSample).
+	askSample bool
+	cron      cron.Schedule
+	nextCron  time.Time     // next cron_restart; zero when none
+	sockets   []*heldSocket // bound by thorp, passed to every process
+	front     *front        // the balancer of a proxied component; nil without a proxy
 	// watcher restarts the component when a watched file changes; nil
 	// without watch (or when it could not start). watching is the config
 	// and cwd it was made for; watchGen tells its messages from those of
@@ -550,6 +551,9 @@ func (c *component) handle(r request) {
 		if c.scaled > 0 && r.cfg.Instances != c.cfg.Instances {
 			c.scaled = 0
 		}
+		// A watched component is sampled rarely, and its thresholds
+		// are those of the old settings: it is sampled at once.
+		c.askSample = c.askSample || c.sup.cg.watchesMemory() && !sameMemoryJudgement(c.cfg, r.cfg)
 		c.cfg = r.cfg
 		if r.out != nil {
 			c.setLogs(r.out, r.errLog)
@@ -1245,9 +1249,9 @@ func (c *component) updateSnapshot() {
 		v.bal = c.front.bal
 	}
 	c.view.Store(v)
-	if c.spawnedWatched {
-		c.spawnedWatched = false
-		c.sup.cg.noteSpawn(c)
+	if c.askSample {
+		c.askSample = false
+		c.sup.cg.askSample(c)
 	}
 }
 

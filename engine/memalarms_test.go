@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -73,6 +74,67 @@ func TestSupervisor_CgroupMemoryAlarmStopsJumpWithoutTimer(t *testing.T) {
 			return false
 		})
 	}
+	if moved := clk.Now().Sub(start); moved >= time.Second {
+		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
+	}
+}
+
+func TestSupervisor_CgroupMemoryAlarmReloadLowerLimitSamplesAtOnce(t *testing.T) {
+	// A watched component is sampled by schedule every watchedInterval
+	// only; its threshold was armed for the limit it had. A reload that
+	// lowers max_memory_restart below the memory the process already
+	// holds crosses nothing the kernel watches: the sampler must sample
+	// it at once, not at its next scheduled sample (the clock, moved only
+	// by the minAlarmGap an alarm or a new process keeps, never gets
+	// there).
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	c := spikeComponent(t, "lowered", 1<<20, 1<<30)
+	c.MemorySamples = 1
+	c.RestartDelay = 0
+	s := withCgroupsAnd(t, Options{Clock: clk}, c)
+	if !s.cg.watchesMemory() {
+		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
+	}
+	start := clk.Now()
+	nudge := func() {
+		if at, ok := clk.nextFire(); ok {
+			if d := at.Sub(clk.Now()); d <= minAlarmGap {
+				clk.Advance(max(d, 0))
+			}
+		}
+	}
+	listening := filepath.Join(c.Cwd, "listening")
+	var pid int
+	waitFor(t, 10*time.Second, "the process, sampled", func() bool {
+		nudge()
+		st := statusOf(t, s, "lowered")
+		if st.State != StateRunning || st.PID <= 0 || st.MemoryBytes <= 0 {
+			return false
+		}
+		if _, err := os.Stat(listening); err != nil {
+			return false
+		}
+		pid = st.PID
+		return true
+	})
+	// Any process of the test binary holds more than 1 MiB.
+	lowered := c
+	lowered.MaxMemoryRestart = 1 << 20
+	if _, err := s.Reload(context.Background(), testConfig(t, lowered)); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, s, "lowered"); st.PID != pid {
+		t.Fatalf("the reload replaced process %d with %d: only the limit changed", pid, st.PID)
+	}
+	waitFor(t, 10*time.Second, "a memory stop of the process over the lowered limit", func() bool {
+		nudge()
+		for _, e := range s.Events(0, "lowered", time.Time{}) {
+			if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" {
+				return true
+			}
+		}
+		return false
+	})
 	if moved := clk.Now().Sub(start); moved >= time.Second {
 		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
 	}

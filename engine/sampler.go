@@ -60,6 +60,14 @@ func sampleInterval(c *config.Component) time.Duration {
 	return d
 }
 
+// sameMemoryJudgement reports whether a and b judge and sample memory
+// alike: a reload that changes any of it must not wait for the next
+// scheduled sample of a watched component (see askSample).
+func sameMemoryJudgement(a, b *config.Component) bool {
+	return a.MaxMemoryRestart == b.MaxMemoryRestart && config.SameFunc(a.MemoryPolicy, b.MemoryPolicy) &&
+		a.MemoryMeasure == b.MemoryMeasure && a.MemoryInterval == b.MemoryInterval && a.MemorySamples == b.MemorySamples
+}
+
 // watchable reports whether c's memory limit can be watched by memory
 // usage thresholds: max_memory_restart without a memory_policy (a
 // policy judges every sample, taken every memory_interval).
@@ -151,7 +159,7 @@ type sampler struct {
 	cgReader cgroupReader          // see readerFor
 	swept    time.Time             // when the cgroup reader's kept stat files were last swept
 	alarms   memoryAlarms
-	spawned  []*component // cgroups.takeSpawned's, reused
+	asked    []*component // cgroups.takeAsked's, reused
 }
 
 type treeKey struct {
@@ -178,7 +186,8 @@ func newSampler(s *Supervisor) *sampler {
 // due (each component's own schedule keeps minSampleInterval between
 // samples, minAlarmGap after an alarm or a new process), until the kernel
 // says a watched process's memory crossed its threshold, or until a
-// component starts a process to watch, so an idle thorp wakes rarely.
+// component asks for a sample (it started a process to watch, or a reload
+// changed its memory settings), so an idle thorp wakes rarely.
 func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 	clk := sm.sup.clock
 	t := clk.NewTimer(minSampleInterval)
@@ -211,11 +220,11 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 			}
 		case <-poke:
 			now = clk.Now()
-			sm.spawned = sm.sup.cg.takeSpawned(sm.spawned)
-			for _, c := range sm.spawned {
+			sm.asked = sm.sup.cg.takeAsked(sm.asked)
+			for _, c := range sm.asked {
 				sm.sampleSoon(c, now)
 			}
-			clear(sm.spawned)
+			clear(sm.asked)
 		}
 		next := sm.tick(now, comps())
 		t.Reset(max(next.Sub(clk.Now()), minAlarmGap))
