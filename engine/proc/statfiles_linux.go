@@ -22,17 +22,26 @@ const maxKeptStatFiles = 4096
 // concurrent use.
 type StatFiles struct {
 	root  string
-	files map[int]int  // pid → open stat file
-	read  map[int]bool // pids whose stat was read since the last Sweep
-	statm map[int]int  // pid → open statm file (ReadRSS)
-	readm map[int]bool // pids whose statm was read since the last Sweep
+	stats keptFiles // stat files (ReadStats)
+	statm keptFiles // statm files (ReadRSS)
 	buf   [maxStatSize + 1]byte
+}
+
+// keptFiles is one kind of file of each process, kept open between reads.
+type keptFiles struct {
+	name string       // "stat" or "statm"
+	fds  map[int]int  // pid → open file
+	read map[int]bool // pids whose file was read since the last Sweep
+}
+
+func newKeptFiles(name string) keptFiles {
+	return keptFiles{name: name, fds: map[int]int{}, read: map[int]bool{}}
 }
 
 // NewStatFiles returns a StatFiles for the processes under root ("/proc"
 // normally). Close it when done.
 func NewStatFiles(root string) *StatFiles {
-	return &StatFiles{root: root, files: map[int]int{}, read: map[int]bool{}, statm: map[int]int{}, readm: map[int]bool{}}
+	return &StatFiles{root: root, stats: newKeptFiles("stat"), statm: newKeptFiles("statm")}
 }
 
 // ReadRSS adds up the resident set size, in bytes, of those of pids that
@@ -43,7 +52,7 @@ func NewStatFiles(root string) *StatFiles {
 // counters summed, where stat's rss field may lag it by a few hundred KiB.
 func (f *StatFiles) ReadRSS(pids []int) (rss int64, n int) {
 	for _, pid := range pids {
-		if pages, err := f.residentPages(pid); err == nil {
+		if pages, err := readKept(f, &f.statm, pid, parseStatmResident); err == nil {
 			rss += pages * pageSize
 			n++
 		}
@@ -51,50 +60,15 @@ func (f *StatFiles) ReadRSS(pids []int) (rss int64, n int) {
 	return rss, n
 }
 
-func (f *StatFiles) residentPages(pid int) (int64, error) {
-	if pid <= 0 {
-		return 0, errNotPID
+// parseStatmResident returns the resident field of a statm file ("size
+// resident shared text lib data dt", in pages).
+func parseStatmResident(b []byte, _ int) (int64, error) {
+	_, rest, ok := bytes.Cut(b, []byte{' '})
+	if !ok {
+		return 0, errBadStatm
 	}
-	if fd, ok := f.statm[pid]; ok {
-		if pages, err := f.preadStatm(fd); err == nil {
-			f.readm[pid] = true
-			return pages, nil
-		}
-		rawClose(fd) // that process is gone: pid may be another's now
-		delete(f.statm, pid)
-	}
-	fd, err := rawOpenat(atCWD, f.root+"/"+strconv.Itoa(pid)+"/statm")
-	if err != nil {
-		return 0, err
-	}
-	pages, err := f.preadStatm(fd)
-	if err != nil || len(f.statm) >= maxKeptStatFiles {
-		rawClose(fd)
-		return pages, err
-	}
-	f.statm[pid] = fd
-	f.readm[pid] = true
-	return pages, nil
-}
-
-// preadStatm reads a statm file ("size resident shared text lib data dt",
-// in pages) and returns its resident field.
-func (f *StatFiles) preadStatm(fd int) (int64, error) {
-	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), 0, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, errno
-		}
-		_, rest, ok := bytes.Cut(f.buf[:n], []byte{' '})
-		if !ok {
-			return 0, errBadStatm
-		}
-		field, _, _ := bytes.Cut(rest, []byte{' '})
-		return strconv.ParseInt(string(field), 10, 64)
-	}
+	field, _, _ := bytes.Cut(rest, []byte{' '})
+	return strconv.ParseInt(string(field), 10, 64)
 }
 
 var errBadStatm = errors.New("statm has no resident field")
@@ -105,83 +79,95 @@ var errBadStatm = errors.New("statm has no resident field")
 func (f *StatFiles) ReadStats(pids []int) *Table {
 	procs := make([]Stat, 0, len(pids))
 	for _, pid := range pids {
-		if s, err := f.stat(pid); err == nil {
+		if s, err := readKept(f, &f.stats, pid, parseStatOf); err == nil {
 			procs = append(procs, s)
 		}
 	}
 	return newTable(procs)
 }
 
-var errNotPID = errors.New("not a pid")
-
-func (f *StatFiles) stat(pid int) (Stat, error) {
-	if pid <= 0 {
-		return Stat{}, errNotPID
+// parseStatOf parses the stat file of pid.
+func parseStatOf(b []byte, pid int) (Stat, error) {
+	s, err := parseStat(b)
+	if err == nil && s.PID != pid {
+		err = errNotPID
 	}
-	if fd, ok := f.files[pid]; ok {
-		if s, err := f.pread(fd, pid); err == nil {
-			f.read[pid] = true
-			return s, nil
-		}
-		rawClose(fd) // that process is gone: pid may be another's now
-		delete(f.files, pid)
-	}
-	fd, err := rawOpenat(atCWD, f.root+"/"+strconv.Itoa(pid)+"/stat")
-	if err != nil {
-		return Stat{}, err
-	}
-	s, err := f.pread(fd, pid)
-	if err != nil || len(f.files) >= maxKeptStatFiles {
-		rawClose(fd)
-		return s, err
-	}
-	f.files[pid] = fd
-	f.read[pid] = true
-	return s, nil
+	return s, err
 }
 
-func (f *StatFiles) pread(fd, pid int) (Stat, error) {
+var errNotPID = errors.New("not a pid")
+
+// readKept reads k's file of pid with parse: from the file kept open
+// for pid, or, when there is none or its process is gone, from the file
+// opened anew by pid, which is then kept (up to maxKeptStatFiles).
+func readKept[T any](f *StatFiles, k *keptFiles, pid int, parse func(b []byte, pid int) (T, error)) (T, error) {
+	var zero T
+	if pid <= 0 {
+		return zero, errNotPID
+	}
+	if fd, ok := k.fds[pid]; ok {
+		if v, err := pread(f, fd, pid, parse); err == nil {
+			k.read[pid] = true
+			return v, nil
+		}
+		rawClose(fd) // that process is gone: pid may be another's now
+		delete(k.fds, pid)
+	}
+	fd, err := rawOpenat(atCWD, f.root+"/"+strconv.Itoa(pid)+"/"+k.name)
+	if err != nil {
+		return zero, err
+	}
+	v, err := pread(f, fd, pid, parse)
+	if err != nil || len(k.fds) >= maxKeptStatFiles {
+		rawClose(fd)
+		return v, err
+	}
+	k.fds[pid] = fd
+	k.read[pid] = true
+	return v, nil
+}
+
+// pread reads the file fd, whole, into f's buffer and parses it.
+func pread[T any](f *StatFiles, fd, pid int, parse func(b []byte, pid int) (T, error)) (T, error) {
 	for {
 		n, _, errno := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), 0, 0, 0)
 		if errno == syscall.EINTR {
 			continue
 		}
 		if errno != 0 {
-			return Stat{}, errno
+			var zero T
+			return zero, errno
 		}
 		if int(n) == len(f.buf) {
-			return Stat{}, errStatTooLarge
+			var zero T
+			return zero, errStatTooLarge
 		}
-		s, err := parseStat(f.buf[:n])
-		if err == nil && s.PID != pid {
-			err = errNotPID
-		}
-		return s, err
+		return parse(f.buf[:n], pid)
 	}
 }
 
 // Sweep closes the files of processes not read since the previous Sweep.
 func (f *StatFiles) Sweep() {
-	sweep(f.files, f.read)
-	sweep(f.statm, f.readm)
+	f.stats.sweep()
+	f.statm.sweep()
 }
 
-func sweep(files map[int]int, read map[int]bool) {
-	for pid, fd := range files {
-		if !read[pid] {
+func (k *keptFiles) sweep() {
+	for pid, fd := range k.fds {
+		if !k.read[pid] {
 			rawClose(fd)
-			delete(files, pid)
+			delete(k.fds, pid)
 		}
 	}
-	clear(read)
+	clear(k.read)
 }
 
 // Close closes every file f keeps open.
 func (f *StatFiles) Close() {
-	for _, files := range []map[int]int{f.files, f.statm} {
-		for pid, fd := range files {
+	for _, k := range []*keptFiles{&f.stats, &f.statm} {
+		for pid, fd := range k.fds {
 			rawClose(fd)
-			delete(files, pid)
+			delete(k.fds, pid)
 		}
 	}
 }

@@ -29,8 +29,8 @@ func TestStatFilesKeepsFilesOfLiveProcesses(t *testing.T) {
 		if !ok || s.StartTime != want.StartTime {
 			t.Fatalf("read %d: %+v, %v; want start time %d", i, s, ok, want.StartTime)
 		}
-		if len(f.files) != 1 {
-			t.Fatalf("read %d: %d files kept, want 1", i, len(f.files))
+		if len(f.stats.fds) != 1 {
+			t.Fatalf("read %d: %d files kept, want 1", i, len(f.stats.fds))
 		}
 		f.Sweep()
 	}
@@ -41,14 +41,14 @@ func TestStatFilesKeepsFilesOfLiveProcesses(t *testing.T) {
 	if tab := f.ReadStats([]int{pid}); tab.Len() != 0 {
 		t.Fatalf("read after the process was reaped: %d processes, want 0", tab.Len())
 	}
-	if len(f.files) != 0 {
-		t.Fatalf("%d files kept for a process that is gone", len(f.files))
+	if len(f.stats.fds) != 0 {
+		t.Fatalf("%d files kept for a process that is gone", len(f.stats.fds))
 	}
 	f.ReadStats([]int{1})
 	f.Sweep()
 	f.Sweep() // pid 1 not read since the previous Sweep
-	if len(f.files) != 0 {
-		t.Fatalf("%d files kept after a Sweep with no read", len(f.files))
+	if len(f.stats.fds) != 0 {
+		t.Fatalf("%d files kept after a Sweep with no read", len(f.stats.fds))
 	}
 }
 
@@ -110,8 +110,8 @@ func TestStatFiles_ReadRSSIsVmRSS(t *testing.T) {
 		if n != 1 || rss != before {
 			t.Fatalf("ReadRSS(sleep, gone) = %d bytes of %d processes, want %d of 1 (VmRSS)", rss, n, before)
 		}
-		if len(f.statm) != 1 {
-			t.Fatalf("%d statm files kept, want 1", len(f.statm))
+		if len(f.statm.fds) != 1 {
+			t.Fatalf("%d statm files kept, want 1", len(f.statm.fds))
 		}
 		f.Sweep()
 		agreed++
@@ -126,7 +126,7 @@ func TestStatFiles_ReadRSSIsVmRSS(t *testing.T) {
 	f.ReadRSS([]int{os.Getpid()})
 	f.Sweep()
 	f.Sweep() // not read since the previous Sweep
-	if len(f.statm) != 0 {
-		t.Fatalf("%d statm files kept after a Sweep with no read", len(f.statm))
+	if len(f.statm.fds) != 0 {
+		t.Fatalf("%d statm files kept after a Sweep with no read", len(f.statm.fds))
 	}
 }
