@@ -22,7 +22,10 @@ import (
 // idle or not: about 18 KiB per idle keep-alive connection. A connection
 // idle for parkAfter is therefore taken from the server and parked: the
 // server's idle timeout is parkAfter, and when that read times out with
-// nothing read, its Close is turned into parking, which leaves only the
+// nothing read and nothing of a next request in the server's buffer
+// (the start of one sent with the previous request: the connection is
+// closed then, as net/http closes it), its Close is turned into parking,
+// which leaves only the
 // socket and a goroutine with a small stack waiting for it to become
 // readable. When the client sends its next request the connection is
 // handed back to the server (through a second Serve on returnedConns) as
@@ -56,18 +59,24 @@ type clientConn struct {
 	idle      bool      // between StateIdle and StateActive
 	idleRead  bool      // something was read while idle
 	idleSince time.Time // when it last became idle
+	bufSize   int       // the server's read buffer: its first read, into the empty buffer
 
 	parkable atomic.Bool // the idle read timed out with nothing read: Close parks
 	returned bool        // handed back after parking: not a new client
 }
 
 // Read reads for the server, noting a wait for the next request that ran
-// out with nothing read.
+// out with nothing read. A read into less than the server's whole buffer
+// means that the server holds bytes already read (the start of the next
+// request, sent with the previous one): parking would lose them.
 func (c *clientConn) Read(p []byte) (int, error) {
+	if c.bufSize == 0 {
+		c.bufSize = len(p)
+	}
 	n, err := c.Conn.Read(p)
 	if c.idle {
 		c.idleRead = c.idleRead || n > 0
-		if err != nil && !c.idleRead && errors.Is(err, os.ErrDeadlineExceeded) {
+		if err != nil && !c.idleRead && len(p) >= c.bufSize && errors.Is(err, os.ErrDeadlineExceeded) {
 			c.parkable.Store(true)
 		}
 	}

@@ -106,3 +106,46 @@ func TestBalancer_HTTP_ParkedConnectionTimesOut(t *testing.T) {
 		t.Errorf("%d still parked", n)
 	}
 }
+
+// A client that sent the start of its next request with the previous one
+// and then paused has those bytes in the server's buffer: its connection
+// is not parked (the bytes would be lost and the rest of the request
+// answered 400) but closed at the server's idle timeout, unanswered, as
+// net/http closes it.
+func TestBalancer_HTTP_PartialNextRequestNotParked(t *testing.T) {
+	t.Cleanup(balancer.SetParkTimes(20*time.Millisecond, time.Minute)) // after the Balancer's Close
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	b.Add(1, 1, newHTTPBackend(t, named("a")).addr())
+	c := connect(t, ln.Addr().String())
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGE"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, res.Body); err != nil || res.StatusCode != 200 {
+		t.Fatalf("first request: %d, %v", res.StatusCode, err)
+	}
+	closed := make(chan error, 1) // the reader ends at the latest when the test closes c
+	go func() {
+		_, err := r.ReadByte()
+		closed <- err
+	}()
+	var readErr error
+	eventually(t, "the connection to be parked or closed", func() bool {
+		select {
+		case readErr = <-closed:
+			return true
+		default:
+			return b.Parked() > 0
+		}
+	})
+	if n := b.Parked(); n > 0 {
+		t.Fatalf("parked with the start of its next request in the server's buffer (%d parked)", n)
+	}
+	if readErr != io.EOF {
+		t.Fatalf("after the idle timeout: %v, want EOF", readErr)
+	}
+}
