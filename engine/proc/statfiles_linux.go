@@ -8,8 +8,9 @@ import (
 	"unsafe"
 )
 
-// maxKeptStatFiles bounds the files a StatFiles keeps open; the stat
-// files of processes beyond it are opened for each read.
+// maxKeptStatFiles bounds the stat files a StatFiles keeps open, and
+// apart from them its statm files (ReadRSS); the files of processes
+// beyond it are opened for each read.
 const maxKeptStatFiles = 4096
 
 // StatFiles reads the stat files of processes that are read again and
