@@ -139,3 +139,73 @@ func TestSupervisor_CgroupMemoryAlarmReloadLowerLimitSamplesAtOnce(t *testing.T)
 		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
 	}
 }
+
+// armedAlarms counts the memory alarms this process holds: their
+// eventfds (nothing else in thorp makes one; tests do not run in
+// parallel, and a finished test's supervisor closed its alarms).
+func armedAlarms(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && l == "anon_inode:[eventfd]" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSupervisor_CgroupMemoryAlarmsFollowScaleAndReload(t *testing.T) {
+	// One alarm per watched process: an instance scaled away leaves
+	// none behind, and a reload that takes the limit away disarms the
+	// rest at once (not at the next scheduled sample, which the clock,
+	// moved only by minAlarmGap, never reaches).
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	c := spikeComponent(t, "pair", 1<<20, 1<<30)
+	c.Instances = 2
+	c.RestartDelay = 0
+	baseline := armedAlarms(t)
+	s := withCgroupsAnd(t, Options{Clock: clk}, c)
+	if !s.cg.watchesMemory() {
+		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
+	}
+	nudge := func() {
+		if at, ok := clk.nextFire(); ok {
+			if d := at.Sub(clk.Now()); d <= minAlarmGap {
+				clk.Advance(max(d, 0))
+			}
+		}
+	}
+	start := clk.Now()
+	alarms := func(want int, what string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, what, func() bool {
+			nudge()
+			return armedAlarms(t)-baseline == want
+		})
+	}
+	alarms(2, "an alarm for each of the two instances")
+	if err := s.Scale(context.Background(), "pair", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	alarms(1, "the alarm of the instance scaled away disarmed")
+	if n := len(statusOf(t, s, "pair").Instances); n != 1 {
+		t.Fatalf("%d instances after scaling to 1", n)
+	}
+	pid := statusOf(t, s, "pair").PID
+	unlimited := c // the file's instances unchanged: the scaled count lasts
+	unlimited.MaxMemoryRestart = 0
+	if _, err := s.Reload(context.Background(), testConfig(t, unlimited)); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, s, "pair"); st.PID != pid || len(st.Instances) != 1 {
+		t.Fatalf("the reload replaced process %d with %d (%d instances): only the limit changed", pid, st.PID, len(st.Instances))
+	}
+	alarms(0, "the last alarm disarmed once the reload took the limit away")
+	if moved := clk.Now().Sub(start); moved >= time.Second {
+		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
+	}
+}
