@@ -26,8 +26,9 @@ const alarmSlack = 64 << 10
 // its way up (its growth estimate has points) and just before the
 // crossing (the sample scheduled from the estimate then lands right after
 // it), and just after the crossing at the latest. Growth charged
-// elsewhere (file pages another cgroup read first) is seen by the
-// sampler's backstop every watchedInterval. Owned by the sampler's
+// elsewhere (file pages another cgroup read first) or not charged again
+// (the pages a fork shares with its parent, which RSS counts twice) is
+// seen by the sampler's backstop every watchedInterval. Owned by the sampler's
 // goroutine but for its waiter.
 type memoryAlarms struct {
 	a      *cgroup.Alarms // nil: not watching
