@@ -47,6 +47,34 @@ type backendConn struct {
 	peek      func(fd uintptr) bool // for usable
 	alive     bool                  // peek's answer
 	idleSince time.Time
+
+	// While a response header is read, how much more of it may come: a
+	// backend that never ends its header fails the exchange instead of
+	// growing thorp's memory (http.Transport's MaxResponseHeaderBytes).
+	inHeader   bool
+	headerLeft int64
+}
+
+// maxResponseHeader bounds a response's header (and the informational
+// responses before it), as http.Transport's default does.
+const maxResponseHeader = 10 << 20
+
+var errHeaderTooLarge = errors.New("backend response header too large")
+
+// Read reads from the connection, within headerLeft while a header is read.
+func (c *backendConn) Read(p []byte) (int, error) {
+	if !c.inHeader {
+		return c.Conn.Read(p)
+	}
+	if c.headerLeft <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > c.headerLeft {
+		p = p[:c.headerLeft]
+	}
+	n, err := c.Conn.Read(p)
+	c.headerLeft -= int64(n)
+	return n, err
 }
 
 func newBackendConns(addr string) *backendConns {
@@ -135,6 +163,7 @@ func (p *backendConns) exchange(c *backendConn, req *http.Request) (res *http.Re
 		return fail(err)
 	}
 	started = true
+	c.inHeader, c.headerLeft = true, maxResponseHeader
 	for n := 0; ; n++ {
 		res, err = http.ReadResponse(br, req)
 		if err != nil {
@@ -153,6 +182,7 @@ func (p *backendConns) exchange(c *backendConn, req *http.Request) (res *http.Re
 		}
 	}
 
+	c.inHeader = false
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The connection is the upgraded stream's; what the reader holds
 		// beyond the response header is its first bytes.

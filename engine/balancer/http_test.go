@@ -498,3 +498,48 @@ func TestBalancer_HTTP_IdleBackendConnectionExpires(t *testing.T) {
 		t.Errorf("idle backend connection closed after %v, want 4 s", d)
 	}
 }
+
+// A backend whose response header never ends gets the client a 502 once
+// the header has run past 10 MiB, and its connection is closed: thorp's
+// memory does not grow with what the backend sends.
+func TestBalancer_HTTP_EndlessResponseHeader(t *testing.T) {
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bl.Close() })
+	sent := make(chan int64, 1)
+	go func() { // owner: the test, which reads sent
+		c, err := bl.Accept()
+		if err != nil {
+			sent <- -1
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		var req [4096]byte
+		c.Read(req[:]) // the request; its content does not matter here
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		n, err := c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		total := int64(n)
+		for err == nil && total < 64<<20 { // bounded: 64 MiB at most
+			n, err = c.Write(line)
+			total += int64(n)
+		}
+		sent <- total
+	}()
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	b.Add(1, 1, bl.Addr().String())
+	code, _, _ := get(t, client(t), "GET", "http://"+ln.Addr().String()+"/", nil)
+	if code != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", code)
+	}
+	select {
+	case total := <-sent:
+		if total < 10<<20 || total >= 64<<20 {
+			t.Fatalf("the backend wrote %d bytes before its connection closed, want past 10 MiB and well before 64 MiB", total)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backend's connection was not closed")
+	}
+}
