@@ -72,6 +72,24 @@ func TestStock_PredictiveMemory(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	// Starting up: a heap filled in the first seconds is no leak.
+	young := sample(50e6, 35e9, 5)
+	young["uptime"] = 2.5
+	if got := callPolicy(t, fn, young); got != nil {
+		t.Errorf("2.5 s after its start, growing 35 GB/h: %v, want nil (warmup)", got)
+	}
+	young["uptime"] = 170.0
+	if got := callPolicy(t, fn, young); got != nil {
+		t.Errorf("170 s after its start (its start still in the 2-minute fit), growing 35 GB/h: %v, want nil (warmup)", got)
+	}
+	young["uptime"] = 180.0
+	if got := callPolicy(t, fn, young); got != "restart" {
+		t.Errorf("3 minutes after its start, growing 35 GB/h: %v, want restart", got)
+	}
+	young["uptime"], young["memory"] = 2.5, int64(101e6)
+	if got := callPolicy(t, fn, young); got != "restart" {
+		t.Errorf("2.5 s after its start, over the limit: %v, want restart", got)
+	}
 	noLimit := sample(500e6, 1e9, 0)
 	noLimit["limit"] = int64(0)
 	if got := callPolicy(t, fn, noLimit); got != nil {
@@ -122,6 +140,7 @@ func TestStock_BadOptions(t *testing.T) {
 		{`require("thorp.policies.quiet_hours"){ window = "02:00-05:00", ceiling = "1G", restart_every = "1d" }`, `thorp.lua:2: quiet_hours: restart_every: "1d" is not a duration`},
 		{`require("thorp.policies.quiet_hours"){ window = "02:00-05:00", ceiling = "1G", restart_every = "1h" }`, `thorp.lua:2: quiet_hours: restart_every needs component`},
 		{`require("thorp.policies.predictive_memory"){ within = "soon" }`, `thorp.lua:2: predictive_memory: within: "soon" is not a duration`},
+		{`require("thorp.policies.predictive_memory"){ warmup = "later" }`, `thorp.lua:2: predictive_memory: warmup: "later" is not a duration`},
 		{`require("thorp.policies.predictive_memory"){ cpu_below = "low" }`, `thorp.lua:2: predictive_memory: cpu_below must be a CPU percentage`},
 		{`require("thorp.policies.restart_budget"){ component = "@web" }`, `thorp.lua:2: restart_budget: component must be a component name or "all", got "@web"`},
 		{`require("thorp.policies.restart_budget"){ max = 0 }`, `thorp.lua:2: restart_budget: max must be a whole number of restarts, 1 or more, got 0`},

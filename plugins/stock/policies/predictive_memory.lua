@@ -13,7 +13,11 @@
 -- (growth_per_hour > 0) so that the limit is reached within `within`:
 -- "restart" when the instance's CPU (sample.cpu, % of one core) is below
 -- `cpu_below`, or regardless once the crossing is due within a quarter of
--- `within`; otherwise wait for a quieter sample. Without a limit it does
+-- `within`; otherwise wait for a quieter sample. Growth is not trusted
+-- before the instance has run for `warmup` (default 3m: the growth is a
+-- fit over the last two minutes, and a process filling its heap at start
+-- reads as gigabytes an hour until its start has left that window, which
+-- would restart it soon after every start). Without a limit it does
 -- nothing.
 local units = require "thorp.units"
 
@@ -25,6 +29,10 @@ local function predictive_memory(opts)
   local within, err = units.duration(opts.within or "10m")
   if not within or within <= 0 then
     error("predictive_memory: within: " .. (err or "must be more than 0"), 2)
+  end
+  local warmup, werr = units.duration(opts.warmup or "3m")
+  if not warmup or warmup < 0 then
+    error("predictive_memory: warmup: " .. (werr or "must not be negative"), 2)
   end
   local cpu_below = opts.cpu_below or 20
   if type(cpu_below) ~= "number" or cpu_below < 0 then
@@ -40,7 +48,7 @@ local function predictive_memory(opts)
       return "restart"
     end
     local growth = sample.growth_per_hour or 0
-    if growth <= 0 then
+    if growth <= 0 or (sample.uptime or 0) < warmup then
       return nil
     end
     local eta = (limit - memory) / growth * 3600
