@@ -155,6 +155,18 @@ func (q *Query) refused(w http.ResponseWriter) bool {
 	return false
 }
 
+// componentParam reads the names of ?component= (names, "@TAG"s or all,
+// separated by commas; nil when absent) for an endpoint taking only that
+// parameter; on a problem it answers 400 and ok is false.
+func componentParam(w http.ResponseWriter, r *http.Request) (names []string, ok bool) {
+	q := query(w, r, "component")
+	if q == nil {
+		return nil, false
+	}
+	names = q.Names("component")
+	return names, !q.refused(w)
+}
+
 func (h *Handler) getInfo(w http.ResponseWriter, r *http.Request) {
 	if query(w, r) == nil {
 		return
@@ -166,12 +178,8 @@ func (h *Handler) getInfo(w http.ResponseWriter, r *http.Request) {
 // those ?component= selects (names, "@TAG"s or all, separated by commas;
 // one that selects nothing is a 404).
 func (h *Handler) listComponents(w http.ResponseWriter, r *http.Request) {
-	q := query(w, r, "component")
-	if q == nil {
-		return
-	}
-	names := q.Names("component")
-	if q.refused(w) {
+	names, ok := componentParam(w, r)
+	if !ok {
 		return
 	}
 	if names == nil {
@@ -498,12 +506,8 @@ func (h *Handler) selected(names []string) []engine.Status {
 // logAction serves rotate and flush: ?component=a,b (all when absent).
 func (h *Handler) logAction(do func([]string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := query(w, r, "component")
-		if q == nil {
-			return
-		}
-		names := q.Names("component")
-		if q.refused(w) {
+		names, ok := componentParam(w, r)
+		if !ok {
 			return
 		}
 		if err := do(names); err != nil {
