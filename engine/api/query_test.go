@@ -52,6 +52,8 @@ func TestHandler_BadQuery(t *testing.T) {
 		{"GET", "/api/v1/events?%zz", `query: `},
 		{"GET", "/api/v1/info?x=1", `"x"`},
 		{"GET", "/api/v1/components?window=1m", `"window"`},
+		{"GET", "/api/v1/components?component=svc,bad!", `"component"`},
+		{"GET", "/api/v1/components?component=", `"component"`},
 		{"GET", "/api/v1/components/svc?lines=5", `"lines"`},
 		{"POST", "/api/v1/components/svc/restart?no_wait=perhaps", `"no_wait"`},
 		{"POST", "/api/v1/components/svc/stop?signal=HUP", `"signal"`},
@@ -76,6 +78,7 @@ func TestHandler_BadQuery(t *testing.T) {
 		{"GET", "/api/v1/events?since=0&component=svc&wait=0s&follow=0"},
 		{"GET", "/api/v1/events?since=18446744073709551615"},
 		{"GET", "/api/v1/info"},
+		{"GET", "/api/v1/components?component=svc"},
 		{"POST", "/api/v1/rotate?component=svc"},
 		{"POST", "/api/v1/flush"},
 	} {
