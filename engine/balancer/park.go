@@ -237,7 +237,12 @@ func (h *httpProxy) countParked() {
 		return
 	}
 	delay := max(parkCollectDelay, time.Until(h.lastCollect.Add(parkCollectEvery)))
+	// The collection is one of the Balancer's goroutines: Close waits for
+	// it when stopCollect is too late to stop it. The Add is safe while
+	// Close waits: the server's goroutine parking a connection is counted.
+	h.b.wg.Add(1)
 	h.collect = time.AfterFunc(delay, func() {
+		defer h.b.wg.Done()
 		h.collectMu.Lock()
 		h.lastCollect = time.Now()
 		h.collectMu.Unlock()
@@ -249,12 +254,13 @@ func (h *httpProxy) countParked() {
 	})
 }
 
-// stopCollect cancels a scheduled collection (Close).
+// stopCollect cancels a scheduled collection (Close, which waits for
+// one already started).
 func (h *httpProxy) stopCollect() {
 	h.collectMu.Lock()
 	h.collectClosed = true
-	if h.collect != nil {
-		h.collect.Stop()
+	if h.collect != nil && h.collect.Stop() {
+		h.b.wg.Done()
 	}
 	h.collectMu.Unlock()
 }
