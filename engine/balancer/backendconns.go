@@ -30,8 +30,7 @@ import (
 // backendIdle. Requests with a body go through the backend's
 // http.Transport (see httpProxy.RoundTrip).
 type backendConns struct {
-	addr   string
-	dialer net.Dialer
+	addr string
 
 	mu      sync.Mutex
 	idle    []*backendConn // least recently used first
@@ -78,7 +77,7 @@ func (c *backendConn) Read(p []byte) (int, error) {
 }
 
 func newBackendConns(addr string) *backendConns {
-	return &backendConns{addr: addr, dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: -1}}
+	return &backendConns{addr: addr}
 }
 
 // Buffers of the exchanges, lent for the time of one: an idle connection
@@ -113,7 +112,7 @@ func (p *backendConns) roundTrip(req *http.Request) (*http.Response, error) {
 
 // dial opens a new connection to the backend.
 func (p *backendConns) dial(ctx context.Context) (*backendConn, error) {
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	conn, err := dialBackend(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -13,6 +14,14 @@ import (
 // refused connection fails at once, so only a backend whose accept queue
 // is full (SYNs dropped, retried after a second) reaches it.
 const dialTimeout = 2 * time.Second
+
+// dialBackend connects to a backend, within dialTimeout and without
+// keep-alive probes (loopback): tcp mode's pipes and both of http mode's
+// pools dial with it.
+func dialBackend(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	return d.DialContext(ctx, network, addr)
+}
 
 // Retry delays after every backend in rotation failed a client: the first,
 // doubled up to the last; an Add ends the wait early.

@@ -84,7 +84,7 @@ func newHTTPProxy(b *Balancer, component string) *httpProxy {
 // with a body.
 func (h *httpProxy) newTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: -1}).DialContext,
+		DialContext:           dialBackend,
 		MaxIdleConnsPerHost:   maxIdlePerBackend,
 		IdleConnTimeout:       backendIdle,
 		DisableCompression:    true,

@@ -80,9 +80,8 @@ func (b *Balancer) serveTCP(p *pipe) {
 		p.close()
 	}()
 	var be *Backend
-	dialer := net.Dialer{Timeout: dialTimeout, KeepAlive: -1} // no keep-alive probes on loopback
 	if b.dispatch(b.ctx.Done(), func(x *Backend) outcome {
-		c, err := dialer.DialContext(b.ctx, "tcp", x.addr)
+		c, err := dialBackend(b.ctx, "tcp", x.addr)
 		if err != nil {
 			x.release()
 			if b.ctx.Err() != nil {
