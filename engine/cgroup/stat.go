@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"sync"
 )
 
 // Memory is one reading of a cgroup's memory.
@@ -71,7 +72,7 @@ func parseUint(b []byte) (uint64, bool) {
 // must ever signal thorp for a component.
 func parsePIDs(b []byte, into []int) []int {
 	into = into[:0]
-	self := os.Getpid()
+	self := selfPID()
 	for len(b) > 0 {
 		line, rest, _ := bytes.Cut(b, []byte{'\n'})
 		b = rest
@@ -81,3 +82,7 @@ func parsePIDs(b []byte, into []int) []int {
 	}
 	return into
 }
+
+// selfPID is the calling process's pid, asked of the kernel once: parsePIDs
+// runs for every cgroup.procs read, once per component and sample.
+var selfPID = sync.OnceValue(os.Getpid)
