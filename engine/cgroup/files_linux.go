@@ -10,11 +10,11 @@ import (
 
 // The files of a group the sampler reads at every sample.
 const (
-	fileProcs       = iota // cgroup.procs of Dir
-	fileCPU                // cpu.stat on cgroup2
-	fileMemoryUsage        // memory.current or memory.usage_in_bytes
-	fileMemoryStat         // memory.stat of the memory controller
-	fileUsageV1            // memory.usage_in_bytes on v1: what memory thresholds compare with
+	fileProcs         = iota // cgroup.procs of Dir
+	fileCPU                  // cpu.stat on cgroup2
+	fileMemoryCurrent        // memory.current on cgroup2
+	fileMemoryStat           // memory.stat of the memory controller
+	fileUsageV1              // memory.usage_in_bytes on v1: the usage read, and what memory thresholds compare with
 	numFiles
 )
 

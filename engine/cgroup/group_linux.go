@@ -137,19 +137,22 @@ func (g *Group) Empty() bool {
 func (g *Group) Memory() (m Memory, ok bool, err error) {
 	switch {
 	case g.memoryV2:
-		m, err = g.readMemory(g.v2, "memory.current", "inactive_file")
+		m, err = g.readMemory(fileMemoryCurrent, g.v2, "memory.current", "inactive_file")
 	case g.mem != "":
-		m, err = g.readMemory(g.mem, "memory.usage_in_bytes", "total_inactive_file")
+		m, err = g.readMemory(fileUsageV1, g.mem, "memory.usage_in_bytes", "total_inactive_file")
 	default:
 		return Memory{}, false, nil
 	}
 	return m, true, err
 }
 
-func (g *Group) readMemory(dir, usageFile, inactiveKey string) (Memory, error) {
+// readMemory reads the usage file usageFile (kept as file which: on v1
+// the one UsageV1 and Alarms use, not a second descriptor of it) and
+// memory.stat of dir.
+func (g *Group) readMemory(which int, dir, usageFile, inactiveKey string) (Memory, error) {
 	var usage [32]byte // a decimal number and a newline
 	n := 0
-	err := g.files.read(fileMemoryUsage, dir, usageFile, func(b []byte) error {
+	err := g.files.read(which, dir, usageFile, func(b []byte) error {
 		n = copy(usage[:], b)
 		return nil
 	})

@@ -242,6 +242,15 @@ func TestGroup_MemoryTracksLeaker(t *testing.T) {
 	if mem, _, _ := g.Memory(); mem.Bytes-first < 70*mib {
 		t.Errorf("cgroup memory grew by %.1f MiB over 80 MiB of growth", float64(mem.Bytes-first)/mib)
 	}
+	// On v1, Memory and UsageV1 (alarms) read one kept memory.usage_in_bytes.
+	if g.mem != "" && !g.memoryV2 {
+		if _, _, err := g.UsageV1(); err != nil {
+			t.Fatal(err)
+		}
+		if n := g.files.fds[fileMemoryCurrent]; n != 0 {
+			t.Errorf("a second descriptor (%d) kept for v1 memory usage", n-1)
+		}
+	}
 }
 
 func abs(n int64) int64 { return max(n, -n) }
