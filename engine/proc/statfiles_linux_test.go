@@ -3,8 +3,6 @@ package proc
 import (
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -78,20 +76,11 @@ func TestStatFiles_ReadRSSIsVmRSS(t *testing.T) {
 	pid := cmd.Process.Pid
 	vmRSS := func() int64 {
 		t.Helper()
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		rss, err := ReadVmRSS(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return kb << 10
-			}
-		}
-		return 0
+		return rss
 	}
 	f := NewStatFiles("/proc")
 	defer f.Close()
