@@ -145,15 +145,9 @@ type sampler struct {
 	sup *Supervisor
 
 	// owned by the run goroutine
-	next     map[*component]time.Time
-	last     map[*component]time.Time // when c was last sampled
-	scanned  map[*component]time.Time // when c's trees were last read by a full scan
-	trees    map[treeKey][]proc.Ident
-	walkCost map[treeKey]int // files a proc.Walk of the tree reads
-	scanLen  int             // processes in the last full scan; 0 before the first
-	cpu      map[*component]*proc.CPUCounter
-	icpu     map[treeKey]*instanceCPU
-	growth   map[treeKey]*policies.GrowthEstimator
+	comps    map[*component]*componentState
+	trees    map[treeKey]*treeState
+	scanLen  int                   // processes in the last full scan; 0 before the first
 	ticks    map[proc.Ident]uint64 // the component's processes at this sample
 	iticks   map[proc.Ident]uint64 // one instance's
 	cgReader cgroupReader          // see readerFor
@@ -168,18 +162,47 @@ type treeKey struct {
 	pid      int
 }
 
+// componentState is what the sampler keeps of one component between
+// samples.
+type componentState struct {
+	next    time.Time       // when it is due; zero: at once
+	last    time.Time       // when it was last sampled; zero: never
+	scanned time.Time       // when its trees were last read by a full scan; zero: never
+	cpu     proc.CPUCounter // its processes' CPU time
+}
+
+// treeState is what the sampler keeps of one instance process's tree
+// between samples.
+type treeState struct {
+	tree     []proc.Ident // its processes at the last sample
+	walkCost int          // files a proc.Walk of it reads; 0: not known
+	cpu      instanceCPU
+	growth   *policies.GrowthEstimator
+}
+
 func newSampler(s *Supervisor) *sampler {
-	return &sampler{
-		sup:      s,
-		next:     map[*component]time.Time{},
-		last:     map[*component]time.Time{},
-		scanned:  map[*component]time.Time{},
-		trees:    map[treeKey][]proc.Ident{},
-		walkCost: map[treeKey]int{},
-		cpu:      map[*component]*proc.CPUCounter{},
-		icpu:     map[treeKey]*instanceCPU{},
-		growth:   map[treeKey]*policies.GrowthEstimator{},
+	return &sampler{sup: s, comps: map[*component]*componentState{}, trees: map[treeKey]*treeState{}}
+}
+
+// component returns what the sampler keeps of c, made at its first use.
+func (sm *sampler) component(c *component) *componentState {
+	cs := sm.comps[c]
+	if cs == nil {
+		cs = &componentState{}
+		sm.comps[c] = cs
 	}
+	return cs
+}
+
+// tree returns what the sampler keeps of key's tree, made at its first
+// use.
+func (sm *sampler) tree(key treeKey) *treeState {
+	ts := sm.trees[key]
+	if ts == nil {
+		ts = &treeState{growth: policies.NewGrowthEstimator(growthWindow, growthSamples)}
+		sm.trees[key] = ts
+	}
+	return ts
 }
 
 // run samples until ctx is done. It sleeps until the next component is
@@ -234,12 +257,13 @@ func (sm *sampler) run(ctx context.Context, comps func() []*component) {
 // sampleSoon makes c due now, or minAlarmGap after its previous sample
 // if that is later.
 func (sm *sampler) sampleSoon(c *component, now time.Time) {
+	cs := sm.component(c)
 	at := now
-	if last, ok := sm.last[c]; ok {
-		at = maxTime(at, last.Add(minAlarmGap))
+	if !cs.last.IsZero() {
+		at = maxTime(at, cs.last.Add(minAlarmGap))
 	}
-	if next, ok := sm.next[c]; !ok || at.Before(next) {
-		sm.next[c] = at
+	if cs.next.IsZero() || at.Before(cs.next) {
+		cs.next = at
 	}
 }
 
@@ -290,8 +314,8 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	var due []dueComponent
 	next := now.Add(displayInterval)
 	for _, c := range comps {
-		if at, ok := sm.next[c]; ok && now.Before(at) {
-			next = minTime(next, at)
+		if cs := sm.comps[c]; cs != nil && now.Before(cs.next) {
+			next = minTime(next, cs.next)
 			continue
 		}
 		due = append(due, dueComponent{c: c, cc: c.config(), st: &c.view.Load().status})
@@ -318,17 +342,13 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	for _, d := range due {
 		c, cc := d.c, d.cc
 		sampled[c] = true
-		sm.last[c] = now
+		cs := sm.component(c)
+		cs.last = now
 		watch := sm.alarms.on() && watchable(cc)
 		watched := watch  // every instance is watched or needs no watching
 		resample := false // an instance grew past its new threshold already
 		pss := cc.MemoryMeasure == "pss"
 		rd := sm.readerFor(cc, pass)
-		counter := sm.cpu[c]
-		if counter == nil {
-			counter = &proc.CPUCounter{}
-			sm.cpu[c] = counter
-		}
 		sm.ticks = clear2(sm.ticks)
 		var samples []usageSample
 		over := false
@@ -341,37 +361,28 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 				continue
 			}
 			key := treeKey{c, in.Index, in.PID}
-			r := rd.readInstance(in.PID, sm.trees[key], pss, sm.iticks)
+			ts := sm.tree(key)
+			r := rd.readInstance(in.PID, ts.tree, pss, sm.iticks)
 			sm.iticks = r.ticks
-			sm.trees[key] = r.tree
+			ts.tree = r.tree
 			if r.walkCost > 0 {
-				sm.walkCost[key] = r.walkCost
+				ts.walkCost = r.walkCost
 			}
 			seen[key] = true
 			for id, n := range r.ticks {
 				sm.ticks[id] = n
 			}
-			ic := sm.icpu[key]
-			if ic == nil {
-				ic = &instanceCPU{}
-				sm.icpu[key] = ic
-			}
-			pct := ic.update(r.ticks, now)
+			pct := ts.cpu.update(r.ticks, now)
 			memory := r.usage.Memory(pss)
 			over = over || (cc.MaxMemoryRestart > 0 && memory > int64(cc.MaxMemoryRestart))
-			ge := sm.growth[key]
-			if ge == nil {
-				ge = policies.NewGrowthEstimator(growthWindow, growthSamples)
-				sm.growth[key] = ge
-			}
-			ge.Add(now, memory)
+			ts.growth.Add(now, memory)
 			if watch {
 				ok, crossed := sm.alarms.arm(key, sm.sup.cg.group(in.PID), memory, int64(cc.MaxMemoryRestart))
 				watched, resample = watched && ok, resample || crossed
 			} else {
 				sm.alarms.disarm(key) // a reload took the limit away or set a memory_policy
 			}
-			growth := ge.Estimate(int64(cc.MaxMemoryRestart), now)
+			growth := ts.growth.Estimate(int64(cc.MaxMemoryRestart), now)
 			if t := timeToLimit(growth, memory, int64(cc.MaxMemoryRestart)); t > 0 && (ttl == 0 || t < ttl) {
 				ttl = t
 			}
@@ -379,18 +390,18 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 				memory: memory, rss: r.usage.RSS, pss: r.usage.PSS, procs: r.usage.Procs, cpuPct: pct, escaped: r.escaped,
 				growth: growth})
 		}
-		cpu := counter.Update(sm.ticks)
+		cpu := cs.cpu.Update(sm.ticks)
 		for i := range samples {
 			samples[i].cpu = cpu
 		}
 		if len(samples) > 0 {
 			posts = append(posts, post{c, samples})
 		}
-		sm.next[c] = nextSampleAt(now, nextSampleIn(cc, ttl, over, watched))
+		cs.next = nextSampleAt(now, nextSampleIn(cc, ttl, over, watched))
 		if resample {
-			sm.next[c] = now.Add(minAlarmGap)
+			cs.next = now.Add(minAlarmGap)
 		}
-		next = minTime(next, sm.next[c])
+		next = minTime(next, cs.next)
 	}
 	// Close the stat files of processes no longer read (a file is kept
 	// while its process is read at least every statSweepEvery).
@@ -411,19 +422,16 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 // forget drops what the sampler kept of components that are no longer
 // supervised (removed by a reload).
 func (sm *sampler) forget(comps []*component) {
-	if len(sm.next) <= len(comps) {
+	if len(sm.comps) <= len(comps) {
 		return
 	}
 	live := make(map[*component]bool, len(comps))
 	for _, c := range comps {
 		live[c] = true
 	}
-	for c := range sm.next {
+	for c := range sm.comps {
 		if !live[c] {
-			delete(sm.next, c)
-			delete(sm.last, c)
-			delete(sm.scanned, c)
-			delete(sm.cpu, c)
+			delete(sm.comps, c)
 		}
 	}
 	for key := range sm.trees {
@@ -436,9 +444,6 @@ func (sm *sampler) forget(comps []*component) {
 // forgetTree drops what the sampler kept of one instance process's tree.
 func (sm *sampler) forgetTree(key treeKey) {
 	delete(sm.trees, key)
-	delete(sm.icpu, key)
-	delete(sm.walkCost, key)
-	delete(sm.growth, key)
 	sm.alarms.disarm(key)
 }
 
@@ -459,12 +464,16 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 	for _, d := range due {
 		// A full scan finds processes that left the tree before a walk
 		// saw them; a cgroup lists those.
-		if at, ok := sm.scanned[d.c]; (!ok || now.Sub(at) >= fullScanEvery) && !sm.sup.cg.tracksAll(d) {
+		if cs := sm.comps[d.c]; (cs == nil || now.Sub(cs.scanned) >= fullScanEvery) && !sm.sup.cg.tracksAll(d) {
 			scan = true
 		}
 		for _, in := range d.st.Instances {
 			if in.PID > 0 {
-				files += max(sm.walkCost[treeKey{d.c, in.Index, in.PID}], 2)
+				cost := 0
+				if ts := sm.trees[treeKey{d.c, in.Index, in.PID}]; ts != nil {
+					cost = ts.walkCost
+				}
+				files += max(cost, 2)
 			}
 		}
 	}
@@ -477,7 +486,7 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 	}
 	sm.scanLen = tab.Len()
 	for _, d := range due {
-		sm.scanned[d.c] = now
+		sm.component(d.c).scanned = now
 	}
 	return &procReader{root: procRoot, tab: tab}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/thorp-dev/thorp/engine/proc"
-	"github.com/thorp-dev/thorp/policies"
 )
 
 // TestSampler_ForgetDropsRemovedComponents checks that what the sampler
@@ -17,22 +16,18 @@ func TestSampler_ForgetDropsRemovedComponents(t *testing.T) {
 	now := time.Now()
 	for _, c := range []*component{kept, removed} {
 		key := treeKey{c, 0, 42}
-		sm.next[c] = now
-		sm.scanned[c] = now
-		sm.cpu[c] = &proc.CPUCounter{}
-		sm.trees[key] = []proc.Ident{{PID: 42}}
-		sm.icpu[key] = &instanceCPU{}
-		sm.walkCost[key] = 2
-		sm.growth[key] = policies.NewGrowthEstimator(growthWindow, growthSamples)
+		cs := sm.component(c)
+		cs.next, cs.last, cs.scanned = now, now, now
+		ts := sm.tree(key)
+		ts.tree, ts.walkCost = []proc.Ident{{PID: 42}}, 2
 	}
 	sm.forget([]*component{kept})
-	for name, n := range map[string]int{"next": len(sm.next), "scanned": len(sm.scanned), "cpu": len(sm.cpu),
-		"trees": len(sm.trees), "icpu": len(sm.icpu), "walkCost": len(sm.walkCost), "growth": len(sm.growth)} {
+	for name, n := range map[string]int{"components": len(sm.comps), "trees": len(sm.trees)} {
 		if n != 1 {
 			t.Errorf("%s has %d entries after forget, want the kept component's only", name, n)
 		}
 	}
-	if _, ok := sm.next[kept]; !ok {
+	if _, ok := sm.comps[kept]; !ok {
 		t.Error("forget dropped the component still supervised")
 	}
 	if _, ok := sm.trees[treeKey{kept, 0, 42}]; !ok {
