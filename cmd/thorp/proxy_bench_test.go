@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,6 +201,7 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 			total0 := p.status(b).Proxy.ConnectionsTotal
 			b.ResetTimer()
 			conns := make([]net.Conn, 0, n)
+			readers := make([]*bufio.Reader, 0, n) // http: each connection's responses
 			defer func() {
 				for _, c := range conns {
 					c.Close()
@@ -209,6 +213,7 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 					b.Fatalf("connection %d: %v", len(conns), err)
 				}
 				conns = append(conns, c)
+				readers = append(readers, bufio.NewReader(c))
 				if mode == "http" {
 					// An idle keep-alive client: one request answered, the
 					// connection kept open.
@@ -220,9 +225,8 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 			if mode == "http" {
 				for i, c := range conns {
 					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-					buf := make([]byte, 4096)
-					if _, err := c.Read(buf); err != nil {
-						b.Fatalf("connection %d: %v", i, err)
+					if body, err := readResponse(readers[i]); err != nil {
+						b.Fatalf("connection %d: %q, %v", i, body, err)
 					}
 				}
 			}
@@ -242,9 +246,8 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 					if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
 						b.Fatalf("connection %d after idling: %v", i, err)
 					}
-					buf := make([]byte, 4096)
-					if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "\r\n\r\npid ") {
-						b.Fatalf("connection %d after idling: %q, %v", i, buf[:n], err)
+					if body, err := readResponse(readers[i]); err != nil || !strings.HasPrefix(body, "pid ") {
+						b.Fatalf("connection %d after idling: %q, %v", i, body, err)
 					}
 				}
 				if total := p.status(b).Proxy.ConnectionsTotal; total != total0+n {
@@ -257,6 +260,21 @@ func BenchmarkProxyIdleConnections(b *testing.B) {
 			b.ReportMetric(float64(len(fds)), "fds")
 		})
 	}
+}
+
+// readResponse reads one whole HTTP response from r and returns its body;
+// a status other than 200 is an error.
+func readResponse(r *bufio.Reader) (string, error) {
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", res.StatusCode)
+	}
+	return string(body), err
 }
 
 // startHAProxy runs HAProxy (when installed) in front of backend (a URL
