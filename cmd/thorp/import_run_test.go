@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -154,14 +153,14 @@ func TestImport_PM2User_Production(t *testing.T) {
 	var info struct {
 		Profile string `json:"profile"`
 	}
-	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/info", httpPort), &info)
+	apiGet(t, httpPort, "/api/v1/info", &info)
 	if info.Profile != "production" {
 		t.Errorf("/api/v1/info profile = %q", info.Profile)
 	}
 	var detail struct {
 		Config map[string]any `json:"config"`
 	}
-	getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/api/v1/components/web", httpPort), &detail)
+	apiGet(t, httpPort, "/api/v1/components/web", &detail)
 	if got := fmt.Sprint(detail.Config["env_production"]); got != "map[API_TOKEN:(hidden) NODE_ENV:(hidden)]" {
 		t.Errorf("/api/v1/components/web env_production over TCP = %s, want the values hidden", got)
 	}
@@ -184,23 +183,6 @@ func TestImport_PM2User_Production(t *testing.T) {
 		w := status(t, cfg).Components[1]
 		return w.RestartsByReason["watch"] == 1 && w.State == "running" && w.PID != before
 	})
-}
-
-// getJSON decodes the JSON answer of a GET of url into v.
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
 }
 
 // TestImport_ScriptArgs: what follows -- is the script's process.argv after
