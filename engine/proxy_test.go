@@ -270,10 +270,12 @@ func TestProxy_ClientsQueueUntilAProcessIsReady(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no answer within 15s")
 	}
-	st := statusOf(t, s, "api")
-	if st.Proxy == nil || st.Instances[0].Port == 0 || st.Instances[0].Rotation != RotationIn {
-		t.Fatalf("status does not show the proxied process: %+v", st)
-	}
+	// The balancer takes the process into rotation before the component
+	// publishes the status that says so: the answer can come first.
+	waitFor(t, 5*time.Second, "the status to show the proxied process in rotation", func() bool {
+		st := statusOf(t, s, "api")
+		return st.Proxy != nil && st.Instances[0].Port != 0 && st.Instances[0].Rotation == RotationIn
+	})
 }
 
 func TestProxy_ProcessThatNeverOpensItsPortFailsItsStart(t *testing.T) {
