@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -120,18 +121,28 @@ func (y yieldingReader) Read(p []byte) (int, error) {
 	return y.r.Read(p)
 }
 
-// gzipper is a gzip writer and a read buffer, kept in gzippers between
-// compressions: the writer's tables are most of a compression's garbage, so
-// back-to-back rotations reuse them, and an idle thorp lets the GC take
-// them.
+// gzipper is a gzip writer, a buffer for its output and a read buffer,
+// kept in gzippers between compressions: the writer's tables are most of a
+// compression's garbage, so back-to-back rotations reuse them, and an idle
+// thorp lets the GC take them.
+//
+// The gzip writer hands its output on in pieces of about 240 bytes (its
+// bit writer's buffer): written straight to the file, that was a write(2)
+// for every 240 compressed bytes, 26,000 of them for 200 MB of log lines,
+// costing more CPU than the compression itself. out collects them.
 type gzipper struct {
 	zw  *gzip.Writer
+	out *bufio.Writer
 	buf []byte
 }
 
+// gzipOutSize is a gzipper's output buffer: the .gz is written in pieces
+// this large.
+const gzipOutSize = 64 << 10
+
 var gzippers = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // valid level: no error
-	return &gzipper{zw: zw, buf: make([]byte, 128<<10)}
+	return &gzipper{zw: zw, out: bufio.NewWriterSize(io.Discard, gzipOutSize), buf: make([]byte, 128<<10)}
 }}
 
 // gzipFile writes name.gz through a temporary file renamed into place,
@@ -155,11 +166,16 @@ func gzipFile(name string) error {
 	}
 	gz := gzippers.Get().(*gzipper)
 	defer gzippers.Put(gz)
-	gz.zw.Reset(dst)
+	gz.out.Reset(dst)
+	gz.zw.Reset(gz.out)
 	_, err = io.CopyBuffer(gz.zw, yieldingReader{src}, gz.buf)
 	if cerr := gz.zw.Close(); err == nil {
 		err = cerr
 	}
+	if ferr := gz.out.Flush(); err == nil {
+		err = ferr
+	}
+	gz.out.Reset(io.Discard) // the pool keeps no file
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
