@@ -2,12 +2,12 @@
 // pipes of components (Copy) and by thorp's own slog handler (Write).
 //
 // Each File owns one lumberjack.Logger (a new one when retention changes)
-// and closes it in Close. lumberjack opens the file, renames it to its
-// timestamped backup name and prunes backups by age and count; this package
-// decides when to rotate (exactly at max_size on a line boundary, at local
-// midnight, at the top of the hour or after a duration), gzips backups
-// itself (see compressor), and renames the file itself only when
-// lumberjack's millisecond name is already taken (see rotateToFreeName).
+// and closes it in Close. lumberjack opens and writes the file and prunes
+// backups by age and count; this package decides when to rotate (exactly
+// at max_size on a line boundary, at local midnight, at the top of the
+// hour or after a duration), renames the file to lumberjack's timestamped
+// backup name itself (see renameAndReopen) and gzips backups itself (see
+// compressor).
 //
 // Concurrency model:
 //

@@ -19,8 +19,8 @@ import (
 // checks the path with lstat immediately before every lumberjack rotation.
 // What remains is a race with a process that can write the log directory:
 // a link swapped in between the check and lumberjack's open, or planted in
-// the instant between lumberjack's rename and its create of the new file
-// (lumberjack creates it with O_CREATE|O_TRUNC by name). Such a process
+// the instant between the rename at rotation and lumberjack's create of the
+// new file (lumberjack creates it with O_CREATE|O_TRUNC by name). Such a process
 // could already replace the log files themselves; a File also notices
 // within checkInterval that the path no longer names its file, closes it
 // and refuses to reopen through a link.
