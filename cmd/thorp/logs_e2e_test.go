@@ -205,6 +205,11 @@ component "flood" {
 // median MiB/s of each arm, and cpu-ratio: the CPU time of the redirected
 // program ÷ that of thorp and its component together (what a busy machine
 // makes the ratio tend to; the kernel's writeback is in neither).
+//
+// With THORP_BENCH_BEFORE set to another thorp binary (an earlier build),
+// every setting also runs as `thorp run` of that binary, in the same
+// rounds (metrics named before-…): builds compared side by side in one
+// run. The producer is the tested build's chatty in both.
 func BenchmarkLogThroughput(b *testing.B) {
 	for _, w := range []struct {
 		name  string
@@ -222,12 +227,23 @@ func BenchmarkLogThroughput(b *testing.B) {
 type throughputArm struct {
 	name                 string
 	compress, timestamps bool
+	bin                  string // the thorp binary run
 }
+
+// benchBeforeEnv names another thorp binary BenchmarkLogThroughput
+// compares with the tested one.
+const benchBeforeEnv = "THORP_BENCH_BEFORE"
 
 func benchThroughput(b *testing.B, lines int, flags []string) {
 	argv := append([]string{thorpBin, "simulate", "chatty", "--lines", strconv.Itoa(lines)}, flags...)
 	size := int64(lines) * 100
-	arms := []throughputArm{{"plain", true, false}, {"timestamps", true, true}, {"no-compression", false, false}}
+	arms := []throughputArm{{"plain", true, false, thorpBin}, {"timestamps", true, true, thorpBin}, {"no-compression", false, false, thorpBin}}
+	if before := os.Getenv(benchBeforeEnv); before != "" {
+		for _, a := range arms {
+			a.name, a.bin = "before-"+a.name, before
+			arms = append(arms, a)
+		}
+	}
 	ratios := make([][]float64, len(arms))
 	cpuRatios := make([][]float64, len(arms))
 	speeds := make([][]float64, len(arms))
@@ -244,7 +260,7 @@ func benchThroughput(b *testing.B, lines int, flags []string) {
 			cpuRatios[i] = append(cpuRatios[i], dCPU/tCPU)
 			speeds[i] = append(speeds[i], mibps(t))
 			direct = append(direct, mibps(d))
-			b.Logf("round %d %-14s redirect %6.0f MiB/s %5.2f s CPU  thorp %6.0f MiB/s %5.2f s CPU  ratio %.2f",
+			b.Logf("round %d %-21s redirect %6.0f MiB/s %5.2f s CPU  thorp %6.0f MiB/s %5.2f s CPU  ratio %.2f",
 				round+1, arms[i].name, mibps(d), dCPU, mibps(t), tCPU, d.Seconds()/t.Seconds())
 		}
 	}
@@ -304,7 +320,7 @@ func thorpRun(b *testing.B, argv []string, size int64, arm throughputArm) (time.
 settings { http = "", logs = { max_size = "10MB", retain_files = 0, compress = %v, timestamps = %v } }
 component "chatty" { command = { %s }, autorestart = "never", autostart = false }
 `, arm.compress, arm.timestamps, strings.Join(quoted, ", ")))
-	r := startThorp(b, cfg)
+	r := startThorpBin(b, arm.bin, cfg)
 	dir := filepath.Join(filepath.Dir(cfg), "logs")
 	w, err := fsnotify.NewWatcher()
 	if err != nil {

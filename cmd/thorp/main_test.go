@@ -130,7 +130,14 @@ func startThorp(t testing.TB, cfg string) *runningThorp {
 // startThorpWith is startThorp with more arguments for thorp run.
 func startThorpWith(t testing.TB, cfg string, args ...string) *runningThorp {
 	t.Helper()
-	cmd := exec.Command(thorpBin, append([]string{"run", "-c", cfg}, args...)...)
+	return startThorpBin(t, thorpBin, cfg, args...)
+}
+
+// startThorpBin is startThorpWith with another thorp binary (a benchmark
+// comparing builds).
+func startThorpBin(t testing.TB, bin, cfg string, args ...string) *runningThorp {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"run", "-c", cfg}, args...)...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	cmd.Stdout = &errb
