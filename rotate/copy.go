@@ -202,7 +202,7 @@ func (cr *pooledReader) read(carry func([]byte) int) (n, pre int, err error) {
 // cannot be written are counted as dropped. Safe for concurrent use.
 func (f *File) Write(p []byte) (int, error) {
 	opts := f.opts.Load()
-	if !opts.Timestamps && opts.Format != FormatJSON && len(p) > 0 && p[len(p)-1] == '\n' && linesFit(p, opts.maxLine()) {
+	if !opts.Timestamps && opts.Format != FormatJSON && fittingLines(p, opts.maxLine()) == len(p) {
 		f.writeLines(p)
 		return len(p), nil
 	}
@@ -241,21 +241,18 @@ type copier struct {
 	idleFlushes int
 }
 
-// chunkLocked frames one read; c.mu is held.
+// chunkLocked frames one read; c.mu is held. Runs of whole lines go
+// through wholeLines; only a line longer than max_line, the line that
+// completes a pending partial one and (in json, or plain in drop mode)
+// every line are framed one by one.
 func (c *copier) chunkLocked(b []byte) {
 	c.fr.begin(c.f.opts.Load())
-	switch {
-	case len(c.part) > 0:
-	case c.pipe == nil && c.fr.plain():
-		// Fast path: whole lines that need no framing go out as read.
-		if last := bytes.LastIndexByte(b, '\n'); last >= 0 && linesFit(b[:last+1], c.fr.maxLine) {
-			c.f.writeLines(b[:last+1])
-			b = b[last+1:]
-		}
-	case c.fr.opts.Timestamps && !c.fr.json:
-		b = c.fr.stampedLines(b)
-	}
 	for len(b) > 0 {
+		if len(c.part) == 0 {
+			if b = c.wholeLines(b); len(b) == 0 {
+				break
+			}
+		}
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			c.addPartial(b)
@@ -283,6 +280,27 @@ func (c *copier) chunkLocked(b []byte) {
 			}
 		}
 	}
+}
+
+// wholeLines takes the run of whole lines at the front of b, each at most
+// max_line bytes, and returns the rest of b (from a longer line, or the
+// partial line at its end). Plain text in block mode is written as read,
+// in one write and without a copy, after what was framed before it; with
+// timestamps the lines are framed two appends a line. Otherwise (json, or
+// drop mode, which hands its buffers to a writer) it takes nothing.
+func (c *copier) wholeLines(b []byte) []byte {
+	switch {
+	case c.pipe == nil && c.fr.plain():
+		k := fittingLines(b, c.fr.maxLine)
+		if k > 0 {
+			c.emit() // the pieces of a long line before these go first
+			c.f.writeLines(b[:k])
+		}
+		return b[k:]
+	case c.fr.opts.Timestamps && !c.fr.json:
+		return c.fr.stampedLines(b)
+	}
+	return b
 }
 
 // addPartial appends b to the pending partial line, cutting off marked
@@ -340,7 +358,7 @@ func (c *copier) finish() {
 }
 
 // outBufs holds framing buffers between chunks (block mode).
-var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+readSize); return &b }}
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+DefaultMaxLine); return &b }}
 
 // takeOut gives the framer a pooled output buffer; c.mu is held.
 func (c *copier) takeOut() {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,6 +137,84 @@ func TestFile_Copy_Timestamps(t *testing.T) {
 	f.Copy(strings.NewReader("a\nb"), Source{})
 	if got := string(readLog(t, path)); got != "2024-03-09T10:11:12.005+01:00 a\n2024-03-09T10:11:12.005+01:00 b\n" {
 		t.Errorf("file %q", got)
+	}
+}
+
+// chunksReader returns one chunk per Read, as reads from a pipe end where
+// the writer's writes did.
+type chunksReader struct{ chunks []string }
+
+func (r *chunksReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.chunks[0])
+	if r.chunks[0] = r.chunks[0][n:]; r.chunks[0] == "" {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+// A read holding whole lines, a line longer than max_line and whole lines
+// after it: the runs of whole lines go out as read (or stamped) while the
+// long line is cut into pieces, and the file has everything in order, the
+// pieces between the lines around them, a line ending in the next read
+// whole.
+func TestFile_Copy_LongLineInsideAReadKeepsOrder(t *testing.T) {
+	long := strings.Repeat("x", 150)
+	in := []string{"one\ntwo\n" + long + "\nthree\nfour\npar", "tial\nfive\n"}
+	want := []string{"one", "two", strings.Repeat("x", 64) + CutMarker, strings.Repeat("x", 64) + CutMarker,
+		strings.Repeat("x", 22), "three", "four", "partial", "five"}
+	for _, ts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("timestamps=%v", ts), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "l.log")
+			f := openT(t, path, Options{MaxLine: 64, Timestamps: ts})
+			if err := f.Copy(&chunksReader{chunks: slices.Clone(in)}, Source{Component: "l", Stream: StreamOut}); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSuffix(string(readLog(t, path)), "\n"), "\n")
+			if ts {
+				for i, l := range got {
+					if _, ok := ParseTime(l); !ok {
+						t.Fatalf("line %d %q has no timestamp", i, l)
+					}
+					got[i] = l[strings.IndexByte(l, ' ')+1:]
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("lines\n%q\nwant\n%q", got, want)
+			}
+			if st := f.Stats(); st.Lines != int64(len(want)) {
+				t.Errorf("Stats.Lines = %d, want %d", st.Lines, len(want))
+			}
+		})
+	}
+}
+
+// A partial line too long to be carried in front of the next read
+// (carryMax) is completed by the first line of that read; the whole lines
+// after it follow in order.
+func TestFile_Copy_LongPartialThenWholeLines(t *testing.T) {
+	head := strings.Repeat("y", carryMax+1000)
+	in := []string{"zero\n" + head, "yy\nsix\nseven\n" + strings.Repeat("z", 70) + "\neight\n"}
+	for _, ts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("timestamps=%v", ts), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.log")
+			f := openT(t, path, Options{MaxLine: 8 << 10, Timestamps: ts})
+			if err := f.Copy(&chunksReader{chunks: slices.Clone(in)}, Source{Component: "p", Stream: StreamOut}); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSuffix(string(readLog(t, path)), "\n"), "\n")
+			if ts {
+				for i, l := range got {
+					got[i] = l[strings.IndexByte(l, ' ')+1:]
+				}
+			}
+			want := []string{"zero", head + "yy", "six", "seven", strings.Repeat("z", 70), "eight"}
+			if !slices.Equal(got, want) {
+				t.Errorf("lines\n%.200q\nwant\n%.200q", got, want)
+			}
+		})
 	}
 }
 

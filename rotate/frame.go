@@ -140,17 +140,19 @@ func CutPoint(b []byte, n int) int {
 	return n
 }
 
-// linesFit reports whether every line in b (whole lines) is at most n
-// bytes: each window of n+1 bytes must hold a newline.
-func linesFit(b []byte, n int) bool {
-	for len(b) > n+1 {
-		i := bytes.LastIndexByte(b[:n+1], '\n')
+// fittingLines returns the length of the run of whole lines at the front
+// of b that are each at most n bytes without their newline: each window of
+// n+1 bytes from a line's start must hold its newline.
+func fittingLines(b []byte, n int) int {
+	k := 0
+	for len(b)-k > n+1 {
+		i := bytes.LastIndexByte(b[k:k+n+1], '\n')
 		if i < 0 {
-			return false
+			return k
 		}
-		b = b[i+1:]
+		k += i + 1
 	}
-	return true
+	return k + bytes.LastIndexByte(b[k:], '\n') + 1
 }
 
 const hexDigits = "0123456789abcdef"

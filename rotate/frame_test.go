@@ -32,23 +32,27 @@ func TestCutPoint_RuneBoundary(t *testing.T) {
 	}
 }
 
-func TestLinesFit_Table(t *testing.T) {
+func TestFittingLines_Table(t *testing.T) {
 	tests := []struct {
 		b    string
 		n    int
-		want bool
+		want int
 	}{
-		{"", 3, true},
-		{"abc\n", 3, true},
-		{"abcd\n", 3, false},
-		{"ab\nabc\na\n", 3, true},
-		{"ab\nabcd\na\n", 3, false},
-		{"a\nb\nc\nd\ne\n", 1, true},
-		{"a\nbb\n", 1, false},
+		{"", 3, 0},
+		{"abc\n", 3, 4},
+		{"abcd\n", 3, 0},
+		{"ab\nabc\na\n", 3, 9},
+		{"ab\nabcd\na\n", 3, 3}, // stops at the long line
+		{"a\nb\nc\nd\ne\n", 1, 10},
+		{"a\nbb\n", 1, 2},
+		{"ab\nabc", 3, 3},          // a partial line is not taken
+		{"ab\nabcdefgh", 3, 3},     // nor a partial line longer than n
+		{"abcdefgh\nab\n", 3, 0},   // a long first line takes nothing
+		{"ab\nab\nab\nabcd", 3, 9}, // windows of n+1 bytes, one after the other
 	}
 	for _, tt := range tests {
-		if got := linesFit([]byte(tt.b), tt.n); got != tt.want {
-			t.Errorf("linesFit(%q, %d) = %v, want %v", tt.b, tt.n, got, tt.want)
+		if got := fittingLines([]byte(tt.b), tt.n); got != tt.want {
+			t.Errorf("fittingLines(%q, %d) = %d, want %d", tt.b, tt.n, got, tt.want)
 		}
 	}
 }
