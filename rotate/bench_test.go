@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,8 @@ const benchChunk = 64 << 10
 // chunkReader serves n chunks of an endless stream of 100-byte lines;
 // chunk boundaries fall inside lines as they do on a pipe.
 type chunkReader struct {
-	stream []byte // benchChunk+100 bytes of lines
+	stream []byte // benchChunk+period bytes of lines
+	period int    // the stream repeats every period bytes
 	i, n   int
 }
 
@@ -23,11 +25,24 @@ func newChunkReader(n int) *chunkReader {
 	for i := 0; len(s) < benchChunk+100; i++ {
 		s = append(s, seqLine(i)...)
 	}
-	return &chunkReader{stream: s, n: n}
+	return &chunkReader{stream: s, period: 100, n: n}
+}
+
+// newLongLineReader is newChunkReader with a line of long bytes (newline
+// included) after every 600 lines of 100 bytes: about one a chunk.
+func newLongLineReader(n, long int) *chunkReader {
+	var block []byte
+	for i := range 600 {
+		block = append(block, seqLine(i)...)
+	}
+	block = append(block, bytes.Repeat([]byte{'x'}, long-1)...)
+	block = append(block, '\n')
+	s := bytes.Repeat(block, benchChunk/len(block)+2)
+	return &chunkReader{stream: s, period: len(block), n: n}
 }
 
 func (r *chunkReader) next() []byte {
-	off := (r.i * benchChunk) % 100
+	off := (r.i * benchChunk) % r.period
 	r.i++
 	return r.stream[off : off+benchChunk]
 }
@@ -80,12 +95,16 @@ func BenchmarkCopy(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		opts Options
+		long int // a line of this many bytes about once a chunk; 0: none
 	}{
-		{"plain", Options{}},
-		{"timestamps", Options{Timestamps: true}},
-		{"json", Options{Format: FormatJSON}},
-		{"plain_gzip", Options{Compress: true}},
-		{"timestamps_gzip", Options{Timestamps: true, Compress: true}},
+		{"plain", Options{}, 0},
+		{"timestamps", Options{Timestamps: true}, 0},
+		{"json", Options{Format: FormatJSON}, 0},
+		{"plain_gzip", Options{Compress: true}, 0},
+		{"timestamps_gzip", Options{Timestamps: true, Compress: true}, 0},
+		// A line over max_line in most reads: cut into pieces while the
+		// lines around it are written as read.
+		{"plain_long_line", Options{MaxLine: 1 << 10}, 2 << 10},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := bc.opts
@@ -98,7 +117,11 @@ func BenchmarkCopy(b *testing.B) {
 			defer f.Close()
 			b.SetBytes(benchChunk)
 			b.ResetTimer()
-			if err := f.Copy(newChunkReader(b.N), Source{Component: "bench", Stream: StreamOut, PID: 1}); err != nil {
+			r := newChunkReader(b.N)
+			if bc.long > 0 {
+				r = newLongLineReader(b.N, bc.long)
+			}
+			if err := f.Copy(r, Source{Component: "bench", Stream: StreamOut, PID: 1}); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
