@@ -97,7 +97,6 @@ func (f *File) Copy(r io.Reader, src Source) error {
 				data = rd.buf[:pre+n]
 				c.part = c.part[:0]
 			}
-			c.takeOut()
 			c.chunkLocked(data)
 			c.releaseOut()
 			c.mu.Unlock()
@@ -261,6 +260,7 @@ func (c *copier) chunkLocked(b []byte) {
 				break
 			}
 		}
+		c.takeOut() // the rest is framed line by line
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			c.addPartial(b)
@@ -306,6 +306,7 @@ func (c *copier) wholeLines(b []byte) []byte {
 		}
 		return b[k:]
 	case c.fr.opts.Timestamps && !c.fr.json:
+		c.takeOut()
 		return c.fr.stampedLines(b)
 	}
 	return b
@@ -343,10 +344,12 @@ func (c *copier) onIdle() {
 		return
 	}
 	c.fr.begin(opts)
+	c.takeOut()
 	c.fr.piece(c.part, true) // at most maxLine bytes: addPartial cuts longer
 	c.part = c.part[:0]
 	c.idleFlushes++
 	c.emit()
+	c.releaseOut()
 }
 
 // finish writes the last partial line and stops the timer.
@@ -359,16 +362,19 @@ func (c *copier) finish() {
 	}
 	if len(c.part) > 0 {
 		c.fr.begin(c.f.opts.Load())
+		c.takeOut()
 		c.fr.line(c.part)
 		c.part = c.part[:0]
 	}
 	c.emit()
+	c.releaseOut()
 }
 
 // outBufs holds framing buffers between chunks (block mode).
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+DefaultMaxLine); return &b }}
 
-// takeOut gives the framer a pooled output buffer; c.mu is held.
+// takeOut gives the framer a pooled output buffer when it has none, before
+// it frames (plain lines written as read need none); c.mu is held.
 func (c *copier) takeOut() {
 	if c.pipe == nil && c.fr.out == nil {
 		c.fr.out = (*outBufs.Get().(*[]byte))[:0]
