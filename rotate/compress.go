@@ -138,7 +138,7 @@ type gzipper struct {
 
 // gzipOutSize is a gzipper's output buffer: the .gz is written in pieces
 // this large.
-const gzipOutSize = 64 << 10
+const gzipOutSize = 16 << 10
 
 var gzippers = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // valid level: no error
