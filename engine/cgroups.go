@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/thorp-dev/thorp/engine/cgroup"
 	"github.com/thorp-dev/thorp/engine/proc"
@@ -180,30 +181,67 @@ func (s *Supervisor) releaseCgroup(c *component, p *process) {
 // time cpu.stat's, and the memory the cgroup's (memory_measure =
 // "cgroup", where the memory controller is there) or the RSS or PSS of
 // the listed processes.
+//
+// An instance whose cgroup used no CPU since the last reading that read
+// its files keeps that reading's processes and memory, for up to
+// idleRereadEvery: a process that did not run cannot have forked, faulted
+// pages in or grown its heap. Whether it ran is one read for all
+// instances while none ran (the CPU time of thorp's root cgroup, read at
+// the start of the pass, did not move since the instance's last
+// reading), else one read of its own cpu.stat, instead of cgroup.procs
+// and a statm per process. What can change without it running is
+// reclaim lowering its memory, which the re-read catches; PSS, which
+// changes with what other processes map, is always read.
 type cgroupReader struct {
 	cg       *cgroups
 	pass     *procReader
+	now      time.Time       // the pass's
+	rootCPU  time.Duration   // the CPU time of every group at the start of the pass; 0: not known
 	byCgroup bool            // memory_measure = "cgroup"
 	pids     []int           // cgroup.procs, reused
 	stats    *proc.StatFiles // the listed processes' stat (or statm) files, kept open between samples
 }
+
+// idleRereadEvery is how long an instance whose cgroup uses no CPU keeps
+// its last reading (see cgroupReader).
+const idleRereadEvery = time.Minute
 
 // cgroupCPU is the start time of the made-up process whose CPU ticks are
 // a cgroup's cpu.stat, keyed by its main process's pid: no process of
 // the tree has it, so the CPU counters count the cgroup as one process.
 const cgroupCPU = math.MaxUint64
 
-func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading {
+// startPass readies r for the pass over /proc made at now.
+func (r *cgroupReader) startPass(cg *cgroups, pass *procReader, now time.Time) {
+	r.cg, r.pass, r.now, r.rootCPU = cg, pass, now, 0
+	if d, ok, err := cg.m.CPU(); ok && err == nil {
+		r.rootCPU = d
+	}
+}
+
+func (r *cgroupReader) readInstance(pid int, prev *treeState, pss bool, ticks map[proc.Ident]uint64) instanceReading {
 	g := r.cg.group(pid)
 	if g == nil {
 		return r.pass.readInstance(pid, prev, pss, ticks)
+	}
+	reusable := !pss && r.pass.tab == nil && prev.groupCPU > 0 &&
+		!prev.readAt.IsZero() && r.now.Sub(prev.readAt) < idleRereadEvery
+	cpu, hasCPU, err := prev.groupCPU, true, error(nil)
+	if !reusable || r.rootCPU == 0 || r.rootCPU != prev.rootCPU {
+		cpu, hasCPU, err = g.CPU()
+		hasCPU = hasCPU && err == nil
+	}
+	if reusable && hasCPU && cpu == prev.groupCPU {
+		rd := instanceReading{tree: prev.tree, usage: prev.usage, ticks: clear2(ticks), groupCPU: cpu, rootCPU: r.rootCPU, reused: true}
+		rd.ticks[proc.Ident{PID: pid, StartTime: cgroupCPU}] = uint64(cpu.Seconds() * proc.ClockTicks)
+		return rd
 	}
 	pids, err := g.Procs(r.pids)
 	r.pids = pids
 	if err != nil {
 		return r.pass.readInstance(pid, prev, pss, ticks)
 	}
-	rd := instanceReading{tree: prev[:0], ticks: clear2(ticks)} // prev's memory: the sampler keeps only this reading's tree
+	rd := instanceReading{tree: prev.tree[:0], ticks: clear2(ticks)} // prev's memory: the sampler keeps only this reading's tree
 	rd.usage.Procs = len(pids)
 	measured := false
 	if r.byCgroup {
@@ -211,8 +249,6 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 			rd.usage.RSS, measured = m.Bytes, true
 		}
 	}
-	cpu, hasCPU, err := g.CPU()
-	hasCPU = hasCPU && err == nil
 	if !measured && !pss && hasCPU && r.pass.tab == nil {
 		// The RSS alone, from the listed processes' statm (cheaper
 		// than their stat). The tree stays empty: only a walk of /proc
@@ -240,6 +276,7 @@ func (r *cgroupReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks 
 	if hasCPU {
 		rd.ticks[proc.Ident{PID: pid, StartTime: cgroupCPU}] = uint64(cpu.Seconds() * proc.ClockTicks)
 		rd.usage.CPUSeconds = cpu.Seconds()
+		rd.groupCPU, rd.rootCPU = cpu, r.rootCPU
 	} else {
 		rd.ticks = tab.CPUTicks(rd.tree, rd.ticks)
 	}

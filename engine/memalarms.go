@@ -47,6 +47,7 @@ type armedAlarm struct {
 	al        *cgroup.Alarm
 	id        uint64
 	threshold int64
+	limit     int64 // the limit it was armed for
 }
 
 // open starts watching; until it succeeds, on is false.
@@ -134,12 +135,20 @@ func (m *memoryAlarms) arm(key treeKey, g *cgroup.Group, memory, limit int64) (w
 	if err != nil {
 		return false, false
 	}
-	m.armed[key] = armedAlarm{al: al, id: m.nextID, threshold: threshold}
+	m.armed[key] = armedAlarm{al: al, id: m.nextID, threshold: threshold, limit: limit}
 	m.keys[m.nextID] = key
 	// A process growing fast may be past the threshold before it is
 	// armed: the kernel counts that as crossed already.
 	now, _, err := g.UsageV1()
 	return true, err == nil && now >= threshold
+}
+
+// armedFor reports whether key's process has an alarm armed for limit:
+// while its memory is what it was then, that alarm is still the one arm
+// would set.
+func (m *memoryAlarms) armedFor(key treeKey, limit int64) bool {
+	cur, ok := m.armed[key]
+	return ok && cur.limit == limit
 }
 
 // disarm drops key's alarm, if it has one.

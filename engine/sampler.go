@@ -154,6 +154,15 @@ type sampler struct {
 	swept    time.Time             // when the cgroup reader's kept stat files were last swept
 	alarms   memoryAlarms
 	asked    []*component // cgroups.takeAsked's, reused
+	pass     uint64       // ticks that sampled, counted
+	due      []dueComponent
+	posts    []samplesPost
+}
+
+// samplesPost is a component's samples of one pass, posted after it.
+type samplesPost struct {
+	c       *component
+	samples []usageSample
 }
 
 type treeKey struct {
@@ -167,6 +176,7 @@ type treeKey struct {
 type componentState struct {
 	next    time.Time       // when it is due; zero: at once
 	last    time.Time       // when it was last sampled; zero: never
+	pass    uint64          // the sampler's pass that sampled it last
 	scanned time.Time       // when its trees were last read by a full scan; zero: never
 	cpu     proc.CPUCounter // its processes' CPU time
 }
@@ -175,9 +185,16 @@ type componentState struct {
 // between samples.
 type treeState struct {
 	tree     []proc.Ident // its processes at the last sample
+	pass     uint64       // the sampler's pass that read it last
 	walkCost int          // files a proc.Walk of it reads; 0: not known
 	cpu      instanceCPU
 	growth   *policies.GrowthEstimator
+	// Through its cgroup: what the last reading that read the files
+	// found, when, and the CPU time of the group and of every group
+	// (see cgroupReader).
+	usage             proc.Usage
+	readAt            time.Time
+	groupCPU, rootCPU time.Duration
 }
 
 func newSampler(s *Supervisor) *sampler {
@@ -311,7 +328,8 @@ type dueComponent struct {
 // when the next one is due.
 func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	sm.forget(comps)
-	var due []dueComponent
+	due := sm.due[:0]
+	defer func() { clear(due); sm.due = due[:0] }()
 	next := now.Add(displayInterval)
 	for _, c := range comps {
 		if cs := sm.comps[c]; cs != nil && now.Before(cs.next) {
@@ -324,26 +342,25 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 		return next
 	}
 	pass := sm.newPass(now, due)
-	seen := map[treeKey]bool{}
+	if sm.sup.cg.m != nil {
+		sm.cgReader.startPass(&sm.sup.cg, pass, now)
+	}
+	sm.pass++
 	// The samples go out together after the pass: posted one by one
 	// between reads, each would wake a component loop on another thread
 	// that has gone back to sleep since the previous one.
-	type post struct {
-		c       *component
-		samples []usageSample
-	}
-	posts := make([]post, 0, len(due))
+	posts := sm.posts[:0]
 	defer func() {
 		for _, p := range posts {
 			p.c.in.postSamples(p.samples)
 		}
+		clear(posts)
+		sm.posts = posts[:0]
 	}()
-	sampled := make(map[*component]bool, len(due))
 	for _, d := range due {
 		c, cc := d.c, d.cc
-		sampled[c] = true
 		cs := sm.component(c)
-		cs.last = now
+		cs.last, cs.pass = now, sm.pass
 		watch := sm.alarms.on() && watchable(cc)
 		watched := watch  // every instance is watched or needs no watching
 		resample := false // an instance grew past its new threshold already
@@ -362,13 +379,16 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			}
 			key := treeKey{c, in.Index, in.PID}
 			ts := sm.tree(key)
-			r := rd.readInstance(in.PID, ts.tree, pss, sm.iticks)
+			r := rd.readInstance(in.PID, ts, pss, sm.iticks)
 			sm.iticks = r.ticks
-			ts.tree = r.tree
+			ts.tree, ts.usage, ts.groupCPU, ts.rootCPU = r.tree, r.usage, r.groupCPU, r.rootCPU
+			if !r.reused {
+				ts.readAt = now
+			}
 			if r.walkCost > 0 {
 				ts.walkCost = r.walkCost
 			}
-			seen[key] = true
+			ts.pass = sm.pass
 			for id, n := range r.ticks {
 				sm.ticks[id] = n
 			}
@@ -376,10 +396,13 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			memory := r.usage.Memory(pss)
 			over = over || (cc.MaxMemoryRestart > 0 && memory > int64(cc.MaxMemoryRestart))
 			ts.growth.Add(now, memory)
-			if watch {
+			switch {
+			case watch && r.reused && sm.alarms.armedFor(key, int64(cc.MaxMemoryRestart)):
+				// Nothing ran, the memory is the reading's that armed it.
+			case watch:
 				ok, crossed := sm.alarms.arm(key, sm.sup.cg.group(in.PID), memory, int64(cc.MaxMemoryRestart))
 				watched, resample = watched && ok, resample || crossed
-			} else {
+			default:
 				sm.alarms.disarm(key) // a reload took the limit away or set a memory_policy
 			}
 			growth := ts.growth.Estimate(int64(cc.MaxMemoryRestart), now)
@@ -395,7 +418,7 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 			samples[i].cpu = cpu
 		}
 		if len(samples) > 0 {
-			posts = append(posts, post{c, samples})
+			posts = append(posts, samplesPost{c, samples})
 		}
 		cs.next = nextSampleAt(now, nextSampleIn(cc, ttl, over, watched))
 		if resample {
@@ -411,8 +434,8 @@ func (sm *sampler) tick(now time.Time, comps []*component) time.Time {
 	}
 	// Forget the trees of processes that are gone (only for components
 	// sampled now; others keep theirs until their turn).
-	for key := range sm.trees {
-		if !seen[key] && sampled[key.c] {
+	for key, ts := range sm.trees {
+		if cs := sm.comps[key.c]; ts.pass != sm.pass && cs != nil && cs.pass == sm.pass {
 			sm.forgetTree(key)
 		}
 	}
@@ -495,7 +518,7 @@ func (sm *sampler) newPass(now time.Time, due []dueComponent) *procReader {
 func (sm *sampler) readerFor(cc *config.Component, pass *procReader) usageReader {
 	if sm.sup.cg.m != nil {
 		r := &sm.cgReader // one for every component: its buffers are reused
-		r.cg, r.pass, r.byCgroup = &sm.sup.cg, pass, cc.MemoryMeasure == "cgroup"
+		r.byCgroup = cc.MemoryMeasure == "cgroup"
 		if r.stats == nil {
 			r.stats = proc.NewStatFiles(pass.root)
 		}
@@ -511,6 +534,9 @@ type instanceReading struct {
 	ticks    map[proc.Ident]uint64 // CPU ticks of each process of the tree
 	escaped  []proc.Ident          // processes of the tree outside the main process's group
 	walkCost int                   // files a proc.Walk of the tree reads; 0 if not known
+	groupCPU time.Duration         // the CPU time of the instance's cgroup, when read through it
+	rootCPU  time.Duration         // that of every cgroup, read before it; 0: not read
+	reused   bool                  // the tree and usage are the previous reading's (see cgroupReader)
 }
 
 // usageReader reads one instance's process tree and what it uses. The
@@ -519,10 +545,10 @@ type instanceReading struct {
 // cgroup's files) implements the same.
 type usageReader interface {
 	// readInstance reads the tree whose main process is pid, which is
-	// also its process group. prev is what this reader returned as tree
-	// at the previous read of the same process (nil at the first), ticks
+	// also its process group. prev is what the sampler kept of the
+	// previous readings of the same process (empty at the first), ticks
 	// a map it may clear and reuse for the reading's ticks.
-	readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading
+	readInstance(pid int, prev *treeState, pss bool, ticks map[proc.Ident]uint64) instanceReading
 }
 
 // procReader reads trees from /proc for one pass: from the pass's scan of
@@ -532,12 +558,12 @@ type procReader struct {
 	tab  *proc.Table // nil: walk
 }
 
-func (r *procReader) readInstance(pid int, prev []proc.Ident, pss bool, ticks map[proc.Ident]uint64) instanceReading {
+func (r *procReader) readInstance(pid int, prev *treeState, pss bool, ticks map[proc.Ident]uint64) instanceReading {
 	tab := r.tab
 	if tab == nil {
-		tab = proc.Walk(r.root, pid, prev)
+		tab = proc.Walk(r.root, pid, prev.tree)
 	}
-	tree := tab.Tree(pid, pid, prev)
+	tree := tab.Tree(pid, pid, prev.tree)
 	rd := instanceReading{tree: tree, usage: tab.Usage(r.root, tree, pss), ticks: tab.CPUTicks(tree, ticks),
 		walkCost: tab.WalkCost(tree)}
 	for _, id := range tree {

@@ -188,7 +188,13 @@ func (g *Group) CPU() (d time.Duration, ok bool, err error) {
 	if g.v2 == "" {
 		return 0, false, nil
 	}
-	err = g.files.read(fileCPU, g.v2, "cpu.stat", func(b []byte) error {
+	d, err = readCPU(&g.files, g.v2)
+	return d, true, err
+}
+
+// readCPU reads usage_usec of dir's cpu.stat through files.
+func readCPU(files *openFiles, dir string) (d time.Duration, err error) {
+	err = files.read(fileCPU, dir, "cpu.stat", func(b []byte) error {
 		us, found := statValue(b, "usage_usec")
 		if !found {
 			return errors.New("cpu.stat has no usage_usec")
@@ -196,7 +202,7 @@ func (g *Group) CPU() (d time.Duration, ok bool, err error) {
 		d = time.Duration(us) * time.Microsecond
 		return nil
 	})
-	return d, true, err
+	return d, err
 }
 
 // Remove removes the group's directories once its processes are gone

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // opened counts Managers opened by this process, so that several
@@ -25,6 +26,8 @@ type Manager struct {
 
 	root2, rootMem string // the roots it created ("" when not used)
 	selfMoved      bool   // thorp moved itself into root2/supervisor (see delegateMemory)
+
+	files openFiles // root2's cpu.stat, kept open (see CPU)
 
 	mu      sync.Mutex
 	created []string // component directories it created, in order
@@ -220,6 +223,18 @@ func (m *Manager) leaf(root, component string, instance int, delegate bool) (str
 	return "", fmt.Errorf("%s: 64 cgroups of the instance exist already", base)
 }
 
+// CPU is the CPU time used by every process that ran in the groups it
+// created (cpu.stat's usage_usec of its cgroup2 root): while it does not
+// move, no process of any group ran. ok is false without a cgroup2 root,
+// or when thorp itself runs in it (see delegateMemory).
+func (m *Manager) CPU() (d time.Duration, ok bool, err error) {
+	if m.root2 == "" || m.selfMoved {
+		return 0, false, nil
+	}
+	d, err = readCPU(&m.files, m.root2)
+	return d, true, err
+}
+
 // Close removes the component directories and the roots it created, each
 // only if empty (a process still in one keeps it). Safe twice.
 func (m *Manager) Close() error {
@@ -232,6 +247,7 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.files.close()
 	var errs []error
 	for _, dir := range slices.Backward(m.created) {
 		errs = append(errs, rmdir(dir))
