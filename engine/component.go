@@ -1168,12 +1168,13 @@ func aggregate(insts []*instance) State {
 // updateSnapshot publishes c's view (status, config, log files).
 func (c *component) updateSnapshot() {
 	now := c.clock.Now()
+	prev := c.view.Load()
 	st := Status{
 		Name:              c.name,
 		Tags:              c.cfg.Tags,
 		Autostart:         c.cfg.Autostart,
 		State:             aggregate(c.insts),
-		RestartsByReason:  make(map[string]int, len(c.restarts)),
+		RestartsByReason:  c.restartsByReason(prev),
 		MemoryLimitBytes:  int64(c.cfg.MaxMemoryRestart),
 		LastRestartReason: c.lastWhy,
 		CPUSeconds:        c.cpu,
@@ -1181,8 +1182,7 @@ func (c *component) updateSnapshot() {
 	if c.scaled > 0 {
 		st.Scale = &ScaleStatus{Instances: c.scaled, ConfigInstances: max(c.cfg.Instances, 1)}
 	}
-	for r, n := range c.restarts {
-		st.RestartsByReason[string(r)] = n
+	for _, n := range c.restarts {
 		st.Restarts += n
 	}
 	for _, in := range c.insts {
@@ -1223,18 +1223,7 @@ func (c *component) updateSnapshot() {
 			st.Healthy = false
 		}
 	}
-	var logs []logRef
-	seen := map[*rotate.File]bool{}
-	for i, f := range c.logs {
-		if f[0] != nil && !seen[f[0]] {
-			seen[f[0]] = true
-			logs = append(logs, logRef{"out", c.cfg.OutLogFor(i), f[0]})
-		}
-		if f[1] != nil && !seen[f[1]] {
-			seen[f[1]] = true
-			logs = append(logs, logRef{"err", c.cfg.ErrLogFor(i), f[1]})
-		}
-	}
+	logs := c.logRefs(prev)
 	for _, l := range logs {
 		s := l.file.Stats()
 		st.Logs = append(st.Logs, LogStatus{Stream: l.stream, Path: l.path, Bytes: s.Bytes, Lines: s.Lines,
@@ -1255,9 +1244,79 @@ func (c *component) updateSnapshot() {
 	}
 }
 
+// restartsByReason is c's restart counts by reason for a new snapshot:
+// prev's map (published maps are never written) while the counts are
+// the same, so a snapshot rebuilt for a new sample allocates none.
+func (c *component) restartsByReason(prev *view) map[string]int {
+	if prev != nil && len(prev.status.RestartsByReason) == len(c.restarts) {
+		same := true
+		for r, n := range c.restarts {
+			if m, ok := prev.status.RestartsByReason[string(r)]; !ok || m != n {
+				same = false
+				break
+			}
+		}
+		if same {
+			return prev.status.RestartsByReason
+		}
+	}
+	m := make(map[string]int, len(c.restarts))
+	for r, n := range c.restarts {
+		m[string(r)] = n
+	}
+	return m
+}
+
 type logRef struct {
 	stream, path string
 	file         *rotate.File
+}
+
+// logRefs returns the log files c writes to, each once, with their
+// paths: prev's (the published view's) while they are the same files of
+// the same config, so a snapshot rebuilt for a new sample builds no
+// paths.
+func (c *component) logRefs(prev *view) []logRef {
+	if prev != nil && prev.cfg == c.cfg && c.writesTo(prev.logs) {
+		return prev.logs
+	}
+	var logs []logRef
+	for i, f := range c.logs {
+		if f[0] != nil && !hasLogFile(logs, f[0]) {
+			logs = append(logs, logRef{"out", c.cfg.OutLogFor(i), f[0]})
+		}
+		if f[1] != nil && !hasLogFile(logs, f[1]) {
+			logs = append(logs, logRef{"err", c.cfg.ErrLogFor(i), f[1]})
+		}
+	}
+	return logs
+}
+
+// writesTo reports whether logs are the files logRefs would list, in
+// its order.
+func (c *component) writesTo(logs []logRef) bool {
+	n := 0
+	for _, f := range c.logs {
+		for j, file := range f {
+			if file == nil || hasLogFile(logs[:n], file) {
+				continue
+			}
+			if n == len(logs) || logs[n].file != file || logs[n].stream != [2]string{"out", "err"}[j] {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(logs)
+}
+
+func hasLogFile(logs []logRef, f *rotate.File) bool {
+	for _, l := range logs {
+		if l.file == f {
+			return true
+		}
+	}
+	return false
 }
 
 // logFiles returns the log files c writes to; safe from any goroutine.
