@@ -15,13 +15,16 @@ const DefaultGrowthSamples = 600
 // (the owner serialises calls).
 type GrowthEstimator struct {
 	window  time.Duration
+	base    time.Time      // what the held samples' times count from
 	samples []growthSample // ring storage, len == capacity
 	next    int            // index the next Add writes
 	n       int            // samples held, ≤ len(samples)
 }
 
+// growthSample is 16 bytes where a time.Time and the bytes took 32: one
+// estimator per watched process holds maxSamples of them.
 type growthSample struct {
-	t     time.Time
+	at    time.Duration // taken at base + at
 	bytes int64
 }
 
@@ -56,7 +59,10 @@ func NewGrowthEstimator(window time.Duration, maxSamples int) *GrowthEstimator {
 // Add records a sample of bytes taken at t, dropping the oldest when the ring
 // is full. Samples should arrive in time order.
 func (g *GrowthEstimator) Add(t time.Time, bytes int64) {
-	g.samples[g.next] = growthSample{t: t, bytes: bytes}
+	if g.n == 0 {
+		g.base = t
+	}
+	g.samples[g.next] = growthSample{at: t.Sub(g.base), bytes: bytes}
 	g.next = (g.next + 1) % len(g.samples)
 	g.n = min(g.n+1, len(g.samples))
 }
@@ -76,13 +82,14 @@ func (g *GrowthEstimator) Estimate(limit int64, now time.Time) Growth {
 	// Fit (seconds since the oldest sample in the window, bytes) in two
 	// passes over the ring, means first, so the sums stay well-conditioned.
 	var (
-		t0, tMax time.Time
+		t0, tMax time.Duration // since g.base
 		count    int
 		sx, sy   float64
 		first    = (g.next - g.n + len(g.samples)) % len(g.samples)
+		at       = now.Sub(g.base)
 	)
 	in := func(s *growthSample) bool {
-		return !s.t.After(now) && (g.window == 0 || now.Sub(s.t) < g.window)
+		return s.at <= at && (g.window == 0 || at-s.at < g.window)
 	}
 	for i := range g.n {
 		s := &g.samples[(first+i)%len(g.samples)]
@@ -90,20 +97,20 @@ func (g *GrowthEstimator) Estimate(limit int64, now time.Time) Growth {
 			continue
 		}
 		if count == 0 {
-			t0, tMax = s.t, s.t
+			t0, tMax = s.at, s.at
 		}
-		if s.t.Before(t0) { // out of order: shift what was summed so far
-			sx += float64(count) * t0.Sub(s.t).Seconds()
-			t0 = s.t
+		if s.at < t0 { // out of order: shift what was summed so far
+			sx += float64(count) * (t0 - s.at).Seconds()
+			t0 = s.at
 		}
-		if s.t.After(tMax) {
-			tMax = s.t
+		if s.at > tMax {
+			tMax = s.at
 		}
-		sx += s.t.Sub(t0).Seconds()
+		sx += (s.at - t0).Seconds()
 		sy += float64(s.bytes)
 		count++
 	}
-	if count < 3 || tMax.Sub(t0) < 2*time.Second {
+	if count < 3 || tMax-t0 < 2*time.Second {
 		return Growth{}
 	}
 	mx, my := sx/float64(count), sy/float64(count)
@@ -113,7 +120,7 @@ func (g *GrowthEstimator) Estimate(limit int64, now time.Time) Growth {
 		if !in(s) {
 			continue
 		}
-		dx := s.t.Sub(t0).Seconds() - mx
+		dx := (s.at - t0).Seconds() - mx
 		sxx += dx * dx
 		sxy += dx * (float64(s.bytes) - my)
 	}
@@ -131,7 +138,7 @@ func (g *GrowthEstimator) Estimate(limit int64, now time.Time) Growth {
 		gr.PercentPerHour = gr.BytesPerHour / my * 100
 	}
 	if limit > 0 && slope > 0 {
-		current := intercept + slope*now.Sub(t0).Seconds()
+		current := intercept + slope*(at-t0).Seconds()
 		if left := float64(limit) - current; left > 0 {
 			secs := left / slope
 			if secs >= float64(math.MaxInt64)/float64(time.Second) {
