@@ -130,6 +130,11 @@ type Options struct {
 	// Metrics are more parts that write their own /metrics families
 	// (thorp run's stdout tee).
 	Metrics []web.MetricsWriter
+	// Activity, when set, is called at each engine event and after each
+	// request on the control socket (a thorp command): thorp ran code it
+	// does not run while idle. It must not block. The HTTP server's
+	// requests (scrapes, the dashboard) do not call it: they recur.
+	Activity func()
 }
 
 // ListenError is returned by New when the HTTP server cannot bind
@@ -206,6 +211,9 @@ func New(first Load, opts Options) (*Daemon, error) {
 		}
 		d.alerts.Handle(ev)
 		d.critical.handle(ev)
+		if opts.Activity != nil {
+			opts.Activity()
+		}
 	}
 	sup, err := engine.New(cfg, eng)
 	if err != nil {
@@ -254,7 +262,14 @@ func New(first Load, opts Options) (*Daemon, error) {
 		public.SetReloader(d.Reload)
 	}
 	d.base, d.endBase = context.WithCancel(context.Background())
-	d.ctlSrv = api.NewServer(control)
+	var ctl http.Handler = control
+	if opts.Activity != nil {
+		ctl = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			control.ServeHTTP(w, r)
+			opts.Activity()
+		})
+	}
+	d.ctlSrv = api.NewServer(ctl)
 	d.ctlSrv.BaseContext = func(net.Listener) context.Context { return d.base }
 	d.ctlSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	return d, nil
