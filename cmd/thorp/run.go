@@ -157,6 +157,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// on(event, fn) hooks run on their own goroutine, fed by the engine's events.
 	hooks := &hookRunner{}
 	hooks.HookRunner = plugins.NewHookRunner(luaLog)
+	dropper := newPageDropper(quietBeforeDrop, dropQuietPages)
 	d, err := daemon.New(first, daemon.Options{
 		Logger:  log,
 		Version: version,
@@ -167,6 +168,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Notifier: newSystemdLink(sdnotify.FromEnv(os.Getenv), log),
 		Signals:  sigs,
 		Metrics:  []web.MetricsWriter{tee},
+		Activity: dropper.Poke,
 	})
 	if err != nil {
 		first.Release()
@@ -181,19 +183,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	host.sup.Store(d.Supervisor())
 	ready.signal()
 	dropStartupPages()
-	// Again once Run has started the component loops (Started closes just
-	// before the autostart requests go out): starting them touches code the
-	// daemon does not run while it only supervises. With 50 idle components
-	// thorp keeps about half a MiB less than with the first pass alone.
+	// Again once thorp has been quiet for quietBeforeDrop after starting
+	// the components (each spawn is an event), and after each later burst
+	// of thorp commands or events: spawning processes, opening logs and
+	// cgroups, answering thorp status run code the daemon does not run
+	// while it only supervises.
 	running, ran := context.WithCancel(ctx)
 	dropped := make(chan struct{})
+	dropper.Poke()
 	go func() { // owner: cmdRun, which ends it and waits for it after Run
 		defer close(dropped)
-		select {
-		case <-d.Supervisor().Started():
-			dropStartupPages()
-		case <-running.Done():
-		}
+		dropper.run(running)
 	}()
 	err = d.Run(ctx)
 	ran()
