@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/thorp-dev/thorp/engine/promlabel"
 )
 
 // alertsFamily is the metric of the dispatcher's outcomes.
@@ -52,8 +53,6 @@ func (c *counters) snapshot() map[[2]string]uint64 {
 	return out
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
 // WriteMetrics writes thorp_alerts_total{kind,outcome} in Prometheus text
 // format, with its # HELP and # TYPE lines. Safe for concurrent use.
 func (d *Dispatcher) WriteMetrics(w io.Writer) {
@@ -67,6 +66,6 @@ func (d *Dispatcher) WriteMetrics(w io.Writer) {
 		return strings.Compare(a[1], b[1])
 	})
 	for _, k := range keys {
-		metrics.WriteCounterUint64(w, fmt.Sprintf(`%s{kind="%s",outcome="%s"}`, alertsFamily, labelEscaper.Replace(k[0]), labelEscaper.Replace(k[1])), counts[k])
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`%s{kind="%s",outcome="%s"}`, alertsFamily, promlabel.Escape(k[0]), promlabel.Escape(k[1])), counts[k])
 	}
 }

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/thorp-dev/thorp/engine/promlabel"
 )
 
 // http mode's server timeouts: no write timeout, so that long responses
@@ -59,7 +59,7 @@ type httpProxy struct {
 
 func newHTTPProxy(b *Balancer, component string) *httpProxy {
 	h := &httpProxy{b: b, set: metrics.NewSet(), returned: newReturnedConns(b.ln.Addr())}
-	h.hist = h.set.NewPrometheusHistogram(`thorp_proxy_request_duration_seconds{component="` + escapeLabel(component) + `"}`)
+	h.hist = h.set.NewPrometheusHistogram(`thorp_proxy_request_duration_seconds{component="` + promlabel.Escape(component) + `"}`)
 	errorLog := log.New(b.warn, "", 0)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
@@ -326,8 +326,3 @@ var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 
 func (bufferPool) Get() []byte  { return buffers.Get().(*[32 << 10]byte)[:] }
 func (bufferPool) Put(b []byte) { buffers.Put((*[32 << 10]byte)(b)) }
-
-// escapeLabel escapes a Prometheus label value.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"github.com/thorp-dev/thorp/engine/promlabel"
 	"path/filepath"
 	"slices"
 )
@@ -63,7 +64,7 @@ func writeLogFilesystems(out *bytes.Buffer, comps []scrapeComponent) {
 		writeMetadata(out, f.fam)
 		for i, dir := range dirs {
 			if known[i] {
-				out.WriteString(f.fam.name + `{dir="` + escapeLabel(dir) + `"} `)
+				out.WriteString(f.fam.name + `{dir="` + promlabel.Escape(dir) + `"} `)
 				writeUint(out, f.value(space[i]))
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/thorp-dev/thorp/engine"
+	"github.com/thorp-dev/thorp/engine/promlabel"
 	"github.com/thorp-dev/thorp/policies"
 )
 
@@ -110,7 +111,7 @@ func (l *componentLabels) fill(comps []scrapeComponent) {
 	for i := range comps {
 		c := &comps[i]
 		if c.label == "" {
-			c.label = `component="` + escapeLabel(c.st.Name) + `"`
+			c.label = `component="` + promlabel.Escape(c.st.Name) + `"`
 		}
 		next[c.st.Name] = c.label
 	}
@@ -283,7 +284,7 @@ func writeSeries(out *bytes.Buffer, fam family, c *scrapeComponent, key, value s
 		out.WriteByte(',')
 		out.WriteString(key)
 		out.WriteString(`="`)
-		out.WriteString(escapeLabel(value)) // value itself when nothing needs escaping
+		out.WriteString(promlabel.Escape(value)) // value itself when nothing needs escaping
 		out.WriteByte('"')
 	}
 	out.WriteString("} ")
@@ -505,11 +506,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = w.Write(out.Bytes())
 }
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// escapeLabel escapes a label value for the text format.
-func escapeLabel(v string) string { return labelEscaper.Replace(v) }
 
 func boolFloat(b bool) float64 {
 	if b {

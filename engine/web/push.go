@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/thorp-dev/thorp/engine/promlabel"
 )
 
 // WriteMetrics writes what GET /metrics serves. Safe for concurrent use.
@@ -33,9 +34,9 @@ func (s *Server) Push(ctx context.Context, url string, interval time.Duration, l
 	sort.Strings(keys)
 	var extra []string
 	for _, k := range keys {
-		// escapeLabel is the text format's escaping, done once (%q would
+		// promlabel.Escape is the text format's escaping, done once (%q would
 		// escape its backslashes again, in Go's own syntax).
-		extra = append(extra, k+`="`+escapeLabel(labels[k])+`"`)
+		extra = append(extra, k+`="`+promlabel.Escape(labels[k])+`"`)
 	}
 	var wg sync.WaitGroup
 	opts := &metrics.PushOptions{
