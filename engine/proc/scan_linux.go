@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
+
+	"github.com/thorp-dev/thorp/engine/pseudofile"
 )
 
 // ErrGone reports that a process no longer exists (its /proc entry is gone,
@@ -97,15 +97,12 @@ func numericEntries(b []byte, fn func(name []byte, n uint64)) {
 func ReadStat(root string, pid int) (Stat, error) {
 	path := root + "/" + strconv.Itoa(pid) + "/stat"
 	var buf [maxStatSize + 1]byte
-	s, err := readStatAt(atCWD, path, buf[:])
+	s, err := readStatAt(pseudofile.AtCWD, path, buf[:])
 	if err != nil {
 		return Stat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
 	}
 	return s, nil
 }
-
-// atCWD makes openat resolve relative paths like open does.
-const atCWD = -0x64 // AT_FDCWD
 
 // readStatAt reads and parses the stat file at path relative to dirfd.
 func readStatAt(dirfd int, path string, buf []byte) (Stat, error) {
@@ -124,7 +121,7 @@ func readPSS(root string, pid int) (int64, error) {
 	bufs := bufPool.Get().(*scanBufs)
 	defer bufPool.Put(bufs)
 	path := root + "/" + strconv.Itoa(pid) + "/smaps_rollup"
-	n, err := readFileAt(atCWD, path, bufs.dirents[:])
+	n, err := readFileAt(pseudofile.AtCWD, path, bufs.dirents[:])
 	if err != nil {
 		return 0, err
 	}
@@ -171,51 +168,17 @@ func readFileAt(dirfd int, path string, buf []byte) (int, error) {
 // the caller's P to another thread). Not for smaps_rollup, which walks
 // every mapping of a process.
 func readQuickAt(dirfd int, path string, buf []byte) (int, error) {
-	fd, err := rawOpenat(dirfd, path)
+	fd, err := pseudofile.OpenAt(dirfd, path)
 	if err != nil {
-		return 0, err
+		return 0, wrapGone(path, err)
 	}
-	defer rawClose(fd)
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)))
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, wrapGone(path, errno)
-		}
-		return int(n), nil
+	defer pseudofile.Close(fd)
+	n, err := pseudofile.Read(fd, buf)
+	if err != nil {
+		return 0, wrapGone(path, err)
 	}
+	return n, nil
 }
-
-// rawOpenat opens path relative to dirfd for reading with a raw system
-// call (see readQuickAt).
-func rawOpenat(dirfd int, path string) (int, error) {
-	var name [128]byte
-	var p *byte
-	if len(path) < len(name) && strings.IndexByte(path, 0) < 0 {
-		copy(name[:], path)
-		p = &name[0]
-	} else {
-		var err error
-		if p, err = syscall.BytePtrFromString(path); err != nil {
-			return 0, err
-		}
-	}
-	for {
-		fd, _, errno := syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
-			syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, wrapGone(path, errno)
-		}
-		return int(fd), nil
-	}
-}
-
-func rawClose(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 func openRetry(open func() (int, error)) (int, error) {
 	for {

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"syscall"
-	"unsafe"
+
+	"github.com/thorp-dev/thorp/engine/pseudofile"
 )
 
 // maxKeptStatFiles bounds the stat files a StatFiles keeps open, and
@@ -19,7 +19,7 @@ const maxKeptStatFiles = 4096
 // read instead of open, read and close, and no path lookup. An open stat
 // file stays bound to its process: once that has exited reads fail
 // (ESRCH) even when its pid is reused, and the file is opened again by
-// pid. Like readQuickAt, it reads with raw system calls. Not safe for
+// pid. Like readQuickAt, it reads through package pseudofile. Not safe for
 // concurrent use.
 type StatFiles struct {
 	root  string
@@ -111,16 +111,17 @@ func readKept[T any](f *StatFiles, k *keptFiles, pid int, parse func(b []byte, p
 			k.read[pid] = true
 			return v, nil
 		}
-		rawClose(fd) // that process is gone: pid may be another's now
+		pseudofile.Close(fd) // that process is gone: pid may be another's now
 		delete(k.fds, pid)
 	}
-	fd, err := rawOpenat(atCWD, f.root+"/"+strconv.Itoa(pid)+"/"+k.name)
+	path := f.root + "/" + strconv.Itoa(pid) + "/" + k.name
+	fd, err := pseudofile.OpenAt(pseudofile.AtCWD, path)
 	if err != nil {
-		return zero, err
+		return zero, wrapGone(path, err)
 	}
 	v, err := pread(f, fd, pid, parse)
 	if err != nil || len(k.fds) >= maxKeptStatFiles {
-		rawClose(fd)
+		pseudofile.Close(fd)
 		return v, err
 	}
 	k.fds[pid] = fd
@@ -130,21 +131,15 @@ func readKept[T any](f *StatFiles, k *keptFiles, pid int, parse func(b []byte, p
 
 // pread reads the file fd, whole, into f's buffer and parses it.
 func pread[T any](f *StatFiles, fd, pid int, parse func(b []byte, pid int) (T, error)) (T, error) {
-	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), 0, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 {
-			var zero T
-			return zero, errno
-		}
-		if int(n) == len(f.buf) {
-			var zero T
-			return zero, errStatTooLarge
-		}
-		return parse(f.buf[:n], pid)
+	b, err := pseudofile.ReadAll(fd, f.buf[:0])
+	if err == nil && len(b) > maxStatSize {
+		err = errStatTooLarge
 	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return parse(b, pid)
 }
 
 // Sweep closes the files of processes not read since the previous Sweep.
@@ -156,7 +151,7 @@ func (f *StatFiles) Sweep() {
 func (k *keptFiles) sweep() {
 	for pid, fd := range k.fds {
 		if !k.read[pid] {
-			rawClose(fd)
+			pseudofile.Close(fd)
 			delete(k.fds, pid)
 		}
 	}
@@ -167,7 +162,7 @@ func (k *keptFiles) sweep() {
 func (f *StatFiles) Close() {
 	for _, k := range []*keptFiles{&f.stats, &f.statm} {
 		for pid, fd := range k.fds {
-			rawClose(fd)
+			pseudofile.Close(fd)
 			delete(k.fds, pid)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"syscall"
+
+	"github.com/thorp-dev/thorp/engine/pseudofile"
 )
 
 // walkMax bounds the processes one Walk reads.
@@ -57,7 +59,7 @@ func (w *walker) visit(pid int, start uint64) {
 		return
 	}
 	w.seen[pid] = true
-	s, err := readStatAt(atCWD, w.root+"/"+strconv.Itoa(pid)+"/stat", w.bufs.file[:])
+	s, err := readStatAt(pseudofile.AtCWD, w.root+"/"+strconv.Itoa(pid)+"/stat", w.bufs.file[:])
 	if err != nil || s.PID != pid || (start != 0 && s.StartTime != start) {
 		return
 	}
@@ -102,7 +104,7 @@ func (w *walker) tasks(dir string) []int {
 // childrenOf visits the pids listed in a children file.
 func (w *walker) childrenOf(path string) {
 	buf := w.bufs.dirents[:]
-	n, err := readQuickAt(atCWD, path, buf)
+	n, err := readQuickAt(pseudofile.AtCWD, path, buf)
 	if err != nil {
 		return
 	}
