@@ -171,9 +171,18 @@ func startIdleSupervisord(b *testing.B, n int) *idleProcess {
 // a few hundredths of a percent.
 const idleWindow = 30 * time.Second
 
+// idleSettle is how long BenchmarkIdle waits, once every arm runs all its
+// components, before its window: past supervisord's startsecs (1 s) and
+// past what thorp does once after a start, so that the window measures
+// both with nothing to do: thorp saves its state 10 s after the last
+// event (the starts) and lets go of its executable's pages, with a
+// collection, 10 s after the last command (the benchmark's `thorp
+// status`).
+const idleSettle = 15 * time.Second
+
 // BenchmarkIdle measures what an idle supervisor costs with N components
 // of `sleep 100000`, every setting at its default, side by side in one
-// window of idleWindow: thorp without a memory limit, thorp with
+// window of idleWindow, idleSettle after all run: thorp without a memory limit, thorp with
 // max_memory_restart = "1GB" on every component (where the processes have
 // a v1 memory cgroup, as root on a hybrid or v1 host, each is sampled
 // every 5 s and when the kernel's memory threshold wakes thorp; elsewhere
@@ -196,7 +205,7 @@ func BenchmarkIdle(b *testing.B) {
 					arms = append(arms, sv)
 				}
 			}
-			time.Sleep(3 * time.Second) // settle after the start burst (supervisord: startsecs = 1)
+			time.Sleep(idleSettle)
 			for _, a := range arms {
 				a.cpu0, a.runs0 = a.sample()
 			}
