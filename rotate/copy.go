@@ -260,12 +260,12 @@ func (c *copier) chunkLocked(b []byte) {
 				break
 			}
 		}
-		c.takeOut() // the rest is framed line by line
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			c.addPartial(b)
 			break
 		}
+		c.takeOut() // the rest is framed line by line
 		if len(c.part) > 0 {
 			c.addPartial(b[:i])
 			c.fr.line(c.part)
@@ -322,6 +322,7 @@ func (c *copier) addPartial(b []byte) {
 		b = b[n:]
 		if len(c.part) > max {
 			k := CutPoint(c.part, max)
+			c.takeOut()
 			c.fr.piece(c.part[:k], true)
 			c.part = c.part[:copy(c.part, c.part[k:])]
 		}

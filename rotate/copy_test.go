@@ -218,6 +218,35 @@ func TestFile_Copy_LongPartialThenWholeLines(t *testing.T) {
 	}
 }
 
+// A plain read ending inside a line frames nothing: its whole lines go
+// out as read and the rest waits as the partial line, so it takes no
+// framing buffer (a flooding stream, whose reads end inside lines, holds
+// none). A partial line longer than max_line is cut, which frames.
+func TestCopier_PlainReadEndingInALineTakesNoFramingBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.log")
+	f := openT(t, path, Options{MaxLine: 64})
+	c := &copier{f: f}
+	c.fr = newFramer(Source{Component: "p", Stream: StreamOut}, flushAt, c.emit)
+	c.mu.Lock()
+	c.chunkLocked([]byte("one\ntwo\npar"))
+	held := c.fr.out != nil
+	c.chunkLocked([]byte(strings.Repeat("y", 70)))
+	cut := c.fr.out != nil
+	c.releaseOut()
+	c.mu.Unlock()
+	c.finish()
+	if held {
+		t.Error("a read of whole lines and a partial one took a framing buffer")
+	}
+	if !cut {
+		t.Error("a partial line cut at max_line was framed without a framing buffer")
+	}
+	want := "one\ntwo\npar" + strings.Repeat("y", 61) + CutMarker + "\n" + strings.Repeat("y", 9) + "\n"
+	if got := string(readLog(t, path)); got != want {
+		t.Errorf("log %q, want %q", got, want)
+	}
+}
+
 // TestFile_Copy_ChildMillionLines feeds numbered lines from a real child
 // (this test binary re-executed) through Copy with size rotation at 1 MB
 // and compression: every line arrives once, whole, in order.
