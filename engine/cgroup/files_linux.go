@@ -113,8 +113,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer pseudofile.Close(fd)
-	o := openFiles{}
-	b, err := o.pread(fd)
+	b, err := pseudofile.ReadAll(fd, nil)
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	}
