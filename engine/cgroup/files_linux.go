@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/thorp-dev/thorp/engine/pseudofile"
+	"golang.org/x/sys/unix"
 )
 
 // The files of a group the sampler reads at every sample.
@@ -74,7 +75,7 @@ func (o *openFiles) withFD(which int, dir, name string, f func(fd int) error) er
 // under the lock.
 func (o *openFiles) open(which int, dir, name string) (int, error) {
 	if o.fds[which] == 0 {
-		fd, err := pseudofile.OpenAt(pseudofile.AtCWD, filepath.Join(dir, name))
+		fd, err := pseudofile.OpenAt(unix.AT_FDCWD, filepath.Join(dir, name))
 		if err != nil {
 			return 0, &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
 		}
@@ -108,7 +109,7 @@ func (o *openFiles) close() {
 // register it with the runtime's poller and take it off again: five system
 // calls more for each file read.
 func readFile(path string) ([]byte, error) {
-	fd, err := pseudofile.OpenAt(pseudofile.AtCWD, path)
+	fd, err := pseudofile.OpenAt(unix.AT_FDCWD, path)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/thorp-dev/thorp/engine/pseudofile"
+	"golang.org/x/sys/unix"
 )
 
 // ErrGone reports that a process no longer exists (its /proc entry is gone,
@@ -97,7 +98,7 @@ func numericEntries(b []byte, fn func(name []byte, n uint64)) {
 func ReadStat(root string, pid int) (Stat, error) {
 	path := root + "/" + strconv.Itoa(pid) + "/stat"
 	var buf [maxStatSize + 1]byte
-	s, err := readStatAt(pseudofile.AtCWD, path, buf[:])
+	s, err := readStatAt(unix.AT_FDCWD, path, buf[:])
 	if err != nil {
 		return Stat{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
 	}
@@ -121,7 +122,7 @@ func readPSS(root string, pid int) (int64, error) {
 	bufs := bufPool.Get().(*scanBufs)
 	defer bufPool.Put(bufs)
 	path := root + "/" + strconv.Itoa(pid) + "/smaps_rollup"
-	n, err := readFileAt(pseudofile.AtCWD, path, bufs.dirents[:])
+	n, err := readFileAt(unix.AT_FDCWD, path, bufs.dirents[:])
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/thorp-dev/thorp/engine/pseudofile"
+	"golang.org/x/sys/unix"
 )
 
 // maxKeptStatFiles bounds the stat files a StatFiles keeps open, and
@@ -115,7 +116,7 @@ func readKept[T any](f *StatFiles, k *keptFiles, pid int, parse func(b []byte, p
 		delete(k.fds, pid)
 	}
 	path := f.root + "/" + strconv.Itoa(pid) + "/" + k.name
-	fd, err := pseudofile.OpenAt(pseudofile.AtCWD, path)
+	fd, err := pseudofile.OpenAt(unix.AT_FDCWD, path)
 	if err != nil {
 		return zero, wrapGone(path, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/thorp-dev/thorp/engine/pseudofile"
+	"golang.org/x/sys/unix"
 )
 
 // walkMax bounds the processes one Walk reads.
@@ -59,7 +59,7 @@ func (w *walker) visit(pid int, start uint64) {
 		return
 	}
 	w.seen[pid] = true
-	s, err := readStatAt(pseudofile.AtCWD, w.root+"/"+strconv.Itoa(pid)+"/stat", w.bufs.file[:])
+	s, err := readStatAt(unix.AT_FDCWD, w.root+"/"+strconv.Itoa(pid)+"/stat", w.bufs.file[:])
 	if err != nil || s.PID != pid || (start != 0 && s.StartTime != start) {
 		return
 	}
@@ -104,7 +104,7 @@ func (w *walker) tasks(dir string) []int {
 // childrenOf visits the pids listed in a children file.
 func (w *walker) childrenOf(path string) {
 	buf := w.bufs.dirents[:]
-	n, err := readQuickAt(pseudofile.AtCWD, path, buf)
+	n, err := readQuickAt(unix.AT_FDCWD, path, buf)
 	if err != nil {
 		return
 	}

@@ -14,10 +14,8 @@ import (
 	"unsafe"
 )
 
-// AtCWD makes OpenAt resolve a relative path like open(2) does.
-const AtCWD = -0x64 // AT_FDCWD
-
-// OpenAt opens path, relative to dirfd, for reading (O_CLOEXEC).
+// OpenAt opens path, relative to dirfd (unix.AT_FDCWD: as open(2) does),
+// for reading (O_CLOEXEC).
 func OpenAt(dirfd int, path string) (int, error) {
 	var name [128]byte
 	var p *byte

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReadAll_RereadsAKeptFileFromItsStart(t *testing.T) {
-	fd, err := OpenAt(AtCWD, "/proc/self/stat")
+	fd, err := OpenAt(unix.AT_FDCWD, "/proc/self/stat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestReadAll_GrowsToTheWholeFile(t *testing.T) {
 	if err := os.WriteFile(path, want, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := OpenAt(AtCWD, path)
+	fd, err := OpenAt(unix.AT_FDCWD, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestReadAll_GrowsToTheWholeFile(t *testing.T) {
 }
 
 func TestRead_OneRecordInOneRead(t *testing.T) {
-	fd, err := OpenAt(AtCWD, "/proc/self/statm")
+	fd, err := OpenAt(unix.AT_FDCWD, "/proc/self/statm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestRead_OneRecordInOneRead(t *testing.T) {
 }
 
 func TestOpenAt_MissingIsENOENT(t *testing.T) {
-	if _, err := OpenAt(AtCWD, filepath.Join(t.TempDir(), "none")); !errors.Is(err, syscall.ENOENT) {
+	if _, err := OpenAt(unix.AT_FDCWD, filepath.Join(t.TempDir(), "none")); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("err %v, want ENOENT", err)
 	}
 }
