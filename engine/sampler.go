@@ -41,8 +41,10 @@ const maxConfirmDelay = 200 * time.Millisecond
 
 // statSweepEvery is how often the stat files the cgroup reader keeps
 // open are swept (see proc.StatFiles.Sweep): longer than the default
-// sampling periods, so that a process sampled at either keeps its file
-// (one sampled less often is opened again for each sample).
+// sampling periods, so that a process read at either keeps its file. One
+// read less often is opened again for each read: so is an idle one,
+// whose files are read once every idleRereadEvery (its samples in
+// between read none).
 const statSweepEvery = 2 * displayInterval
 
 // fullScanEvery is how often each component's trees are read from a pass

@@ -367,7 +367,10 @@ func (f *File) renameAndReopen() error {
 	if err := f.lj.Rotate(); err != nil {
 		return err
 	}
-	if st == nil {
+	if st == nil || !st.Mode().IsRegular() {
+		// Nothing was there, or something thorp did not create (a link
+		// swapped in since the path was checked): the new file keeps the
+		// mode and owner it was created with.
 		return nil
 	}
 	// As lumberjack does when it renames: the new file gets the old one's
