@@ -79,7 +79,7 @@ func TestGzipFile_RefusesSymlink(t *testing.T) {
 	if err := os.Symlink(target, backup); err != nil {
 		t.Fatal(err)
 	}
-	if err := gzipFile(backup); err == nil {
+	if err := gzipFile(backup, newGzipper()); err == nil {
 		t.Fatal("gzipFile through a link succeeded")
 	}
 	untouched(t, target)
