@@ -30,18 +30,8 @@ func TestSupervisor_CgroupMemoryAlarmStopsJumpWithoutTimer(t *testing.T) {
 	if h, err := s.History("jumpy", time.Hour); err != nil || h.Interval != watchedInterval {
 		t.Fatalf("history interval %s (%v), want %s: the watched component is sampled at that period", h.Interval, err, watchedInterval)
 	}
-	// nudge fires the sampler's timer when it is due within minAlarmGap:
-	// the gap it keeps after a sample before the one an alarm or a new
-	// process asks for. A sample by schedule is memory_interval (1 s) or
-	// watchedInterval away: the clock never moves that far.
 	start := clk.Now()
-	nudge := func() {
-		if at, ok := clk.nextFire(); ok {
-			if d := at.Sub(clk.Now()); d <= minAlarmGap {
-				clk.Advance(max(d, 0))
-			}
-		}
-	}
+	nudge := alarmGapNudge(clk)
 	listening := filepath.Join(s.cfg.Components[0].Cwd, "listening")
 	for run := 1; run <= 2; run++ {
 		// The new process is sampled (and its alarm armed) at once.
@@ -64,19 +54,41 @@ func TestSupervisor_CgroupMemoryAlarmStopsJumpWithoutTimer(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "a memory stop of the process whose memory jumped", func() bool {
-			nudge()
-			for _, e := range s.Events(0, "jumpy", time.Time{}) {
-				if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" {
-					return true
-				}
-			}
-			return false
-		})
+		waitMemoryStop(t, s, "jumpy", pid, nudge, "a memory stop of the process whose memory jumped")
 	}
 	if moved := clk.Now().Sub(start); moved >= time.Second {
 		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
 	}
+}
+
+// alarmGapNudge returns a function that fires the sampler's timer when it
+// is due within minAlarmGap: the gap it keeps after a sample before the
+// one an alarm or a new process asks for. A sample by schedule is
+// memory_interval (1 s) or watchedInterval away: the clock never moves
+// that far.
+func alarmGapNudge(clk *fakeClock) func() {
+	return func() {
+		if at, ok := clk.nextFire(); ok {
+			if d := at.Sub(clk.Now()); d <= minAlarmGap {
+				clk.Advance(max(d, 0))
+			}
+		}
+	}
+}
+
+// waitMemoryStop waits, nudging the clock, until name's process pid is
+// stopped for memory.
+func waitMemoryStop(t *testing.T, s *Supervisor, name string, pid int, nudge func(), what string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, what, func() bool {
+		nudge()
+		for _, e := range s.Events(0, name, time.Time{}) {
+			if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func TestSupervisor_CgroupMemoryAlarmReloadLowerLimitSamplesAtOnce(t *testing.T) {
@@ -96,13 +108,7 @@ func TestSupervisor_CgroupMemoryAlarmReloadLowerLimitSamplesAtOnce(t *testing.T)
 		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
 	}
 	start := clk.Now()
-	nudge := func() {
-		if at, ok := clk.nextFire(); ok {
-			if d := at.Sub(clk.Now()); d <= minAlarmGap {
-				clk.Advance(max(d, 0))
-			}
-		}
-	}
+	nudge := alarmGapNudge(clk)
 	listening := filepath.Join(c.Cwd, "listening")
 	var pid int
 	waitFor(t, 10*time.Second, "the process, sampled", func() bool {
@@ -126,15 +132,7 @@ func TestSupervisor_CgroupMemoryAlarmReloadLowerLimitSamplesAtOnce(t *testing.T)
 	if st := statusOf(t, s, "lowered"); st.PID != pid {
 		t.Fatalf("the reload replaced process %d with %d: only the limit changed", pid, st.PID)
 	}
-	waitFor(t, 10*time.Second, "a memory stop of the process over the lowered limit", func() bool {
-		nudge()
-		for _, e := range s.Events(0, "lowered", time.Time{}) {
-			if e.Type == EventStopping && e.PID == pid && e.Reason == "memory" {
-				return true
-			}
-		}
-		return false
-	})
+	waitMemoryStop(t, s, "lowered", pid, nudge, "a memory stop of the process over the lowered limit")
 	if moved := clk.Now().Sub(start); moved >= time.Second {
 		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
 	}
@@ -172,13 +170,7 @@ func TestSupervisor_CgroupMemoryAlarmsFollowScaleAndReload(t *testing.T) {
 	if !s.cg.watchesMemory() {
 		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
 	}
-	nudge := func() {
-		if at, ok := clk.nextFire(); ok {
-			if d := at.Sub(clk.Now()); d <= minAlarmGap {
-				clk.Advance(max(d, 0))
-			}
-		}
-	}
+	nudge := alarmGapNudge(clk)
 	start := clk.Now()
 	alarms := func(want int, what string) {
 		t.Helper()
