@@ -201,3 +201,57 @@ func TestSupervisor_CgroupMemoryAlarmsFollowScaleAndReload(t *testing.T) {
 		t.Fatalf("the clock moved %s: a sample by schedule may have come", moved)
 	}
 }
+
+func TestSupervisor_CgroupMemoryAlarmBackstopSamplesGrowthBelowThreshold(t *testing.T) {
+	// A watched component's threshold is at most limit/8 above its
+	// usage: growth below it wakes nothing, and growth the cgroup is not
+	// charged for never crosses it. The sampler still samples the
+	// component by schedule every watchedInterval: moving the clock that
+	// far (and no further) shows the grown memory.
+	const limit, grow = 1 << 30, 32 << 20 // grow < limit/8: no alarm
+	clk := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	c := spikeComponent(t, "creeping", grow, limit)
+	c.RestartDelay = 0
+	s := withCgroupsAnd(t, Options{Clock: clk}, c)
+	if !s.cg.watchesMemory() {
+		t.Skipf("no v1 memory controller here (cgroup2 has no usage thresholds): %s", s.cg.plan.Memory)
+	}
+	nudge := alarmGapNudge(clk)
+	listening := filepath.Join(c.Cwd, "listening")
+	var pid int
+	var before int64
+	waitFor(t, 10*time.Second, "the process, sampled", func() bool {
+		nudge()
+		st := statusOf(t, s, "creeping")
+		if st.State != StateRunning || st.PID <= 0 || st.MemoryBytes <= 0 {
+			return false
+		}
+		if _, err := os.Stat(listening); err != nil {
+			return false
+		}
+		pid, before = st.PID, st.MemoryBytes
+		return true
+	})
+	sampled := clk.Now() // the last sample was at or before this
+	rss := func() int64 {
+		n, err := proc.ReadVmRSS(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	base := rss()
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the process's RSS grown", func() bool { return rss() >= base+grow })
+	waitFor(t, 10*time.Second, "a sample by schedule showing the grown memory", func() bool {
+		if st := statusOf(t, s, "creeping"); st.PID == pid && st.MemoryBytes >= before+grow {
+			return true
+		}
+		if at, ok := clk.nextFire(); ok && at.Sub(sampled) <= watchedInterval {
+			clk.Advance(max(at.Sub(clk.Now()), 0))
+		}
+		return false
+	})
+}
