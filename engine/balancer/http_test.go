@@ -3,11 +3,13 @@ package balancer_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -541,5 +543,86 @@ func TestBalancer_HTTP_EndlessResponseHeader(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the backend's connection was not closed")
+	}
+}
+
+// A backend connection is not kept for another request after a response
+// with Connection: close (even when the backend leaves its socket open)
+// nor after a response whose client left before its body ended: thorp
+// closes it, and the next request goes on a new connection.
+func TestBalancer_HTTP_BackendConnectionNotReused(t *testing.T) {
+	after := make(chan string, 4) // per ended connection: what came after its response
+	be := newTCPBackend(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		r := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(r)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/close":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye")
+			case "/partial":
+				// More than the server's buffer, so that the client gets
+				// the header; the rest of the megabyte never comes.
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n"+strings.Repeat("a", 64<<10))
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				continue
+			}
+			// The socket stays open: thorp must close it.
+			switch next, err := http.ReadRequest(r); {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				after <- "left open"
+			case err != nil:
+				after <- "closed"
+			default:
+				after <- "reused for " + next.URL.Path
+			}
+			return
+		}
+	})
+	b, ln := newBalancer(t, httpOpts(time.Second))
+	b.Add(1, 1, be.addr())
+
+	c := connect(t, ln.Addr().String())
+	r := bufio.NewReader(c)
+	getPath := func(path string) (int, string) {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, body := getPath("/close"); code != 200 || body != "bye" {
+		t.Fatalf("GET /close: %d %q", code, body)
+	}
+	if code, body := getPath("/"); code != 200 || body != "ok" {
+		t.Fatalf("GET / after Connection: close: %d %q", code, body)
+	}
+	if got := <-after; got != "closed" {
+		t.Fatalf("the backend connection that answered Connection: close was %s", got)
+	}
+
+	// A client leaves in the middle of a body.
+	c2 := connect(t, ln.Addr().String())
+	io.WriteString(c2, "GET /partial HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET /partial: %v, %v", res, err)
+	}
+	c2.Close()
+	eventually(t, "the cut request to end", func() bool { return b.Backends()[0].Active == 0 })
+	if code, body := getPath("/"); code != 200 || body != "ok" {
+		t.Fatalf("GET / after a client left mid-body: %d %q", code, body)
+	}
+	if got := <-after; got != "closed" {
+		t.Fatalf("the backend connection whose body was cut short was %s", got)
 	}
 }
