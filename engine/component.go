@@ -667,11 +667,22 @@ func (c *component) dropGone() { c.trim(c.want()) }
 // one an overlap restart replaces). Their waiters are answered: a stop is
 // done, a start did not happen.
 func (c *component) trim(n int) {
+	var gone []*instance
 	for len(c.insts) > n {
 		in := c.insts[len(c.insts)-1]
 		if in.proc != nil || in.old != nil {
-			return
+			break
 		}
+		gone = append(gone, in)
+		c.insts = c.insts[:len(c.insts)-1]
+	}
+	if len(gone) == 0 {
+		return
+	}
+	// As setState does, the snapshot changes before the waiters hear:
+	// a caller of a scale down reads a status without these instances.
+	c.updateSnapshot()
+	for _, in := range gone {
 		for _, w := range in.waiters {
 			if w.want == StateStopped {
 				w.settle(nil)
@@ -680,7 +691,6 @@ func (c *component) trim(n int) {
 			}
 		}
 		in.waiters = nil
-		c.insts = c.insts[:len(c.insts)-1]
 	}
 }
 
